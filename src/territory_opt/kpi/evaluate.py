@@ -1,0 +1,269 @@
+"""KPI evaluator: pure functions of (scenario, assignment).
+
+The same code judges every plan — a solver's, the current alignment, another tool's output — and
+recomputes the objective from scratch, so no solver's claim is taken on trust.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from territory_opt.scenario.model import NO_TERRITORY, Scenario
+
+RULE_TOLERANCE = 1e-6
+"""Relative slack allowed when checking a rule (solvers work to ~1e-6 feasibility)."""
+
+
+@dataclass(frozen=True)
+class Violation:
+    """A rule a plan breaks: which rule, where, and by how much."""
+
+    rule: str
+    where: str
+    amount: float
+    message: str
+    hard: bool = True
+
+    def __str__(self) -> str:
+        kind = "" if self.hard else " (soft)"
+        return f"{self.rule}{kind}: {self.where}: {self.message}"
+
+
+@dataclass(frozen=True)
+class ObjectiveTerms:
+    """The objective recomputed from the assignment, term by term (weights applied)."""
+
+    travel: float
+    disruption: float
+    balance_penalty: float
+
+    @property
+    def total(self) -> float:
+        """Sum of the weighted terms."""
+        return self.travel + self.disruption + self.balance_penalty
+
+
+@dataclass(frozen=True, eq=False)
+class Evaluation:
+    """KPIs of one assignment: per-territory table, plan-level metrics, violations, objective."""
+
+    territories: pd.DataFrame
+    metrics: dict[str, float]
+    violations: list[Violation] = field(default_factory=list)
+    objective: ObjectiveTerms = ObjectiveTerms(0.0, 0.0, 0.0)
+
+    @property
+    def feasible(self) -> bool:
+        """Whether every hard rule holds."""
+        return not any(v.hard for v in self.violations)
+
+
+def evaluate(scenario: Scenario, assignment: np.ndarray) -> Evaluation:
+    """Score ``assignment`` (territory index per item, :data:`NO_TERRITORY` if unassigned)."""
+    assignment = np.asarray(assignment, dtype=np.int64)
+    if assignment.shape != (scenario.n_items,):
+        raise ValueError(f"assignment has shape {assignment.shape}; expected ({scenario.n_items},)")
+    assigned = assignment != NO_TERRITORY
+    table = _territory_table(scenario, assignment, assigned)
+    violations = _violations(scenario, assignment, assigned, table)
+    terms = objective_terms(scenario, assignment)
+    metrics = _plan_metrics(scenario, assignment, assigned, table)
+    metrics["objective"] = terms.total
+    metrics["hard_violations"] = float(sum(v.hard for v in violations))
+    return Evaluation(table, metrics, violations, terms)
+
+
+def loads(scenario: Scenario, assignment: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """Sum of ``weight`` per territory (unassigned items count nowhere)."""
+    assigned = assignment != NO_TERRITORY
+    return np.bincount(assignment[assigned], weights=weight[assigned],
+                       minlength=scenario.n_territories)
+
+
+def item_travel_km(scenario: Scenario, assignment: np.ndarray) -> np.ndarray:
+    """Great-circle km from each item to its territory's home; NaN if no home or unassigned."""
+    km = np.full(scenario.n_items, np.nan)
+    assigned = np.flatnonzero(assignment != NO_TERRITORY)
+    km[assigned] = scenario.distance_km[assigned, assignment[assigned]]
+    return km
+
+
+def moved_mask(scenario: Scenario, assignment: np.ndarray) -> np.ndarray:
+    """Items that have a current territory and are now elsewhere."""
+    return (scenario.current != NO_TERRITORY) & (assignment != scenario.current)
+
+
+def band_excess(scenario: Scenario, assignment: np.ndarray, attribute: str, tolerance: float) -> (
+    np.ndarray
+):
+    """Attribute units outside ``[(1-τ)·target, (1+τ)·target]`` per territory (>= 0)."""
+    load = loads(scenario, assignment, scenario.attributes[attribute])
+    target = scenario.targets(attribute)
+    return np.maximum((1 - tolerance) * target - load, 0) + np.maximum(
+        load - (1 + tolerance) * target, 0
+    )
+
+
+def objective_terms(scenario: Scenario, assignment: np.ndarray) -> ObjectiveTerms:
+    """The scenario's objective for ``assignment``, recomputed term by term."""
+    objective = scenario.spec.objective
+    km = item_travel_km(scenario, assignment)
+    travel = float(np.nansum(km * scenario.travel_weight()))
+    moved = moved_mask(scenario, assignment)
+    disruption = float(scenario.item_weight(objective.disruption.per)[moved].sum())
+    penalty = sum(
+        rule.penalty * float(band_excess(scenario, assignment, rule.attribute, rule.tolerance).sum())
+        for rule in scenario.spec.rules.balance
+        if not rule.hard
+    )
+    return ObjectiveTerms(
+        travel=objective.travel.weight * travel,
+        disruption=objective.disruption.weight * disruption,
+        balance_penalty=penalty,
+    )
+
+
+def _territory_table(scenario: Scenario, assignment: np.ndarray, assigned: np.ndarray) -> (
+    pd.DataFrame
+):
+    table = pd.DataFrame({
+        "territory": scenario.territory_ids,
+        "name": scenario.territory_names,
+        "fte": scenario.fte,
+        "items": np.bincount(assignment[assigned], minlength=scenario.n_territories),
+    })
+    for name, values in scenario.attributes.items():
+        load = loads(scenario, assignment, values)
+        target = scenario.targets(name)
+        table[name] = load
+        table[f"{name}_target"] = target
+        with np.errstate(divide="ignore", invalid="ignore"):
+            table[f"{name}_dev_pct"] = np.where(target > 0, 100 * (load / target - 1), 0.0)
+    km = item_travel_km(scenario, assignment)
+    weight = scenario.travel_weight()
+    has_home = scenario.has_home
+    travel_total = np.bincount(assignment[assigned], weights=np.nan_to_num(km * weight)[assigned],
+                               minlength=scenario.n_territories)
+    km_max = np.zeros(scenario.n_territories)
+    np.maximum.at(km_max, assignment[assigned], np.nan_to_num(km[assigned]))
+    items = table["items"].to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        km_mean = np.bincount(assignment[assigned], weights=np.nan_to_num(km[assigned]),
+                              minlength=scenario.n_territories) / items
+    # A territory with no home has no travel: NaN, shown as "n/a".
+    table["travel"] = np.where(has_home, travel_total, np.nan)
+    table["km_mean"] = np.where(has_home & (items > 0), km_mean, np.nan)
+    table["km_max"] = np.where(has_home & (items > 0), km_max, np.nan)
+    for name, cap in scenario.capacity.items():
+        with np.errstate(divide="ignore", invalid="ignore"):
+            table[f"{name}_capacity_use_pct"] = np.where(
+                np.isfinite(cap) & (cap > 0), 100 * table[name].to_numpy() / cap, np.nan
+            )
+    return table
+
+
+def _plan_metrics(
+    scenario: Scenario, assignment: np.ndarray, assigned: np.ndarray, table: pd.DataFrame
+) -> dict[str, float]:
+    metrics: dict[str, float] = {
+        "items": float(scenario.n_items),
+        "unassigned": float((~assigned).sum()),
+        "travel": float(np.nansum(table["travel"].to_numpy())),
+        "km_mean": float(np.nanmean(item_travel_km(scenario, assignment)))
+        if scenario.has_home.any() and assigned.any() else float("nan"),
+    }
+    for name in scenario.attributes:
+        per_fte = table[name].to_numpy() / scenario.fte
+        metrics[f"{name}_max_abs_dev_pct"] = float(np.abs(table[f"{name}_dev_pct"]).max())
+        mean = per_fte.mean()
+        metrics[f"{name}_cv"] = float(per_fte.std() / mean) if mean > 0 else 0.0
+        metrics[f"{name}_gini"] = gini(per_fte)
+    if scenario.has_current:
+        moved = moved_mask(scenario, assignment)
+        metrics["moved_items"] = float(moved.sum())
+        metrics["moved_share_items"] = float(moved.mean())
+        for name, values in scenario.attributes.items():
+            total = float(values.sum())
+            metrics[f"moved_share_{name}"] = float(values[moved].sum() / total) if total else 0.0
+    return metrics
+
+
+def gini(values: np.ndarray) -> float:
+    """Gini coefficient of non-negative values (0 = all equal)."""
+    v = np.sort(np.asarray(values, dtype=float))
+    n = len(v)
+    if n == 0 or v.sum() <= 0:
+        return 0.0
+    ranks = np.arange(1, n + 1)
+    return float((2 * ranks - n - 1) @ v / (n * v.sum()))
+
+
+def _violations(
+    scenario: Scenario, assignment: np.ndarray, assigned: np.ndarray, table: pd.DataFrame
+) -> list[Violation]:
+    rules = scenario.spec.rules
+    ids = scenario.item_ids
+    out: list[Violation] = []
+    for i in np.flatnonzero(~assigned):
+        out.append(Violation("assignment", f"item {ids[i]}", 1.0, "not assigned to any territory"))
+
+    for rule in rules.balance:
+        load = table[rule.attribute].to_numpy()
+        target = scenario.targets(rule.attribute)
+        lo, hi = (1 - rule.tolerance) * target, (1 + rule.tolerance) * target
+        slack = RULE_TOLERANCE * np.maximum(target, 1.0)
+        for k in np.flatnonzero((load < lo - slack) | (load > hi + slack)):
+            side, amount = ("below", lo[k] - load[k]) if load[k] < lo[k] else (
+                "above", load[k] - hi[k])
+            out.append(Violation(
+                f"balance {rule.attribute} ±{rule.tolerance:.0%}",
+                f"territory {scenario.territory_ids[k]}", float(amount),
+                f"load {load[k]:,.2f} is {amount:,.2f} {side} the band "
+                f"[{lo[k]:,.2f}, {hi[k]:,.2f}]", hard=rule.hard))
+
+    for name, cap in scenario.capacity.items():
+        load = table[name].to_numpy()
+        for k in np.flatnonzero(load > cap * (1 + RULE_TOLERANCE) + RULE_TOLERANCE):
+            out.append(Violation(f"capacity {name}", f"territory {scenario.territory_ids[k]}",
+                                 float(load[k] - cap[k]),
+                                 f"load {load[k]:,.2f} exceeds capacity {cap[k]:,.2f}"))
+
+    locked = (scenario.lock != NO_TERRITORY) & (assignment != scenario.lock)
+    for i in np.flatnonzero(locked):
+        out.append(Violation("lock", f"item {ids[i]}", 1.0, f"locked to "
+                             f"{scenario.territory_ids[scenario.lock[i]]} but assigned elsewhere"))
+
+    allowed = scenario.allowed()
+    for i in np.flatnonzero(assigned & (scenario.lock == NO_TERRITORY)):
+        k = assignment[i]
+        if allowed[i, k]:
+            continue
+        out.append(_why_not_allowed(scenario, i, k))
+
+    cap_rule = rules.disruption
+    if cap_rule is not None and scenario.has_current:
+        weight = scenario.item_weight(cap_rule.attribute)
+        share = float(weight[moved_mask(scenario, assignment)].sum() / max(weight.sum(), 1e-12))
+        if share > cap_rule.max_share + RULE_TOLERANCE:
+            out.append(Violation(f"disruption cap ({cap_rule.attribute})", "plan",
+                                 share - cap_rule.max_share,
+                                 f"moved share {share:.2%} exceeds the cap "
+                                 f"{cap_rule.max_share:.2%}"))
+    return out
+
+
+def _why_not_allowed(scenario: Scenario, i: int, k: int) -> Violation:
+    item, territory = scenario.item_ids[i], scenario.territory_ids[k]
+    for tag in scenario.spec.rules.eligibility:
+        value = scenario.tags[tag][i]
+        if value and value not in scenario.skills[k]:
+            return Violation(f"eligibility {tag}", f"item {item}", 1.0,
+                             f"needs {tag} '{value}' but territory {territory} has skills "
+                             f"{sorted(scenario.skills[k])}")
+    km = float(scenario.distance_km[i, k])
+    limit = scenario.spec.rules.max_distance_km or float("inf")
+    return Violation("max distance", f"item {item}", km - limit,
+                     f"{km:,.1f} km from territory {territory}'s home; limit {limit:,.1f} km")

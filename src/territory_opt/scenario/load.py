@@ -1,0 +1,489 @@
+"""Load ``scenario.yaml`` and its tables into a validated :class:`Scenario`.
+
+Every check reports the file, the row (or YAML path), the field, what was found and what was
+expected. Problems are collected and raised together, so a user fixes a file in one pass.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+from pydantic import ValidationError
+
+from territory_opt.errors import Problem, ScenarioError, scenario_error
+from territory_opt.geo import to_lonlat
+from territory_opt.scenario.model import NO_TERRITORY, Scenario
+from territory_opt.scenario.schema import ItemsTable, ScenarioSpec, TerritoriesTable
+
+TABLE_READERS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+GEO_SUFFIXES = {".geojson", ".json", ".gpkg", ".shp"}
+MAX_LISTED_ROWS = 5
+SKILL_SEPARATORS = (";", ",", "|")
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read and validate a scenario.
+
+    Parameters
+    ----------
+    path
+        The ``scenario.yaml`` file, or a folder holding one.
+
+    Raises
+    ------
+    ScenarioError
+        Naming every problem found (file, row or YAML path, field, found, expected).
+    """
+    yaml_path = Path(path)
+    if yaml_path.is_dir():
+        yaml_path = yaml_path / "scenario.yaml"
+    spec = _read_spec(yaml_path)
+    return build_scenario(spec, yaml_path.parent, yaml_path)
+
+
+def read_spec_dict(raw: Any, source: str) -> ScenarioSpec:
+    """Validate an already parsed YAML/JSON document against the schema."""
+    if not isinstance(raw, dict):
+        raise scenario_error(source, "(document)", _describe(raw), "a mapping of scenario keys")
+    try:
+        return ScenarioSpec.model_validate(raw)
+    except ValidationError as exc:
+        raise ScenarioError([_problem_from_pydantic(source, err) for err in exc.errors()]) from None
+
+
+def build_scenario(spec: ScenarioSpec, base: Path, yaml_path: Path | None = None) -> Scenario:
+    """Read the tables a validated ``spec`` names (relative to ``base``) and build the arrays."""
+    items_path = _table_path(base, spec.items.path, "items.path")
+    territories_path = _table_path(base, spec.territories.path, "territories.path")
+    items = _read_table(items_path, "items.path")
+    territories = _read_table(territories_path, "territories.path")
+
+    problems: list[Problem] = []
+    problems += _missing_columns(items, items_path, _item_columns(spec.items), "items")
+    problems += _missing_columns(
+        territories, territories_path, _territory_columns(spec.territories), "territories"
+    )
+    problems += _rule_references(spec)
+    if problems:
+        raise ScenarioError(problems)
+
+    t_ids = _ids(territories, spec.territories.id, territories_path, problems)
+    i_ids = _ids(items, spec.items.id, items_path, problems)
+    index = {tid: k for k, tid in enumerate(t_ids)}
+
+    lat, lon = _item_coordinates(items, spec.items, items_path, problems)
+    attributes = {
+        name: _numeric(items, col, items_path, problems, name=name)
+        for name, col in spec.items.attribute_columns().items()
+    }
+    tags = {
+        name: _text(items, col) for name, col in spec.items.tag_columns().items()
+    }
+    current = _references(items, spec.items.current, items_path, index, problems, i_ids)
+    lock = _references(items, spec.items.lock, items_path, index, problems, i_ids)
+    _apply_yaml_locks(spec, yaml_path, i_ids, index, lock, problems)
+
+    t = spec.territories
+    home_lat = _optional_coordinate(territories, t.home_latitude, territories_path, 90, problems)
+    home_lon = _optional_coordinate(territories, t.home_longitude, territories_path, 180, problems)
+    if t.home_latitude is not None and not problems:
+        _one_sided_home(home_lat, home_lon, territories_path, t_ids, problems)
+    fte = (
+        _numeric(territories, t.fte, territories_path, problems, positive=True)
+        if t.fte is not None
+        else np.ones(len(t_ids))
+    )
+    skills = tuple(
+        _split_skills(v) for v in (_text(territories, t.skills) if t.skills else [""] * len(t_ids))
+    )
+    capacity = {
+        name: _numeric(territories, col, territories_path, problems, name=name, blank=math.inf)
+        for name, col in t.capacity.items()
+    }
+    if problems:
+        raise ScenarioError(problems)
+
+    return Scenario(
+        spec=spec,
+        path=yaml_path.resolve() if yaml_path is not None else None,
+        digest=_digest([p for p in (yaml_path, items_path, territories_path) if p is not None]),
+        item_ids=np.asarray(i_ids, dtype=object),
+        lat=lat,
+        lon=lon,
+        attributes=attributes,
+        tags=tags,
+        current=current,
+        lock=lock,
+        territory_ids=np.asarray(t_ids, dtype=object),
+        territory_names=(
+            _text(territories, t.name) if t.name else np.asarray(t_ids, dtype=object)
+        ),
+        home_lat=home_lat,
+        home_lon=home_lon,
+        fte=fte,
+        skills=skills,
+        capacity=capacity,
+    )
+
+
+# --- YAML -------------------------------------------------------------------------------------
+
+
+def _read_spec(yaml_path: Path) -> ScenarioSpec:
+    if not yaml_path.is_file():
+        raise scenario_error(yaml_path, "(file)", "no such file", "a scenario.yaml file")
+    try:
+        raw = yaml.safe_load(yaml_path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{yaml_path}, line {mark.line + 1}, column {mark.column + 1}" if mark else str(
+            yaml_path
+        )
+        reason = getattr(exc, "problem", None) or str(exc)
+        raise scenario_error(where, "(YAML syntax)", str(reason), "well-formed YAML") from None
+    except UnicodeDecodeError as exc:
+        raise scenario_error(yaml_path, "(encoding)", str(exc), "UTF-8 text") from None
+    return read_spec_dict(raw, str(yaml_path))
+
+
+def _problem_from_pydantic(source: str, err: Any) -> Problem:
+    loc = [str(part) for part in err["loc"] if not str(part).startswith("function-after")]
+    yaml_path = ".".join(loc) or "(document)"
+    kind = err.get("type", "")
+    if kind == "extra_forbidden":
+        return Problem(f"{source}, at {yaml_path}", loc[-1], "an unknown key", "one of the keys "
+                       "documented in docs/scenario-format.md (check the spelling)")
+    if kind == "missing":
+        return Problem(f"{source}, at {yaml_path}", loc[-1], "nothing", "this key to be given")
+    found = _describe(err.get("input"))
+    return Problem(f"{source}, at {yaml_path}", loc[-1] if loc else "(document)", found, err["msg"])
+
+
+def _describe(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _rule_references(spec: ScenarioSpec) -> list[Problem]:
+    """Rules and objective may only name attributes and tags the tables declare."""
+    attrs = set(spec.items.attribute_columns())
+    tags = set(spec.items.tag_columns())
+    expected = f"one of the item attributes {sorted(attrs)}" if attrs else (
+        "an attribute declared under items.attributes (none are declared)"
+    )
+    problems = []
+
+    def check(name: str | None, yaml_path: str, allow_items: bool = False) -> None:
+        if name is None or name in attrs or (allow_items and name == "items"):
+            return
+        problems.append(Problem(f"scenario.yaml, at {yaml_path}", yaml_path.rsplit(".", 1)[-1],
+                                repr(name), expected + (" or 'items'" if allow_items else "")))
+
+    for i, rule in enumerate(spec.rules.balance):
+        check(rule.attribute, f"rules.balance.{i}.attribute")
+    for name in spec.territories.capacity:
+        check(name, f"territories.capacity.{name}")
+    if spec.rules.disruption is not None:
+        check(spec.rules.disruption.attribute, "rules.disruption.attribute", allow_items=True)
+    check(spec.objective.travel.attribute, "objective.travel.attribute")
+    check(spec.objective.disruption.per, "objective.disruption.per", allow_items=True)
+    for i, tag in enumerate(spec.rules.eligibility):
+        if tag not in tags:
+            problems.append(Problem(f"scenario.yaml, at rules.eligibility.{i}", "eligibility",
+                                    repr(tag), f"one of the item tags {sorted(tags)}"))
+    if spec.rules.eligibility and spec.territories.skills is None:
+        problems.append(Problem("scenario.yaml, at territories.skills", "skills", "nothing",
+                                "a skills column, since rules.eligibility is given"))
+    return problems
+
+
+# --- tables -----------------------------------------------------------------------------------
+
+
+def _table_path(base: Path, relative: str, yaml_key: str) -> Path:
+    path = (base / relative).resolve()
+    if not path.is_file():
+        raise scenario_error(f"scenario.yaml, at {yaml_key}", yaml_key.split(".")[-1],
+                             f"'{relative}', which does not exist ({path})",
+                             "a table file relative to the YAML")
+    return path
+
+
+def _read_table(path: Path, yaml_key: str) -> pd.DataFrame:
+    suffix = path.suffix.lower()
+    try:
+        if TABLE_READERS.get(suffix) == "csv":
+            # Read as text so ids keep their leading zeros and bad numbers can be reported.
+            return pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+        if TABLE_READERS.get(suffix) == "parquet":
+            return pd.read_parquet(path)
+        if suffix in GEO_SUFFIXES:
+            return _read_geo(path)
+    except Exception as exc:  # any reader failure is a malformed input file
+        raise scenario_error(path, "(file)", f"unreadable: {exc}".splitlines()[0],
+                             f"a valid {suffix.lstrip('.')} table") from None
+    raise scenario_error(f"scenario.yaml, at {yaml_key}", yaml_key.split(".")[-1],
+                         f"a '{suffix}' file", "a .csv, .parquet, .geojson, .gpkg or .shp table")
+
+
+def _read_geo(path: Path) -> pd.DataFrame:
+    """Geo table: attributes plus ``geometry_lat``/``geometry_lon`` of each feature (WGS84)."""
+    import geopandas as gpd
+
+    frame = gpd.read_file(path)
+    if frame.crs is not None and not frame.crs.equals("EPSG:4326"):
+        frame = frame.to_crs("EPSG:4326")
+    points = frame.geometry.representative_point()
+    table = pd.DataFrame(frame.drop(columns=frame.geometry.name))
+    table["geometry_lat"] = points.y.to_numpy()
+    table["geometry_lon"] = points.x.to_numpy()
+    return table
+
+
+def _item_columns(t: ItemsTable) -> dict[str, str]:
+    """YAML key -> column for every column the items table must have."""
+    cols = {"items.id": t.id}
+    for key in ("latitude", "longitude", "x", "y", "current", "lock"):
+        value = getattr(t, key)
+        if value is not None:
+            cols[f"items.{key}"] = value
+    cols |= {f"items.attributes.{k}": v for k, v in t.attribute_columns().items()}
+    cols |= {f"items.tags.{k}": v for k, v in t.tag_columns().items()}
+    return cols
+
+
+def _territory_columns(t: TerritoriesTable) -> dict[str, str]:
+    cols = {"territories.id": t.id}
+    for key in ("name", "home_latitude", "home_longitude", "fte", "skills"):
+        value = getattr(t, key)
+        if value is not None:
+            cols[f"territories.{key}"] = value
+    cols |= {f"territories.capacity.{k}": v for k, v in t.capacity.items()}
+    return cols
+
+
+def _missing_columns(
+    frame: pd.DataFrame, path: Path, needed: dict[str, str], table: str
+) -> list[Problem]:
+    present = list(frame.columns)
+    shown = ", ".join(map(str, present[:12])) + (" ..." if len(present) > 12 else "")
+    return [
+        Problem(str(path), column, f"no column '{column}' (named by {key}; columns are: {shown})",
+                f"a column '{column}' in the {table} table, or a different name at {key}")
+        for key, column in needed.items()
+        if column not in frame.columns
+    ]
+
+
+def _row_label(path: Path, rows: Iterable[int]) -> str:
+    """'accounts.csv, rows 3, 7' with 1-based data rows (a CSV's line number is row + 1)."""
+    rows = list(rows)
+    shown = ", ".join(str(r + 1) for r in rows[:MAX_LISTED_ROWS])
+    more = f" and {len(rows) - MAX_LISTED_ROWS} more" if len(rows) > MAX_LISTED_ROWS else ""
+    return f"{path}, row{'s' if len(rows) > 1 else ''} {shown}{more}"
+
+
+def _text(frame: pd.DataFrame, column: str) -> np.ndarray:
+    values = frame[column].astype(object).where(frame[column].notna(), "")
+    return np.asarray([str(v).strip() for v in values], dtype=object)
+
+
+def _ids(frame: pd.DataFrame, column: str, path: Path, problems: list[Problem]) -> list[str]:
+    ids = [str(v) for v in _text(frame, column)]
+    blank = [i for i, v in enumerate(ids) if v == ""]
+    if blank:
+        problems.append(Problem(_row_label(path, blank), column, "an empty id", "a non-empty id"))
+    seen: dict[str, int] = {}
+    for i, v in enumerate(ids):
+        if v and v in seen:
+            problems.append(Problem(_row_label(path, [i]), column, f"duplicate id '{v}' "
+                                    f"(first at row {seen[v] + 1})", "unique ids"))
+        seen.setdefault(v, i)
+    return ids
+
+
+def _numeric(
+    frame: pd.DataFrame,
+    column: str,
+    path: Path,
+    problems: list[Problem],
+    *,
+    name: str | None = None,
+    positive: bool = False,
+    blank: float | None = None,
+) -> np.ndarray:
+    """Column as floats: finite and >= 0 (> 0 if ``positive``); ``blank`` fills empty cells."""
+    raw = frame[column]
+    text = raw.astype(object).where(raw.notna(), "").map(lambda v: str(v).strip())
+    empty = (text == "").to_numpy()
+    values = pd.to_numeric(text.where(~empty, "nan"), errors="coerce").to_numpy(dtype=float)
+    label = f"{column}" + (f" (attribute {name})" if name and name != column else "")
+    not_number = np.flatnonzero(np.isnan(values) & ~empty & (text.str.lower() != "nan").to_numpy())
+    if len(not_number):
+        problems.append(Problem(_row_label(path, not_number), label,
+                                f"'{text.iloc[not_number[0]]}'", "a number"))
+    missing = np.flatnonzero(empty | (np.isnan(values) & (text.str.lower() == "nan").to_numpy()))
+    if blank is not None:
+        values[empty] = blank
+        missing = np.setdiff1d(missing, np.flatnonzero(empty))
+    if len(missing):
+        problems.append(Problem(_row_label(path, missing), label, "an empty value or NaN",
+                                "a number"))
+    bad = np.flatnonzero(np.isinf(values) & (values != blank)) if blank is None else np.array([])
+    if len(bad):
+        problems.append(Problem(_row_label(path, bad), label, str(values[bad[0]]),
+                                "a finite number"))
+    with np.errstate(invalid="ignore"):
+        negative = np.flatnonzero(values <= 0 if positive else values < 0)
+    if len(negative):
+        problems.append(Problem(_row_label(path, negative), label, f"{values[negative[0]]:g}",
+                                "a number > 0" if positive else "a number >= 0"))
+    return values
+
+
+def _coordinate(
+    frame: pd.DataFrame, column: str, path: Path, limit: float, problems: list[Problem]
+) -> np.ndarray:
+    values = _optional_coordinate(frame, column, path, limit, problems)
+    missing = np.flatnonzero(np.isnan(values))
+    if len(missing):
+        problems.append(Problem(_row_label(path, missing), column, "an empty value or NaN",
+                                f"a coordinate between -{limit:g} and {limit:g}"))
+    return values
+
+
+def _optional_coordinate(
+    frame: pd.DataFrame, column: str | None, path: Path, limit: float, problems: list[Problem]
+) -> np.ndarray:
+    """Coordinate column in degrees; NaN where empty (allowed for optional homes)."""
+    if column is None:
+        return np.full(len(frame), np.nan)
+    text = frame[column].astype(object).where(frame[column].notna(), "").map(
+        lambda v: str(v).strip()
+    )
+    values = pd.to_numeric(text.where(text != "", "nan"), errors="coerce").to_numpy(dtype=float)
+    not_number = np.flatnonzero(np.isnan(values) & (text != "").to_numpy()
+                                & (text.str.lower() != "nan").to_numpy())
+    if len(not_number):
+        problems.append(Problem(_row_label(path, not_number), column,
+                                f"'{text.iloc[not_number[0]]}'", "a number of degrees"))
+    with np.errstate(invalid="ignore"):
+        out = np.flatnonzero(~np.isnan(values) & (np.abs(values) > limit))
+    if len(out):
+        problems.append(Problem(_row_label(path, out), column, f"{values[out[0]]:g}",
+                                f"a coordinate between -{limit:g} and {limit:g}"))
+    return values
+
+
+def _one_sided_home(
+    lat: np.ndarray, lon: np.ndarray, path: Path, ids: list[str], problems: list[Problem]
+) -> None:
+    half = np.flatnonzero(np.isnan(lat) != np.isnan(lon))
+    if len(half):
+        problems.append(Problem(_row_label(path, half), "home", "only one of latitude/longitude",
+                                "both, or neither for a territory without a home"))
+
+
+def _item_coordinates(
+    frame: pd.DataFrame, t: ItemsTable, path: Path, problems: list[Problem]
+) -> tuple[np.ndarray, np.ndarray]:
+    if t.x is not None and t.y is not None and t.crs is not None:
+        x = _numeric_any(frame, t.x, path, problems)
+        y = _numeric_any(frame, t.y, path, problems)
+        try:
+            lon, lat = to_lonlat(x, y, t.crs)
+        except ValueError as exc:
+            problems.append(Problem("scenario.yaml, at items.crs", "crs", repr(t.crs),
+                                    f"a CRS pyproj knows, e.g. 'EPSG:32617' ({exc})"))
+            return np.zeros(len(frame)), np.zeros(len(frame))
+        bad = np.flatnonzero(~(np.isfinite(lat) & np.isfinite(lon)))
+        if len(bad):
+            problems.append(Problem(_row_label(path, bad), f"{t.x}/{t.y}", "a point outside the "
+                                    f"area of {t.crs}", "coordinates valid in the stated CRS"))
+        return lat, lon
+    lat_col = t.latitude or "geometry_lat"
+    lon_col = t.longitude or "geometry_lon"
+    if lat_col not in frame.columns:
+        problems.append(Problem(str(path), "latitude/longitude", "no coordinates",
+                                "items.latitude/longitude, items.x/y/crs, or a geo table"))
+        return np.zeros(len(frame)), np.zeros(len(frame))
+    return (_coordinate(frame, lat_col, path, 90, problems),
+            _coordinate(frame, lon_col, path, 180, problems))
+
+
+def _numeric_any(frame: pd.DataFrame, column: str, path: Path, problems: list[Problem]) -> np.ndarray:
+    values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
+    bad = np.flatnonzero(~np.isfinite(values))
+    if len(bad):
+        problems.append(Problem(_row_label(path, bad), column, f"'{frame[column].iloc[bad[0]]}'",
+                                "a finite number"))
+    return values
+
+
+def _references(
+    frame: pd.DataFrame,
+    column: str | None,
+    path: Path,
+    index: dict[str, int],
+    problems: list[Problem],
+    item_ids: list[str],
+) -> np.ndarray:
+    """Territory id column -> indices; empty cells mean none."""
+    if column is None:
+        return np.full(len(frame), NO_TERRITORY, dtype=np.int64)
+    values = _text(frame, column)
+    out = np.asarray([index.get(v, NO_TERRITORY) for v in values], dtype=np.int64)
+    unknown = [i for i, v in enumerate(values) if v != "" and v not in index]
+    if unknown:
+        problems.append(Problem(_row_label(path, unknown), column,
+                                f"territory '{values[unknown[0]]}', which is not in the "
+                                "territories table", "a territory id or an empty cell"))
+    return out
+
+
+def _apply_yaml_locks(
+    spec: ScenarioSpec,
+    yaml_path: Path | None,
+    item_ids: list[str],
+    index: dict[str, int],
+    lock: np.ndarray,
+    problems: list[Problem],
+) -> None:
+    where = f"{yaml_path or 'scenario.yaml'}, at rules.locks"
+    position = {iid: i for i, iid in enumerate(item_ids)}
+    for item, territory in spec.rules.locks.items():
+        if item not in position:
+            problems.append(Problem(f"{where}.{item}", "item", f"'{item}'",
+                                    "an item id from the items table"))
+        elif territory not in index:
+            problems.append(Problem(f"{where}.{item}", "territory", f"'{territory}'",
+                                    "a territory id from the territories table"))
+        else:
+            i, k = position[item], index[territory]
+            if lock[i] not in (NO_TERRITORY, k):
+                problems.append(Problem(f"{where}.{item}", "territory", f"'{territory}', but the "
+                                        f"lock column says '{item_ids and list(index)[lock[i]]}'",
+                                        "one lock per item"))
+            lock[i] = k
+
+
+def _split_skills(value: str) -> frozenset[str]:
+    for sep in SKILL_SEPARATORS:
+        value = value.replace(sep, ";")
+    return frozenset(s.strip() for s in value.split(";") if s.strip())
+
+
+def _digest(paths: list[Path]) -> str:
+    """sha256 over the YAML and table files, so a plan can tell if its scenario changed."""
+    h = hashlib.sha256()
+    for p in paths:
+        h.update(p.name.encode())
+        h.update(p.read_bytes())
+    return "sha256:" + h.hexdigest()

@@ -1,0 +1,175 @@
+"""Typed schema of ``scenario.yaml`` (format version 1).
+
+The pydantic models here are the single source of truth for the file format: the loader validates
+against them, and ``docs/scenario.schema.json`` is generated from them (see :func:`json_schema`).
+Every model forbids unknown keys, so a typo such as ``tolerence`` is reported instead of ignored.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+NonNegative = Annotated[float, Field(ge=0)]
+Share = Annotated[float, Field(ge=0, le=1)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ItemsTable(_Strict):
+    """Where the items (accounts) are and which column holds what."""
+
+    path: str = Field(description="Table path relative to the YAML: .csv, .parquet or .geojson.")
+    id: str = Field("id", description="Column with the unique item id.")
+    latitude: str | None = Field(None, description="Column with WGS84 latitude in degrees.")
+    longitude: str | None = Field(None, description="Column with WGS84 longitude in degrees.")
+    x: str | None = Field(None, description="Column with projected x (needs `crs`).")
+    y: str | None = Field(None, description="Column with projected y (needs `crs`).")
+    crs: str | None = Field(None, description="CRS of x/y, e.g. 'EPSG:32617'.")
+    attributes: list[str] | dict[str, str] = Field(
+        default_factory=list,
+        description="Numeric attributes: a list of column names, or a map name -> column.",
+    )
+    current: str | None = Field(None, description="Column with the current territory id.")
+    lock: str | None = Field(None, description="Column with a territory id the item is locked to.")
+    tags: list[str] | dict[str, str] = Field(
+        default_factory=list,
+        description="Categorical tags (segment, language...): list of columns or map name -> column.",
+    )
+
+    @model_validator(mode="after")
+    def _one_coordinate_system(self) -> ItemsTable:
+        has_geo = self.latitude is not None or self.longitude is not None
+        has_xy = self.x is not None or self.y is not None
+        if has_geo and has_xy:
+            raise ValueError("give either latitude/longitude or x/y, not both")
+        if has_xy and (self.x is None or self.y is None or self.crs is None):
+            raise ValueError("projected coordinates need all of x, y and crs")
+        if has_geo and (self.latitude is None or self.longitude is None):
+            raise ValueError("give both latitude and longitude")
+        return self
+
+    def attribute_columns(self) -> dict[str, str]:
+        """Attribute name -> column name."""
+        return _as_mapping(self.attributes)
+
+    def tag_columns(self) -> dict[str, str]:
+        """Tag name -> column name."""
+        return _as_mapping(self.tags)
+
+
+class TerritoriesTable(_Strict):
+    """Where the territories (reps) are and which column holds what."""
+
+    path: str = Field(description="Table path relative to the YAML: .csv, .parquet or .geojson.")
+    id: str = Field("id", description="Column with the unique territory id.")
+    name: str | None = Field(None, description="Column with a display name (rep name).")
+    home_latitude: str | None = Field(None, description="Column with the home base latitude.")
+    home_longitude: str | None = Field(None, description="Column with the home base longitude.")
+    fte: str | None = Field(None, description="Column with the FTE share (default 1).")
+    skills: str | None = Field(
+        None, description="Column with skills separated by ';' (or ',' / '|')."
+    )
+    capacity: dict[str, str] = Field(
+        default_factory=dict, description="Attribute name -> column with that territory's capacity."
+    )
+
+    @model_validator(mode="after")
+    def _both_home_columns(self) -> TerritoriesTable:
+        if (self.home_latitude is None) != (self.home_longitude is None):
+            raise ValueError("give both home_latitude and home_longitude, or neither")
+        return self
+
+
+class BalanceRule(_Strict):
+    """Keep each territory's load of ``attribute`` within ``±tolerance`` of its FTE-share target."""
+
+    attribute: str
+    tolerance: NonNegative = Field(description="Relative band: 0.05 means ±5% of target.")
+    hard: bool = Field(True, description="Hard band, or soft with a penalty per unit outside.")
+    penalty: NonNegative = Field(
+        1.0, description="Soft rules only: objective cost per attribute unit outside the band."
+    )
+
+
+class DisruptionCap(_Strict):
+    """At most ``max_share`` of ``attribute`` (or of the items, with ``attribute: items``) moves."""
+
+    attribute: str = Field("items", description="An attribute name, or 'items' to count items.")
+    max_share: Share
+
+
+class Rules(_Strict):
+    """Hard and soft rules of the alignment model."""
+
+    balance: list[BalanceRule] = Field(default_factory=list)
+    locks: dict[str, str] = Field(
+        default_factory=dict, description="Item id -> territory id, in addition to a lock column."
+    )
+    eligibility: list[str] = Field(
+        default_factory=list,
+        description="Tag names; an item's tag value must be among its territory's skills.",
+    )
+    max_distance_km: Annotated[float, Field(gt=0)] | None = Field(
+        None, description="No item further than this from its territory's home."
+    )
+    disruption: DisruptionCap | None = None
+
+
+class TravelTerm(_Strict):
+    """Travel: great-circle km from home to item, times ``attribute`` (e.g. visits)."""
+
+    weight: NonNegative = 1.0
+    attribute: str | None = Field(None, description="Per-item multiplier; none means 1.")
+
+
+class DisruptionTerm(_Strict):
+    """Disruption: ``weight`` per moved item, or per moved unit of ``per``."""
+
+    weight: NonNegative = 0.0
+    per: str = Field("items", description="'items', or an attribute name.")
+
+
+class Objective(_Strict):
+    """Weighted terms to minimise. Soft-balance penalties are set on each balance rule."""
+
+    travel: TravelTerm = Field(default_factory=TravelTerm)
+    disruption: DisruptionTerm = Field(default_factory=DisruptionTerm)
+
+
+class SolverSettings(_Strict):
+    """Solver defaults; command-line flags override them."""
+
+    backend: str = "highs"
+    time_limit: Annotated[float, Field(gt=0)] = 60.0
+    gap: NonNegative = 1e-4
+    threads: Annotated[int, Field(ge=1)] | None = None
+    seed: Annotated[int, Field(ge=0)] = 0
+
+
+class ScenarioSpec(_Strict):
+    """The whole ``scenario.yaml``."""
+
+    version: Literal[1] = 1
+    name: str | None = Field(None, description="Defaults to the folder name.")
+    model: Literal["alignment"]
+    items: ItemsTable
+    territories: TerritoriesTable
+    rules: Rules = Field(default_factory=Rules)
+    objective: Objective = Field(default_factory=Objective)
+    solver: SolverSettings = Field(default_factory=SolverSettings)
+
+
+def _as_mapping(spec: list[str] | dict[str, str]) -> dict[str, str]:
+    return {name: name for name in spec} if isinstance(spec, list) else dict(spec)
+
+
+def json_schema() -> dict[str, Any]:
+    """JSON Schema of ``scenario.yaml``, generated from :class:`ScenarioSpec`."""
+    schema = ScenarioSpec.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "territory-opt scenario (version 1)"
+    return schema
