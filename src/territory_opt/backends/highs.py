@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from typing import Any
 
@@ -33,7 +35,7 @@ class HighsBackend:
         import highspy
 
         start = time.perf_counter()
-        h = highspy.Highs()
+        h = _new_highs(highspy)
         log: list[str] = []
         h.setOptionValue("log_to_console", bool(options.verbose))
         h.setOptionValue("time_limit", float(options.time_limit))
@@ -45,11 +47,18 @@ class HighsBackend:
         if options.progress is not None:
             report = options.progress
 
-            def on_solution(event: Any) -> None:
-                out = event.data_out
-                report(Progress(out.mip_primal_bound, out.mip_dual_bound, out.running_time))
+            last = [-1.0]
 
-            h.cbMipImprovingSolution.subscribe(on_solution)
+            def on_event(event: Any) -> None:
+                out = event.data_out
+                improving = event.callback_type == highspy.cb.kCallbackMipImprovingSolution
+                # Interrupt checks come many times a second: report at most once a second.
+                if improving or out.running_time - last[0] >= 1.0:
+                    last[0] = out.running_time
+                    report(Progress(out.mip_primal_bound, out.mip_dual_bound, out.running_time))
+
+            h.cbMipImprovingSolution.subscribe(on_event)
+            h.cbMipInterrupt.subscribe(on_event)
         h.passModel(_to_highs_lp(highspy, model))
         h.run()
 
@@ -74,6 +83,23 @@ class HighsBackend:
             seconds=time.perf_counter() - start,
             log="\n".join(log),
         )
+
+
+def _new_highs(highspy: Any) -> Any:
+    """A Highs instance, without the banner HiGHS prints on stdout the first time.
+
+    The banner is written by C++ straight to file descriptor 1, where it would corrupt
+    ``--json`` output, so the descriptor is pointed at /dev/null while the instance is made.
+    """
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 1)
+            return highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def _to_highs_lp(highspy: Any, model: LinearModel) -> Any:

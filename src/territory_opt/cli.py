@@ -1,0 +1,329 @@
+"""Command line: ``territory-opt validate | solve | evaluate``.
+
+Exit status: 0 success, 2 bad input or infeasible scenario (with an explanation), 3 no plan
+found within the time limit, 1 an unexpected internal error.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from territory_opt import __version__
+from territory_opt.backends.base import Progress
+from territory_opt.diagnose import quick_conflicts
+from territory_opt.errors import (
+    InfeasibleError,
+    NoPlanFoundError,
+    ScenarioError,
+    TerritoryOptError,
+)
+from territory_opt.kpi.evaluate import Evaluation, evaluate
+from territory_opt.plan import Plan, read_assignment
+from territory_opt.scenario.load import load_scenario
+from territory_opt.scenario.model import Scenario
+from territory_opt.solve import solve
+
+EXIT_BAD_INPUT = 2
+EXIT_NO_PLAN = 3
+
+# Wide when piped (tables to files or CI logs must not be truncated); terminal width otherwise.
+out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    err.print(f"[bold red]error:[/] {message}", markup=True)
+    sys.exit(code)
+
+
+def _guarded(action: Callable[[], None]) -> None:
+    """Run ``action``; turn the errors a user can act on into messages and exit codes."""
+    try:
+        action()
+    except (ScenarioError, InfeasibleError) as exc:
+        _fail(str(exc), EXIT_BAD_INPUT)
+    except NoPlanFoundError as exc:
+        _fail(str(exc), EXIT_NO_PLAN)
+    except (TerritoryOptError, KeyError) as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+        _fail(str(message), EXIT_BAD_INPUT)
+
+
+scenario_argument = click.argument(
+    "scenario", type=click.Path(path_type=Path, exists=False, dir_okay=True)
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="territory-opt")
+def main() -> None:
+    """Balanced sales territories with proof of quality."""
+
+
+@main.command()
+@scenario_argument
+@json_option
+def validate(scenario: Path, as_json: bool) -> None:
+    """Check a scenario file and its tables; report conflicts visible without solving."""
+
+    def run() -> None:
+        s = load_scenario(scenario)
+        conflicts = quick_conflicts(s)
+        if as_json:
+            click.echo(json.dumps({"valid": not conflicts, "items": s.n_items,
+                                   "territories": s.n_territories,
+                                   "conflicts": [str(c) for c in conflicts]}, indent=2))
+        else:
+            out.print(f"scenario '{s.name}': {s.n_items:,} items, {s.n_territories:,} "
+                      f"territories ({s.fte.sum():g} FTE)")
+            for name, values in s.attributes.items():
+                out.print(f"  {name}: total {values.sum():,.2f}")
+        if conflicts:
+            raise InfeasibleError(conflicts)
+        if not as_json:
+            out.print("[green]valid[/]: no conflicts found before solving")
+
+    _guarded(run)
+
+
+@main.command(name="solve")
+@scenario_argument
+@click.option("--out", "out_dir", type=click.Path(path_type=Path),
+              help="Plan directory to create [default: plans/<scenario>-<timestamp>].")
+@click.option("--backend", help="Solver backend [default: the scenario's, else highs].")
+@click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), help="Seconds.")
+@click.option("--gap", type=click.FloatRange(min=0), help="Relative gap target, e.g. 0.001.")
+@click.option("--seed", type=click.IntRange(min=0), help="Random seed of the solver.")
+@click.option("--threads", type=click.IntRange(min=1), help="Solver threads.")
+@click.option("--verbose", is_flag=True, help="Show the solver's own log.")
+@json_option
+def solve_command(
+    scenario: Path,
+    out_dir: Path | None,
+    backend: str | None,
+    time_limit: float | None,
+    gap: float | None,
+    seed: int | None,
+    threads: int | None,
+    verbose: bool,
+    as_json: bool,
+) -> None:
+    """Solve a scenario and write a plan directory."""
+
+    def run() -> None:
+        s = load_scenario(scenario)
+        target = out_dir or _default_out(s)
+        if target.exists():
+            raise TerritoryOptError(f"{target} already exists; choose another --out "
+                                    "(plans are never overwritten)")
+        progress = None if as_json else _progress_printer()
+        plan = solve(s, backend=backend, time_limit=time_limit, gap=gap, seed=seed,
+                     threads=threads, progress=progress, verbose=verbose)
+        if progress is not None:
+            err.print()
+        written = plan.write(target)
+        if as_json:
+            click.echo(json.dumps(plan.summary() | {"plan_dir": str(written)}, indent=2))
+            return
+        _print_plan(plan, written)
+
+    _guarded(run)
+
+
+@main.command(name="evaluate")
+@scenario_argument
+@click.option("--assignment", "assignments", multiple=True,
+              type=click.Path(path_type=Path),
+              help="An assignment CSV (item, territory) to score; repeat for several.")
+@click.option("--territories", "show_territories", is_flag=True,
+              help="Also print the per-territory table of each assignment.")
+@json_option
+def evaluate_command(
+    scenario: Path, assignments: Sequence[Path], show_territories: bool, as_json: bool
+) -> None:
+    """Score the current alignment and any assignments, side by side."""
+
+    def run() -> None:
+        s = load_scenario(scenario)
+        columns: dict[str, Evaluation] = {}
+        if s.has_current:
+            columns["current"] = evaluate(s, s.current)
+        for path in assignments:
+            label = path.parent.name if path.name == "assignment.csv" else path.stem
+            while label in columns:
+                label += "'"
+            columns[label] = evaluate(s, read_assignment(s, path))
+        if not columns:
+            raise TerritoryOptError("nothing to evaluate: the scenario has no current "
+                                    "alignment and no --assignment was given")
+        if as_json:
+            click.echo(json.dumps({name: _evaluation_json(e) for name, e in columns.items()},
+                                  indent=2))
+            return
+        out.print(_comparison_table(s, columns))
+        for name, e in columns.items():
+            if show_territories:
+                out.print(_territory_table(s, e, title=name))
+            _print_violations(name, e)
+
+    _guarded(run)
+
+
+# --- output helpers ---------------------------------------------------------------------------
+
+
+def _default_out(s: Scenario) -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    target = Path("plans") / f"{s.name}-{stamp}"
+    n = 1
+    while target.exists():
+        n += 1
+        target = Path("plans") / f"{s.name}-{stamp}-{n}"
+    return target
+
+
+def _progress_printer() -> Callable[[Progress], None]:
+    tty = err.is_terminal
+    last = [-math.inf, math.inf]  # time and objective of the last line printed
+
+    def show(p: Progress) -> None:
+        # A terminal line is rewritten in place; in a log, print improvements and every 10 s.
+        if not tty and p.objective >= last[1] and p.seconds - last[0] < 10:
+            return
+        last[:] = [p.seconds, p.objective]
+        if math.isfinite(p.objective):
+            gap = (p.objective - p.bound) / abs(p.objective) if p.objective else 0.0
+            line = (f"  {p.seconds:6.1f} s   plan {p.objective:,.1f}   bound {p.bound:,.1f}   "
+                    f"gap {gap:.2%}")
+        else:
+            line = f"  {p.seconds:6.1f} s   no plan yet   bound {p.bound:,.1f}"
+        err.print(("\r" + line) if tty else line, end="" if tty else "\n")
+
+    return show
+
+
+def _fmt(value: float, digits: int = 1) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    if isinstance(value, float) and math.isinf(value):
+        return "∞"
+    return f"{value:,.{digits}f}"
+
+
+def _print_plan(plan: Plan, written: Path) -> None:
+    s = plan.scenario
+    bound = _fmt(plan.bound) if math.isfinite(plan.bound) else "none"
+    out.print(f"[bold]{s.name}[/]: {plan.status}   objective {_fmt(plan.objective)}   "
+              f"bound {bound}   gap {plan.gap:.3%}   "
+              f"{plan.seconds.get('total', 0):.1f} s ({plan.backend}, seed {plan.seed})")
+    out.print(_territory_table(s, plan.evaluation, title="territories"))
+    columns = {"plan": plan.evaluation}
+    if s.has_current:
+        columns = {"current": evaluate(s, s.current)} | columns
+    out.print(_comparison_table(s, columns))
+    _print_violations("plan", plan.evaluation)
+    out.print(f"plan written to [bold]{written}[/]")
+
+
+def _metric_rows(s: Scenario) -> list[tuple[str, str, int, bool]]:
+    """(label, metric key, decimals, lower is better) for the side-by-side table."""
+    rows = [("objective", "objective", 1, True), ("travel", "travel", 1, True),
+            ("mean km to home", "km_mean", 1, True)]
+    for name in s.attributes:
+        rows += [(f"{name} max |dev| %", f"{name}_max_abs_dev_pct", 2, True),
+                 (f"{name} CV", f"{name}_cv", 4, True),
+                 (f"{name} Gini", f"{name}_gini", 4, True)]
+    if s.has_current:
+        rows += [("moved items", "moved_items", 0, True)]
+        rows += [(f"moved share {n}", f"moved_share_{n}", 4, True) for n in s.attributes]
+    rows += [("unassigned", "unassigned", 0, True),
+             ("hard violations", "hard_violations", 0, True)]
+    return rows
+
+
+def _comparison_table(s: Scenario, columns: dict[str, Evaluation]) -> Table:
+    table = Table(title="plan KPIs (best per row in bold)", title_justify="left")
+    table.add_column("KPI")
+    for name in columns:
+        table.add_column(name, justify="right")
+    for label, key, digits, _ in _metric_rows(s):
+        values = [e.metrics.get(key, float("nan")) for e in columns.values()]
+        finite = [v for v in values if math.isfinite(v)]
+        best = min(finite) if finite else None
+        cells = [
+            f"[bold]{_fmt(v, digits)}[/]" if len(columns) > 1 and v == best else _fmt(v, digits)
+            for v in values
+        ]
+        table.add_row(label, *cells)
+    return table
+
+
+def _territory_table(s: Scenario, e: Evaluation, title: str) -> Table:
+    t = e.territories
+    table = Table(title=title, title_justify="left")
+    table.add_column("territory")
+    table.add_column("fte", justify="right")
+    table.add_column("items", justify="right")
+    balanced = [r.attribute for r in s.spec.rules.balance] or list(s.attributes)
+    for name in balanced:
+        table.add_column(name, justify="right")
+        table.add_column("dev %", justify="right")
+    table.add_column("travel", justify="right")
+    table.add_column("km mean", justify="right")
+    table.add_column("km max", justify="right")
+    for name in s.capacity:
+        table.add_column(f"{name} cap %", justify="right")
+    for k in range(len(t)):
+        row = [str(t["territory"].iat[k]), f"{t['fte'].iat[k]:g}", str(t["items"].iat[k])]
+        for name in balanced:
+            row += [_fmt(float(t[name].iat[k])), f"{t[f'{name}_dev_pct'].iat[k]:+.1f}"]
+        row += [_fmt(float(t["travel"].iat[k]), 0), _fmt(float(t["km_mean"].iat[k])),
+                _fmt(float(t["km_max"].iat[k]))]
+        row += [_fmt(float(t[f"{name}_capacity_use_pct"].iat[k])) for name in s.capacity]
+        table.add_row(*row)
+    return table
+
+
+def _print_violations(name: str, e: Evaluation) -> None:
+    if not e.violations:
+        return
+    hard = sum(v.hard for v in e.violations)
+    out.print(f"{name}: {hard} hard and {len(e.violations) - hard} soft rule violations")
+    for v in e.violations[:10]:
+        out.print(f"  - {v}")
+    if len(e.violations) > 10:
+        out.print(f"  ... and {len(e.violations) - 10} more")
+
+
+def _evaluation_json(e: Evaluation) -> dict[str, Any]:
+    def clean(v: Any) -> Any:
+        if isinstance(v, float | np.floating):
+            return float(v) if math.isfinite(v) else None
+        if isinstance(v, np.integer):
+            return int(v)
+        return v
+
+    return {
+        "metrics": {k: clean(v) for k, v in e.metrics.items()},
+        "objective_terms": {"travel": e.objective.travel, "disruption": e.objective.disruption,
+                            "balance_penalty": e.objective.balance_penalty},
+        "violations": [str(v) for v in e.violations],
+        "territories": [{k: clean(v) for k, v in row.items()}
+                        for row in e.territories.to_dict(orient="records")],
+    }
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
