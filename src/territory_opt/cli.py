@@ -225,7 +225,8 @@ def _fmt(value: float, digits: int = 1) -> str:
 def _print_plan(plan: Plan, written: Path) -> None:
     s = plan.scenario
     bound = _fmt(plan.bound) if math.isfinite(plan.bound) else "none"
-    out.print(f"[bold]{s.name}[/]: {plan.status}   objective {_fmt(plan.objective)}   "
+    reason = f" ({plan.stop_reason})" if plan.stop_reason else ""
+    out.print(f"[bold]{s.name}[/]: {plan.status}{reason}   objective {_fmt(plan.objective)}   "
               f"bound {bound}   gap {plan.gap:.3%}   "
               f"{plan.seconds.get('total', 0):.1f} s ({plan.backend}, seed {plan.seed})")
     out.print(_territory_table(s, plan.evaluation, title="territories"))

@@ -51,6 +51,7 @@ class Plan:
     seconds: dict[str, float] = field(default_factory=dict)
     solver_objective: float = float("nan")
     scenario_digest: str | None = None
+    stop_reason: str = ""
 
     @cached_property
     def evaluation(self) -> Evaluation:
@@ -95,6 +96,7 @@ class Plan:
             "options": self.options,
             "seed": self.seed,
             "status": str(self.status),
+            "stop_reason": self.stop_reason,
             "objective": _finite(self.objective),
             "objective_terms": {"travel": terms.travel, "disruption": terms.disruption,
                                 "balance_penalty": terms.balance_penalty},
@@ -155,6 +157,7 @@ class Plan:
             seconds=meta.get("seconds", {}),
             solver_objective=_number(meta.get("solver_objective")),
             scenario_digest=meta["scenario"].get("digest"),
+            stop_reason=meta.get("stop_reason", ""),
         )
 
     @property

@@ -81,4 +81,5 @@ def solve(
         seconds={"build": built - start, "solve": solved - built, "total": solved - start},
         solver_objective=result.objective,
         scenario_digest=scenario.digest,
+        stop_reason=result.stop_reason,
     )

@@ -18,8 +18,12 @@ import numpy as np
 from territory_opt.models.linear import LinearModel
 
 
+OPTIMALITY_GAP = 1e-4
+"""A plan is reported optimal when its relative gap is at most this (HiGHS's default)."""
+
+
 class Status(enum.StrEnum):
-    """How a solve ended."""
+    """How a solve ended. OPTIMAL means proven within :data:`OPTIMALITY_GAP`."""
 
     OPTIMAL = "optimal"
     FEASIBLE = "feasible"  # a plan, stopped by a limit before proving optimality
@@ -64,6 +68,7 @@ class SolveResult:
     bound: float
     seconds: float
     log: str = ""
+    stop_reason: str = ""
 
     @property
     def gap(self) -> float:

@@ -10,11 +10,13 @@ from typing import Any
 import numpy as np
 
 from territory_opt.backends.base import (
+    OPTIMALITY_GAP,
     Progress,
     SolveOptions,
     SolveResult,
     Status,
     module_available,
+    relative_gap,
 )
 from territory_opt.models.linear import LinearModel
 
@@ -42,6 +44,9 @@ class HighsBackend:
         h.setOptionValue("mip_rel_gap", float(options.gap))
         h.setOptionValue("random_seed", int(options.seed))
         if options.threads is not None:
+            # HiGHS keeps one thread scheduler per process; a different thread count needs a
+            # fresh one, or the solve fails with "scheduler has already been initialized".
+            highspy.Highs.resetGlobalScheduler(True)
             h.setOptionValue("threads", int(options.threads))
         h.cbLogging.subscribe(lambda event: log.append(str(event.message).rstrip("\n")))
         if options.progress is not None:
@@ -75,6 +80,10 @@ class HighsBackend:
             bound = float(info.mip_dual_bound)
         else:
             bound = float("-inf")
+        reason = _stop_reason(highspy, status)
+        if mapped == Status.OPTIMAL and relative_gap(objective, bound) > OPTIMALITY_GAP:
+            # HiGHS calls a solve optimal once the user's gap target is met; we do not.
+            mapped, reason = Status.FEASIBLE, "gap target reached"
         return SolveResult(
             status=mapped,
             x=x,
@@ -82,6 +91,7 @@ class HighsBackend:
             bound=bound,
             seconds=time.perf_counter() - start,
             log="\n".join(log),
+            stop_reason=reason,
         )
 
 
@@ -123,6 +133,14 @@ def _to_highs_lp(highspy: Any, model: LinearModel) -> Any:
             for flag in model.integer
         ]
     return lp
+
+
+def _stop_reason(highspy: Any, status: Any) -> str:
+    s = highspy.HighsModelStatus
+    reasons = {s.kOptimal: "proven optimal", s.kTimeLimit: "time limit",
+               s.kInterrupt: "interrupted", s.kInfeasible: "proven infeasible",
+               s.kMemoryLimit: "memory limit"}
+    return reasons.get(status, str(status).rsplit(".", 1)[-1])
 
 
 def _map_status(highspy: Any, status: Any, has_solution: bool) -> Status:

@@ -1,0 +1,154 @@
+"""End to end: a scenario file -> solve -> plan, checked against brute force.
+
+The optimum of each tiny scenario is found by enumerating every assignment and scoring it with
+the KPI evaluator; the solver's plan is then re-checked by the evaluator (feasibility and
+objective), never by the solver's own claims.
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from territory_opt import Plan, evaluate, load_scenario, solve
+from territory_opt.backends.base import Status
+from territory_opt.scenario.model import Scenario
+
+# Seven accounts on a line between three reps; workloads chosen so that "each account to its
+# nearest rep" breaks the ±10% workload band.
+ACCOUNTS = pd.DataFrame({
+    "acct": [f"A{i}" for i in range(1, 8)],
+    "lat": [0.0, 0.1, 0.3, 0.5, 0.9, 1.2, 1.9],
+    "lon": [0.0, 0.4, 0.8, 1.1, 1.3, 1.7, 2.1],
+    "hours": [30.0, 25.0, 20.0, 18.0, 12.0, 8.0, 7.0],
+    "potential": [100.0, 80.0, 90.0, 40.0, 60.0, 20.0, 30.0],
+    "visits": [4, 2, 3, 2, 1, 1, 2],
+    "segment": ["ent", "", "", "ent", "", "", ""],
+    "owner": ["R1", "R1", "R2", "R2", "R2", "R3", "R3"],
+})
+REPS = pd.DataFrame({
+    "rep": ["R1", "R2", "R3"],
+    "home_lat": [0.0, 0.8, 1.8],
+    "home_lon": [0.0, 1.1, 2.0],
+    "fte": [1.0, 1.0, 0.5],
+    "skills": ["ent;smb", "smb", "ent"],
+    "max_hours": [60.0, 60.0, 60.0],
+})
+BASE: dict[str, Any] = {
+    "version": 1,
+    "model": "alignment",
+    "items": {"path": "accounts.csv", "id": "acct", "latitude": "lat", "longitude": "lon",
+              "attributes": {"workload": "hours", "potential": "potential", "visits": "visits"},
+              "current": "owner", "tags": ["segment"]},
+    "territories": {"path": "reps.csv", "id": "rep", "home_latitude": "home_lat",
+                    "home_longitude": "home_lon", "fte": "fte", "skills": "skills"},
+    "rules": {"balance": [{"attribute": "workload", "tolerance": 0.15}]},
+    "objective": {"travel": {"weight": 1.0, "attribute": "visits"}},
+    "solver": {"time_limit": 20, "gap": 0.0},
+}
+
+VARIANTS: dict[str, dict[str, Any]] = {
+    "balance only": {},
+    "soft potential band + disruption penalty": {
+        "rules": {"balance": [{"attribute": "workload", "tolerance": 0.15},
+                              {"attribute": "potential", "tolerance": 0.05, "hard": False,
+                               "penalty": 3.0}]},
+        "objective": {"travel": {"weight": 1.0, "attribute": "visits"},
+                      "disruption": {"weight": 40.0, "per": "items"}},
+    },
+    "lock + eligibility + capacity + max distance": {
+        "rules": {"balance": [{"attribute": "workload", "tolerance": 0.25}],
+                  "locks": {"A5": "R1"}, "eligibility": ["segment"], "max_distance_km": 260},
+        "territories_capacity": {"workload": "max_hours"},
+    },
+    "disruption cap on workload": {
+        "rules": {"balance": [{"attribute": "workload", "tolerance": 0.2}],
+                  "disruption": {"attribute": "workload", "max_share": 0.35}},
+    },
+}
+
+
+def write_scenario(folder: Path, variant: dict[str, Any]) -> Path:
+    """Write the tiny scenario with ``variant`` merged over :data:`BASE`."""
+    spec = {**BASE, **{k: v for k, v in variant.items() if k != "territories_capacity"}}
+    if "territories_capacity" in variant:
+        spec["territories"] = {**BASE["territories"], "capacity": variant["territories_capacity"]}
+    ACCOUNTS.to_csv(folder / "accounts.csv", index=False)
+    REPS.to_csv(folder / "reps.csv", index=False)
+    path = folder / "scenario.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return path
+
+
+def brute_force(scenario: Scenario) -> tuple[float, np.ndarray]:
+    """Best objective over every feasible assignment, scored by the evaluator."""
+    best, best_assignment = np.inf, np.zeros(0)
+    for combo in itertools.product(range(scenario.n_territories), repeat=scenario.n_items):
+        assignment = np.asarray(combo)
+        e = evaluate(scenario, assignment)
+        if e.feasible and e.objective.total < best - 1e-9:
+            best, best_assignment = e.objective.total, assignment
+    return best, best_assignment
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS), ids=list(VARIANTS))
+def test_solve_matches_brute_force(tmp_path: Path, variant: str) -> None:
+    scenario = load_scenario(write_scenario(tmp_path, VARIANTS[variant]))
+    optimum, _ = brute_force(scenario)
+    assert np.isfinite(optimum), "the fixture must be feasible"
+
+    plan = solve(scenario)
+    check = evaluate(scenario, plan.assignment)
+    assert check.feasible, [str(v) for v in check.violations]
+    assert check.objective.total == pytest.approx(optimum, rel=1e-6, abs=1e-6)
+    assert plan.status == Status.OPTIMAL
+    assert plan.bound <= check.objective.total + 1e-6
+    assert plan.gap <= 1e-4
+
+
+def test_optimum_differs_from_nearest_rep(tmp_path: Path) -> None:
+    scenario = load_scenario(write_scenario(tmp_path, {}))
+    nearest = np.nanargmin(scenario.distance_km, axis=1)
+    assert not evaluate(scenario, nearest).feasible
+    plan = solve(scenario)
+    assert (plan.assignment != nearest).any()
+
+
+def test_plan_round_trip(tmp_path: Path) -> None:
+    scenario = load_scenario(write_scenario(tmp_path, VARIANTS["soft potential band + "
+                                                               "disruption penalty"]))
+    plan = solve(scenario, seed=3)
+    written = plan.write(tmp_path / "plan")
+    assert sorted(p.name for p in written.iterdir()) == [
+        "assignment.csv", "plan.json", "territories.csv"]
+    again = Plan.read(written)  # finds its scenario from plan.json
+    assert np.array_equal(again.assignment, plan.assignment)
+    assert again.objective == pytest.approx(plan.objective)
+    assert again.status == plan.status and again.seed == 3
+    assert not again.scenario_changed
+    frame = pd.read_csv(written / "assignment.csv")
+    assert list(frame.columns) == ["item", "territory", "moved", "locked"]
+    with pytest.raises(Exception, match="already exists"):
+        plan.write(written)
+
+
+def test_same_seed_same_plan(tmp_path: Path) -> None:
+    scenario = load_scenario(write_scenario(tmp_path, VARIANTS["balance only"]))
+    first = solve(scenario, seed=7, threads=1)
+    second = solve(scenario, seed=7, threads=1)
+    assert np.array_equal(first.assignment, second.assignment)
+
+
+def test_scenario_change_is_detected(tmp_path: Path) -> None:
+    path = write_scenario(tmp_path, {})
+    plan = solve(load_scenario(path))
+    written = plan.write(tmp_path / "plan")
+    csv = tmp_path / "accounts.csv"
+    csv.write_text(csv.read_text().replace("30.0", "31.0", 1))
+    assert Plan.read(written).scenario_changed
