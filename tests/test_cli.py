@@ -1,0 +1,79 @@
+"""The CLI on the bundled demo: solve, then evaluate the current alignment beside the plan."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from territory_opt import Plan, evaluate, load_scenario
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "scenarios" / "demo" / "scenario.yaml"
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "territory_opt.cli", *args],
+                          capture_output=True, text=True, timeout=300, check=False)
+
+
+@pytest.fixture(scope="module")
+def demo_plan(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("plans") / "demo"
+    result = run_cli("solve", str(DEMO), "--out", str(out), "--time-limit", "25", "--json")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)  # stdout is pure JSON: no solver banner
+    assert summary["plan_dir"] == str(out)
+    return out
+
+
+@pytest.mark.slow
+def test_demo_plan_is_balanced_and_shorter(demo_plan: Path) -> None:
+    plan = Plan.read(demo_plan)
+    scenario = plan.scenario
+    assert plan.evaluation.feasible
+    meta = json.loads((demo_plan / "plan.json").read_text())
+    assert meta["status"] in ("optimal", "feasible")
+    assert meta["bound"] is not None and 0 <= meta["gap"] < 0.02
+    assert meta["scenario"]["digest"] == scenario.digest
+    current = evaluate(scenario, scenario.current)
+    for rule in scenario.spec.rules.balance:
+        key = f"{rule.attribute}_max_abs_dev_pct"
+        assert plan.evaluation.metrics[key] <= 100 * rule.tolerance + 1e-6
+        assert current.metrics[key] > 100 * rule.tolerance  # the demo starts unbalanced
+    assert plan.evaluation.metrics["travel"] < current.metrics["travel"]
+
+
+@pytest.mark.slow
+def test_evaluate_shows_current_and_plan_side_by_side(demo_plan: Path) -> None:
+    result = run_cli("evaluate", str(DEMO), "--assignment", str(demo_plan / "assignment.csv"))
+    assert result.returncode == 0, result.stderr
+    header = next(line for line in result.stdout.splitlines() if "┃ KPI" in line)
+    assert "current" in header and "demo" in header
+    assert "workload_h max |dev| %" in result.stdout
+    assert "hard violations" in result.stdout
+
+
+@pytest.mark.slow
+def test_evaluate_json(demo_plan: Path) -> None:
+    result = run_cli("evaluate", str(DEMO), "--assignment", str(demo_plan / "assignment.csv"),
+                     "--json")
+    data = json.loads(result.stdout)
+    assert set(data) == {"current", "demo"}
+    assert data["demo"]["metrics"]["hard_violations"] == 0
+    assert len(data["demo"]["territories"]) == load_scenario(DEMO).n_territories
+
+
+def test_validate_demo() -> None:
+    result = run_cli("validate", str(DEMO))
+    assert result.returncode == 0, result.stderr
+    assert "1,000 items" in result.stdout and "valid" in result.stdout
+
+
+def test_solve_refuses_existing_out(tmp_path: Path) -> None:
+    result = run_cli("solve", str(DEMO), "--out", str(tmp_path))
+    assert result.returncode == 2
+    assert "already exists" in result.stderr

@@ -1,0 +1,26 @@
+"""The README's two set-up commands stay true, and CI runs them."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def readme_commands() -> list[str]:
+    text = (ROOT / "README.md").read_text()
+    return re.findall(r"```bash\n(.+?)\n```", text)[:2]
+
+
+def test_readme_opens_with_install_and_test_commands() -> None:
+    run, test = readme_commands()
+    assert run.startswith("python -m pip install .") and "territory-opt solve scenarios/" in run
+    assert test == "python -m pip install -e '.[test]' && python -m pytest"
+    scenario = run.split("territory-opt solve ", 1)[1].split()[0]
+    assert (ROOT / scenario).is_file()
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    _, test = readme_commands()
+    assert test in (ROOT / ".ci" / "run").read_text()
