@@ -11,10 +11,10 @@ try:
 except PackageNotFoundError:  # running from a source tree without installing
     __version__ = "0+unknown"
 
-from territory_opt.kpi.evaluate import Evaluation, evaluate  # noqa: E402
-from territory_opt.plan import Plan  # noqa: E402
-from territory_opt.scenario.load import load_scenario  # noqa: E402
-from territory_opt.scenario.model import Scenario  # noqa: E402
-from territory_opt.solve import solve  # noqa: E402
+from territory_opt.kpi.evaluate import Evaluation, evaluate
+from territory_opt.plan import Plan
+from territory_opt.scenario.load import load_scenario
+from territory_opt.scenario.model import Scenario
+from territory_opt.solve import solve
 
 __all__ = ["Evaluation", "Plan", "Scenario", "__version__", "evaluate", "load_scenario", "solve"]

@@ -286,13 +286,12 @@ def _territory_table(s: Scenario, e: Evaluation, title: str) -> Table:
     table.add_column("km max", justify="right")
     for name in s.capacity:
         table.add_column(f"{name} cap %", justify="right")
-    for k in range(len(t)):
-        row = [str(t["territory"].iat[k]), f"{t['fte'].iat[k]:g}", str(t["items"].iat[k])]
+    for rec in t.to_dict(orient="records"):
+        row = [str(rec["territory"]), f"{rec['fte']:g}", str(rec["items"])]
         for name in balanced:
-            row += [_fmt(float(t[name].iat[k])), f"{t[f'{name}_dev_pct'].iat[k]:+.1f}"]
-        row += [_fmt(float(t["travel"].iat[k]), 0), _fmt(float(t["km_mean"].iat[k])),
-                _fmt(float(t["km_max"].iat[k]))]
-        row += [_fmt(float(t[f"{name}_capacity_use_pct"].iat[k])) for name in s.capacity]
+            row += [_fmt(rec[name]), f"{rec[f'{name}_dev_pct']:+.1f}"]
+        row += [_fmt(rec["travel"], 0), _fmt(rec["km_mean"]), _fmt(rec["km_max"])]
+        row += [_fmt(rec[f"{name}_capacity_use_pct"]) for name in s.capacity]
         table.add_row(*row)
     return table
 

@@ -17,7 +17,6 @@ import numpy as np
 
 from territory_opt.models.linear import LinearModel
 
-
 OPTIMALITY_GAP = 1e-4
 """A plan is reported optimal when its relative gap is at most this (HiGHS's default)."""
 

@@ -79,8 +79,8 @@ def evaluate(scenario: Scenario, assignment: np.ndarray) -> Evaluation:
 def loads(scenario: Scenario, assignment: np.ndarray, weight: np.ndarray) -> np.ndarray:
     """Sum of ``weight`` per territory (unassigned items count nowhere)."""
     assigned = assignment != NO_TERRITORY
-    return np.bincount(assignment[assigned], weights=weight[assigned],
-                       minlength=scenario.n_territories)
+    return np.asarray(np.bincount(assignment[assigned], weights=weight[assigned],
+                                  minlength=scenario.n_territories), dtype=float)
 
 
 def item_travel_km(scenario: Scenario, assignment: np.ndarray) -> np.ndarray:
@@ -93,7 +93,7 @@ def item_travel_km(scenario: Scenario, assignment: np.ndarray) -> np.ndarray:
 
 def moved_mask(scenario: Scenario, assignment: np.ndarray) -> np.ndarray:
     """Items that have a current territory and are now elsewhere."""
-    return (scenario.current != NO_TERRITORY) & (assignment != scenario.current)
+    return np.asarray((scenario.current != NO_TERRITORY) & (assignment != scenario.current))
 
 
 def band_excess(scenario: Scenario, assignment: np.ndarray, attribute: str, tolerance: float) -> (
@@ -102,9 +102,8 @@ def band_excess(scenario: Scenario, assignment: np.ndarray, attribute: str, tole
     """Attribute units outside ``[(1-τ)·target, (1+τ)·target]`` per territory (>= 0)."""
     load = loads(scenario, assignment, scenario.attributes[attribute])
     target = scenario.targets(attribute)
-    return np.maximum((1 - tolerance) * target - load, 0) + np.maximum(
-        load - (1 + tolerance) * target, 0
-    )
+    below = np.maximum((1 - tolerance) * target - load, 0)
+    return np.asarray(below + np.maximum(load - (1 + tolerance) * target, 0))
 
 
 def objective_terms(scenario: Scenario, assignment: np.ndarray) -> ObjectiveTerms:
@@ -115,7 +114,8 @@ def objective_terms(scenario: Scenario, assignment: np.ndarray) -> ObjectiveTerm
     moved = moved_mask(scenario, assignment)
     disruption = float(scenario.item_weight(objective.disruption.per)[moved].sum())
     penalty = sum(
-        rule.penalty * float(band_excess(scenario, assignment, rule.attribute, rule.tolerance).sum())
+        rule.penalty
+        * float(band_excess(scenario, assignment, rule.attribute, rule.tolerance).sum())
         for rule in scenario.spec.rules.balance
         if not rule.hard
     )
@@ -237,11 +237,10 @@ def _violations(
                              f"{scenario.territory_ids[scenario.lock[i]]} but assigned elsewhere"))
 
     allowed = scenario.allowed()
-    for i in np.flatnonzero(assigned & (scenario.lock == NO_TERRITORY)):
-        k = assignment[i]
-        if allowed[i, k]:
-            continue
-        out.append(_why_not_allowed(scenario, i, k))
+    for item in np.flatnonzero(assigned & (scenario.lock == NO_TERRITORY)):
+        where_to = int(assignment[item])
+        if not allowed[item, where_to]:
+            out.append(_why_not_allowed(scenario, int(item), where_to))
 
     cap_rule = rules.disruption
     if cap_rule is not None and scenario.has_current:

@@ -73,7 +73,9 @@ def pair_costs(scenario: Scenario, pair_item: np.ndarray, pair_territory: np.nda
     current = scenario.current[pair_item]
     moved = (current != NO_TERRITORY) & (current != pair_territory)
     per_move = scenario.item_weight(objective.disruption.per)[pair_item]
-    return objective.travel.weight * travel + objective.disruption.weight * per_move * moved
+    return np.asarray(
+        objective.travel.weight * travel + objective.disruption.weight * per_move * moved
+    )
 
 
 def build_alignment(scenario: Scenario, *, elastic: bool = False) -> AlignmentModel:
@@ -146,19 +148,19 @@ def build_alignment(scenario: Scenario, *, elastic: bool = False) -> AlignmentMo
         stays = current[pair_item] == pair_territory
         with_current = current != NO_TERRITORY
         # moved = W_cur - Σ_{stay pairs} w x  <=  share × W   <=>   Σ w x >= W_cur - share × W
-        lo = float(weight[with_current].sum() - cap_rule.max_share * weight.sum())
+        floor = float(weight[with_current].sum() - cap_rule.max_share * weight.sum())
         cols = np.flatnonzero(stays)
         vals = weight[pair_item[cols]]
         r = np.zeros(len(cols), dtype=np.int64)
         if elastic:
-            scale = np.array([max(float(weight.sum()), 1e-9)])
+            cap_scale = np.array([max(float(weight.sum()), 1e-9)])
             cols = np.concatenate([cols, [next_slack]])
             vals = np.concatenate([vals, [1.0]])
             r = np.concatenate([r, [0]])
-            c[next_slack] = 1.0 / scale[0]
-            blocks.append(ElasticBlock("disruption cap", next_slack, next_slack + 2, scale))
+            c[next_slack] = 1.0 / cap_scale[0]
+            blocks.append(ElasticBlock("disruption cap", next_slack, next_slack + 2, cap_scale))
             next_slack += 2
-        rows.add("disruption cap", r, cols, vals, np.array([lo]), np.array([np.inf]))
+        rows.add("disruption cap", r, cols, vals, np.array([floor]), np.array([np.inf]))
 
     a, row_lo, row_hi, groups = rows.matrix()
     integer = np.zeros(n_cols, dtype=bool)

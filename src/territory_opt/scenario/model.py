@@ -63,7 +63,7 @@ class Scenario:
     @property
     def has_home(self) -> np.ndarray:
         """Boolean per territory: does it have a home location?"""
-        return np.isfinite(self.home_lat) & np.isfinite(self.home_lon)
+        return np.asarray(np.isfinite(self.home_lat) & np.isfinite(self.home_lon))
 
     @property
     def has_current(self) -> bool:
@@ -129,4 +129,4 @@ class Scenario:
     def territory_label(self, index: np.ndarray) -> np.ndarray:
         """Territory ids for an index array; '' where the index is :data:`NO_TERRITORY`."""
         labels = np.where(index >= 0, self.territory_ids[np.maximum(index, 0)], "")
-        return labels.astype(object)
+        return np.asarray(labels, dtype=object)

@@ -37,7 +37,7 @@ class ItemsTable(_Strict):
     lock: str | None = Field(None, description="Column with a territory id the item is locked to.")
     tags: list[str] | dict[str, str] = Field(
         default_factory=list,
-        description="Categorical tags (segment, language...): list of columns or map name -> column.",
+        description="Categorical tags (segment, language...): columns, or a map name -> column.",
     )
 
     @model_validator(mode="after")
