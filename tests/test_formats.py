@@ -1,0 +1,95 @@
+"""The loader reads the same scenario from CSV, Parquet, GeoJSON and projected x/y."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from shapely.geometry import Point, box
+
+from territory_opt import load_scenario
+from territory_opt.geo import EARTH_RADIUS_KM, haversine_km
+
+ACCOUNTS = pd.DataFrame({
+    "Account ID": ["007", "008", "009"],
+    "Lat": [35.0, 35.5, 36.0],
+    "Lng": [-80.0, -80.5, -81.0],
+    "Hours": [10.0, 12.0, 14.0],
+    "Owner": ["R1", "", "R2"],
+    "Lang": ["en", "es", ""],
+})
+REPS = pd.DataFrame({"Rep": ["R1", "R2"], "HomeLat": [35.2, None], "HomeLng": [-80.2, None],
+                     "Skills": ["en|es", "en, fr"], "MaxH": [30.0, None]})
+
+
+def write(folder: Path, items: dict[str, object], table: str) -> Path:
+    REPS.to_csv(folder / "reps.csv", index=False)
+    spec = {
+        "model": "alignment",
+        "items": {"path": table, "id": "Account ID", "attributes": {"workload": "Hours"},
+                  "current": "Owner", "tags": {"language": "Lang"}, **items},
+        "territories": {"path": "reps.csv", "id": "Rep", "home_latitude": "HomeLat",
+                        "home_longitude": "HomeLng", "skills": "Skills",
+                        "capacity": {"workload": "MaxH"}},
+        "rules": {"eligibility": ["language"]},
+    }
+    path = folder / "scenario.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def check(folder: Path, items: dict[str, object], table: str) -> None:
+    s = load_scenario(write(folder, items, table))
+    assert list(s.item_ids) == ["007", "008", "009"]  # ids keep leading zeros
+    np.testing.assert_allclose(s.lat, ACCOUNTS["Lat"], atol=1e-6)
+    np.testing.assert_allclose(s.lon, ACCOUNTS["Lng"], atol=1e-6)
+    np.testing.assert_allclose(s.attributes["workload"], [10, 12, 14])
+    assert list(s.current) == [0, -1, 1]
+    assert s.skills == (frozenset({"en", "es"}), frozenset({"en", "fr"}))
+    assert list(s.has_home) == [True, False]
+    assert s.capacity["workload"][0] == 30 and np.isinf(s.capacity["workload"][1])
+    # "es" only R1 speaks; the empty tag needs nothing.
+    assert s.allowed().tolist() == [[True, True], [True, False], [True, True]]
+
+
+def test_csv_with_crm_column_names(tmp_path: Path) -> None:
+    ACCOUNTS.to_csv(tmp_path / "accounts.csv", index=False)
+    check(tmp_path, {"latitude": "Lat", "longitude": "Lng"}, "accounts.csv")
+
+
+def test_parquet(tmp_path: Path) -> None:
+    ACCOUNTS.to_parquet(tmp_path / "accounts.parquet")
+    check(tmp_path, {"latitude": "Lat", "longitude": "Lng"}, "accounts.parquet")
+
+
+def test_geojson_points(tmp_path: Path) -> None:
+    frame = gpd.GeoDataFrame(ACCOUNTS.drop(columns=["Lat", "Lng"]),
+                             geometry=[Point(x, y) for x, y in zip(ACCOUNTS.Lng, ACCOUNTS.Lat)],
+                             crs="EPSG:4326")
+    frame.to_file(tmp_path / "accounts.geojson", driver="GeoJSON")
+    check(tmp_path, {}, "accounts.geojson")
+
+
+def test_geojson_polygons_use_a_point_inside(tmp_path: Path) -> None:
+    shapes = [box(x - 0.01, y - 0.01, x + 0.01, y + 0.01) for x, y in zip(ACCOUNTS.Lng,
+                                                                           ACCOUNTS.Lat)]
+    frame = gpd.GeoDataFrame(ACCOUNTS, geometry=shapes, crs="EPSG:4326")
+    frame.to_file(tmp_path / "units.geojson", driver="GeoJSON")
+    check(tmp_path, {}, "units.geojson")
+
+
+def test_projected_xy_with_crs(tmp_path: Path) -> None:
+    points = gpd.GeoSeries(gpd.points_from_xy(ACCOUNTS.Lng, ACCOUNTS.Lat), crs="EPSG:4326")
+    utm = points.to_crs("EPSG:32617")
+    ACCOUNTS.assign(X=utm.x, Y=utm.y).to_csv(tmp_path / "accounts.csv", index=False)
+    check(tmp_path, {"x": "X", "y": "Y", "crs": "EPSG:32617"}, "accounts.csv")
+
+
+def test_haversine_known_distance() -> None:
+    # One degree of longitude on the equator is 2πR/360.
+    assert haversine_km(0, 0, 0, 1) == pytest.approx(2 * np.pi * EARTH_RADIUS_KM / 360)
+    assert np.isnan(haversine_km(0, 0, np.nan, np.nan))
