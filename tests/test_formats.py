@@ -67,16 +67,16 @@ def test_parquet(tmp_path: Path) -> None:
 
 
 def test_geojson_points(tmp_path: Path) -> None:
-    frame = gpd.GeoDataFrame(ACCOUNTS.drop(columns=["Lat", "Lng"]),
-                             geometry=[Point(x, y) for x, y in zip(ACCOUNTS.Lng, ACCOUNTS.Lat)],
+    points = [Point(x, y) for x, y in zip(ACCOUNTS.Lng, ACCOUNTS.Lat, strict=True)]
+    frame = gpd.GeoDataFrame(ACCOUNTS.drop(columns=["Lat", "Lng"]), geometry=points,
                              crs="EPSG:4326")
     frame.to_file(tmp_path / "accounts.geojson", driver="GeoJSON")
     check(tmp_path, {}, "accounts.geojson")
 
 
 def test_geojson_polygons_use_a_point_inside(tmp_path: Path) -> None:
-    shapes = [box(x - 0.01, y - 0.01, x + 0.01, y + 0.01) for x, y in zip(ACCOUNTS.Lng,
-                                                                           ACCOUNTS.Lat)]
+    centres = zip(ACCOUNTS.Lng, ACCOUNTS.Lat, strict=True)
+    shapes = [box(x - 0.01, y - 0.01, x + 0.01, y + 0.01) for x, y in centres]
     frame = gpd.GeoDataFrame(ACCOUNTS, geometry=shapes, crs="EPSG:4326")
     frame.to_file(tmp_path / "units.geojson", driver="GeoJSON")
     check(tmp_path, {}, "units.geojson")

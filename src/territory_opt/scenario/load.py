@@ -66,6 +66,10 @@ def build_scenario(spec: ScenarioSpec, base: Path, yaml_path: Path | None = None
     territories = _read_table(territories_path, "territories.path")
 
     problems: list[Problem] = []
+    problems += _no_rows(items, items_path, "items.path", "item")
+    problems += _no_rows(territories, territories_path, "territories.path", "territory")
+    if problems:
+        raise ScenarioError(problems)
     problems += _missing_columns(items, items_path, _item_columns(spec.items), "items")
     problems += _missing_columns(
         territories, territories_path, _territory_columns(spec.territories), "territories"
@@ -146,11 +150,21 @@ def _read_spec(yaml_path: Path) -> ScenarioSpec:
         where = f"{yaml_path}, line {mark.line + 1}, column {mark.column + 1}" if mark else str(
             yaml_path
         )
-        reason = getattr(exc, "problem", None) or str(exc)
-        raise scenario_error(where, "(YAML syntax)", str(reason), "well-formed YAML") from None
+        raise scenario_error(where, "(YAML syntax)", _yaml_reason(exc),
+                             "well-formed YAML") from None
     except UnicodeDecodeError as exc:
         raise scenario_error(yaml_path, "(encoding)", str(exc), "UTF-8 text") from None
     return read_spec_dict(raw, str(yaml_path))
+
+
+def _yaml_reason(exc: yaml.YAMLError) -> str:
+    """The parser's complaint, plus where the unclosed construct began (e.g. a ``[``)."""
+    reason = str(getattr(exc, "problem", None) or exc)
+    context = getattr(exc, "context", None)
+    start = getattr(exc, "context_mark", None)
+    if context and start is not None:
+        reason += f" ({context} that starts at line {start.line + 1}, column {start.column + 1})"
+    return "a syntax error: " + reason
 
 
 def _problem_from_pydantic(source: str, err: Any) -> Problem:
@@ -269,6 +283,14 @@ def _territory_columns(t: TerritoriesTable) -> dict[str, str]:
     return cols
 
 
+def _no_rows(frame: pd.DataFrame, path: Path, yaml_key: str, what: str) -> list[Problem]:
+    """A table without data rows cannot make a scenario (the solver would see an empty model)."""
+    if len(frame):
+        return []
+    return [Problem(str(path), "(rows)", f"no rows (the table named by {yaml_key} is empty)",
+                    f"at least one {what} row below the header")]
+
+
 def _missing_columns(
     frame: pd.DataFrame, path: Path, needed: dict[str, str], table: str
 ) -> list[Problem]:
@@ -323,7 +345,9 @@ def _numeric(
     raw = frame[column]
     text = raw.astype(object).where(raw.notna(), "").map(lambda v: str(v).strip())
     empty = (text == "").to_numpy()
-    values = pd.to_numeric(text.where(~empty, "nan"), errors="coerce").to_numpy(dtype=float)
+    values = pd.to_numeric(text.where(~empty, "nan"), errors="coerce").to_numpy(
+        dtype=float, copy=True
+    )
     label = f"{column}" + (f" (attribute {name})" if name and name != column else "")
     not_number = np.flatnonzero(np.isnan(values) & ~empty & (text.str.lower() != "nan").to_numpy())
     if len(not_number):
@@ -418,7 +442,9 @@ def _item_coordinates(
             _coordinate(frame, lon_col, path, 180, problems))
 
 
-def _numeric_any(frame: pd.DataFrame, column: str, path: Path, problems: list[Problem]) -> np.ndarray:
+def _numeric_any(
+    frame: pd.DataFrame, column: str, path: Path, problems: list[Problem]
+) -> np.ndarray:
     values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
     bad = np.flatnonzero(~np.isfinite(values))
     if len(bad):
