@@ -15,6 +15,9 @@ NonNegative = Annotated[float, Field(ge=0)]
 Share = Annotated[float, Field(ge=0, le=1)]
 
 
+TABLE_PATH_HELP = "Table path relative to the YAML: .csv, .parquet, .geojson, .gpkg or .shp."
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -22,7 +25,7 @@ class _Strict(BaseModel):
 class ItemsTable(_Strict):
     """Where the items (accounts) are and which column holds what."""
 
-    path: str = Field(description="Table path relative to the YAML: .csv, .parquet or .geojson.")
+    path: str = Field(description=TABLE_PATH_HELP)
     id: str = Field("id", description="Column with the unique item id.")
     latitude: str | None = Field(None, description="Column with WGS84 latitude in degrees.")
     longitude: str | None = Field(None, description="Column with WGS84 longitude in degrees.")
@@ -64,7 +67,7 @@ class ItemsTable(_Strict):
 class TerritoriesTable(_Strict):
     """Where the territories (reps) are and which column holds what."""
 
-    path: str = Field(description="Table path relative to the YAML: .csv, .parquet or .geojson.")
+    path: str = Field(description=TABLE_PATH_HELP)
     id: str = Field("id", description="Column with the unique territory id.")
     name: str | None = Field(None, description="Column with a display name (rep name).")
     home_latitude: str | None = Field(None, description="Column with the home base latitude.")
