@@ -12,6 +12,7 @@ import yaml
 from shapely.geometry import Point, box
 
 from territory_opt import load_scenario
+from territory_opt.errors import ScenarioError
 from territory_opt.geo import EARTH_RADIUS_KM, haversine_km
 
 ACCOUNTS = pd.DataFrame({
@@ -93,3 +94,11 @@ def test_haversine_known_distance() -> None:
     # One degree of longitude on the equator is 2πR/360.
     assert haversine_km(0, 0, 0, 1) == pytest.approx(2 * np.pi * EARTH_RADIUS_KM / 360)
     assert np.isnan(haversine_km(0, 0, np.nan, np.nan))
+
+
+def test_reserved_attribute_name_is_refused(tmp_path: Path) -> None:
+    ACCOUNTS.to_csv(tmp_path / "accounts.csv", index=False)
+    path = write(tmp_path, {"latitude": "Lat", "longitude": "Lng"}, "accounts.csv")
+    path.write_text(path.read_text().replace("workload: Hours", "items: Hours"))
+    with pytest.raises(ScenarioError, match=r"items\.attributes.*'items'.*reserved"):
+        load_scenario(path)

@@ -17,6 +17,7 @@ from typing import Any, NoReturn
 import click
 import numpy as np
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from territory_opt import __version__
@@ -43,7 +44,8 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def _fail(message: str, code: int) -> NoReturn:
-    err.print(f"[bold red]error:[/] {message}", markup=True)
+    # Escape: a user's cell value such as "[bold]x" must be shown, not read as markup.
+    err.print(f"[bold red]error:[/] {escape(message)}", markup=True)
     sys.exit(code)
 
 
@@ -202,6 +204,8 @@ def _progress_printer() -> Callable[[Progress], None]:
         # A terminal line is rewritten in place; in a log, print improvements and every 10 s.
         if not tty and p.objective >= last[1] and p.seconds - last[0] < 10:
             return
+        if not math.isfinite(p.objective) and p.seconds < 2:
+            return  # quick solves (and infeasible ones) finish without a "no plan yet" line
         last[:] = [p.seconds, p.objective]
         if math.isfinite(p.objective):
             gap = (p.objective - p.bound) / abs(p.objective) if p.objective else 0.0
@@ -209,7 +213,7 @@ def _progress_printer() -> Callable[[Progress], None]:
                     f"gap {gap:.2%}")
         else:
             line = f"  {p.seconds:6.1f} s   no plan yet   bound {p.bound:,.1f}"
-        err.print(("\r" + line) if tty else line, end="" if tty else "\n")
+        err.print(("\r" + line.ljust(78)) if tty else line, end="" if tty else "\n")
 
     return show
 

@@ -38,6 +38,8 @@ def solver_conflicts(
     scenario: Scenario, backend: Backend, options: SolveOptions
 ) -> list[Conflict]:
     """Conflicts found by re-solving variants of the model (see the module docstring)."""
+    # The probes are not the user's solve: their "plan found" progress lines would mislead.
+    options = dataclasses.replace(options, progress=None)
     conflicts = _disruption_cap_conflict(scenario, backend, options)
     if conflicts:
         return conflicts
@@ -50,28 +52,48 @@ def _list(names: list[str]) -> str:
 
 
 def _homeless_items(scenario: Scenario) -> list[Conflict]:
-    """(c) Items that no territory may take under eligibility and the distance limit."""
+    """(c) Items that no territory may take under eligibility and the distance limit.
+
+    Each item is blamed on the rule that shuts it out: eligibility (no territory has the skill),
+    the distance limit (every home is too far), or both (the skilled territories are too far).
+    """
     rules = scenario.spec.rules
-    allowed = scenario.allowed()
-    orphans = np.flatnonzero(~allowed.any(axis=1))
+    orphans = np.flatnonzero(~scenario.allowed().any(axis=1))
     if not len(orphans):
         return []
-    parts = []
-    if rules.eligibility:
-        parts.append("eligibility (" + ", ".join(rules.eligibility) + ")")
-    if rules.max_distance_km is not None:
-        parts.append(f"max distance {rules.max_distance_km:g} km")
+    skilled = np.ones((scenario.n_items, scenario.n_territories), dtype=bool)
+    for tag in rules.eligibility:
+        values = scenario.tags[tag]
+        for k, skills in enumerate(scenario.skills):
+            skilled[:, k] &= (values == "") | np.isin(values, list(skills))
+    km = scenario.distance_km
+    limit = rules.max_distance_km
+    elig = "eligibility (" + ", ".join(rules.eligibility) + ")"
+    dist = f"max distance {limit:g} km" if limit is not None else "max distance"
+    unskilled = "no territory has this skill" if len(rules.eligibility) == 1 else (
+        "no territory has all these skills"
+    )
+    causes: set[str] = set()
     details = []
-    for i in orphans[:MAX_LISTED]:
-        nearest = np.nanmin(scenario.distance_km[i]) if scenario.has_home.any() else np.nan
+    for i in orphans:
         tags = ", ".join(f"{t}={scenario.tags[t][i]!r}" for t in rules.eligibility)
-        details.append(f"{scenario.item_ids[i]} ({tags + '; ' if tags else ''}"
-                       f"nearest home {nearest:,.1f} km)")
+        if not skilled[i].any():
+            causes.add(elig)
+            detail = f"{tags}: {unskilled}"
+        else:
+            causes.add(dist)
+            if skilled[i].all():
+                detail = f"nearest home {np.nanmin(km[i]):,.1f} km > {limit:g} km"
+            else:
+                causes.add(elig)
+                nearest = float(np.nanmin(km[i, skilled[i]]))
+                detail = f"{tags}; nearest home with that skill {nearest:,.1f} km > {limit:g} km"
+        details.append(f"{scenario.item_ids[i]} ({detail})")
     more = f" and {len(orphans) - MAX_LISTED} more" if len(orphans) > MAX_LISTED else ""
     return [Conflict(
-        " + ".join(parts) or "eligibility",
+        " + ".join(c for c in (elig, dist) if c in causes),
         f"{len(orphans)} item(s) have no territory that may take them: "
-        f"{'; '.join(details)}{more}",
+        f"{'; '.join(details[:MAX_LISTED])}{more}",
     )]
 
 

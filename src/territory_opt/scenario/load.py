@@ -26,6 +26,10 @@ TABLE_READERS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 GEO_SUFFIXES = {".geojson", ".json", ".gpkg", ".shp"}
 MAX_LISTED_ROWS = 5
 SKILL_SEPARATORS = (";", ",", "|")
+RESERVED_ATTRIBUTES = frozenset(
+    {"items", "territory", "name", "fte", "travel", "km_mean", "km_max"}
+)
+"""Attribute names that would collide with KPI table columns or mean 'count the items'."""
 
 
 def load_scenario(path: str | Path) -> Scenario:
@@ -60,10 +64,11 @@ def read_spec_dict(raw: Any, source: str) -> ScenarioSpec:
 
 def build_scenario(spec: ScenarioSpec, base: Path, yaml_path: Path | None = None) -> Scenario:
     """Read the tables a validated ``spec`` names (relative to ``base``) and build the arrays."""
-    items_path = _table_path(base, spec.items.path, "items.path")
-    territories_path = _table_path(base, spec.territories.path, "territories.path")
-    items = _read_table(items_path, "items.path")
-    territories = _read_table(territories_path, "territories.path")
+    source = str(yaml_path) if yaml_path is not None else "scenario.yaml"
+    items_path = _table_path(base, spec.items.path, "items.path", source)
+    territories_path = _table_path(base, spec.territories.path, "territories.path", source)
+    items = _read_table(items_path, "items.path", source)
+    territories = _read_table(territories_path, "territories.path", source)
 
     problems: list[Problem] = []
     problems += _no_rows(items, items_path, "items.path", "item")
@@ -74,7 +79,7 @@ def build_scenario(spec: ScenarioSpec, base: Path, yaml_path: Path | None = None
     problems += _missing_columns(
         territories, territories_path, _territory_columns(spec.territories), "territories"
     )
-    problems += _rule_references(spec)
+    problems += _rule_references(spec, source)
     if problems:
         raise ScenarioError(problems)
 
@@ -82,7 +87,7 @@ def build_scenario(spec: ScenarioSpec, base: Path, yaml_path: Path | None = None
     i_ids = _ids(items, spec.items.id, items_path, problems)
     index = {tid: k for k, tid in enumerate(t_ids)}
 
-    lat, lon = _item_coordinates(items, spec.items, items_path, problems)
+    lat, lon = _item_coordinates(items, spec.items, items_path, problems, source)
     attributes = {
         name: _numeric(items, col, items_path, problems, name=name)
         for name, col in spec.items.attribute_columns().items()
@@ -169,15 +174,35 @@ def _yaml_reason(exc: yaml.YAMLError) -> str:
 
 def _problem_from_pydantic(source: str, err: Any) -> Problem:
     loc = [str(part) for part in err["loc"] if not str(part).startswith("function-after")]
+    is_key = bool(loc) and loc[-1] == "[key]"  # the mapping key itself is wrong (rules.locks)
+    if is_key:
+        loc = loc[:-1]
     yaml_path = ".".join(loc) or "(document)"
     kind = err.get("type", "")
+    if is_key:
+        return Problem(f"{source}, at {yaml_path}", "(key)", _describe(err.get("input")),
+                       _expected_from_pydantic(err))
     if kind == "extra_forbidden":
         return Problem(f"{source}, at {yaml_path}", loc[-1], "an unknown key", "one of the keys "
                        "documented in docs/scenario-format.md (check the spelling)")
     if kind == "missing":
         return Problem(f"{source}, at {yaml_path}", loc[-1], "nothing", "this key to be given")
     found = _describe(err.get("input"))
-    return Problem(f"{source}, at {yaml_path}", loc[-1] if loc else "(document)", found, err["msg"])
+    return Problem(f"{source}, at {yaml_path}", loc[-1] if loc else "(document)", found,
+                   _expected_from_pydantic(err))
+
+
+def _expected_from_pydantic(err: Any) -> str:
+    """pydantic's message as the 'expected' half: 'Input should be > 0' -> 'a number > 0'."""
+    msg = str(err["msg"]).removeprefix("Input should be ")
+    if err.get("type") == "value_error":  # a model validator's own sentence
+        msg = "a consistent section: " + msg.removeprefix("Value error, ")
+    elif msg.startswith(("greater than", "less than")):
+        msg = "a number " + msg
+    value = err.get("input")
+    if err.get("type") == "string_type" and isinstance(value, int | float):
+        msg += f" (quote it in the YAML: '{value}')"
+    return msg
 
 
 def _describe(value: Any) -> str:
@@ -185,19 +210,24 @@ def _describe(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _rule_references(spec: ScenarioSpec) -> list[Problem]:
+def _rule_references(spec: ScenarioSpec, source: str = "scenario.yaml") -> list[Problem]:
     """Rules and objective may only name attributes and tags the tables declare."""
     attrs = set(spec.items.attribute_columns())
     tags = set(spec.items.tag_columns())
     expected = f"one of the item attributes {sorted(attrs)}" if attrs else (
         "an attribute declared under items.attributes (none are declared)"
     )
-    problems = []
+    problems = [
+        Problem(f"{source}, at items.attributes", "attributes", repr(name),
+                f"a name other than {sorted(RESERVED_ATTRIBUTES)} (reserved for KPI columns "
+                "and 'items' counting); map it, e.g. {'hours': '" + name + "'}")
+        for name in sorted(attrs & RESERVED_ATTRIBUTES)
+    ]
 
     def check(name: str | None, yaml_path: str, allow_items: bool = False) -> None:
         if name is None or name in attrs or (allow_items and name == "items"):
             return
-        problems.append(Problem(f"scenario.yaml, at {yaml_path}", yaml_path.rsplit(".", 1)[-1],
+        problems.append(Problem(f"{source}, at {yaml_path}", yaml_path.rsplit(".", 1)[-1],
                                 repr(name), expected + (" or 'items'" if allow_items else "")))
 
     for i, rule in enumerate(spec.rules.balance):
@@ -210,10 +240,10 @@ def _rule_references(spec: ScenarioSpec) -> list[Problem]:
     check(spec.objective.disruption.per, "objective.disruption.per", allow_items=True)
     for i, tag in enumerate(spec.rules.eligibility):
         if tag not in tags:
-            problems.append(Problem(f"scenario.yaml, at rules.eligibility.{i}", "eligibility",
+            problems.append(Problem(f"{source}, at rules.eligibility.{i}", "eligibility",
                                     repr(tag), f"one of the item tags {sorted(tags)}"))
     if spec.rules.eligibility and spec.territories.skills is None:
-        problems.append(Problem("scenario.yaml, at territories.skills", "skills", "nothing",
+        problems.append(Problem(f"{source}, at territories.skills", "skills", "nothing",
                                 "a skills column, since rules.eligibility is given"))
     return problems
 
@@ -221,16 +251,16 @@ def _rule_references(spec: ScenarioSpec) -> list[Problem]:
 # --- tables -----------------------------------------------------------------------------------
 
 
-def _table_path(base: Path, relative: str, yaml_key: str) -> Path:
+def _table_path(base: Path, relative: str, yaml_key: str, source: str = "scenario.yaml") -> Path:
     path = (base / relative).resolve()
     if not path.is_file():
-        raise scenario_error(f"scenario.yaml, at {yaml_key}", yaml_key.split(".")[-1],
+        raise scenario_error(f"{source}, at {yaml_key}", yaml_key.split(".")[-1],
                              f"'{relative}', which does not exist ({path})",
                              "a table file relative to the YAML")
     return path
 
 
-def _read_table(path: Path, yaml_key: str) -> pd.DataFrame:
+def _read_table(path: Path, yaml_key: str, source: str = "scenario.yaml") -> pd.DataFrame:
     suffix = path.suffix.lower()
     try:
         if TABLE_READERS.get(suffix) == "csv":
@@ -243,7 +273,7 @@ def _read_table(path: Path, yaml_key: str) -> pd.DataFrame:
     except Exception as exc:  # any reader failure is a malformed input file
         raise scenario_error(path, "(file)", f"unreadable: {exc}".splitlines()[0],
                              f"a valid {suffix.lstrip('.')} table") from None
-    raise scenario_error(f"scenario.yaml, at {yaml_key}", yaml_key.split(".")[-1],
+    raise scenario_error(f"{source}, at {yaml_key}", yaml_key.split(".")[-1],
                          f"a '{suffix}' file", "a .csv, .parquet, .geojson, .gpkg or .shp table")
 
 
@@ -305,11 +335,15 @@ def _missing_columns(
 
 
 def _row_label(path: Path, rows: Iterable[int]) -> str:
-    """'accounts.csv, rows 3, 7' with 1-based data rows (a CSV's line number is row + 1)."""
+    """'accounts.csv, rows 3, 7 (lines 4, 8)': 1-based data rows, and a CSV's line numbers."""
     rows = list(rows)
     shown = ", ".join(str(r + 1) for r in rows[:MAX_LISTED_ROWS])
     more = f" and {len(rows) - MAX_LISTED_ROWS} more" if len(rows) > MAX_LISTED_ROWS else ""
-    return f"{path}, row{'s' if len(rows) > 1 else ''} {shown}{more}"
+    plural = "s" if len(rows) > 1 else ""
+    lines = ""
+    if TABLE_READERS.get(path.suffix.lower()) == "csv":  # the header is line 1
+        lines = f" (line{plural} " + ", ".join(str(r + 2) for r in rows[:MAX_LISTED_ROWS]) + ")"
+    return f"{path}, row{plural} {shown}{more}{lines}"
 
 
 def _text(frame: pd.DataFrame, column: str) -> np.ndarray:
@@ -365,7 +399,8 @@ def _numeric(
         problems.append(Problem(_row_label(path, bad), label, str(values[bad[0]]),
                                 "a finite number"))
     with np.errstate(invalid="ignore"):
-        negative = np.flatnonzero(values <= 0 if positive else values < 0)
+        below = values <= 0 if positive else values < 0
+    negative = np.flatnonzero(below & ~np.isin(np.arange(len(values)), bad))  # -inf: said once
     if len(negative):
         problems.append(Problem(_row_label(path, negative), label, f"{values[negative[0]]:g}",
                                 "a number > 0" if positive else "a number >= 0"))
@@ -376,7 +411,9 @@ def _coordinate(
     frame: pd.DataFrame, column: str, path: Path, limit: float, problems: list[Problem]
 ) -> np.ndarray:
     values = _optional_coordinate(frame, column, path, limit, problems)
-    missing = np.flatnonzero(np.isnan(values))
+    text = _text(frame, column)
+    blank = np.asarray([v == "" or v.lower() == "nan" for v in text], dtype=bool)
+    missing = np.flatnonzero(np.isnan(values) & blank)  # other NaNs were reported as non-numbers
     if len(missing):
         problems.append(Problem(_row_label(path, missing), column, "an empty value or NaN",
                                 f"a coordinate between -{limit:g} and {limit:g}"))
@@ -416,7 +453,11 @@ def _one_sided_home(
 
 
 def _item_coordinates(
-    frame: pd.DataFrame, t: ItemsTable, path: Path, problems: list[Problem]
+    frame: pd.DataFrame,
+    t: ItemsTable,
+    path: Path,
+    problems: list[Problem],
+    source: str = "scenario.yaml",
 ) -> tuple[np.ndarray, np.ndarray]:
     if t.x is not None and t.y is not None and t.crs is not None:
         x = _numeric_any(frame, t.x, path, problems)
@@ -424,7 +465,7 @@ def _item_coordinates(
         try:
             lon, lat = to_lonlat(x, y, t.crs)
         except ValueError as exc:
-            problems.append(Problem("scenario.yaml, at items.crs", "crs", repr(t.crs),
+            problems.append(Problem(f"{source}, at items.crs", "crs", repr(t.crs),
                                     f"a CRS pyproj knows, e.g. 'EPSG:32617' ({exc})"))
             return np.zeros(len(frame)), np.zeros(len(frame))
         bad = np.flatnonzero(~(np.isfinite(lat) & np.isfinite(lon)))
