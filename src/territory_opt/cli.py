@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, cast
 
 import click
 import numpy as np
@@ -21,7 +21,12 @@ from rich.markup import escape
 from rich.table import Table
 
 from territory_opt import __version__
-from territory_opt.backends.base import Progress
+from territory_opt.backends.base import (
+    Progress,
+    package_version,
+    registered_backends,
+    relative_gap,
+)
 from territory_opt.diagnose import quick_conflicts
 from territory_opt.errors import (
     InfeasibleError,
@@ -33,7 +38,7 @@ from territory_opt.kpi.evaluate import Evaluation, evaluate
 from territory_opt.plan import Plan, read_assignment
 from territory_opt.scenario.load import load_scenario
 from territory_opt.scenario.model import Scenario
-from territory_opt.solve import solve
+from territory_opt.solve import WarmStart, solve
 
 EXIT_BAD_INPUT = 2
 EXIT_NO_PLAN = 3
@@ -109,6 +114,9 @@ def validate(scenario: Path, as_json: bool) -> None:
 @click.option("--gap", type=click.FloatRange(min=0), help="Relative gap target, e.g. 0.001.")
 @click.option("--seed", type=click.IntRange(min=0), help="Random seed of the solver.")
 @click.option("--threads", type=click.IntRange(min=1), help="Solver threads.")
+@click.option("--warm-start", default="construct", show_default=True,
+              help="construct (LP rounding + restricted MIP), current (the current alignment), "
+                   "none, or a PLAN_DIR whose assignment starts the solve.")
 @click.option("--verbose", is_flag=True, help="Show the solver's own log.")
 @json_option
 def solve_command(
@@ -119,10 +127,14 @@ def solve_command(
     gap: float | None,
     seed: int | None,
     threads: int | None,
+    warm_start: str,
     verbose: bool,
     as_json: bool,
 ) -> None:
-    """Solve a scenario and write a plan directory."""
+    """Solve a scenario and write a plan directory.
+
+    Ctrl-C stops the solver and writes the best plan found so far (a second Ctrl-C aborts).
+    """
 
     def run() -> None:
         s = load_scenario(scenario)
@@ -131,8 +143,9 @@ def solve_command(
             raise TerritoryOptError(f"{target} already exists; choose another --out "
                                     "(plans are never overwritten)")
         progress = None if as_json else _progress_printer()
+        start = _warm_start(s, warm_start)
         plan = solve(s, backend=backend, time_limit=time_limit, gap=gap, seed=seed,
-                     threads=threads, progress=progress, verbose=verbose)
+                     threads=threads, warm_start=start, progress=progress, verbose=verbose)
         if progress is not None:
             err.print()
         written = plan.write(target)
@@ -183,7 +196,48 @@ def evaluate_command(
     _guarded(run)
 
 
+@main.command(name="backends")
+@json_option
+def backends_command(as_json: bool) -> None:
+    """List the solver backends, whether each is installed, and what it can do."""
+    rows = []
+    for b in registered_backends():
+        caps = b.capabilities
+        rows.append({
+            "name": b.name, "installed": b.available(), "mip": caps.mip,
+            "warm_start": caps.warm_start, "threads": caps.threads, "bound": caps.bound,
+            "deterministic": caps.deterministic, "notes": caps.notes,
+        })
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    table = Table(title="solver backends (preference order; auto takes the first installed)",
+                  title_justify="left")
+    for column in ("name", "installed", "own bound", "warm start", "deterministic", "notes"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(str(r["name"]), "yes" if r["installed"] else "no",
+                      "yes" if r["bound"] else "no (LP bound used)",
+                      "yes" if r["warm_start"] else "no", "yes" if r["deterministic"] else "no",
+                      str(r["notes"]))
+    out.print(table)
+    out.print(f"highspy {package_version('highspy')}, ortools {package_version('ortools')}, "
+              f"pulp {package_version('pulp')}")
+
+
 # --- output helpers ---------------------------------------------------------------------------
+
+
+def _warm_start(s: Scenario, value: str) -> WarmStart:
+    """``--warm-start``: a keyword, or a plan directory / assignment CSV of this scenario."""
+    if value in ("construct", "current", "none"):
+        return cast(WarmStart, value)
+    path = Path(value)
+    csv = path / "assignment.csv" if path.is_dir() else path
+    if not csv.is_file():
+        raise TerritoryOptError(f"--warm-start {value}: expected construct, current, none, a plan "
+                                "directory or an assignment CSV; found no such file")
+    return read_assignment(s, csv)
 
 
 def _default_out(s: Scenario) -> Path:
@@ -207,12 +261,13 @@ def _progress_printer() -> Callable[[Progress], None]:
         if not math.isfinite(p.objective) and p.seconds < 2:
             return  # quick solves (and infeasible ones) finish without a "no plan yet" line
         last[:] = [p.seconds, p.objective]
+        bound = f"bound {p.bound:,.1f}" if math.isfinite(p.bound) else "bound n/a"
         if math.isfinite(p.objective):
-            gap = (p.objective - p.bound) / abs(p.objective) if p.objective else 0.0
-            line = (f"  {p.seconds:6.1f} s   plan {p.objective:,.1f}   bound {p.bound:,.1f}   "
-                    f"gap {gap:.2%}")
+            gap = relative_gap(p.objective, p.bound)
+            shown = f"gap {gap:.2%}" if math.isfinite(gap) else "gap n/a"
+            line = f"  {p.seconds:6.1f} s   plan {p.objective:,.1f}   {bound}   {shown}"
         else:
-            line = f"  {p.seconds:6.1f} s   no plan yet   bound {p.bound:,.1f}"
+            line = f"  {p.seconds:6.1f} s   no plan yet   {bound}"
         err.print(("\r" + line.ljust(78)) if tty else line, end="" if tty else "\n")
 
     return show

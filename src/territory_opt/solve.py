@@ -1,16 +1,47 @@
-"""``solve()``: scenario -> model -> backend -> :class:`~territory_opt.plan.Plan`."""
+"""``solve()``: scenario -> model -> backend -> :class:`~territory_opt.plan.Plan`.
+
+The flow: quick arithmetic checks; the model; a quick construction (LP relaxation rounded by a
+restricted MIP, :mod:`territory_opt.construct`) that gives a valid LP bound and a feasible warm
+start; the backend; then the better of the backend's plan and the construction, with the best
+valid bound. Ctrl-C stops the backend and returns the best plan found so far.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Literal
 
-from territory_opt.backends.base import Backend, Progress, SolveOptions, Status, get_backend
+import numpy as np
+
+from territory_opt.backends.base import (
+    OPTIMALITY_GAP,
+    Backend,
+    Progress,
+    SolveOptions,
+    SolveResult,
+    Status,
+    get_backend,
+    relative_gap,
+)
+from territory_opt.construct import Construction, construct
 from territory_opt.diagnose import quick_conflicts, solver_conflicts
 from territory_opt.errors import InfeasibleError, NoPlanFoundError, TerritoryOptError
-from territory_opt.models.alignment import build_alignment
+from territory_opt.kpi.evaluate import objective_terms
+from territory_opt.models.alignment import AlignmentModel, build_alignment
 from territory_opt.plan import Plan
-from territory_opt.scenario.model import Scenario
+from territory_opt.scenario.model import NO_TERRITORY, Scenario
+
+WarmStart = Literal["construct", "current", "none"] | np.ndarray
+"""``construct`` (default), ``current`` (the current alignment as a hint), ``none``, or an
+assignment (territory index per item, e.g. ``Plan.assignment``)."""
+
+CONSTRUCT_SHARE = 0.3
+"""Share of the time limit the construction may use at most."""
 
 
 def solve(
@@ -21,6 +52,7 @@ def solve(
     gap: float | None = None,
     threads: int | None = None,
     seed: int | None = None,
+    warm_start: WarmStart = "construct",
     progress: Callable[[Progress], None] | None = None,
     verbose: bool = False,
 ) -> Plan:
@@ -33,53 +65,166 @@ def solve(
     InfeasibleError
         No plan meets every hard rule; its ``conflicts`` name the rules and amounts.
     NoPlanFoundError
-        The time limit passed before any plan was found.
+        The time limit passed (or Ctrl-C came) before any plan was found.
     """
     defaults = scenario.spec.solver
-    chosen = get_backend(backend if backend is not None else defaults.backend)
-    options = SolveOptions(
-        time_limit=time_limit if time_limit is not None else defaults.time_limit,
-        gap=gap if gap is not None else defaults.gap,
-        threads=threads if threads is not None else defaults.threads,
-        seed=seed if seed is not None else defaults.seed,
-        verbose=verbose,
-        progress=progress,
-    )
     conflicts = quick_conflicts(scenario)
     if conflicts:
         raise InfeasibleError(conflicts)
 
-    start = time.perf_counter()
+    started = time.perf_counter()
     model = build_alignment(scenario)
     built = time.perf_counter()
-    result = chosen.solve(model.linear, options)
+    chosen = get_backend(backend if backend is not None else defaults.backend,
+                         n_pairs=len(model.pair_item))
+    limit = time_limit if time_limit is not None else defaults.time_limit
+
+    with _stop_on_ctrl_c() as stop:
+        options = SolveOptions(
+            time_limit=limit,
+            gap=gap if gap is not None else defaults.gap,
+            threads=threads if threads is not None else defaults.threads,
+            seed=seed if seed is not None else defaults.seed,
+            verbose=verbose,
+            progress=progress,
+            stop=stop,
+        )
+        construction = _construct(model, options, warm_start, chosen)
+        if progress is not None and construction is not None and construction.x is not None:
+            progress(Progress(construction.objective, construction.lp_bound,
+                              time.perf_counter() - built))
+        if construction is not None and construction.lp_status == Status.INFEASIBLE:
+            raise InfeasibleError(solver_conflicts(scenario, chosen, options))
+        start_x = _start_vector(model, construction, warm_start)
+        remaining = max(limit - (time.perf_counter() - built), 0.1 * limit)
+        result = chosen.solve(model.linear, dataclasses.replace(
+            options, time_limit=remaining, warm_start=start_x))
+        interrupted = stop.is_set()
     solved = time.perf_counter()
 
     if result.status == Status.INFEASIBLE:
         raise InfeasibleError(solver_conflicts(scenario, chosen, options))
-    if result.status == Status.NO_PLAN:
+    if result.status == Status.ERROR:
+        raise TerritoryOptError(f"{chosen.name} failed.\n{result.log[-2000:]}")
+    assignment, _, reason = _best_plan(model, chosen, result, construction, interrupted)
+    if assignment is None:
+        why = "was interrupted" if interrupted else f"found no plan within {limit:g} s"
         raise NoPlanFoundError(
-            f"{chosen.name} found no plan within {options.time_limit:g} s "
-            f"({model.linear.n_cols:,} variables, {model.linear.n_rows:,} rows). Try a longer "
-            "--time-limit, looser balance tolerances, or soft balance rules (hard: false)."
+            f"{chosen.name} {why} ({model.linear.n_cols:,} variables, "
+            f"{model.linear.n_rows:,} rows). Try a longer --time-limit, another --backend, "
+            "looser balance tolerances, or soft balance rules (hard: false)."
         )
-    if not result.status.has_plan or result.x is None:
-        raise TerritoryOptError(f"{chosen.name} failed: status {result.status}.\n{result.log}")
+    bound, bound_source = _best_bound(result, construction)
+    objective = objective_terms(scenario, assignment).total
+    # Optimal means proven by a valid bound, whoever found the plan and whatever the solver said.
+    proven = relative_gap(objective, bound) <= OPTIMALITY_GAP
+    if not proven and result.status == Status.OPTIMAL and not reason:
+        reason = "gap target reached"
     return Plan(
         scenario=scenario,
-        assignment=model.assignment(result.x),
-        status=result.status,
-        bound=result.bound,
-        bound_source=f"{chosen.name} MIP dual bound (full model)",
+        assignment=assignment,
+        status=Status.OPTIMAL if proven else Status.FEASIBLE,
+        bound=bound,
+        bound_source=bound_source,
         backend=chosen.name,
         options={
             "time_limit": options.time_limit,
             "gap": options.gap,
             "threads": options.threads,
             "seed": options.seed,
+            "warm_start": warm_start if isinstance(warm_start, str) else "assignment",
         },
-        seconds={"build": built - start, "solve": solved - built, "total": solved - start},
+        seconds={
+            "build": built - started,
+            "construct": construction.seconds if construction is not None else 0.0,
+            "solve": result.seconds,
+            "total": solved - started,
+        },
         solver_objective=result.objective,
         scenario_digest=scenario.digest,
-        stop_reason=result.stop_reason,
+        stop_reason="proven optimal" if proven else (reason or result.stop_reason),
     )
+
+
+def _construct(
+    model: AlignmentModel, options: SolveOptions, warm_start: WarmStart, backend: Backend
+) -> Construction | None:
+    """The construction: in full by default; only its LP bound when the user chose another
+    start but the backend has no bound of its own; not at all otherwise."""
+    full = isinstance(warm_start, str) and warm_start == "construct"
+    if not full and backend.capabilities.bound:
+        return None
+    return construct(model, options, CONSTRUCT_SHARE * options.time_limit, lp_only=not full)
+
+
+def _start_vector(
+    model: AlignmentModel, construction: Construction | None, warm_start: WarmStart
+) -> np.ndarray | None:
+    if isinstance(warm_start, np.ndarray):
+        return model.start_vector(warm_start)
+    if warm_start == "current":
+        return model.start_vector(model.scenario.current)
+    if warm_start == "construct" and construction is not None:
+        return construction.x
+    return None
+
+
+def _best_plan(
+    model: AlignmentModel,
+    backend: Backend,
+    result: SolveResult,
+    construction: Construction | None,
+    interrupted: bool,
+) -> tuple[np.ndarray | None, str, str]:
+    """The better of the backend's plan and the construction, scored by the evaluator.
+
+    Returns the assignment, where it came from ('backend' or 'construction') and a stop reason
+    that says so when the construction won.
+    """
+    scenario = model.scenario
+    candidates: list[tuple[float, int, np.ndarray, str]] = []
+    if result.status.has_plan and result.x is not None:
+        a = model.assignment(result.x)
+        if (a != NO_TERRITORY).all():
+            candidates.append((objective_terms(scenario, a).total, 0, a, "backend"))
+    if construction is not None and construction.x is not None:
+        a = model.assignment(construction.x)
+        candidates.append((objective_terms(scenario, a).total, 1, a, "construction"))
+    if not candidates:
+        return None, "", ""
+    _, _, assignment, source = min(candidates, key=lambda c: (c[0], c[1]))
+    if source == "backend":
+        return assignment, source, "interrupted" if interrupted else ""
+    why = "interrupted" if interrupted else (
+        "found no plan" if not result.status.has_plan else "found a worse plan")
+    return assignment, source, f"{backend.name} {why}; plan from the construction"
+
+
+def _best_bound(result: SolveResult, construction: Construction | None) -> tuple[float, str]:
+    """The larger of the backend's bound and the LP bound, both valid for the whole model."""
+    options = [(result.bound, result.bound_source or f"{result.status} bound")]
+    if construction is not None:
+        options.append((construction.lp_bound, "LP relaxation (HiGHS)"))
+    bound, source = max(options, key=lambda b: b[0])
+    return (bound, source) if np.isfinite(bound) else (float("-inf"), "none")
+
+
+@contextlib.contextmanager
+def _stop_on_ctrl_c() -> Iterator[threading.Event]:
+    """While solving, the first Ctrl-C asks the solver to stop and return its best plan; a
+    second one aborts as usual. Only the main thread can own signal handlers."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -3,14 +3,28 @@
 A backend translates a :class:`~territory_opt.models.linear.LinearModel`, solves it and maps the
 solver's status onto :class:`Status`. It never sees a scenario: models and backends meet only
 through the solver-neutral model.
+
+Contract of :meth:`Backend.solve`:
+
+* minimise ``c·x + offset`` subject to the model's rows, bounds and integrality;
+* honour ``SolveOptions`` (time limit, relative gap, threads, seed, verbosity); start from
+  ``warm_start`` when given (a full-length vector, feasible or not); call ``progress`` with the
+  incumbent objective and bound as they improve; stop soon after ``stop`` is set and return the
+  best solution found so far;
+* return a :class:`SolveResult` whose ``bound`` is a valid lower bound on the optimum of the
+  *whole* model (``-inf`` if the solver gives none it can vouch for), and whose ``objective`` is
+  ``+inf`` when ``x`` is None. Never raise for a solver's own failure: return ``Status.ERROR``
+  with the log.
 """
 
 from __future__ import annotations
 
 import enum
 import importlib.util
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -37,6 +51,20 @@ class Status(enum.StrEnum):
 
 
 @dataclass(frozen=True)
+class Capabilities:
+    """What a backend can do; the CLI lists these and ``auto`` reads them."""
+
+    mip: bool = True
+    time_limit: bool = True
+    gap: bool = True
+    warm_start: bool = True
+    threads: bool = True
+    bound: bool = True  # reports a dual bound of its own
+    deterministic: bool = True  # same seed and threads -> same result, when not cut by the clock
+    notes: str = ""
+
+
+@dataclass(frozen=True)
 class Progress:
     """A progress report during a solve (objective of the incumbent, best bound, seconds)."""
 
@@ -55,6 +83,8 @@ class SolveOptions:
     seed: int = 0
     verbose: bool = False
     progress: Callable[[Progress], None] | None = field(default=None, compare=False)
+    warm_start: np.ndarray | None = field(default=None, compare=False, repr=False)
+    stop: threading.Event | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, eq=False)
@@ -68,6 +98,8 @@ class SolveResult:
     seconds: float
     log: str = ""
     stop_reason: str = ""
+    bound_source: str = ""
+    reduced_costs: np.ndarray | None = field(default=None, repr=False)  # LPs only, if known
 
     @property
     def gap(self) -> float:
@@ -85,47 +117,158 @@ def relative_gap(objective: float, bound: float) -> float:
     return diff / abs(objective) if objective != 0 else float("inf")
 
 
+def final_status(status: Status, objective: float, bound: float) -> tuple[Status, str]:
+    """Demote a solver's "optimal" to FEASIBLE when the gap exceeds :data:`OPTIMALITY_GAP`.
+
+    Solvers call a solve optimal once the user's gap target is met; we do not.
+    """
+    if status == Status.OPTIMAL and relative_gap(objective, bound) > OPTIMALITY_GAP:
+        return Status.FEASIBLE, "gap target reached"
+    return status, ""
+
+
 @runtime_checkable
 class Backend(Protocol):
     """A solver adapter. ``name`` identifies it in plans and on the command line."""
 
     name: str
+    capabilities: Capabilities
 
     def available(self) -> bool:
         """Whether the solver can be used here (checked without importing it)."""
         ...
 
     def solve(self, model: LinearModel, options: SolveOptions) -> SolveResult:
-        """Solve ``model`` (minimisation) and report status, solution, objective and bound."""
+        """Solve ``model`` (minimisation); see the module docstring for the contract."""
         ...
 
 
 def module_available(module: str) -> bool:
     """Whether ``module`` is importable, without importing it."""
-    return importlib.util.find_spec(module) is not None
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a parent package missing
+        return False
 
 
-def _registry() -> dict[str, Backend]:
+def package_version(distribution: str) -> str:
+    """Installed version of a distribution, read from metadata (no import)."""
+    try:
+        return version(distribution)
+    except PackageNotFoundError:
+        return "not installed"
+
+
+def watch_stop(stop: threading.Event | None, action: Callable[[], None]) -> Callable[[], None]:
+    """Call ``action`` once ``stop`` is set; returns a function that ends the watch.
+
+    For solvers that can only be interrupted from another thread (CP-SAT, SCIP).
+    """
+    if stop is None:
+        return lambda: None
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            if stop.wait(0.1):
+                action()
+                return
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+
+    def end() -> None:
+        done.set()
+        thread.join()
+
+    return end
+
+
+# --- registry ---------------------------------------------------------------------------------
+
+
+def _highs() -> Backend:
     from territory_opt.backends.highs import HighsBackend
 
-    return {"highs": HighsBackend()}
+    return HighsBackend()
 
 
-def get_backend(name_or_backend: str | Backend) -> Backend:
+def _cpsat() -> Backend:
+    from territory_opt.backends.cpsat import CpSatBackend
+
+    return CpSatBackend()
+
+
+def _scip() -> Backend:
+    from territory_opt.backends.scip import ScipBackend
+
+    return ScipBackend()
+
+
+def _cbc() -> Backend:
+    from territory_opt.backends.pulp import PulpBackend
+
+    return PulpBackend("PULP_CBC_CMD", name="cbc")
+
+
+REGISTRY: dict[str, Callable[[], Backend]] = {
+    "highs": _highs,
+    "cpsat": _cpsat,
+    "scip": _scip,
+    "cbc": _cbc,
+}
+"""Backend factories in preference order (``auto`` takes the first that fits)."""
+
+
+def registered_backends() -> list[Backend]:
+    """One instance of every registered backend, in preference order (installed or not)."""
+    backends = [factory() for factory in REGISTRY.values()]
+    from territory_opt.backends.pulp import other_pulp_backends
+
+    return backends + other_pulp_backends()
+
+
+def get_backend(name_or_backend: str | Backend, *, n_pairs: int = 0) -> Backend:
     """Resolve a backend name (or pass a user's own backend object through).
+
+    ``auto`` takes the first installed backend in preference order; ``pulp:NAME`` any solver
+    PuLP can reach (``territory-opt backends`` lists them).
 
     Raises
     ------
     KeyError
-        With the known names, if ``name`` is not registered or not installed.
+        With the known names, if the name is not registered or the solver is not installed.
     """
     if not isinstance(name_or_backend, str):
         return name_or_backend
-    backends = _registry()
-    name = "highs" if name_or_backend == "auto" else name_or_backend
-    if name not in backends:
-        raise KeyError(f"unknown backend '{name_or_backend}'; known: {', '.join(backends)}, auto")
-    backend = backends[name]
+    name = name_or_backend
+    if name == "auto":
+        return _auto(n_pairs)
+    if name.startswith("pulp:"):
+        from territory_opt.backends.pulp import PulpBackend
+
+        backend: Backend = PulpBackend(name.split(":", 1)[1])
+    elif name in REGISTRY:
+        backend = REGISTRY[name]()
+    else:
+        known = ", ".join([*REGISTRY, "auto", "pulp:NAME"])
+        raise KeyError(f"unknown backend '{name}'; known: {known}")
     if not backend.available():
-        raise KeyError(f"backend '{name}' is not installed")
+        raise KeyError(f"backend '{name}' is not installed here; "
+                       "`territory-opt backends` lists what is")
     return backend
+
+
+def _auto(n_pairs: int) -> Backend:
+    """The first installed backend in preference order.
+
+    HiGHS leads at every size measured here (see ``benchmarks/RESULTS.md``); the order is the
+    fallback when it is missing. ``n_pairs`` is where a size rule plugs in once a heuristic
+    backend for very large models exists.
+    """
+    del n_pairs
+    for factory in REGISTRY.values():
+        backend = factory()
+        if backend.available():
+            return backend
+    raise KeyError("no solver backend is installed (install highspy, ortools or pulp)")

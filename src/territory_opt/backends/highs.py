@@ -10,13 +10,13 @@ from typing import Any
 import numpy as np
 
 from territory_opt.backends.base import (
-    OPTIMALITY_GAP,
+    Capabilities,
     Progress,
     SolveOptions,
     SolveResult,
     Status,
+    final_status,
     module_available,
-    relative_gap,
 )
 from territory_opt.models.linear import LinearModel
 
@@ -27,6 +27,7 @@ class HighsBackend:
     """Branch-and-cut by HiGHS; reports its proven dual bound."""
 
     name = "highs"
+    capabilities = Capabilities(notes="default; deterministic for a given seed and thread count")
 
     def available(self) -> bool:
         """Whether highspy is installed."""
@@ -36,7 +37,7 @@ class HighsBackend:
         """Solve ``model`` with HiGHS under ``options``."""
         import highspy
 
-        start = time.perf_counter()
+        started = time.perf_counter()
         h = _new_highs(highspy)
         log: list[str] = []
         h.setOptionValue("log_to_console", bool(options.verbose))
@@ -49,29 +50,23 @@ class HighsBackend:
             highspy.Highs.resetGlobalScheduler(True)
             h.setOptionValue("threads", int(options.threads))
         h.cbLogging.subscribe(lambda event: log.append(str(event.message).rstrip("\n")))
-        if options.progress is not None:
-            report = options.progress
-
-            last = [-1.0]
-
-            def on_event(event: Any) -> None:
-                out = event.data_out
-                improving = event.callback_type == highspy.cb.kCallbackMipImprovingSolution
-                # Interrupt checks come many times a second: report at most once a second.
-                if improving or out.running_time - last[0] >= 1.0:
-                    last[0] = out.running_time
-                    report(Progress(out.mip_primal_bound, out.mip_dual_bound, out.running_time))
-
-            h.cbMipImprovingSolution.subscribe(on_event)
-            h.cbMipInterrupt.subscribe(on_event)
+        _subscribe(highspy, h, options)
         h.passModel(_to_highs_lp(highspy, model))
+        if options.warm_start is not None:
+            start = highspy.HighsSolution()
+            start.col_value = list(map(float, options.warm_start))
+            start.value_valid = True
+            h.setSolution(start)
         h.run()
 
         status = h.getModelStatus()
         info = h.getInfo()
         is_mip = bool(model.integer.any())
         has_solution = info.primal_solution_status == _FEASIBLE_SOLUTION
-        x = np.asarray(h.getSolution().col_value, dtype=float) if has_solution else None
+        solution = h.getSolution()
+        x = np.asarray(solution.col_value, dtype=float) if has_solution else None
+        reduced = (np.asarray(solution.col_dual, dtype=float)
+                   if not is_mip and solution.dual_valid else None)
         objective = float(info.objective_function_value) if has_solution else float("inf")
         mapped = _map_status(highspy, status, has_solution)
         if mapped == Status.OPTIMAL and not is_mip:
@@ -80,19 +75,41 @@ class HighsBackend:
             bound = float(info.mip_dual_bound)
         else:
             bound = float("-inf")
-        reason = _stop_reason(highspy, status)
-        if mapped == Status.OPTIMAL and relative_gap(objective, bound) > OPTIMALITY_GAP:
-            # HiGHS calls a solve optimal once the user's gap target is met; we do not.
-            mapped, reason = Status.FEASIBLE, "gap target reached"
+        mapped, demoted = final_status(mapped, objective, bound)
+        reason = demoted or _stop_reason(highspy, status)
         return SolveResult(
             status=mapped,
             x=x,
             objective=objective if mapped.has_plan else float("inf"),
             bound=bound,
-            seconds=time.perf_counter() - start,
+            seconds=time.perf_counter() - started,
             log="\n".join(log),
             stop_reason=reason,
+            bound_source="HiGHS MIP dual bound" if is_mip else "HiGHS LP optimum",
+            reduced_costs=reduced,
         )
+
+
+def _subscribe(highspy: Any, h: Any, options: SolveOptions) -> None:
+    """Progress reports (at most once a second, and on each new incumbent) and the stop flag."""
+    report, stop, last = options.progress, options.stop, [-1.0]
+    if report is None and stop is None:
+        return
+
+    def on_event(event: Any) -> None:
+        out = event.data_out
+        if stop is not None and stop.is_set():
+            event.data_in.user_interrupt = True
+        if report is None:
+            return
+        improving = event.callback_type == highspy.cb.kCallbackMipImprovingSolution
+        if improving or out.running_time - last[0] >= 1.0:
+            last[0] = out.running_time
+            report(Progress(out.mip_primal_bound, out.mip_dual_bound, out.running_time))
+
+    h.cbMipImprovingSolution.subscribe(on_event)
+    h.cbMipInterrupt.subscribe(on_event)
+    h.cbSimplexInterrupt.subscribe(on_event)
 
 
 def _new_highs(highspy: Any) -> Any:

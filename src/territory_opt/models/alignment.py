@@ -57,6 +57,27 @@ class AlignmentModel:
         out[best < 0.5] = NO_TERRITORY
         return out
 
+    def start_vector(self, assignment: np.ndarray) -> np.ndarray:
+        """Solution vector of an assignment (a warm start): pairs, and the slacks it implies.
+
+        Items assigned to a territory they may not go to (or unassigned) get no pair, so the
+        vector may be infeasible; solvers treat it as a hint.
+        """
+        linear = self.linear
+        x = np.zeros(linear.n_cols)
+        x[: len(self.pair_item)] = assignment[self.pair_item] == self.pair_territory
+        activity = linear.a @ x  # slacks are still zero here
+        groups = {g.name: g for g in linear.row_groups}
+        for block in self.elastic:
+            rows = slice(groups[block.group].start, groups[block.group].stop)
+            below = np.maximum(linear.row_lo[rows] - activity[rows], 0)
+            above = np.maximum(activity[rows] - linear.row_hi[rows], 0)
+            pairs = np.column_stack([below, above])
+            if block.group == "disruption cap":
+                pairs[:, 1] = 0.0  # one-sided row: only the "below" slack exists
+            x[block.start:block.stop] = pairs.reshape(-1)[: block.stop - block.start]
+        return x
+
     def slack(self, x: np.ndarray, group: str) -> np.ndarray:
         """Per row of ``group``: (below, above) slack in attribute units; zeros if not elastic."""
         for block in self.elastic:
@@ -165,11 +186,15 @@ def build_alignment(scenario: Scenario, *, elastic: bool = False) -> AlignmentMo
     a, row_lo, row_hi, groups = rows.matrix()
     integer = np.zeros(n_cols, dtype=bool)
     integer[:n_pairs] = True
+    ub = np.concatenate([np.ones(n_pairs), np.full(n_slack, np.inf)])
+    for block in blocks:
+        if block.group == "disruption cap":
+            ub[block.start + 1] = 0.0  # a one-sided row: its "above" slack is in no row
     linear = LinearModel(
         c=c,
         offset=0.0,
         lb=np.zeros(n_cols),
-        ub=np.concatenate([np.ones(n_pairs), np.full(n_slack, np.inf)]),
+        ub=ub,
         integer=integer,
         a=a,
         row_lo=row_lo,
