@@ -48,6 +48,11 @@ class Preset:
 PRESETS: dict[str, Preset] = {
     "demo": Preset("demo", ("GA", "FL", "AL", "SC", "NC", "TN"), 1000, 20, 5, 30),
     "small": Preset("small", ("NC", "SC"), 200, 10, 6, 10),
+    # Benchmark sizes, generated on the fly by benchmarks/ (not committed).
+    "bench-2k": Preset("bench-2k", ("GA", "FL", "AL", "SC", "NC", "TN", "VA", "KY", "MS"),
+                       2000, 40, 6, 60),
+    "bench-5k": Preset("bench-5k", ("GA", "FL", "AL", "SC", "NC", "TN", "VA", "KY", "MS", "WV",
+                                    "OH", "PA", "NY"), 5000, 50, 6, 60),
 }
 MIN_BASE_SEPARATION_KM = 60.0
 EARTH_RADIUS_KM = 6371.0088
@@ -214,8 +219,9 @@ def choose_bases(cities: list[City], n: int, max_per_state: int) -> list[City]:
 def build_reps(bases: list[City], rng: np.random.Generator) -> pd.DataFrame:
     """Rep table: ids, made-up names, home base, FTE and skills."""
     n = len(bases)
-    firsts = rng.permutation(len(FIRST_NAMES))[:n]
-    lasts = rng.permutation(len(LAST_NAMES))[:n]
+    # Distinct names while there are enough; larger (benchmark) teams reuse them.
+    firsts = np.resize(rng.permutation(len(FIRST_NAMES)), n)
+    lasts = np.resize(rng.permutation(len(LAST_NAMES)), n)
     special = rng.permutation(n)
     part_time = set(special[:N_PART_TIME].tolist())
     n_smb_only = max(1, round(SMB_ONLY_SHARE * len(special)))

@@ -85,6 +85,7 @@ class SolveOptions:
     progress: Callable[[Progress], None] | None = field(default=None, compare=False)
     warm_start: np.ndarray | None = field(default=None, compare=False, repr=False)
     stop: threading.Event | None = field(default=None, compare=False, repr=False)
+    solution_limit: int | None = None  # stop after this many improving plans (if supported)
 
 
 @dataclass(frozen=True, eq=False)

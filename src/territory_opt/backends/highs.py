@@ -44,6 +44,8 @@ class HighsBackend:
         h.setOptionValue("time_limit", float(options.time_limit))
         h.setOptionValue("mip_rel_gap", float(options.gap))
         h.setOptionValue("random_seed", int(options.seed))
+        if options.solution_limit is not None:
+            h.setOptionValue("mip_max_improving_sols", int(options.solution_limit))
         if options.threads is not None:
             # HiGHS keeps one thread scheduler per process; a different thread count needs a
             # fresh one, or the solve fails with "scheduler has already been initialized".
@@ -155,6 +157,7 @@ def _to_highs_lp(highspy: Any, model: LinearModel) -> Any:
 def _stop_reason(highspy: Any, status: Any) -> str:
     s = highspy.HighsModelStatus
     reasons = {s.kOptimal: "proven optimal", s.kTimeLimit: "time limit",
+               s.kSolutionLimit: "solution limit",
                s.kInterrupt: "interrupted", s.kInfeasible: "proven infeasible",
                s.kMemoryLimit: "memory limit"}
     return reasons.get(status, str(status).rsplit(".", 1)[-1])

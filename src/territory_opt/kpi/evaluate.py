@@ -172,8 +172,7 @@ def _plan_metrics(
         "items": float(scenario.n_items),
         "unassigned": float((~assigned).sum()),
         "travel": float(np.nansum(table["travel"].to_numpy())),
-        "km_mean": float(np.nanmean(item_travel_km(scenario, assignment)))
-        if scenario.has_home.any() and assigned.any() else float("nan"),
+        "km_mean": _finite_mean(item_travel_km(scenario, assignment)),
     }
     for name in scenario.attributes:
         per_fte = table[name].to_numpy() / scenario.fte
@@ -189,6 +188,12 @@ def _plan_metrics(
             total = float(values.sum())
             metrics[f"moved_share_{name}"] = float(values[moved].sum() / total) if total else 0.0
     return metrics
+
+
+def _finite_mean(values: np.ndarray) -> float:
+    """Mean of the finite values; NaN (shown as n/a) when there are none."""
+    finite = values[np.isfinite(values)]
+    return float(finite.mean()) if len(finite) else float("nan")
 
 
 def gini(values: np.ndarray) -> float:
