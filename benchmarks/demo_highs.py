@@ -1,8 +1,8 @@
 """Quick regression benchmark: the bundled demo with HiGHS.
 
-Measures model build time, time to first plan, final objective, HiGHS's bound and the LP
-relaxation bound of the same model (a baseline computed in the same run), and writes the
-"demo" section of ``benchmarks/RESULTS.md``.
+Measures HiGHS on its own (no construction warm start): model build time, time to first plan,
+final objective, HiGHS's bound and the LP relaxation bound of the same model (a baseline computed
+in the same run), and writes the "demo" section of ``benchmarks/RESULTS.md``.
 
 Run from the repository root::
 
@@ -13,22 +13,17 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import platform
-import subprocess
 import time
-from datetime import UTC, datetime
-from pathlib import Path
 
 import numpy as np
+from results import ROOT, provenance, write_section
 
 from territory_opt import load_scenario, solve
 from territory_opt.backends.base import Progress, SolveOptions, relative_gap
 from territory_opt.backends.highs import HighsBackend
 from territory_opt.models.alignment import build_alignment
 
-ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "scenarios" / "demo" / "scenario.yaml"
-RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 
 
 def lp_bound(time_limit: float) -> tuple[float, float]:
@@ -49,7 +44,8 @@ def run_seed(seed: int, time_limit: float) -> dict[str, float | str]:
 
     scenario = load_scenario(DEMO)
     start = time.perf_counter()
-    plan = solve(scenario, time_limit=time_limit, gap=0.0, seed=seed, progress=on_progress)
+    plan = solve(scenario, time_limit=time_limit, gap=0.0, seed=seed, warm_start="none",
+                 progress=on_progress)
     return {
         "seed": seed,
         "status": f"{plan.status} ({plan.stop_reason})",
@@ -61,18 +57,6 @@ def run_seed(seed: int, time_limit: float) -> dict[str, float | str]:
     }
 
 
-def write_section(body: str) -> None:
-    """Replace (or append) the demo section of RESULTS.md."""
-    start, end = "<!-- demo:start -->", "<!-- demo:end -->"
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    block = f"{start}\n{body}\n{end}"
-    if start in text:
-        text = text[: text.index(start)] + block + text[text.index(end) + len(end):]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    RESULTS.write_text(text)
-
-
 def main() -> None:
     """Run the benchmark and write its section."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -82,16 +66,11 @@ def main() -> None:
 
     lp, lp_s = lp_bound(args.time_limit)
     rows = [run_seed(seed, args.time_limit) for seed in args.seeds]
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True, cwd=ROOT, check=False).stdout.strip() or "unknown"
     lines = [
         "## demo (1,000 accounts × 20 reps, workload ±5%, potential ±10%, eligibility)",
         "",
-        f"- command: `python benchmarks/demo_highs.py --time-limit {args.time_limit:g} "
-        f"--seeds {' '.join(map(str, args.seeds))}`",
-        f"- machine: {platform.machine()}, {platform.processor() or 'cpu'}, "
-        f"Python {platform.python_version()}; commit {commit}; "
-        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+        provenance(f"python benchmarks/demo_highs.py --time-limit {args.time_limit:g} "
+                   f"--seeds {' '.join(map(str, args.seeds))}"),
         f"- LP relaxation bound (same model, HiGHS simplex): {lp:,.1f} in {lp_s:.2f} s",
         "",
         "| seed | status | build s | first plan s | objective | HiGHS bound | gap to HiGHS bound "
@@ -109,7 +88,7 @@ def main() -> None:
     lines += ["", "Gaps are (objective − bound) / objective. Timings are wall-clock on a shared "
               "machine: compare ratios within one run, not across runs."]
     body = "\n".join(lines)
-    write_section(body)
+    write_section("demo", body)
     print(body)
 
 
