@@ -86,3 +86,25 @@ def test_no_plan_within_limit_exits_3_and_writes_nothing(tmp_path: Path) -> None
     assert result.returncode == 3, result.stderr
     assert "found no plan within 0.5 s" in result.stderr and "--time-limit" in result.stderr
     assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["highs", "cpsat", "scip", "cbc"])
+def test_ctrl_c_writes_the_best_plan_found(tmp_path: Path, backend: str) -> None:
+    import signal
+    import time
+
+    out = tmp_path / "plan"
+    small = ROOT / "scenarios" / "small" / "scenario.yaml"
+    proc = subprocess.Popen([sys.executable, "-m", "territory_opt.cli", "solve", str(small),
+                             "--out", str(out), "--backend", backend, "--gap", "0",
+                             "--time-limit", "120"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(8)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, stderr
+    meta = json.loads((out / "plan.json").read_text())
+    assert meta["status"] == "feasible" and "interrupted" in meta["stop_reason"]
+    assert meta["seconds"]["total"] < 40
+    assert Plan.read(out).evaluation.feasible

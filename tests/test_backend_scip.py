@@ -1,0 +1,241 @@
+"""The SCIP backend (OR-Tools ``pywraplp``) on small hand-built models, checked against HiGHS."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from territory_opt.backends.base import (
+    REGISTRY,
+    Backend,
+    SolveOptions,
+    Status,
+    get_backend,
+)
+from territory_opt.backends.highs import HighsBackend
+from territory_opt.backends.scip import ScipBackend
+from territory_opt.models.linear import LinearModel, RowBuilder
+
+pytest.importorskip("ortools")
+
+INF = np.inf
+
+
+def assignment_with_slack() -> LinearModel:
+    """4 items × 2 groups, a ranged load row with a costly slack, a one-sided row, an offset.
+
+    Every item is free in group 1 and costs 10 in group 0; group 0's load plus a slack (4 per
+    unit) must lie in [5, 7], and group 1's load is at most 7 (of 8). The unique optimum puts
+    item 0 (weight 3) in group 0 with slack 2: 10 + 8 + offset 1.5 = 19.5.
+    """
+    weight = np.array([3.0, 2.0, 2.0, 1.0])
+    n, m = len(weight), 2
+    pair_item, pair_group = np.repeat(np.arange(n), m), np.tile(np.arange(m), n)
+    slack = n * m
+    c = np.append(np.where(pair_group == 0, 10.0, 0.0), 4.0)
+    rows = RowBuilder(n * m + 1)
+    rows.add("assign", pair_item, np.arange(n * m), np.ones(n * m), np.ones(n), np.ones(n))
+    in_0, in_1 = np.flatnonzero(pair_group == 0), np.flatnonzero(pair_group == 1)
+    rows.add("load 0", np.zeros(n + 1, dtype=int), np.append(in_0, slack),
+             np.append(weight, 1.0), np.array([5.0]), np.array([7.0]))
+    rows.add("load 1", np.zeros(n, dtype=int), in_1, weight, np.array([-INF]), np.array([7.0]))
+    return _model(c, rows, n_binary=n * m, offset=1.5, ub_extra=[INF])
+
+
+def infeasible() -> LinearModel:
+    """Both groups' loads at most 3 while the items weigh 8 in all."""
+    weight = np.array([3.0, 2.0, 2.0, 1.0])
+    n, m = len(weight), 2
+    pair_item, pair_group = np.repeat(np.arange(n), m), np.tile(np.arange(m), n)
+    rows = RowBuilder(n * m)
+    rows.add("assign", pair_item, np.arange(n * m), np.ones(n * m), np.ones(n), np.ones(n))
+    rows.add("load", pair_group, np.arange(n * m), weight[pair_item], np.full(m, -INF),
+             np.full(m, 3.0))
+    return _model(np.ones(n * m), rows, n_binary=n * m)
+
+
+def odd_shapes() -> LinearModel:
+    """A general integer column, an unused column, a free row and an empty row.
+
+    Columns: y integer in [0, 10] with cost 1 and ``y >= 2.5`` (so y = 3); z continuous in
+    [2, 5], in no row and without cost. Optimum 3.
+    """
+    a = sp.csr_array(np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 0.0]]))
+    return LinearModel(
+        c=np.array([1.0, 0.0]), offset=0.0, lb=np.array([0.0, 2.0]), ub=np.array([10.0, 5.0]),
+        integer=np.array([True, False]), a=a, row_lo=np.array([2.5, -INF, -1.0]),
+        row_hi=np.array([INF, INF, 1.0]),
+    )
+
+
+def balanced(n: int, m: int, tol: float, seed: int, *, costs: bool = True
+             ) -> tuple[LinearModel, np.ndarray]:
+    """Random balanced assignment (tight ranged load rows) and a feasible plan of it.
+
+    Bands are built around a round-robin plan, so that plan is feasible however tight ``tol``.
+    """
+    rng = np.random.default_rng(seed)
+    weight = rng.integers(1, 100, n).astype(float)
+    cost = rng.uniform(0, 100, n * m) if costs else np.zeros(n * m)
+    plan = np.arange(n) % m
+    load = np.bincount(plan, weights=weight, minlength=m)
+    pair_item, pair_group = np.repeat(np.arange(n), m), np.tile(np.arange(m), n)
+    rows = RowBuilder(n * m)
+    rows.add("assign", pair_item, np.arange(n * m), np.ones(n * m), np.ones(n), np.ones(n))
+    rows.add("load", pair_group, np.arange(n * m), weight[pair_item], (1 - tol) * load,
+             (1 + tol) * load)
+    start = np.zeros(n * m)
+    start[np.arange(n) * m + plan] = 1.0
+    return _model(cost, rows, n_binary=n * m), start
+
+
+def _model(c: np.ndarray, rows: RowBuilder, *, n_binary: int, offset: float = 0.0,
+           ub_extra: list[float] | None = None) -> LinearModel:
+    """Binary columns first, then continuous ones (lower bound 0, upper bounds ``ub_extra``)."""
+    extra = ub_extra or []
+    a, lo, hi, groups = rows.matrix()
+    return LinearModel(
+        c=np.asarray(c, dtype=float), offset=offset, lb=np.zeros(n_binary + len(extra)),
+        ub=np.append(np.ones(n_binary), extra), integer=np.arange(n_binary + len(extra)) < n_binary,
+        a=a, row_lo=lo, row_hi=hi, row_groups=groups,
+    )
+
+
+def feasible(model: LinearModel, x: np.ndarray, tol: float = 1e-6) -> bool:
+    """Whether ``x`` meets rows, bounds and integrality."""
+    ax = model.a @ x
+    integral = np.abs(x[model.integer] - np.round(x[model.integer])) <= tol
+    return bool((ax >= model.row_lo - tol).all() and (ax <= model.row_hi + tol).all()
+                and (x >= model.lb - tol).all() and (x <= model.ub + tol).all()
+                and integral.all())
+
+
+@pytest.fixture
+def scip() -> Backend:
+    backend = ScipBackend()
+    if not backend.available():
+        pytest.skip("OR-Tools is not installed")
+    return backend
+
+
+def test_registered_and_honest() -> None:
+    backend = get_backend("scip")
+    assert isinstance(backend, ScipBackend)
+    assert "scip" in REGISTRY
+    assert backend.capabilities.deterministic and backend.capabilities.bound
+    assert "no live progress" in backend.capabilities.notes
+    assert "memory" in backend.capabilities.notes
+
+
+@pytest.mark.parametrize("make", [assignment_with_slack, odd_shapes])
+def test_matches_highs(scip: Backend, make: Callable[[], LinearModel]) -> None:
+    model = make()
+    reference = HighsBackend().solve(model, SolveOptions(time_limit=10))
+    reports: list[object] = []
+    result = scip.solve(model, SolveOptions(time_limit=10, progress=reports.append))
+    assert result.status == Status.OPTIMAL, result.log
+    assert result.x is not None and feasible(model, result.x)
+    assert result.objective == pytest.approx(reference.objective, abs=1e-6)
+    assert result.objective == pytest.approx(model.objective(result.x), abs=1e-6)
+    assert result.bound <= result.objective + 1e-9
+    assert result.bound == pytest.approx(result.objective, rel=1e-4)
+    assert result.bound_source == "SCIP dual bound"
+    assert len(reports) == 1  # no live progress: one report at the end
+
+
+def test_slack_and_offset_values(scip: Backend) -> None:
+    result = scip.solve(assignment_with_slack(), SolveOptions(time_limit=10))
+    assert result.x is not None
+    assert result.objective == pytest.approx(19.5)
+    assert result.x[-1] == pytest.approx(2.0)  # the continuous slack
+    assert result.x[0] == pytest.approx(1.0)  # item 0 in group 0
+
+
+def test_infeasible(scip: Backend) -> None:
+    result = scip.solve(infeasible(), SolveOptions(time_limit=10))
+    assert result.status == Status.INFEASIBLE
+    assert result.x is None and result.objective == float("inf")
+    assert HighsBackend().solve(infeasible(), SolveOptions()).status == Status.INFEASIBLE
+
+
+def test_warm_start_is_completed_as_partial_solution(
+    scip: Backend, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Only integer columns are hinted: SCIP's completesol heuristic fills in the slack.
+
+    The start's slack value (99) is wrong on purpose; SCIP's log (stdout, verbose) shows the
+    partial solution being completed.
+    """
+    model = assignment_with_slack()
+    start = HighsBackend().solve(model, SolveOptions()).x
+    assert start is not None
+    start = start.copy()
+    start[-1] = 99.0
+    result = scip.solve(model, SolveOptions(time_limit=10, verbose=True, warm_start=start))
+    out = capfd.readouterr().out
+    assert "completesol" in out
+    assert result.status == Status.OPTIMAL
+    assert result.objective == pytest.approx(19.5)
+    assert "hinted 8 integer columns" in result.log
+
+
+def test_infeasible_warm_start_is_harmless(scip: Backend) -> None:
+    model = assignment_with_slack()
+    result = scip.solve(model, SolveOptions(time_limit=10, warm_start=np.ones(model.n_cols)))
+    assert result.status == Status.OPTIMAL
+    assert result.objective == pytest.approx(19.5)
+
+
+def test_same_seed_same_plan(scip: Backend) -> None:
+    """Many optima (no costs): one thread and one seed must pick the same one each time."""
+    model, _ = balanced(60, 5, 0.05, seed=3, costs=False)
+    options = SolveOptions(time_limit=20, seed=7)
+    first, second = scip.solve(model, options), scip.solve(model, options)
+    assert first.status == second.status == Status.OPTIMAL
+    assert first.x is not None and second.x is not None
+    assert np.array_equal(first.x, second.x)
+
+
+def test_time_limit_keeps_the_plan(scip: Backend) -> None:
+    """A start that SCIP cannot beat or prove in 1 s: FEASIBLE, with SCIP's bound."""
+    model, start = balanced(300, 10, 0.001, seed=0)
+    result = scip.solve(model, SolveOptions(time_limit=1, gap=0, warm_start=start))
+    assert result.status == Status.FEASIBLE, result.log
+    assert result.stop_reason == "time limit"
+    assert result.x is not None and feasible(model, result.x)
+    assert result.objective <= model.objective(start) + 1e-6
+    assert result.bound < result.objective
+
+
+def test_stop_returns_the_best_plan(scip: Backend) -> None:
+    model, start = balanced(300, 10, 0.001, seed=0)
+    stop = threading.Event()
+    timer = threading.Timer(0.5, stop.set)
+    timer.start()
+    result = scip.solve(model, SolveOptions(time_limit=60, gap=0, warm_start=start, stop=stop))
+    timer.cancel()
+    assert result.status == Status.FEASIBLE
+    assert result.stop_reason == "interrupted"
+    assert result.seconds < 20
+    assert result.x is not None and feasible(model, result.x)
+
+
+def test_stop_before_start(scip: Backend) -> None:
+    stop = threading.Event()
+    stop.set()
+    result = scip.solve(assignment_with_slack(), SolveOptions(stop=stop))
+    assert result.status == Status.NO_PLAN
+    assert result.stop_reason == "interrupted"
+
+
+def test_threads_and_loose_gap(scip: Backend) -> None:
+    """Two threads run SCIP's concurrent solve; a loose gap may end FEASIBLE, never wrong."""
+    model = assignment_with_slack()
+    result = scip.solve(model, SolveOptions(time_limit=10, threads=2, gap=0.5))
+    assert result.status.has_plan
+    assert result.bound <= 19.5 + 1e-6 <= result.objective + 1e-6
+    assert "threads 2" in result.log

@@ -1,0 +1,72 @@
+"""Conformance: every installed backend reaches the brute-force optimum of every tiny scenario.
+
+Backends run without the construction's warm start, so each is judged on its own. Plans are
+re-checked by the KPI evaluator (feasibility, objective recomputed independently) and bounds
+must be valid. Objectives are compared, never assignments: ties may differ between solvers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from cases import VARIANTS, brute_force, write_scenario
+
+from territory_opt import evaluate, load_scenario, solve
+from territory_opt.backends.base import Status, registered_backends
+from territory_opt.scenario.model import Scenario
+
+INSTALLED = [b.name for b in registered_backends() if b.available()]
+
+
+def test_the_expected_backends_are_installed() -> None:
+    # The test extras install every solver: a backend missing here is a packaging bug.
+    assert {"highs", "cpsat", "scip", "cbc"} <= set(INSTALLED)
+
+
+@pytest.fixture(scope="module")
+def optima(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Scenario, float]]:
+    out = {}
+    for name, variant in VARIANTS.items():
+        folder = tmp_path_factory.mktemp("case")
+        scenario = load_scenario(write_scenario(folder, variant))
+        out[name] = (scenario, brute_force(scenario)[0])
+    return out
+
+
+@pytest.mark.parametrize("backend", INSTALLED)
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_backend_reaches_the_optimum(
+    optima: dict[str, tuple[Scenario, float]], variant: str, backend: str
+) -> None:
+    scenario, optimum = optima[variant]
+    plan = solve(scenario, backend=backend, warm_start="none", time_limit=30, gap=0.0, seed=1,
+                 threads=1)
+    check = evaluate(scenario, plan.assignment)
+    assert check.feasible, [str(v) for v in check.violations]
+    assert check.objective.total == pytest.approx(optimum, rel=1e-6, abs=1e-6)
+    assert plan.bound <= optimum + 1e-6 * max(1.0, abs(optimum))  # a valid bound
+    assert plan.status == Status.OPTIMAL, plan.stop_reason
+    assert plan.backend == backend
+
+
+@pytest.mark.parametrize("backend", INSTALLED)
+def test_same_seed_and_threads_give_the_same_plan(
+    optima: dict[str, tuple[Scenario, float]], backend: str
+) -> None:
+    scenario, _ = optima["soft potential band + disruption penalty"]
+    runs = [solve(scenario, backend=backend, warm_start="none", time_limit=30, gap=0.0,
+                  seed=5, threads=2).assignment for _ in range(2)]
+    assert np.array_equal(runs[0], runs[1])
+
+
+@pytest.mark.parametrize("backend", INSTALLED)
+def test_infeasible_scenario_is_explained_by_every_backend(tmp_path: Path, backend: str) -> None:
+    from territory_opt.errors import InfeasibleError
+
+    # Workloads 30, 25, 20, ... cannot be split within ±1% over three reps: only the solver sees it.
+    scenario = load_scenario(write_scenario(tmp_path, {
+        "rules": {"balance": [{"attribute": "workload", "tolerance": 0.01}]}}))
+    with pytest.raises(InfeasibleError, match="balance workload"):
+        solve(scenario, backend=backend, time_limit=30)
