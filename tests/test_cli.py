@@ -102,7 +102,7 @@ def test_ctrl_c_writes_the_best_plan_found(tmp_path: Path, backend: str) -> None
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(8)
     proc.send_signal(signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=60)
+    _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 0, stderr
     meta = json.loads((out / "plan.json").read_text())
     assert meta["status"] == "feasible" and "interrupted" in meta["stop_reason"]

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cases import VARIANTS, brute_force, write_scenario
 
+from cases import VARIANTS, brute_force, write_scenario
 from territory_opt import evaluate, load_scenario, solve
 from territory_opt.backends.base import Status, registered_backends
 from territory_opt.scenario.model import Scenario
