@@ -124,6 +124,9 @@ def main() -> None:
     parser.add_argument("--backends", nargs="+", default=["highs", "cpsat", "scip", "cbc"])
     args = parser.parse_args()
 
+    # Provenance first: the commit and time the run started with.
+    header = provenance(f"python benchmarks/backends.py --time-limit {args.time_limit:g} --sizes "
+                        f"{' '.join(args.sizes)} --backends {' '.join(args.backends)}")
     rows = []
     with tempfile.TemporaryDirectory() as workdir:
         for size in args.sizes:
@@ -138,8 +141,7 @@ def main() -> None:
     body = "\n".join([
         "## backends (alone vs with the construction warm start)",
         "",
-        provenance(f"python benchmarks/backends.py --time-limit {args.time_limit:g} --sizes "
-                   f"{' '.join(args.sizes)} --backends {' '.join(args.backends)}"),
+        header,
         f"- {args.time_limit:g} s per run, seed 0, default threads, gap target 0.01%; "
         f"'time to {TARGET_GAP:.0%}' is measured against the best valid bound known in the run.",
         "- 'alone': the backend with no warm start (plus the LP bound when it reports none); "

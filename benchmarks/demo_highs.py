@@ -64,13 +64,14 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     args = parser.parse_args()
 
+    header = provenance(f"python benchmarks/demo_highs.py --time-limit {args.time_limit:g} "
+                        f"--seeds {' '.join(map(str, args.seeds))}")
     lp, lp_s = lp_bound(args.time_limit)
     rows = [run_seed(seed, args.time_limit) for seed in args.seeds]
     lines = [
         "## demo (1,000 accounts × 20 reps, workload ±5%, potential ±10%, eligibility)",
         "",
-        provenance(f"python benchmarks/demo_highs.py --time-limit {args.time_limit:g} "
-                   f"--seeds {' '.join(map(str, args.seeds))}"),
+        header,
         f"- LP relaxation bound (same model, HiGHS simplex): {lp:,.1f} in {lp_s:.2f} s",
         "",
         "| seed | status | build s | first plan s | objective | HiGHS bound | gap to HiGHS bound "

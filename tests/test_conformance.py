@@ -70,3 +70,14 @@ def test_infeasible_scenario_is_explained_by_every_backend(tmp_path: Path, backe
         "rules": {"balance": [{"attribute": "workload", "tolerance": 0.01}]}}))
     with pytest.raises(InfeasibleError, match="balance workload"):
         solve(scenario, backend=backend, time_limit=30)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["highs", "cpsat", "scip", "cbc"])
+def test_runs_ending_on_the_gap_target_are_reproducible(backend: str) -> None:
+    scenario = load_scenario(Path(__file__).resolve().parents[1] / "scenarios" / "small")
+    plans = [solve(scenario, backend=backend, time_limit=120, gap=0.02, seed=11, threads=2)
+             for _ in range(2)]
+    for plan in plans:
+        assert plan.stop_reason in ("gap target reached", "proven optimal"), plan.stop_reason
+    assert np.array_equal(plans[0].assignment, plans[1].assignment)

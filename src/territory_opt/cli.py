@@ -288,6 +288,8 @@ def _print_plan(plan: Plan, written: Path) -> None:
     out.print(f"[bold]{s.name}[/]: {plan.status}{reason}   objective {_fmt(plan.objective)}   "
               f"bound {bound}   gap {plan.gap:.3%}   "
               f"{plan.seconds.get('total', 0):.1f} s ({plan.backend}, seed {plan.seed})")
+    if plan.found_by and plan.found_by != plan.backend:
+        out.print(f"plan found by the {plan.found_by}")
     out.print(_territory_table(s, plan.evaluation, title="territories"))
     columns = {"plan": plan.evaluation}
     if s.has_current:

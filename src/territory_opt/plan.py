@@ -52,6 +52,7 @@ class Plan:
     solver_objective: float = float("nan")
     scenario_digest: str | None = None
     stop_reason: str = ""
+    found_by: str = ""
 
     @cached_property
     def evaluation(self) -> Evaluation:
@@ -97,6 +98,7 @@ class Plan:
             "seed": self.seed,
             "status": str(self.status),
             "stop_reason": self.stop_reason,
+            "found_by": self.found_by,
             "objective": _finite(self.objective),
             "objective_terms": {"travel": terms.travel, "disruption": terms.disruption,
                                 "balance_penalty": terms.balance_penalty},
@@ -158,6 +160,7 @@ class Plan:
             solver_objective=_number(meta.get("solver_objective")),
             scenario_digest=meta["scenario"].get("digest"),
             stop_reason=meta.get("stop_reason", ""),
+            found_by=meta.get("found_by", ""),
         )
 
     @property

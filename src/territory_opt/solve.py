@@ -106,7 +106,7 @@ def solve(
         raise InfeasibleError(solver_conflicts(scenario, chosen, options))
     if result.status == Status.ERROR:
         raise TerritoryOptError(f"{chosen.name} failed.\n{result.log[-2000:]}")
-    assignment, _, reason = _best_plan(model, chosen, result, construction, interrupted)
+    assignment, found_by = _best_plan(model, chosen, result, construction)
     if assignment is None:
         why = "was interrupted" if interrupted else f"found no plan within {limit:g} s"
         raise NoPlanFoundError(
@@ -116,10 +116,17 @@ def solve(
         )
     bound, bound_source = _best_bound(result, construction)
     objective = objective_terms(scenario, assignment).total
+    gap_now = relative_gap(objective, bound)
     # Optimal means proven by a valid bound, whoever found the plan and whatever the solver said.
-    proven = relative_gap(objective, bound) <= OPTIMALITY_GAP
-    if not proven and result.status == Status.OPTIMAL and not reason:
+    proven = gap_now <= OPTIMALITY_GAP
+    if proven:
+        reason = "proven optimal"
+    elif interrupted:
+        reason = "interrupted"
+    elif gap_now <= options.gap or result.status == Status.OPTIMAL:
         reason = "gap target reached"
+    else:
+        reason = result.stop_reason or "time limit"
     return Plan(
         scenario=scenario,
         assignment=assignment,
@@ -142,7 +149,8 @@ def solve(
         },
         solver_objective=result.objective,
         scenario_digest=scenario.digest,
-        stop_reason="proven optimal" if proven else (reason or result.stop_reason),
+        stop_reason=reason,
+        found_by=found_by,
     )
 
 
@@ -174,30 +182,26 @@ def _best_plan(
     backend: Backend,
     result: SolveResult,
     construction: Construction | None,
-    interrupted: bool,
-) -> tuple[np.ndarray | None, str, str]:
-    """The better of the backend's plan and the construction, scored by the evaluator.
+) -> tuple[np.ndarray | None, str]:
+    """The better of the backend's plan and the construction's, scored by the evaluator.
 
-    Returns the assignment, where it came from ('backend' or 'construction') and a stop reason
-    that says so when the construction won.
+    Returns the assignment and who found it (the backend's name, or the construction's note).
+    Ties go to the backend.
     """
     scenario = model.scenario
     candidates: list[tuple[float, int, np.ndarray, str]] = []
     if result.status.has_plan and result.x is not None:
         a = model.assignment(result.x)
         if (a != NO_TERRITORY).all():
-            candidates.append((objective_terms(scenario, a).total, 0, a, "backend"))
+            candidates.append((objective_terms(scenario, a).total, 0, a, backend.name))
     if construction is not None and construction.x is not None:
         a = model.assignment(construction.x)
-        candidates.append((objective_terms(scenario, a).total, 1, a, "construction"))
+        candidates.append((objective_terms(scenario, a).total, 1, a,
+                           f"construction ({construction.note})"))
     if not candidates:
-        return None, "", ""
-    _, _, assignment, source = min(candidates, key=lambda c: (c[0], c[1]))
-    if source == "backend":
-        return assignment, source, "interrupted" if interrupted else ""
-    why = "interrupted" if interrupted else (
-        "found no plan" if not result.status.has_plan else "found a worse plan")
-    return assignment, source, f"{backend.name} {why}; plan from the construction"
+        return None, ""
+    _, _, assignment, found_by = min(candidates, key=lambda c: (c[0], c[1]))
+    return assignment, found_by
 
 
 def _best_bound(result: SolveResult, construction: Construction | None) -> tuple[float, str]:
