@@ -28,7 +28,8 @@ from territory_opt.models.linear import LinearModel
 
 pytest.importorskip("ortools")
 
-from territory_opt.backends.cpsat import CpSatBackend, translate
+from territory_opt.backends.cpsat import CpSatBackend
+from territory_opt.backends.integer_scaling import translate
 
 LIMIT = 5.0
 INF = np.inf
