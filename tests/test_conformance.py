@@ -81,3 +81,28 @@ def test_runs_ending_on_the_gap_target_are_reproducible(backend: str) -> None:
     for plan in plans:
         assert plan.stop_reason in ("gap target reached", "proven optimal"), plan.stop_reason
     assert np.array_equal(plans[0].assignment, plans[1].assignment)
+
+
+def test_a_users_own_backend_object_is_accepted(
+    optima: dict[str, tuple[Scenario, float]],
+) -> None:
+    from territory_opt.backends.base import Capabilities, SolveOptions, SolveResult
+    from territory_opt.backends.highs import HighsBackend
+    from territory_opt.models.linear import LinearModel
+
+    class Mine:
+        name = "mine"
+        capabilities = Capabilities(notes="HiGHS, counting calls")
+        calls = 0
+
+        def available(self) -> bool:
+            return True
+
+        def solve(self, model: LinearModel, options: SolveOptions) -> SolveResult:
+            Mine.calls += 1
+            return HighsBackend().solve(model, options)
+
+    scenario, optimum = optima["balance only"]
+    plan = solve(scenario, backend=Mine(), warm_start="none", gap=0.0)
+    assert plan.backend == "mine" and Mine.calls == 1
+    assert plan.objective == pytest.approx(optimum)
