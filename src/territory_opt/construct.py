@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 
-from territory_opt.backends.base import SolveOptions, SolveResult, Status
+from territory_opt.backends.base import Progress, SolveOptions, SolveResult, Status
 from territory_opt.backends.highs import HighsBackend
 from territory_opt.models.alignment import AlignmentModel
 
@@ -91,6 +91,9 @@ def construct(
         restricted = dataclasses.replace(linear, ub=ub)
         result = highs.solve(restricted, sub_options(remaining, first_plan=True))
         if result.status.has_plan and result.x is not None:
+            if options.progress is not None:  # the LP bound, not the restricted MIP's: valid
+                options.progress(Progress(result.objective, lp.objective,
+                                          time.perf_counter() - start))
             # Polish: a wider restricted MIP from that plan, to the gap target or the budget's
             # end (the first plan comes from a set chosen for feasibility, not quality).
             polish_time = budget - (time.perf_counter() - start)
