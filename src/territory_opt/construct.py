@@ -49,11 +49,17 @@ class Construction:
 
 
 def construct(
-    model: AlignmentModel, options: SolveOptions, budget: float, *, lp_only: bool = False
+    model: AlignmentModel,
+    options: SolveOptions,
+    budget: float,
+    *,
+    polish_budget: float = float("inf"),
+    lp_only: bool = False,
 ) -> Construction:
     """Build a feasible solution of ``model`` within ``budget`` seconds (see module docstring).
 
-    With ``lp_only``, stop after the LP relaxation: its bound, no plan.
+    The polishing MIP gets at most ``polish_budget`` of those seconds. With ``lp_only``, stop
+    after the LP relaxation: its bound, no plan.
     """
     start = time.perf_counter()
     linear = model.linear
@@ -94,9 +100,10 @@ def construct(
             if options.progress is not None:  # the LP bound, not the restricted MIP's: valid
                 options.progress(Progress(result.objective, lp.objective,
                                           time.perf_counter() - start))
-            # Polish: a wider restricted MIP from that plan, to the gap target or the budget's
-            # end (the first plan comes from a set chosen for feasibility, not quality).
-            polish_time = budget - (time.perf_counter() - start)
+            # Polish: a wider restricted MIP from that plan, to the gap target or the polish
+            # budget (the first plan comes from a set chosen for feasibility, not quality).
+            # Kept short: the backend goes on from the polished plan over the whole model.
+            polish_time = min(budget - (time.perf_counter() - start), polish_budget)
             if polish_time > 0.1 and result.gap > options.gap:
                 allowed[order[: int(max(extra, POLISH_PAIRS_PER_ITEM) * n_items)]] = True
                 ub[:n_pairs] = np.where(allowed, linear.ub[:n_pairs], 0.0)

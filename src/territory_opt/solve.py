@@ -43,6 +43,9 @@ assignment (territory index per item, e.g. ``Plan.assignment``)."""
 CONSTRUCT_SHARE = 0.3
 """Share of the time limit the construction may use at most."""
 
+POLISH_SHARE = 0.1
+"""Share of the time limit the construction's polishing MIP may use at most."""
+
 
 def solve(
     scenario: Scenario,
@@ -162,7 +165,8 @@ def _construct(
     full = isinstance(warm_start, str) and warm_start == "construct"
     if not full and backend.capabilities.bound:
         return None
-    return construct(model, options, CONSTRUCT_SHARE * options.time_limit, lp_only=not full)
+    return construct(model, options, CONSTRUCT_SHARE * options.time_limit,
+                     polish_budget=POLISH_SHARE * options.time_limit, lp_only=not full)
 
 
 def _start_vector(
