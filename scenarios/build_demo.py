@@ -45,6 +45,12 @@ class Preset:
     time_limit: int
 
 
+CONTIGUOUS_US: tuple[str, ...] = (
+    "AL", "AZ", "AR", "CA", "CO", "CT", "DE", "FL", "GA", "ID", "IL", "IN", "IA", "KS", "KY", "LA",
+    "ME", "MD", "MA", "MI", "MN", "MS", "MO", "MT", "NE", "NV", "NH", "NJ", "NM", "NY", "NC", "ND",
+    "OH", "OK", "OR", "PA", "RI", "SC", "SD", "TN", "TX", "UT", "VT", "VA", "WA", "WV", "WI", "WY",
+)  # fmt: skip
+
 PRESETS: dict[str, Preset] = {
     "demo": Preset("demo", ("GA", "FL", "AL", "SC", "NC", "TN"), 1000, 20, 5, 30),
     "small": Preset("small", ("NC", "SC"), 200, 10, 6, 10),
@@ -53,6 +59,7 @@ PRESETS: dict[str, Preset] = {
                        2000, 40, 6, 60),
     "bench-5k": Preset("bench-5k", ("GA", "FL", "AL", "SC", "NC", "TN", "VA", "KY", "MS", "WV",
                                     "OH", "PA", "NY"), 5000, 50, 6, 60),
+    "bench-20k": Preset("bench-20k", CONTIGUOUS_US, 20000, 100, 6, 120),
 }
 MIN_BASE_SEPARATION_KM = 60.0
 EARTH_RADIUS_KM = 6371.0088
@@ -164,10 +171,15 @@ def load_zips(states: tuple[str, ...]) -> pd.DataFrame:
 
 
 def sample_accounts(zips: pd.DataFrame, n: int, rng: np.random.Generator) -> pd.DataFrame:
-    """Draw ``n`` distinct ZIPs and number them A0001.. in ZIP order."""
-    picked = np.sort(rng.choice(len(zips), size=n, replace=False))
+    """Draw ``n`` ZIPs and number the accounts A0001.. in ZIP order.
+
+    ZIPs are distinct while there are enough; beyond that several accounts share a ZIP centroid,
+    as accounts in one town do.
+    """
+    picked = np.sort(rng.choice(len(zips), size=n, replace=n > len(zips)))
     accounts = zips.iloc[picked].reset_index(drop=True)
-    accounts.insert(0, "account_id", [f"A{i:04d}" for i in range(1, n + 1)])
+    width = max(4, len(str(n)))
+    accounts.insert(0, "account_id", [f"A{i:0{width}d}" for i in range(1, n + 1)])
     return accounts
 
 
