@@ -61,11 +61,7 @@ def _homeless_items(scenario: Scenario) -> list[Conflict]:
     orphans = np.flatnonzero(~scenario.allowed().any(axis=1))
     if not len(orphans):
         return []
-    skilled = np.ones((scenario.n_items, scenario.n_territories), dtype=bool)
-    for tag in rules.eligibility:
-        values = scenario.tags[tag]
-        for k, skills in enumerate(scenario.skills):
-            skilled[:, k] &= (values == "") | np.isin(values, list(skills))
+    skilled = scenario.eligible()
     km = scenario.distance_km
     limit = rules.max_distance_km
     elig = "eligibility (" + ", ".join(rules.eligibility) + ")"

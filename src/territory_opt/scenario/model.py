@@ -93,18 +93,25 @@ class Scenario:
         attribute = self.spec.objective.travel.attribute
         return self.item_weight(attribute) if attribute else np.ones(self.n_items)
 
+    def eligible(self) -> np.ndarray:
+        """Boolean items × territories: does territory k have every skill item i's tags need?
+
+        An empty tag value needs nothing.
+        """
+        ok = np.ones((self.n_items, self.n_territories), dtype=bool)
+        for tag in self.spec.rules.eligibility:
+            values = self.tags[tag]
+            for k, skills in enumerate(self.skills):
+                ok[:, k] &= (values == "") | np.isin(values, list(skills))
+        return ok
+
     def allowed(self) -> np.ndarray:
         """Boolean items × territories: may item i go to territory k under the hard rules?
 
         Combines locks, eligibility and the maximum distance. A locked item is allowed only
         in its lock territory, whatever the other rules say (the lock is the planner's word).
         """
-        ok = np.ones((self.n_items, self.n_territories), dtype=bool)
-        for tag in self.spec.rules.eligibility:
-            values = self.tags[tag]
-            for k, skills in enumerate(self.skills):
-                needs = values != ""
-                ok[:, k] &= ~needs | np.isin(values, list(skills))
+        ok = self.eligible()
         limit = self.spec.rules.max_distance_km
         if limit is not None:
             with np.errstate(invalid="ignore"):
