@@ -119,7 +119,7 @@ def _bands_vs_capacity(scenario: Scenario) -> list[Conflict]:
         if len(bad):
             names = [f"{scenario.territory_ids[k]} (floor {floor[k]:,.2f} > capacity "
                      f"{cap[k]:,.2f})" for k in bad]
-            out.append(Conflict(f"balance {rule.attribute} ±{rule.tolerance:.0%} + capacity",
+            out.append(Conflict(f"balance {rule.attribute} ±{rule.tolerance * 100:g}% + capacity",
                                 f"the band needs more than the capacity allows in {_list(names)}"))
     return out
 
@@ -130,7 +130,7 @@ def _locked_loads(scenario: Scenario) -> list[Conflict]:
     if not locked.any():
         return []
     out = []
-    limits = [(f"balance {r.attribute} ±{r.tolerance:.0%}", r.attribute,
+    limits = [(f"balance {r.attribute} ±{r.tolerance * 100:g}%", r.attribute,
                (1 + r.tolerance) * scenario.targets(r.attribute), "band ceiling")
               for r in scenario.spec.rules.balance if r.hard]
     limits += [(f"capacity {name}", name, cap, "capacity")
@@ -170,7 +170,8 @@ def _disruption_cap_conflict(
     if least <= cap.max_share + REL_EPS:
         return []
     what = "items" if cap.attribute == "items" else cap.attribute
-    balance = ", ".join(f"{r.attribute} ±{r.tolerance:.0%}" for r in spec.rules.balance if r.hard)
+    hard = [r for r in spec.rules.balance if r.hard]
+    balance = ", ".join(f"{r.attribute} ±{r.tolerance * 100:g}%" for r in hard)
     return [Conflict(
         f"disruption cap ({what} ≤ {cap.max_share:.1%}) + balance ({balance or 'none'})",
         f"the other hard rules force moving at least {least:.1%} of {what} "

@@ -224,7 +224,7 @@ def _violations(
             side, amount = ("below", lo[k] - load[k]) if load[k] < lo[k] else (
                 "above", load[k] - hi[k])
             out.append(Violation(
-                f"balance {rule.attribute} ±{rule.tolerance:.0%}",
+                f"balance {rule.attribute} ±{rule.tolerance * 100:g}%",
                 f"territory {scenario.territory_ids[k]}", float(amount),
                 f"load {load[k]:,.2f} is {amount:,.2f} {side} the band "
                 f"[{lo[k]:,.2f}, {hi[k]:,.2f}]", hard=rule.hard))
