@@ -102,3 +102,9 @@ def test_reserved_attribute_name_is_refused(tmp_path: Path) -> None:
     path.write_text(path.read_text().replace("workload: Hours", "items: Hours"))
     with pytest.raises(ScenarioError, match=r"items\.attributes.*'items'.*reserved"):
         load_scenario(path)
+
+
+def test_excel_csv_with_bom_and_semicolons(tmp_path: Path) -> None:
+    text = ACCOUNTS.to_csv(index=False, sep=";")
+    (tmp_path / "accounts.csv").write_bytes("\ufeff".encode() + text.encode())
+    check(tmp_path, {"latitude": "Lat", "longitude": "Lng"}, "accounts.csv")

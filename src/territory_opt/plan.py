@@ -25,6 +25,7 @@ from territory_opt import __version__
 from territory_opt.backends.base import Status, relative_gap
 from territory_opt.errors import Problem, ScenarioError, TerritoryOptError, scenario_error
 from territory_opt.kpi.evaluate import Evaluation, evaluate, moved_mask
+from territory_opt.scenario.load import load_scenario, read_text_table
 from territory_opt.scenario.model import NO_TERRITORY, Scenario
 
 ASSIGNMENT_FILE = "assignment.csv"
@@ -134,8 +135,6 @@ class Plan:
     @classmethod
     def read(cls, directory: str | Path, scenario: Scenario | None = None) -> Plan:
         """Read a plan directory; loads its scenario from ``plan.json`` unless one is given."""
-        from territory_opt.scenario.load import load_scenario
-
         directory = Path(directory)
         meta_path = directory / PLAN_FILE
         if not meta_path.is_file():
@@ -185,7 +184,7 @@ def read_assignment(scenario: Scenario, path: str | Path) -> np.ndarray:
     if not path.is_file():
         raise scenario_error(path, "(file)", "no such file", "an assignment CSV")
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        frame = read_text_table(path)
     except Exception as exc:  # any parse failure is the user's file
         raise scenario_error(path, "(file)", f"unreadable: {exc}".splitlines()[0],
                              "a CSV with item and territory columns") from None

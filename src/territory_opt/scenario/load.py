@@ -265,7 +265,7 @@ def _read_table(path: Path, yaml_key: str, source: str = "scenario.yaml") -> pd.
     try:
         if TABLE_READERS.get(suffix) == "csv":
             # Read as text so ids keep their leading zeros and bad numbers can be reported.
-            return pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+            return read_text_table(path)
         if TABLE_READERS.get(suffix) == "parquet":
             return pd.read_parquet(path)
         if suffix in GEO_SUFFIXES:
@@ -289,6 +289,20 @@ def _read_geo(path: Path) -> pd.DataFrame:
     table["geometry_lat"] = points.y.to_numpy()
     table["geometry_lon"] = points.x.to_numpy()
     return table
+
+
+def read_text_table(path: Path) -> pd.DataFrame:
+    """A CSV as text columns, the way spreadsheets and CRMs write them.
+
+    Text, so ids keep their leading zeros and bad numbers can be reported as found. ``utf-8-sig``
+    drops the byte-order mark Excel puts before the first header; a header with semicolons and
+    no commas (European Excel) is read with ``;`` as the separator.
+    """
+    with path.open(encoding="utf-8-sig") as handle:
+        header = handle.readline()
+    sep = ";" if ";" in header and "," not in header else ","
+    return pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True, sep=sep,
+                       encoding="utf-8-sig")
 
 
 def _item_columns(t: ItemsTable) -> dict[str, str]:
