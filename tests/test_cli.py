@@ -108,3 +108,11 @@ def test_ctrl_c_writes_the_best_plan_found(tmp_path: Path, backend: str) -> None
     assert meta["status"] == "feasible" and "interrupted" in meta["stop_reason"]
     assert meta["seconds"]["total"] < 40
     assert Plan.read(out).evaluation.feasible
+
+
+def test_unknown_backend_exits_2_with_the_known_names(tmp_path: Path) -> None:
+    result = run_cli("solve", str(DEMO), "--out", str(tmp_path / "p"), "--backend", "gurobi")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "unknown backend 'gurobi'" in result.stderr
+    assert "highs, cpsat, scip, cbc" in result.stderr
+    assert not (tmp_path / "p").exists()

@@ -62,9 +62,8 @@ def _guarded(action: Callable[[], None]) -> None:
         _fail(str(exc), EXIT_BAD_INPUT)
     except NoPlanFoundError as exc:
         _fail(str(exc), EXIT_NO_PLAN)
-    except (TerritoryOptError, KeyError) as exc:
-        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
-        _fail(str(message), EXIT_BAD_INPUT)
+    except TerritoryOptError as exc:
+        _fail(str(exc), EXIT_BAD_INPUT)
 
 
 scenario_argument = click.argument(

@@ -83,5 +83,15 @@ class InfeasibleError(TerritoryOptError):
         return "\n".join(lines)
 
 
+class BackendError(TerritoryOptError, KeyError):
+    """A backend name that is unknown, or a solver that is not installed.
+
+    Also a ``KeyError``, since it is raised by a lookup in the backend registry.
+    """
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""  # KeyError would add quotes
+
+
 class NoPlanFoundError(TerritoryOptError):
     """The solver stopped (time limit) without finding any plan."""

@@ -29,6 +29,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from territory_opt.errors import BackendError
 from territory_opt.models.linear import LinearModel
 
 OPTIMALITY_GAP = 1e-4
@@ -237,7 +238,7 @@ def get_backend(name_or_backend: str | Backend, *, n_pairs: int = 0) -> Backend:
 
     Raises
     ------
-    KeyError
+    BackendError
         With the known names, if the name is not registered or the solver is not installed.
     """
     if not isinstance(name_or_backend, str):
@@ -253,9 +254,9 @@ def get_backend(name_or_backend: str | Backend, *, n_pairs: int = 0) -> Backend:
         backend = REGISTRY[name]()
     else:
         known = ", ".join([*REGISTRY, "auto", "pulp:NAME"])
-        raise KeyError(f"unknown backend '{name}'; known: {known}")
+        raise BackendError(f"unknown backend '{name}'; known: {known}")
     if not backend.available():
-        raise KeyError(f"backend '{name}' is not installed here; "
+        raise BackendError(f"backend '{name}' is not installed here; "
                        "`territory-opt backends` lists what is")
     return backend
 
@@ -272,4 +273,4 @@ def _auto(n_pairs: int) -> Backend:
         backend = factory()
         if backend.available():
             return backend
-    raise KeyError("no solver backend is installed (install highspy, ortools or pulp)")
+    raise BackendError("no solver backend is installed (install highspy, ortools or pulp)")
