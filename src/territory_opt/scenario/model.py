@@ -110,7 +110,12 @@ class Scenario:
 
         Combines locks, eligibility and the maximum distance. A locked item is allowed only
         in its lock territory, whatever the other rules say (the lock is the planner's word).
+        Computed once per scenario (the checks, the model and the KPIs all ask); read-only.
         """
+        return self._allowed
+
+    @cached_property
+    def _allowed(self) -> np.ndarray:
         ok = self.eligible()
         limit = self.spec.rules.max_distance_km
         if limit is not None:
@@ -120,6 +125,7 @@ class Scenario:
         locked = self.lock != NO_TERRITORY
         ok[locked, :] = False
         ok[np.flatnonzero(locked), self.lock[locked]] = True
+        ok.setflags(write=False)
         return ok
 
     def items_frame(self) -> pd.DataFrame:
