@@ -99,7 +99,8 @@ def solve(
         if construction is not None and construction.lp_status == Status.INFEASIBLE:
             raise InfeasibleError(solver_conflicts(scenario, chosen, options))
         start_x = _start_vector(model, construction, warm_start)
-        remaining = max(limit - (time.perf_counter() - built), 0.1 * limit)
+        # The limit counts from the start of solve(): building and the construction use it too.
+        remaining = max(limit - (time.perf_counter() - started), 0.1 * limit)
         result = chosen.solve(model.linear, dataclasses.replace(
             options, time_limit=remaining, warm_start=start_x))
         interrupted = stop.is_set()
