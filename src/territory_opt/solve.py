@@ -110,7 +110,7 @@ def solve(
         raise InfeasibleError(solver_conflicts(scenario, chosen, options))
     if result.status == Status.ERROR:
         raise TerritoryOptError(f"{chosen.name} failed.\n{result.log[-2000:]}")
-    assignment, found_by = _best_plan(model, chosen, result, construction)
+    assignment, objective, found_by = _best_plan(model, chosen, result, construction)
     if assignment is None:
         why = "was interrupted" if interrupted else f"found no plan within {limit:g} s"
         raise NoPlanFoundError(
@@ -119,7 +119,6 @@ def solve(
             "looser balance tolerances, or soft balance rules (hard: false)."
         )
     bound, bound_source = _best_bound(result, construction)
-    objective = objective_terms(scenario, assignment).total
     gap_now = relative_gap(objective, bound)
     # Optimal means proven by a valid bound, whoever found the plan and whatever the solver said.
     proven = gap_now <= OPTIMALITY_GAP
@@ -187,11 +186,11 @@ def _best_plan(
     backend: Backend,
     result: SolveResult,
     construction: Construction | None,
-) -> tuple[np.ndarray | None, str]:
+) -> tuple[np.ndarray | None, float, str]:
     """The better of the backend's plan and the construction's, scored by the evaluator.
 
-    Returns the assignment and who found it (the backend's name, or the construction's note).
-    Ties go to the backend.
+    Returns the assignment, its objective and who found it (the backend's name, or the
+    construction's note). Ties go to the backend.
     """
     scenario = model.scenario
     candidates: list[tuple[float, int, np.ndarray, str]] = []
@@ -204,9 +203,9 @@ def _best_plan(
         candidates.append((objective_terms(scenario, a).total, 1, a,
                            f"construction ({construction.note})"))
     if not candidates:
-        return None, ""
-    _, _, assignment, found_by = min(candidates, key=lambda c: (c[0], c[1]))
-    return assignment, found_by
+        return None, float("inf"), ""
+    objective, _, assignment, found_by = min(candidates, key=lambda c: (c[0], c[1]))
+    return assignment, objective, found_by
 
 
 def _best_bound(result: SolveResult, construction: Construction | None) -> tuple[float, str]:
