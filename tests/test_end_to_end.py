@@ -35,7 +35,7 @@ def test_solve_matches_brute_force(tmp_path: Path, variant: str) -> None:
 
 def test_optimum_differs_from_nearest_rep(tmp_path: Path) -> None:
     scenario = load_scenario(write_scenario(tmp_path, {}))
-    nearest = np.nanargmin(scenario.distance_km, axis=1)
+    nearest = np.nanargmin(scenario.distance_block(slice(None)), axis=1)
     assert not evaluate(scenario, nearest).feasible
     plan = solve(scenario)
     assert (plan.assignment != nearest).any()

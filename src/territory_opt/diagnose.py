@@ -17,7 +17,7 @@ import numpy as np
 from territory_opt.backends.base import Backend, SolveOptions
 from territory_opt.errors import Conflict
 from territory_opt.models.alignment import build_alignment
-from territory_opt.scenario.model import NO_TERRITORY, Scenario
+from territory_opt.scenario.model import NO_TERRITORY, Scenario, item_blocks
 from territory_opt.scenario.schema import DisruptionTerm, Objective, TravelTerm
 
 MAX_LISTED = 5
@@ -58,11 +58,12 @@ def _homeless_items(scenario: Scenario) -> list[Conflict]:
     the distance limit (every home is too far), or both (the skilled territories are too far).
     """
     rules = scenario.spec.rules
-    orphans = np.flatnonzero(~scenario.allowed().any(axis=1))
+    orphans = np.concatenate([
+        block.start + np.flatnonzero(~scenario.allowed_block(block).any(axis=1))
+        for block in item_blocks(scenario.n_items, scenario.n_territories)] or [[]]).astype(int)
     if not len(orphans):
         return []
-    skilled = scenario.eligible()
-    km = scenario.distance_km
+    group, table = scenario.eligibility_groups
     limit = rules.max_distance_km
     elig = "eligibility (" + ", ".join(rules.eligibility) + ")"
     dist = f"max distance {limit:g} km" if limit is not None else "max distance"
@@ -72,17 +73,18 @@ def _homeless_items(scenario: Scenario) -> list[Conflict]:
     causes: set[str] = set()
     details = []
     for i in orphans:
+        skilled, km = table[group[i]], scenario.distance_block(np.array([i]))[0]
         tags = ", ".join(f"{t}={scenario.tags[t][i]!r}" for t in rules.eligibility)
-        if not skilled[i].any():
+        if not skilled.any():
             causes.add(elig)
             detail = f"{tags}: {unskilled}"
         else:
             causes.add(dist)
-            if skilled[i].all():
-                detail = f"nearest home {np.nanmin(km[i]):,.1f} km > {limit:g} km"
+            if skilled.all():
+                detail = f"nearest home {np.nanmin(km):,.1f} km > {limit:g} km"
             else:
                 causes.add(elig)
-                nearest = float(np.nanmin(km[i, skilled[i]]))
+                nearest = float(np.nanmin(km[skilled]))
                 detail = f"{tags}; nearest home with that skill {nearest:,.1f} km > {limit:g} km"
         details.append(f"{scenario.item_ids[i]} ({detail})")
     more = f" and {len(orphans) - MAX_LISTED} more" if len(orphans) > MAX_LISTED else ""

@@ -87,7 +87,7 @@ def item_travel_km(scenario: Scenario, assignment: np.ndarray) -> np.ndarray:
     """Great-circle km from each item to its territory's home; NaN if no home or unassigned."""
     km = np.full(scenario.n_items, np.nan)
     assigned = np.flatnonzero(assignment != NO_TERRITORY)
-    km[assigned] = scenario.distance_km[assigned, assignment[assigned]]
+    km[assigned] = scenario.distance(assigned, assignment[assigned])
     return km
 
 
@@ -241,11 +241,9 @@ def _violations(
         out.append(Violation("lock", f"item {ids[i]}", 1.0, f"locked to "
                              f"{scenario.territory_ids[scenario.lock[i]]} but assigned elsewhere"))
 
-    allowed = scenario.allowed()
-    for item in np.flatnonzero(assigned & (scenario.lock == NO_TERRITORY)):
-        where_to = int(assignment[item])
-        if not allowed[item, where_to]:
-            out.append(_why_not_allowed(scenario, int(item), where_to))
+    free = np.flatnonzero(assigned & (scenario.lock == NO_TERRITORY))
+    for item in free[~scenario.is_allowed(free, assignment[free])]:
+        out.append(_why_not_allowed(scenario, int(item), int(assignment[item])))
 
     cap_rule = rules.disruption
     if cap_rule is not None and scenario.has_current:
@@ -267,7 +265,7 @@ def _why_not_allowed(scenario: Scenario, i: int, k: int) -> Violation:
             return Violation(f"eligibility {tag}", f"item {item}", 1.0,
                              f"needs {tag} '{value}' but territory {territory} has skills "
                              f"{sorted(scenario.skills[k])}")
-    km = float(scenario.distance_km[i, k])
+    km = float(scenario.distance(np.array([i]), np.array([k]))[0])
     limit = scenario.spec.rules.max_distance_km or float("inf")
     return Violation("max distance", f"item {item}", km - limit,
                      f"{km:,.1f} km from territory {territory}'s home; limit {limit:,.1f} km")

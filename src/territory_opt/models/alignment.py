@@ -1,7 +1,9 @@
 """Alignment model: assign items (accounts) to territories (reps).
 
-Variables: one binary ``x[i,k]`` per *allowed* pair (locks, eligibility and the distance limit
-remove the others), then two continuous slacks (below / above the band) per elastic band row.
+Variables: one binary ``x[i,k]`` per offered pair (every *allowed* pair by default — locks,
+eligibility and the distance limit remove the others; large scenarios offer fewer, see
+:mod:`territory_opt.models.pairs`), then two continuous slacks (below / above the band) per
+elastic band row.
 
 Rows, in this order (each a :class:`~territory_opt.models.linear.RowGroup`):
 
@@ -20,8 +22,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 
-from territory_opt.models.linear import LinearModel, RowBuilder
+from territory_opt.models.linear import LinearModel, RowGroup
+from territory_opt.models.pairs import PairSet, all_pairs, pair_costs
 from territory_opt.scenario.model import NO_TERRITORY, Scenario
 
 
@@ -44,6 +48,8 @@ class AlignmentModel:
     pair_territory: np.ndarray
     linear: LinearModel
     elastic: tuple[ElasticBlock, ...]
+    pairs: PairSet
+    layout: RowLayout
 
     def assignment(self, x: np.ndarray) -> np.ndarray:
         """Territory index per item from a solution vector (largest ``x`` of each item)."""
@@ -86,104 +92,185 @@ class AlignmentModel:
         return np.zeros((0, 2))
 
 
-def pair_costs(scenario: Scenario, pair_item: np.ndarray, pair_territory: np.ndarray) -> np.ndarray:
-    """Objective cost of each allowed pair: weighted travel + disruption if it moves the item."""
-    objective = scenario.spec.objective
-    km = scenario.distance_km[pair_item, pair_territory]
-    travel = np.where(np.isnan(km), 0.0, km) * scenario.travel_weight()[pair_item]
-    current = scenario.current[pair_item]
-    moved = (current != NO_TERRITORY) & (current != pair_territory)
-    per_move = scenario.item_weight(objective.disruption.per)[pair_item]
-    return np.asarray(
-        objective.travel.weight * travel + objective.disruption.weight * per_move * moved
-    )
+@dataclass(frozen=True)
+class Band:
+    """One per-territory row group: ``lo_k <= Σ_i weight_i x_ik <= hi_k``."""
+
+    name: str
+    weight: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+    penalty: float | None  # soft rule: cost per unit outside; None: hard
+    scale: np.ndarray  # per row, to compare violations of different units
 
 
-def build_alignment(scenario: Scenario, *, elastic: bool = False) -> AlignmentModel:
+@dataclass(frozen=True, eq=False)
+class RowLayout:
+    """Where each rule's rows are, and a pair column's entries in them.
+
+    Rows: ``n_items`` assignment rows, then ``n_territories`` rows per band, then the
+    disruption-cap row if there is one. Shared by the model builder and column generation,
+    which adds pair columns to a model and prices pairs against the rows' duals.
+    """
+
+    scenario: Scenario
+    bands: tuple[Band, ...]
+    cap_weight: np.ndarray | None  # disruption cap: weight of each item that stays
+    cap_floor: float
+
+    def band_rows(self, g: int) -> slice:
+        """Rows of band ``g`` (row k of it is territory k)."""
+        start = self.scenario.n_items + g * self.scenario.n_territories
+        return slice(start, start + self.scenario.n_territories)
+
+    @property
+    def cap_row(self) -> int | None:
+        """Index of the disruption-cap row, if any."""
+        if self.cap_weight is None:
+            return None
+        return self.scenario.n_items + len(self.bands) * self.scenario.n_territories
+
+    @property
+    def n_rows(self) -> int:
+        """Rows the pair columns touch."""
+        return (self.scenario.n_items + len(self.bands) * self.scenario.n_territories
+                + (self.cap_weight is not None))
+
+    def entries(self, item: np.ndarray, territory: np.ndarray, first_col: int
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """COO ``(rows, cols, values)`` of pair columns ``first_col, first_col + 1, ...``."""
+        cols = first_col + np.arange(len(item))
+        rows, out_cols, vals = [item], [cols], [np.ones(len(item))]
+        for g, band in enumerate(self.bands):
+            rows.append(self.band_rows(g).start + territory)
+            out_cols.append(cols)
+            vals.append(band.weight[item])
+        if self.cap_weight is not None and self.cap_row is not None:
+            stays = self.scenario.current[item] == territory
+            rows.append(np.full(int(stays.sum()), self.cap_row))
+            out_cols.append(cols[stays])
+            vals.append(self.cap_weight[item[stays]])
+        return np.concatenate(rows), np.concatenate(out_cols), np.concatenate(vals)
+
+    def dual_terms(self, duals: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """``Σ_r a_r(i,k) · duals_r`` over the band and cap rows, for ``items`` × territories."""
+        out = np.zeros((len(items), self.scenario.n_territories))
+        for g, band in enumerate(self.bands):
+            out += band.weight[items][:, None] * duals[self.band_rows(g)][None, :]
+        if self.cap_weight is not None and self.cap_row is not None:
+            current = self.scenario.current[items]
+            has = np.flatnonzero(current != NO_TERRITORY)
+            out[has, current[has]] += self.cap_weight[items[has]] * duals[self.cap_row]
+        return out
+
+
+def row_layout(scenario: Scenario) -> RowLayout:
+    """The rows of the alignment model of ``scenario`` (see the module docstring)."""
+    rules = scenario.spec.rules
+    m = scenario.n_territories
+    bands = []
+    for rule in rules.balance:
+        target = scenario.targets(rule.attribute)
+        bands.append(Band(f"balance {rule.attribute}", scenario.attributes[rule.attribute],
+                          (1 - rule.tolerance) * target, (1 + rule.tolerance) * target,
+                          None if rule.hard else rule.penalty, np.maximum(target, 1e-9)))
+    for name, cap in scenario.capacity.items():
+        bands.append(Band(f"capacity {name}", scenario.attributes[name], np.full(m, -np.inf),
+                          cap, None, np.maximum(np.where(np.isfinite(cap), cap, 1.0), 1e-9)))
+    cap_rule = rules.disruption
+    if cap_rule is None or not scenario.has_current:
+        return RowLayout(scenario, tuple(bands), None, 0.0)
+    weight = scenario.item_weight(cap_rule.attribute)
+    # moved = W_cur - Σ_{stay pairs} w x  <=  share × W   <=>   Σ w x >= W_cur - share × W
+    floor = float(weight[scenario.current != NO_TERRITORY].sum()
+                  - cap_rule.max_share * weight.sum())
+    return RowLayout(scenario, tuple(bands), weight, floor)
+
+
+def build_alignment(
+    scenario: Scenario,
+    pairs: PairSet | None = None,
+    *,
+    elastic: bool = False,
+    soften: float | None = None,
+) -> AlignmentModel:
     """Formulate the scenario as a :class:`LinearModel`.
 
     Parameters
     ----------
     scenario
         The validated scenario.
+    pairs
+        The pairs to offer; default every allowed pair.
     elastic
         Diagnosis mode: every balance, capacity and disruption-cap row gets slacks, the pair
         costs are dropped, and the objective is the total violation, each slack divided by its
         row's scale (target, capacity or total) so rules of different units compare.
+    soften
+        Give hard band rows slacks too, at this cost per unit of relative violation, so a model
+        over too few pairs stays feasible (column generation's restricted LPs).
     """
-    rules = scenario.spec.rules
-    allowed = scenario.allowed()
-    pair_item, pair_territory = np.nonzero(allowed)
+    if pairs is None:
+        pairs = all_pairs(scenario)
+    layout = row_layout(scenario)
+    pair_item, pair_territory = pairs.item, pairs.territory
     n_pairs = len(pair_item)
     m = scenario.n_territories
 
-    # Each entry: (group name, per-territory lo, hi, item weight, soft penalty or None, scale)
-    bands: list[tuple[str, np.ndarray, np.ndarray, np.ndarray, float | None, np.ndarray]] = []
-    for rule in rules.balance:
-        target = scenario.targets(rule.attribute)
-        bands.append((
-            f"balance {rule.attribute}",
-            (1 - rule.tolerance) * target,
-            (1 + rule.tolerance) * target,
-            scenario.attributes[rule.attribute],
-            None if rule.hard else rule.penalty,
-            np.maximum(target, 1e-9),
-        ))
-    for name, cap in scenario.capacity.items():
-        bands.append((f"capacity {name}", np.full(m, -np.inf), cap, scenario.attributes[name],
-                      None, np.maximum(np.where(np.isfinite(cap), cap, 1.0), 1e-9)))
+    def slack_cost(band: Band) -> np.ndarray | None:
+        if elastic:
+            return 1.0 / band.scale
+        if band.penalty is not None:
+            return np.full(m, band.penalty)
+        return soften / band.scale if soften is not None else None
 
-    n_slack = 2 * sum(m for *_, penalty, _ in bands if elastic or penalty is not None)
-    cap_rule = rules.disruption
-    has_cap_row = cap_rule is not None and scenario.has_current
-    n_slack += 2 if (elastic and has_cap_row) else 0
+    costs = [slack_cost(band) for band in layout.bands]
+    has_cap_row = layout.cap_weight is not None
+    cap_slack = has_cap_row and (elastic or soften is not None)
+    n_slack = 2 * m * sum(cost is not None for cost in costs) + 2 * cap_slack
     n_cols = n_pairs + n_slack
 
     c = np.zeros(n_cols)
     if not elastic:
         c[:n_pairs] = pair_costs(scenario, pair_item, pair_territory)
-    rows = RowBuilder(n_cols)
-    rows.add("assign", pair_item, np.arange(n_pairs), np.ones(n_pairs),
-             np.ones(scenario.n_items), np.ones(scenario.n_items))
-
+    r, cols, vals = layout.entries(pair_item, pair_territory, 0)
+    rows_r, rows_c, rows_v = [r], [cols], [vals]
+    row_lo = [np.ones(scenario.n_items)]
+    row_hi = [np.ones(scenario.n_items)]
+    groups = [RowGroup("assign", 0, scenario.n_items)]
     blocks: list[ElasticBlock] = []
     next_slack = n_pairs
-    for name, lo, hi, weight, penalty, scale in bands:
-        # Row k of the group is territory k (rows with infinite bounds are harmless).
-        r, cols, vals = pair_territory, np.arange(n_pairs), weight[pair_item]
-        if elastic or penalty is not None:
-            below = next_slack + 2 * np.arange(m)
-            r = np.concatenate([r, np.arange(m), np.arange(m)])
-            cols = np.concatenate([cols, below, below + 1])
-            vals = np.concatenate([vals, np.ones(m), -np.ones(m)])
-            unit_cost = 1.0 / scale if elastic else np.full(m, penalty)
-            c[below] = unit_cost
-            c[below + 1] = unit_cost
-            blocks.append(ElasticBlock(name, next_slack, next_slack + 2 * m, scale))
-            next_slack += 2 * m
-        rows.add(name, r, cols, vals, lo, hi)
-
-    if has_cap_row and cap_rule is not None:
-        weight = scenario.item_weight(cap_rule.attribute)
-        current = scenario.current
-        stays = current[pair_item] == pair_territory
-        with_current = current != NO_TERRITORY
-        # moved = W_cur - Σ_{stay pairs} w x  <=  share × W   <=>   Σ w x >= W_cur - share × W
-        floor = float(weight[with_current].sum() - cap_rule.max_share * weight.sum())
-        cols = np.flatnonzero(stays)
-        vals = weight[pair_item[cols]]
-        r = np.zeros(len(cols), dtype=np.int64)
-        if elastic:
-            cap_scale = np.array([max(float(weight.sum()), 1e-9)])
-            cols = np.concatenate([cols, [next_slack]])
-            vals = np.concatenate([vals, [1.0]])
-            r = np.concatenate([r, [0]])
-            c[next_slack] = 1.0 / cap_scale[0]
+    for g, (band, cost) in enumerate(zip(layout.bands, costs, strict=True)):
+        rows = layout.band_rows(g)
+        groups.append(RowGroup(band.name, rows.start, rows.stop))
+        row_lo.append(band.lo)
+        row_hi.append(band.hi)
+        if cost is None:
+            continue
+        below = next_slack + 2 * np.arange(m)
+        rows_r += [rows.start + np.arange(m), rows.start + np.arange(m)]
+        rows_c += [below, below + 1]
+        rows_v += [np.ones(m), -np.ones(m)]
+        c[below] = cost
+        c[below + 1] = cost
+        blocks.append(ElasticBlock(band.name, next_slack, next_slack + 2 * m, band.scale))
+        next_slack += 2 * m
+    if has_cap_row and layout.cap_row is not None:
+        groups.append(RowGroup("disruption cap", layout.cap_row, layout.cap_row + 1))
+        row_lo.append(np.array([layout.cap_floor]))
+        row_hi.append(np.array([np.inf]))
+        if cap_slack:
+            assert layout.cap_weight is not None
+            cap_scale = np.array([max(float(layout.cap_weight.sum()), 1e-9)])
+            rows_r.append(np.array([layout.cap_row]))
+            rows_c.append(np.array([next_slack]))
+            rows_v.append(np.ones(1))
+            c[next_slack] = (1.0 if elastic else float(soften or 0.0)) / cap_scale[0]
             blocks.append(ElasticBlock("disruption cap", next_slack, next_slack + 2, cap_scale))
             next_slack += 2
-        rows.add("disruption cap", r, cols, vals, np.array([floor]), np.array([np.inf]))
 
-    a, row_lo, row_hi, groups = rows.matrix()
+    a = sp.csr_array((np.concatenate(rows_v), (np.concatenate(rows_r), np.concatenate(rows_c))),
+                     shape=(layout.n_rows, n_cols))
     integer = np.zeros(n_cols, dtype=bool)
     integer[:n_pairs] = True
     ub = np.concatenate([np.ones(n_pairs), np.full(n_slack, np.inf)])
@@ -197,8 +284,9 @@ def build_alignment(scenario: Scenario, *, elastic: bool = False) -> AlignmentMo
         ub=ub,
         integer=integer,
         a=a,
-        row_lo=row_lo,
-        row_hi=row_hi,
-        row_groups=groups,
+        row_lo=np.concatenate(row_lo),
+        row_hi=np.concatenate(row_hi),
+        row_groups=tuple(groups),
     )
-    return AlignmentModel(scenario, pair_item, pair_territory, linear, tuple(blocks))
+    return AlignmentModel(scenario, pair_item, pair_territory, linear, tuple(blocks), pairs,
+                          layout)

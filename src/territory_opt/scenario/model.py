@@ -15,6 +15,16 @@ from territory_opt.scenario.schema import ScenarioSpec
 NO_TERRITORY = -1
 """Index used for 'no current territory', 'not locked' and 'unassigned'."""
 
+BLOCK_CELLS = 2_000_000
+"""Items × territories cells per block when a computation walks all pairs (about 16 MB of
+float64): large scenarios are never held as one dense items × territories array."""
+
+
+def item_blocks(n_items: int, n_territories: int) -> list[slice]:
+    """Consecutive item slices of at most :data:`BLOCK_CELLS` item-territory cells each."""
+    size = max(1, BLOCK_CELLS // max(n_territories, 1))
+    return [slice(start, min(start + size, n_items)) for start in range(0, n_items, size)]
+
 
 @dataclass(frozen=True, eq=False)
 class Scenario:
@@ -70,12 +80,19 @@ class Scenario:
         """Whether any item has a current territory."""
         return bool((self.current != NO_TERRITORY).any())
 
-    @cached_property
-    def distance_km(self) -> np.ndarray:
-        """Great-circle km from each item (rows) to each territory home (columns); NaN: no home."""
-        return haversine_km(
-            self.lat[:, None], self.lon[:, None], self.home_lat[None, :], self.home_lon[None, :]
-        )
+    def distance(self, items: np.ndarray, territories: np.ndarray) -> np.ndarray:
+        """Great-circle km from each item to the paired territory's home (elementwise,
+        broadcasting); NaN where the territory has no home."""
+        return haversine_km(self.lat[items], self.lon[items],
+                            self.home_lat[territories], self.home_lon[territories])
+
+    def distance_block(self, items: np.ndarray | slice) -> np.ndarray:
+        """Km from the ``items`` (rows) to every territory home (columns); NaN: no home.
+
+        Dense over the territories: callers take items in blocks on large scenarios.
+        """
+        return haversine_km(self.lat[items][:, None], self.lon[items][:, None],
+                            self.home_lat[None, :], self.home_lon[None, :])
 
     def targets(self, attribute: str) -> np.ndarray:
         """FTE-share target of ``attribute`` per territory: ``total × fte_k / Σ fte``."""
@@ -93,40 +110,67 @@ class Scenario:
         attribute = self.spec.objective.travel.attribute
         return self.item_weight(attribute) if attribute else np.ones(self.n_items)
 
-    def eligible(self) -> np.ndarray:
-        """Boolean items × territories: does territory k have every skill item i's tags need?
-
-        An empty tag value needs nothing.
-        """
-        ok = np.ones((self.n_items, self.n_territories), dtype=bool)
-        for tag in self.spec.rules.eligibility:
-            values = self.tags[tag]
-            for k, skills in enumerate(self.skills):
-                ok[:, k] &= (values == "") | np.isin(values, list(skills))
-        return ok
-
-    def allowed(self) -> np.ndarray:
-        """Boolean items × territories: may item i go to territory k under the hard rules?
-
-        Combines locks, eligibility and the maximum distance. A locked item is allowed only
-        in its lock territory, whatever the other rules say (the lock is the planner's word).
-        Computed once per scenario (the checks, the model and the KPIs all ask); read-only.
-        """
-        return self._allowed
-
     @cached_property
-    def _allowed(self) -> np.ndarray:
-        ok = self.eligible()
+    def eligibility_groups(self) -> tuple[np.ndarray, np.ndarray]:
+        """Items grouped by their eligibility tag values.
+
+        Returns ``(group, table)``: the group index of each item, and a boolean groups ×
+        territories table — may a territory take that group's items? (It must have every skill
+        the tags need; an empty tag value needs nothing.) Items share few tag combinations, so
+        this stays small where an items × territories table would not.
+        """
+        tags = self.spec.rules.eligibility
+        if not tags:
+            return np.zeros(self.n_items, dtype=np.int64), np.ones((1, self.n_territories), bool)
+        keys = pd.MultiIndex.from_arrays([self.tags[t] for t in tags])
+        group, uniques = keys.factorize()
+        table = np.ones((len(uniques), self.n_territories), dtype=bool)
+        for g, values in enumerate(uniques):
+            for k, skills in enumerate(self.skills):
+                table[g, k] = all(v == "" or v in skills for v in values)
+        group = np.asarray(group, dtype=np.int64)
+        group.setflags(write=False)
+        table.setflags(write=False)
+        return group, table
+
+    def eligible(self) -> np.ndarray:
+        """Dense boolean items × territories eligibility (for small scenarios and tests)."""
+        group, table = self.eligibility_groups
+        return table[group]
+
+    def allowed_block(self, items: np.ndarray | slice) -> np.ndarray:
+        """Boolean ``items`` × territories: may item i go to territory k under the hard rules?
+
+        Combines locks, eligibility and the maximum distance. A locked item is allowed only in
+        its lock territory, whatever the other rules say (the lock is the planner's word).
+        """
+        rows = np.arange(self.n_items)[items]
+        group, table = self.eligibility_groups
+        ok = table[group[rows]]
         limit = self.spec.rules.max_distance_km
         if limit is not None:
             with np.errstate(invalid="ignore"):
-                too_far = self.distance_km > limit
-            ok &= ~too_far  # NaN (no home) compares False: a homeless territory has no limit
-        locked = self.lock != NO_TERRITORY
+                ok &= ~(self.distance_block(rows) > limit)  # NaN (no home): no limit
+        lock = self.lock[rows]
+        locked = np.flatnonzero(lock != NO_TERRITORY)
         ok[locked, :] = False
-        ok[np.flatnonzero(locked), self.lock[locked]] = True
-        ok.setflags(write=False)
+        ok[locked, lock[locked]] = True
         return ok
+
+    def is_allowed(self, items: np.ndarray, territories: np.ndarray) -> np.ndarray:
+        """Elementwise: may ``items[j]`` go to ``territories[j]``? (see :meth:`allowed_block`)"""
+        group, table = self.eligibility_groups
+        ok = table[group[items], territories]
+        limit = self.spec.rules.max_distance_km
+        if limit is not None:
+            with np.errstate(invalid="ignore"):
+                ok &= ~(self.distance(items, territories) > limit)
+        lock = self.lock[items]
+        return np.asarray(np.where(lock != NO_TERRITORY, lock == territories, ok))
+
+    def allowed(self) -> np.ndarray:
+        """Dense :meth:`allowed_block` over all items (for small scenarios and tests)."""
+        return self.allowed_block(slice(None))
 
     def items_frame(self) -> pd.DataFrame:
         """One-call DataFrame view of the items."""

@@ -1,0 +1,110 @@
+"""Which (item, territory) pairs a model offers, and what each pair costs.
+
+Small scenarios offer every allowed pair: the model is the whole problem and a solver's bound is
+valid for it. Large ones offer each item its ``k`` nearest eligible territories (plus its current
+one and any territory without a home): a few pairs per item instead of hundreds, found with a
+KD-tree, never through an items × territories array. Column generation
+(:mod:`territory_opt.models.colgen`) then adds any missing pair the LP wants, which both widens
+the set where ``k`` is too small and makes the LP bound valid for the whole problem.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from territory_opt.scenario.model import NO_TERRITORY, Scenario, item_blocks
+
+
+@dataclass(frozen=True, eq=False)
+class PairSet:
+    """Pairs sorted by item then territory; ``complete`` when every allowed pair is in."""
+
+    item: np.ndarray
+    territory: np.ndarray
+    complete: bool
+
+    def __len__(self) -> int:
+        return len(self.item)
+
+    @classmethod
+    def of(cls, item: np.ndarray, territory: np.ndarray, n_territories: int, *,
+           complete: bool) -> PairSet:
+        """Pairs from unsorted arrays that may repeat."""
+        key = np.unique(np.asarray(item, np.int64) * n_territories + territory)
+        return cls(key // n_territories, key % n_territories, complete)
+
+    def with_pairs(self, item: np.ndarray, territory: np.ndarray, n_territories: int) -> PairSet:
+        """This set plus the given pairs."""
+        return PairSet.of(np.concatenate([self.item, item]),
+                          np.concatenate([self.territory, territory]), n_territories,
+                          complete=self.complete)
+
+
+def all_pairs(scenario: Scenario) -> PairSet:
+    """Every allowed pair (walked in blocks of items)."""
+    items, territories = [], []
+    for block in item_blocks(scenario.n_items, scenario.n_territories):
+        i, k = np.nonzero(scenario.allowed_block(block))
+        items.append(i + block.start)
+        territories.append(k)
+    return PairSet(np.concatenate(items).astype(np.int64),
+                   np.concatenate(territories).astype(np.int64), complete=True)
+
+
+def nearest_pairs(scenario: Scenario, k: int) -> PairSet:
+    """Each item's ``k`` nearest eligible territories by home, its current territory and every
+    eligible territory without a home; a locked item only its lock. Pairs the hard rules
+    forbid (the distance limit) are dropped."""
+    m = scenario.n_territories
+    group, table = scenario.eligibility_groups
+    locked = scenario.lock != NO_TERRITORY
+    homed = scenario.has_home
+    items = [np.flatnonzero(locked)]
+    territories = [scenario.lock[locked]]
+    item_xyz = _unit_vectors(scenario.lat, scenario.lon)
+    home_xyz = _unit_vectors(scenario.home_lat, scenario.home_lon)
+    for g in range(len(table)):
+        members = np.flatnonzero((group == g) & ~locked)
+        if not len(members):
+            continue
+        eligible = np.flatnonzero(table[g])
+        near = eligible[homed[eligible]]
+        if len(near) > k:
+            # Chord length on the unit sphere orders points like great-circle distance.
+            _, index = cKDTree(home_xyz[near]).query(item_xyz[members], k=k)
+            near_of = near[np.asarray(index).reshape(len(members), k)]
+        else:
+            near_of = np.broadcast_to(near, (len(members), len(near)))
+        everywhere = eligible[~homed[eligible]]  # no home: no distance, always a candidate
+        choices = np.hstack([near_of, np.broadcast_to(everywhere, (len(members), len(everywhere)))])
+        items.append(np.repeat(members, choices.shape[1]))
+        territories.append(choices.reshape(-1))
+    has_current = ~locked & (scenario.current != NO_TERRITORY)
+    items.append(np.flatnonzero(has_current))
+    territories.append(scenario.current[has_current])
+    item, territory = np.concatenate(items), np.concatenate(territories).astype(np.int64)
+    keep = scenario.is_allowed(item, territory)
+    # Not marked complete even when it happens to be: only pricing proves that.
+    return PairSet.of(item[keep], territory[keep], m, complete=False)
+
+
+def pair_costs(scenario: Scenario, item: np.ndarray, territory: np.ndarray) -> np.ndarray:
+    """Objective cost of each pair: weighted travel + disruption if it moves the item."""
+    objective = scenario.spec.objective
+    km = scenario.distance(item, territory)
+    travel = np.where(np.isnan(km), 0.0, km) * scenario.travel_weight()[item]
+    current = scenario.current[item]
+    moved = (current != NO_TERRITORY) & (current != territory)
+    per_move = scenario.item_weight(objective.disruption.per)[item]
+    return np.asarray(
+        objective.travel.weight * travel + objective.disruption.weight * per_move * moved
+    )
+
+
+def _unit_vectors(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+    phi, lmb = np.radians(lat), np.radians(lon)
+    xyz = np.column_stack([np.cos(phi) * np.cos(lmb), np.cos(phi) * np.sin(lmb), np.sin(phi)])
+    return np.nan_to_num(xyz)  # homeless territories: never queried (filtered by has_home)
