@@ -107,4 +107,4 @@ def pair_costs(scenario: Scenario, item: np.ndarray, territory: np.ndarray) -> n
 def _unit_vectors(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
     phi, lmb = np.radians(lat), np.radians(lon)
     xyz = np.column_stack([np.cos(phi) * np.cos(lmb), np.cos(phi) * np.sin(lmb), np.sin(phi)])
-    return np.nan_to_num(xyz)  # homeless territories: never queried (filtered by has_home)
+    return np.asarray(np.nan_to_num(xyz))  # homeless territories: never queried (filtered by has_home)

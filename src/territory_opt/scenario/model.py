@@ -136,7 +136,7 @@ class Scenario:
     def eligible(self) -> np.ndarray:
         """Dense boolean items × territories eligibility (for small scenarios and tests)."""
         group, table = self.eligibility_groups
-        return table[group]
+        return np.asarray(table[group])
 
     def allowed_block(self, items: np.ndarray | slice) -> np.ndarray:
         """Boolean ``items`` × territories: may item i go to territory k under the hard rules?
@@ -155,7 +155,7 @@ class Scenario:
         locked = np.flatnonzero(lock != NO_TERRITORY)
         ok[locked, :] = False
         ok[locked, lock[locked]] = True
-        return ok
+        return np.asarray(ok)
 
     def is_allowed(self, items: np.ndarray, territories: np.ndarray) -> np.ndarray:
         """Elementwise: may ``items[j]`` go to ``territories[j]``? (see :meth:`allowed_block`)"""
