@@ -43,6 +43,9 @@ class Preset:
     n_reps: int
     max_reps_per_state: int
     time_limit: int
+    # Plausible (lat, lat, lon, lon) of the states: ZIPs outside are bad data and dropped.
+    box: tuple[float, float, float, float] = (24.0, 37.5, -92.0, -75.0)
+    min_base_separation_km: float = 60.0
 
 
 CONTIGUOUS_US: tuple[str, ...] = (
@@ -51,6 +54,8 @@ CONTIGUOUS_US: tuple[str, ...] = (
     "OH", "OK", "OR", "PA", "RI", "SC", "SD", "TN", "TX", "UT", "VT", "VA", "WA", "WV", "WI", "WY",
 )  # fmt: skip
 
+US_BOX = (24.0, 49.5, -125.0, -66.5)
+NORTHEAST_BOX = (24.0, 45.5, -92.0, -71.5)
 PRESETS: dict[str, Preset] = {
     "demo": Preset("demo", ("GA", "FL", "AL", "SC", "NC", "TN"), 1000, 20, 5, 30),
     "small": Preset("small", ("NC", "SC"), 200, 10, 6, 10),
@@ -59,9 +64,15 @@ PRESETS: dict[str, Preset] = {
                        2000, 40, 6, 60),
     "bench-5k": Preset("bench-5k", ("GA", "FL", "AL", "SC", "NC", "TN", "VA", "KY", "MS", "WV",
                                     "OH", "PA", "NY"), 5000, 50, 6, 60),
-    "bench-20k": Preset("bench-20k", CONTIGUOUS_US, 20000, 100, 6, 120),
+    "bench-20k": Preset("bench-20k", CONTIGUOUS_US, 20000, 100, 6, 120, US_BOX),
+    # The scaling suite (benchmarks/scaling.py): the demo's kind of data at growing size.
+    "scale-1k": Preset("scale-1k", ("GA", "FL", "AL", "SC", "NC", "TN"), 1000, 20, 5, 30),
+    "scale-5k": Preset("scale-5k", ("GA", "FL", "AL", "SC", "NC", "TN", "VA", "KY", "MS", "WV",
+                                    "OH", "PA", "NY"), 5000, 50, 6, 60, NORTHEAST_BOX),
+    "scale-20k": Preset("scale-20k", CONTIGUOUS_US, 20000, 100, 6, 120, US_BOX),
+    "scale-100k": Preset("scale-100k", CONTIGUOUS_US, 100000, 500, 40, 300, US_BOX,
+                         min_base_separation_km=30.0),
 }
-MIN_BASE_SEPARATION_KM = 60.0
 EARTH_RADIUS_KM = 6371.0088
 ENTERPRISE_SHARE = 0.15
 N_PART_TIME = 2
@@ -152,8 +163,9 @@ def haversine_km(
     return np.asarray(2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0))))
 
 
-def load_zips(states: tuple[str, ...]) -> pd.DataFrame:
-    """Active STANDARD ZIPs with valid coordinates in ``states``, sorted by ZIP code."""
+def load_zips(states: tuple[str, ...], box: tuple[float, float, float, float]) -> pd.DataFrame:
+    """Active STANDARD ZIPs with valid coordinates in ``states`` (inside ``box``), by ZIP code."""
+    lat_lo, lat_hi, lon_lo, lon_hi = box
     rows = []
     for rec in zipcodes.list_all():
         if rec["state"] not in states or not rec["active"] or rec["zip_code_type"] != "STANDARD":
@@ -162,8 +174,7 @@ def load_zips(states: tuple[str, ...]) -> pd.DataFrame:
             lat, lon = float(rec["lat"]), float(rec["long"])
         except (TypeError, ValueError):
             continue
-        # The Southeast lies within roughly 24..37.5 N and 92..75 W; anything else is bad data.
-        if not (24.0 <= lat <= 37.5 and -92.0 <= lon <= -75.0):
+        if not (lat_lo <= lat <= lat_hi and lon_lo <= lon <= lon_hi):
             continue
         rows.append((rec["zip_code"], rec["city"], rec["state"], lat, lon))
     zips = pd.DataFrame(rows, columns=["zip", "city", "state", "lat", "lon"])
@@ -208,8 +219,9 @@ def candidate_cities(states: tuple[str, ...]) -> list[City]:
     return sorted(cities, key=lambda c: (-c.population, c.name, c.state))
 
 
-def choose_bases(cities: list[City], n: int, max_per_state: int) -> list[City]:
-    """Greedy: most populous first, at most ``max_per_state`` per state, bases 60+ km apart."""
+def choose_bases(cities: list[City], n: int, max_per_state: int,
+                 min_separation_km: float = 60.0) -> list[City]:
+    """Greedy: most populous first, at most ``max_per_state`` per state, bases apart."""
     chosen: list[City] = []
     per_state: dict[str, int] = {}
     for city in cities:
@@ -219,7 +231,7 @@ def choose_bases(cities: list[City], n: int, max_per_state: int) -> list[City]:
             lats = np.array([c.lat for c in chosen])
             lons = np.array([c.lon for c in chosen])
             dist = haversine_km(city.lat, city.lon, lats, lons)
-            if dist.min() < MIN_BASE_SEPARATION_KM:
+            if dist.min() < min_separation_km:
                 continue
         chosen.append(city)
         per_state[city.state] = per_state.get(city.state, 0) + 1
@@ -317,7 +329,12 @@ def assign_current(accounts: pd.DataFrame, reps: pd.DataFrame, rng: np.random.Ge
     )
     is_ent = (accounts["segment"] == "enterprise").to_numpy()
     dist = np.where(is_ent[:, None] & ~enterprise_capable(reps)[None, :], np.inf, dist)
-    ranked = np.argsort(dist, axis=1, kind="stable")
+    # The 6 nearest, ordered by distance then rep order (what a stable full sort would give),
+    # without sorting every rep of every account (100,000 × 500 at the largest size).
+    nearest = np.argpartition(dist, 5, axis=1)[:, :6] if dist.shape[1] > 6 else (
+        np.broadcast_to(np.arange(dist.shape[1]), (len(dist), dist.shape[1])))
+    near_dist = np.take_along_axis(dist, nearest, axis=1)
+    ranked = np.take_along_axis(nearest, np.lexsort((nearest, near_dist), axis=1), axis=1)
     legacy = rng.random(len(accounts)) < LEGACY_SHARE
     rank = np.where(legacy, rng.integers(1, 6, size=len(accounts)), 0)
     choice = ranked[np.arange(len(accounts)), rank]
@@ -400,9 +417,10 @@ def write_outputs(
 def build(seed: int, preset: Preset) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Build the accounts and reps tables of ``preset`` for ``seed``."""
     rng = np.random.default_rng(seed)
-    accounts = sample_accounts(load_zips(preset.states), preset.n_accounts, rng)
+    accounts = sample_accounts(load_zips(preset.states, preset.box), preset.n_accounts, rng)
     cities = candidate_cities(preset.states)
-    reps = build_reps(choose_bases(cities, preset.n_reps, preset.max_reps_per_state), rng)
+    reps = build_reps(choose_bases(cities, preset.n_reps, preset.max_reps_per_state,
+                                   preset.min_base_separation_km), rng)
     add_attributes(accounts, float(reps["fte"].sum()), rng)
     assign_current(accounts, reps, rng)
     check_feasibility(accounts, reps)

@@ -116,6 +116,9 @@ def validate(scenario: Path, as_json: bool) -> None:
 @click.option("--warm-start", default="construct", show_default=True,
               help="construct (LP rounding + restricted MIP), current (the current alignment), "
                    "none, or a PLAN_DIR whose assignment starts the solve.")
+@click.option("--candidates", type=click.IntRange(min=1),
+              help="Nearest territories offered per item [default: all pairs up to 1M pairs "
+                   "for exact backends, else 8; column generation adds what the LP wants].")
 @click.option("--verbose", is_flag=True, help="Show the solver's own log.")
 @json_option
 def solve_command(
@@ -127,6 +130,7 @@ def solve_command(
     seed: int | None,
     threads: int | None,
     warm_start: str,
+    candidates: int | None,
     verbose: bool,
     as_json: bool,
 ) -> None:
@@ -144,7 +148,8 @@ def solve_command(
         progress = None if as_json else _progress_printer()
         start = _warm_start(s, warm_start)
         plan = solve(s, backend=backend, time_limit=time_limit, gap=gap, seed=seed,
-                     threads=threads, warm_start=start, progress=progress, verbose=verbose)
+                     threads=threads, warm_start=start, candidates=candidates, progress=progress,
+                     verbose=verbose)
         if progress is not None:
             err.print()
         written = plan.write(target)

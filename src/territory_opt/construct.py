@@ -1,30 +1,30 @@
-"""Quick construction of a good plan: LP relaxation → restricted MIP over low-reduced-cost pairs.
+"""Plans from the LP relaxation: restricted MIPs over the pairs with the lowest reduced cost.
 
-Balanced assignment LPs are nearly integral (a few dozen split items at 1,000 × 20), so:
+Balanced assignment LPs are nearly integral (a few dozen split items at 1,000 × 20, at most about
+two per territory), so given the relaxation (:mod:`territory_opt.models.colgen`):
 
-1. solve the LP relaxation with HiGHS — its optimum is a lower bound valid for the whole model;
-2. keep every pair the LP uses, plus the pairs whose reduced cost is smallest, and forbid the rest;
-3. solve that restricted MIP with HiGHS to its first plan: any plan it finds is feasible for the
-   full model; if it finds none, widen the set of pairs and try again (a bounded number of
-   rounds);
-4. polish: re-solve the same restricted MIP from that plan towards the gap target, within the
-   construction's budget.
-
-The result is a feasible start for every backend (a MIP start or a hint), so a backend that cannot
-find a plan by itself within its limit still returns one, and the LP bound gives a valid bound to
-backends that report none.
+1. keep every pair the LP uses, plus the pairs whose reduced cost is smallest, and forbid the
+   rest: a MIP over that set is small, and any plan it finds is feasible for the whole model;
+2. solve it with HiGHS to its first plan; if it has none, widen the set and try again (a bounded
+   number of rounds) — :func:`construct`;
+3. improve: re-solve wider restricted MIPs from the best plan so far, each set holding the plan's
+   own pairs so it can only get better, until the gap to the relaxation's bound reaches the
+   target or the time is up — :func:`improve`. This is the ``heuristic`` backend's main loop,
+   and a short polish before an exact backend takes over.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Iterator
 
 import numpy as np
 
-from territory_opt.backends.base import Progress, SolveOptions, SolveResult, Status
+from territory_opt.backends.base import Progress, SolveOptions, SolveResult, Status, relative_gap
 from territory_opt.backends.highs import HighsBackend
 from territory_opt.models.alignment import AlignmentModel
+from territory_opt.models.colgen import Relaxation
 
 EXTRA_PAIRS_PER_ITEM = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 """Rounds: allow this many extra (lowest reduced cost) pairs per item beyond the LP's own.
@@ -32,104 +32,132 @@ EXTRA_PAIRS_PER_ITEM = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 Small sets are either proven infeasible in a fraction of a second or give a plan at once; each
 round stops at its first plan (measured at 5,000 × 50: 0.1 and 0.25 infeasible in 0.3 s each,
 0.5 first plan in 4 s, 1.0 in 9 s)."""
-POLISH_PAIRS_PER_ITEM = 2.0
-"""Extra pairs per item the polishing MIP may use (at least as many as the round that worked)."""
+IMPROVE_PAIRS_PER_ITEM = (2.0, 3.0, 5.0, 8.0)
+"""Extra pairs per item of the successive improving MIPs (the last one repeats)."""
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class Construction:
-    """A feasible start (or None) and the LP bound found on the way."""
+    """A feasible solution of the model (or None), how it was found and how long it took."""
 
     x: np.ndarray | None
     objective: float
-    lp_bound: float
-    lp_status: Status
     seconds: float
     note: str
+    bound: float = float("-inf")  # a MIP bound, when a restricted MIP held every pair
+    infeasible: bool = False  # proven: a restricted MIP over every pair had no plan
 
 
-def construct(
-    model: AlignmentModel,
-    options: SolveOptions,
-    budget: float,
-    *,
-    polish_budget: float = float("inf"),
-    lp_only: bool = False,
-) -> Construction:
-    """Build a feasible solution of ``model`` within ``budget`` seconds (see module docstring).
-
-    The polishing MIP gets at most ``polish_budget`` of those seconds. With ``lp_only``, stop
-    after the LP relaxation: its bound, no plan.
-    """
+def construct(model: AlignmentModel, relaxation: Relaxation, options: SolveOptions,
+              budget: float) -> Construction:
+    """First plan from the relaxation within ``budget`` seconds (steps 1-2 of the module
+    docstring)."""
     start = time.perf_counter()
-    linear = model.linear
-    highs = HighsBackend()
-
-    def sub_options(limit: float, first_plan: bool = False) -> SolveOptions:
-        return SolveOptions(time_limit=max(limit, 0.1), gap=options.gap, threads=options.threads,
-                            seed=options.seed, stop=options.stop,
-                            solution_limit=1 if first_plan else None)
-
-    relaxed = dataclasses.replace(linear, integer=np.zeros(linear.n_cols, dtype=bool))
-    lp = highs.solve(relaxed, sub_options(budget))
-    if lp.status != Status.OPTIMAL or lp.x is None:
-        return Construction(None, float("inf"), float("-inf"), lp.status,
-                            time.perf_counter() - start, f"LP relaxation: {lp.status}")
-    if lp_only:
-        return Construction(None, float("inf"), lp.objective, lp.status,
-                            time.perf_counter() - start, "LP relaxation only")
-    if _is_integral(lp.x, linear.integer):
-        return Construction(lp.x, lp.objective, lp.objective, lp.status,
-                            time.perf_counter() - start, "LP relaxation is integral")
-
-    n_pairs, n_items = len(model.pair_item), model.scenario.n_items
-    used = lp.x[:n_pairs] > 1e-6
-    order = _cheapest_unused(lp, used, n_pairs)
+    if relaxation.x is None:
+        return Construction(None, float("inf"), 0.0, f"no LP solution ({relaxation.status})")
+    if _is_integral(relaxation.x, model.linear.integer):
+        return Construction(relaxation.x, relaxation.objective, 0.0, "LP relaxation is integral")
+    n_items = model.scenario.n_items
     result: SolveResult | None = None
     for round_no, extra in enumerate(EXTRA_PAIRS_PER_ITEM, start=1):
         remaining = budget - (time.perf_counter() - start)
-        if remaining <= 0.1 or (options.stop is not None and options.stop.is_set()):
+        if remaining <= 0.1 or _stopped(options):
             break
-        allowed = used.copy()
-        allowed[order[: int(extra * n_items)]] = True
-        ub = linear.ub.copy()
-        ub[:n_pairs] = np.where(allowed, ub[:n_pairs], 0.0)
-        restricted = dataclasses.replace(linear, ub=ub)
-        result = highs.solve(restricted, sub_options(remaining, first_plan=True))
+        allowed = _pair_set(model, relaxation, int(extra * n_items))
+        result = _restricted(model, allowed, options, remaining, first_plan=True)
         if result.status.has_plan and result.x is not None:
-            if options.progress is not None:  # the LP bound, not the restricted MIP's: valid
-                options.progress(Progress(result.objective, lp.objective,
+            if options.progress is not None:  # the relaxation's bound: valid for the model
+                options.progress(Progress(result.objective, relaxation.bound,
                                           time.perf_counter() - start))
-            # Polish: a wider restricted MIP from that plan, to the gap target or the polish
-            # budget (the first plan comes from a set chosen for feasibility, not quality).
-            # Kept short: the backend goes on from the polished plan over the whole model.
-            polish_time = min(budget - (time.perf_counter() - start), polish_budget)
-            if polish_time > 0.1 and result.gap > options.gap:
-                allowed[order[: int(max(extra, POLISH_PAIRS_PER_ITEM) * n_items)]] = True
-                ub[:n_pairs] = np.where(allowed, linear.ub[:n_pairs], 0.0)
-                polished = highs.solve(dataclasses.replace(linear, ub=ub), dataclasses.replace(
-                    sub_options(polish_time), warm_start=result.x))
-                if polished.status.has_plan and polished.objective <= result.objective:
-                    result = polished
-            assert result.x is not None
-            return Construction(result.x, result.objective, lp.objective, lp.status,
-                                time.perf_counter() - start,
+            return Construction(result.x, result.objective, time.perf_counter() - start,
                                 f"LP rounding: restricted MIP over {int(allowed.sum()):,} of "
-                                f"{n_pairs:,} pairs (round {round_no})")
+                                f"{len(model.pair_item):,} pairs (round {round_no})")
+        if result.status == Status.INFEASIBLE and allowed.all() and model.pairs.complete:
+            return Construction(None, float("inf"), time.perf_counter() - start,
+                                "no plan: the MIP over every pair is infeasible",
+                                infeasible=True)
     status = result.status if result is not None else Status.NO_PLAN
-    return Construction(None, float("inf"), lp.objective, lp.status,
-                        time.perf_counter() - start, f"restricted MIPs found no plan ({status})")
+    return Construction(None, float("inf"), time.perf_counter() - start,
+                        f"restricted MIPs found no plan ({status})")
+
+
+def improve(model: AlignmentModel, relaxation: Relaxation, start: Construction,
+            options: SolveOptions, budget: float) -> Construction:
+    """Improve ``start`` by wider and wider restricted MIPs (step 3 of the module docstring)
+    until the gap to ``relaxation.bound`` is within ``options.gap`` or ``budget`` is spent."""
+    began = time.perf_counter()
+    best = start
+    if best.x is None:
+        return best
+    n_items = model.scenario.n_items
+    for round_no, extra in enumerate(_widening(), start=1):
+        remaining = budget - (time.perf_counter() - began)
+        bound = max(relaxation.bound, best.bound)
+        if (remaining <= 0.1 or _stopped(options)
+                or relative_gap(best.objective, bound) <= options.gap):
+            break
+        allowed = _pair_set(model, relaxation, int(extra * n_items))
+        allowed |= best.x[: len(allowed)] > 0.5  # the incumbent stays possible
+        result = _restricted(model, allowed, dataclasses.replace(options, warm_start=best.x),
+                             remaining)
+        # A MIP over every pair of a complete model is the model itself: its bound holds.
+        mip_bound = result.bound if allowed.all() and model.pairs.complete else best.bound
+        if result.status.has_plan and result.x is not None and (
+                result.objective < best.objective - 1e-9 * abs(best.objective)):
+            best = Construction(result.x, result.objective,
+                                start.seconds + time.perf_counter() - began,
+                                f"{start.note}, improved by restricted MIP over "
+                                f"{int(allowed.sum()):,} pairs (round {round_no})",
+                                max(best.bound, mip_bound))
+            if options.progress is not None:
+                options.progress(Progress(best.objective, max(relaxation.bound, mip_bound),
+                                          time.perf_counter() - began))
+        else:
+            best = dataclasses.replace(best, bound=max(best.bound, mip_bound))
+        widest = allowed.all() or extra >= IMPROVE_PAIRS_PER_ITEM[-1]
+        if widest and result.status == Status.OPTIMAL:
+            break  # the widest set is solved to the gap target: nothing left to gain here
+    return best
+
+
+def _widening() -> Iterator[float]:
+    yield from IMPROVE_PAIRS_PER_ITEM
+    while True:
+        yield IMPROVE_PAIRS_PER_ITEM[-1]
+
+
+def _restricted(model: AlignmentModel, allowed: np.ndarray, options: SolveOptions,
+                limit: float, *, first_plan: bool = False) -> SolveResult:
+    linear = model.linear
+    n_pairs = len(allowed)
+    ub = linear.ub.copy()
+    ub[:n_pairs] = np.where(allowed, ub[:n_pairs], 0.0)
+    sub = dataclasses.replace(options, time_limit=max(limit, 0.1), progress=None,
+                              solution_limit=1 if first_plan else None)
+    return HighsBackend().solve(dataclasses.replace(linear, ub=ub), sub)
+
+
+def _pair_set(model: AlignmentModel, relaxation: Relaxation, n_extra: int) -> np.ndarray:
+    """The LP's own pairs plus the ``n_extra`` unused pairs of lowest reduced cost."""
+    assert relaxation.x is not None
+    n_pairs = len(model.pair_item)
+    used = relaxation.x[:n_pairs] > 1e-6
+    if relaxation.reduced_costs is None:
+        return np.ones(n_pairs, dtype=bool)
+    cost = np.where(used, np.inf, relaxation.reduced_costs[:n_pairs])
+    n_extra = min(n_extra, int((~used).sum()))
+    allowed = used.copy()
+    if n_extra > 0:
+        cheapest = np.argpartition(cost, n_extra - 1)[:n_extra] if n_extra < n_pairs else (
+            np.arange(n_pairs))
+        allowed[cheapest] = True
+    return allowed
+
+
+def _stopped(options: SolveOptions) -> bool:
+    return options.stop is not None and options.stop.is_set()
 
 
 def _is_integral(x: np.ndarray, integer: np.ndarray) -> bool:
     values = x[integer]
     return bool(np.all(np.abs(values - np.round(values)) <= 1e-6))
-
-
-def _cheapest_unused(lp: SolveResult, used: np.ndarray, n_pairs: int) -> np.ndarray:
-    """Pair indices not used by the LP, by increasing reduced cost (stable, so deterministic)."""
-    if lp.reduced_costs is None:
-        return np.flatnonzero(~used)
-    cost = np.where(used, np.inf, lp.reduced_costs[:n_pairs])
-    order = np.argsort(cost, kind="stable")
-    return order[: int((~used).sum())]

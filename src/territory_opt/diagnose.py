@@ -46,6 +46,27 @@ def solver_conflicts(
     return _elastic_conflicts(scenario, backend, options)
 
 
+def violation_conflicts(scenario: Scenario, violation: dict[str, np.ndarray]) -> list[Conflict]:
+    """Conflicts from the rows column generation's phase 1 could not satisfy: per rule, the
+    territories short of or over their band, by how much (LP amounts: a plan needs at least
+    that much give)."""
+    out = []
+    for group, slack in violation.items():
+        short = slack[:, 0] + slack[:, 1]
+        bad = np.flatnonzero(short > REL_EPS * np.maximum(np.abs(short).max(), 1.0))
+        if not len(bad):
+            continue
+        if group == "disruption cap":
+            out.append(Conflict(group, f"must be exceeded by at least {short[0]:,.2f} units"))
+            continue
+        names = [f"{scenario.territory_ids[k]} ({'short' if slack[k, 0] > slack[k, 1] else 'over'}"
+                 f" by {short[k]:,.2f})" for k in bad]
+        out.append(Conflict(group, f"cannot hold in {len(bad)} territory(ies) even in the LP "
+                            f"relaxation: {_list(names)}"))
+    return out or [Conflict("hard rules", "no plan meets every hard rule (LP relaxation "
+                            "infeasible)")]
+
+
 def _list(names: list[str]) -> str:
     shown = ", ".join(names[:MAX_LISTED])
     return shown + (f" and {len(names) - MAX_LISTED} more" if len(names) > MAX_LISTED else "")

@@ -1,9 +1,11 @@
 """``solve()``: scenario -> model -> backend -> :class:`~territory_opt.plan.Plan`.
 
-The flow: quick arithmetic checks; the model; a quick construction (LP relaxation rounded by a
-restricted MIP, :mod:`territory_opt.construct`) that gives a valid LP bound and a feasible warm
-start; the backend; then the better of the backend's plan and the construction, with the best
-valid bound. Ctrl-C stops the backend and returns the best plan found so far.
+The flow: quick arithmetic checks; the pairs to offer (all, or each item's nearest territories
+on large scenarios, :mod:`territory_opt.models.pairs`); the LP relaxation by column generation,
+whose bound is valid for every pair (:mod:`territory_opt.models.colgen`); a quick construction
+(the LP rounded by restricted MIPs, :mod:`territory_opt.construct`) as a feasible warm start;
+the backend; then the better of the backend's plan and the construction, with the best valid
+bound. Ctrl-C stops the backend and returns the best plan found so far.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import numpy as np
 
 from territory_opt.backends.base import (
     OPTIMALITY_GAP,
+    AlignmentBackend,
     Backend,
     Progress,
     SolveOptions,
@@ -28,11 +31,13 @@ from territory_opt.backends.base import (
     get_backend,
     relative_gap,
 )
-from territory_opt.construct import Construction, construct
-from territory_opt.diagnose import quick_conflicts, solver_conflicts
-from territory_opt.errors import InfeasibleError, NoPlanFoundError, TerritoryOptError
+from territory_opt.construct import Construction, construct, improve
+from territory_opt.diagnose import quick_conflicts, solver_conflicts, violation_conflicts
+from territory_opt.errors import Conflict, InfeasibleError, NoPlanFoundError, TerritoryOptError
 from territory_opt.kpi.evaluate import objective_terms
-from territory_opt.models.alignment import AlignmentModel, build_alignment
+from territory_opt.models.alignment import AlignmentModel
+from territory_opt.models.colgen import Relaxation, relax
+from territory_opt.models.pairs import PairSet, all_pairs, nearest_pairs
 from territory_opt.plan import Plan
 from territory_opt.scenario.model import NO_TERRITORY, Scenario
 
@@ -46,6 +51,15 @@ CONSTRUCT_SHARE = 0.3
 POLISH_SHARE = 0.1
 """Share of the time limit the construction's polishing MIP may use at most."""
 
+RELAX_SHARE = 0.6
+"""Share of the time limit the LP relaxation (column generation) may use at most."""
+
+ALL_PAIRS_LIMIT = 1_000_000
+"""Up to this many item × territory cells, exact backends get every allowed pair."""
+
+DEFAULT_CANDIDATES = 8
+"""Nearest territories offered per item on the large path (column generation adds more)."""
+
 
 def solve(
     scenario: Scenario,
@@ -56,12 +70,14 @@ def solve(
     threads: int | None = None,
     seed: int | None = None,
     warm_start: WarmStart = "construct",
+    candidates: int | None = None,
     progress: Callable[[Progress], None] | None = None,
     verbose: bool = False,
 ) -> Plan:
     """Find the best plan the backend can prove within the limits.
 
-    Arguments left as ``None`` take the scenario's ``solver:`` defaults.
+    Arguments left as ``None`` take the scenario's ``solver:`` defaults. ``candidates``: the
+    nearest territories offered per item (see :func:`offered_pairs`).
 
     Raises
     ------
@@ -76,10 +92,10 @@ def solve(
         raise InfeasibleError(conflicts)
 
     started = time.perf_counter()
-    model = build_alignment(scenario)
-    built = time.perf_counter()
     chosen = get_backend(backend if backend is not None else defaults.backend,
-                         n_pairs=len(model.pair_item))
+                         n_pairs=scenario.n_items * scenario.n_territories)
+    pairs = offered_pairs(scenario, chosen, candidates if candidates is not None
+                          else defaults.candidates)
     limit = time_limit if time_limit is not None else defaults.time_limit
 
     with _stop_on_ctrl_c() as stop:
@@ -92,22 +108,29 @@ def solve(
             progress=progress,
             stop=stop,
         )
-        construction = _construct(model, options, warm_start, chosen)
-        if progress is not None and construction is not None and construction.x is not None:
-            progress(Progress(construction.objective, construction.lp_bound,
-                              time.perf_counter() - built))
-        if construction is not None and construction.lp_status == Status.INFEASIBLE:
-            raise InfeasibleError(solver_conflicts(scenario, chosen, options))
+        relaxation = relax(scenario, pairs, options, RELAX_SHARE * limit)
+        if relaxation.status == Status.INFEASIBLE:
+            raise InfeasibleError(_conflicts(relaxation, chosen, options))
+        model = relaxation.model
+        built = time.perf_counter()
+        structured = isinstance(chosen, AlignmentBackend)
+        construction = None if structured else _construct(model, relaxation, options, warm_start)
         start_x = _start_vector(model, construction, warm_start)
-        # The limit counts from the start of solve(): building and the construction use it too.
+        # The limit counts from the start of solve(): the relaxation and construction use it too.
         remaining = max(limit - (time.perf_counter() - started), 0.1 * limit)
-        result = chosen.solve(model.linear, dataclasses.replace(
-            options, time_limit=remaining, warm_start=start_x))
+        sub = dataclasses.replace(options, time_limit=remaining, warm_start=start_x)
+        if isinstance(chosen, AlignmentBackend):
+            result = chosen.solve_alignment(model, relaxation, sub)
+        elif relaxation.x is None:
+            result = SolveResult(Status.NO_PLAN, None, float("inf"), float("-inf"), 0.0,
+                                 stop_reason="the LP relaxation was not solved in time")
+        else:
+            result = chosen.solve(model.linear, sub)
         interrupted = stop.is_set()
     solved = time.perf_counter()
 
-    if result.status == Status.INFEASIBLE:
-        raise InfeasibleError(solver_conflicts(scenario, chosen, options))
+    if result.status == Status.INFEASIBLE and model.pairs.complete:
+        raise InfeasibleError(_conflicts(relaxation, chosen, options))
     if result.status == Status.ERROR:
         raise TerritoryOptError(f"{chosen.name} failed.\n{result.log[-2000:]}")
     assignment, objective, found_by = _best_plan(model, chosen, result, construction)
@@ -118,7 +141,7 @@ def solve(
             f"{model.linear.n_rows:,} rows). Try a longer --time-limit, another --backend, "
             "looser balance tolerances, or soft balance rules (hard: false)."
         )
-    bound, bound_source = _best_bound(result, construction)
+    bound, bound_source = _best_bound(result, relaxation, chosen)
     gap_now = relative_gap(objective, bound)
     # Optimal means proven by a valid bound, whoever found the plan and whatever the solver said.
     proven = gap_now <= OPTIMALITY_GAP
@@ -145,7 +168,8 @@ def solve(
             "warm_start": warm_start if isinstance(warm_start, str) else "assignment",
         },
         seconds={
-            "build": built - started,
+            "relax": relaxation.seconds,
+            "build": built - started - relaxation.seconds,
             "construct": construction.seconds if construction is not None else 0.0,
             "solve": result.seconds,
             "total": solved - started,
@@ -157,16 +181,44 @@ def solve(
     )
 
 
-def _construct(
-    model: AlignmentModel, options: SolveOptions, warm_start: WarmStart, backend: Backend
-) -> Construction | None:
-    """The construction: in full by default; only its LP bound when the user chose another
-    start but the backend has no bound of its own; not at all otherwise."""
-    full = isinstance(warm_start, str) and warm_start == "construct"
-    if not full and backend.capabilities.bound:
+def offered_pairs(scenario: Scenario, backend: Backend, candidates: int | None) -> PairSet:
+    """Every allowed pair, or each item's ``candidates`` nearest territories.
+
+    By default (``None``) exact backends get every pair up to :data:`ALL_PAIRS_LIMIT` item ×
+    territory cells (their bounds then hold for the whole model) and the heuristic its
+    :data:`DEFAULT_CANDIDATES` nearest; column generation adds whatever pair the LP wants.
+    """
+    cells = scenario.n_items * scenario.n_territories
+    if candidates is None:
+        if not isinstance(backend, AlignmentBackend) and cells <= ALL_PAIRS_LIMIT:
+            return all_pairs(scenario)
+        candidates = DEFAULT_CANDIDATES
+    if candidates >= scenario.n_territories:
+        return all_pairs(scenario)
+    return nearest_pairs(scenario, candidates)
+
+
+def _conflicts(relaxation: Relaxation, backend: Backend, options: SolveOptions
+               ) -> list[Conflict]:
+    """Why no plan exists: the full diagnosis on models that fit, else the rows the LP had to
+    violate (column generation's phase 1)."""
+    model = relaxation.model
+    if model.pairs.complete:
+        if isinstance(backend, AlignmentBackend):  # the probes are plain MIPs
+            backend = get_backend("highs")
+        return solver_conflicts(model.scenario, backend, options)
+    return violation_conflicts(model.scenario, relaxation.violation)
+
+
+def _construct(model: AlignmentModel, relaxation: Relaxation, options: SolveOptions,
+               warm_start: WarmStart) -> Construction | None:
+    """The construction (first plan from the relaxation, briefly improved) by default."""
+    if not (isinstance(warm_start, str) and warm_start == "construct"):
         return None
-    return construct(model, options, CONSTRUCT_SHARE * options.time_limit,
-                     polish_budget=POLISH_SHARE * options.time_limit, lp_only=not full)
+    first = construct(model, relaxation, options, CONSTRUCT_SHARE * options.time_limit)
+    if options.progress is not None and first.x is not None:
+        options.progress(Progress(first.objective, relaxation.bound, first.seconds))
+    return improve(model, relaxation, first, options, POLISH_SHARE * options.time_limit)
 
 
 def _start_vector(
@@ -208,11 +260,16 @@ def _best_plan(
     return assignment, objective, found_by
 
 
-def _best_bound(result: SolveResult, construction: Construction | None) -> tuple[float, str]:
-    """The larger of the backend's bound and the LP bound, both valid for the whole model."""
-    options = [(result.bound, result.bound_source or f"{result.status} bound")]
-    if construction is not None:
-        options.append((construction.lp_bound, "LP relaxation (HiGHS)"))
+def _best_bound(result: SolveResult, relaxation: Relaxation, backend: Backend
+                ) -> tuple[float, str]:
+    """The larger of the relaxation's bound and the backend's — the backend's only when its
+    model held every allowed pair (a bound over fewer pairs is not valid for the whole) or
+    the backend built it on the relaxation's."""
+    complete = relaxation.model.pairs.complete
+    options = [(relaxation.bound, "LP relaxation (HiGHS)" if complete
+                else "LP relaxation (column generation over all pairs, HiGHS)")]
+    if complete or isinstance(backend, AlignmentBackend):
+        options.append((result.bound, result.bound_source or f"{result.status} bound"))
     bound, source = max(options, key=lambda b: b[0])
     return (bound, source) if np.isfinite(bound) else (float("-inf"), "none")
 

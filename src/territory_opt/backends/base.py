@@ -25,12 +25,16 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
 from territory_opt.errors import BackendError
 from territory_opt.models.linear import LinearModel
+
+if TYPE_CHECKING:  # the models import this module
+    from territory_opt.models.alignment import AlignmentModel
+    from territory_opt.models.colgen import Relaxation
 
 OPTIMALITY_GAP = 1e-4
 """A plan is reported optimal when its relative gap is at most this (HiGHS's default)."""
@@ -145,6 +149,19 @@ class Backend(Protocol):
         ...
 
 
+@runtime_checkable
+class AlignmentBackend(Protocol):
+    """A backend that works on the alignment structure and the LP relaxation, not just the
+    linear model (the ``heuristic``). Its bound must be valid for every allowed pair."""
+
+    name: str
+
+    def solve_alignment(self, model: AlignmentModel, relaxation: Relaxation,
+                        options: SolveOptions) -> SolveResult:
+        """Plans of ``model`` from ``relaxation`` under ``options``."""
+        ...
+
+
 def module_available(module: str) -> bool:
     """Whether ``module`` is importable, without importing it."""
     try:
@@ -213,11 +230,18 @@ def _cbc() -> Backend:
     return PulpBackend("PULP_CBC_CMD", name="cbc")
 
 
+def _heuristic() -> Backend:
+    from territory_opt.backends.heuristic import HeuristicBackend
+
+    return HeuristicBackend()
+
+
 REGISTRY: dict[str, Callable[[], Backend]] = {
     "highs": _highs,
     "cpsat": _cpsat,
     "scip": _scip,
     "cbc": _cbc,
+    "heuristic": _heuristic,
 }
 """Backend factories in preference order (``auto`` takes the first that fits)."""
 
@@ -261,14 +285,21 @@ def get_backend(name_or_backend: str | Backend, *, n_pairs: int = 0) -> Backend:
     return backend
 
 
-def _auto(n_pairs: int) -> Backend:
-    """The first installed backend in preference order.
+AUTO_HEURISTIC_PAIRS = 1_000_000
+"""``auto`` picks the heuristic above this many item × territory pairs."""
 
-    HiGHS leads at every size measured here (see ``benchmarks/RESULTS.md``); the order is the
-    fallback when it is missing. ``n_pairs`` is where a size rule plugs in once a heuristic
-    backend for very large models exists.
+
+def _auto(n_pairs: int) -> Backend:
+    """The heuristic above :data:`AUTO_HEURISTIC_PAIRS`, else the first installed backend in
+    preference order.
+
+    HiGHS leads the exact backends at every size measured here (see ``benchmarks/RESULTS.md``);
+    beyond about 20,000 × 50 none of them finds a plan in minutes, while the heuristic does.
     """
-    del n_pairs
+    if n_pairs > AUTO_HEURISTIC_PAIRS:
+        heuristic = _heuristic()
+        if heuristic.available():
+            return heuristic
     for factory in REGISTRY.values():
         backend = factory()
         if backend.available():

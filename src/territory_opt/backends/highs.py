@@ -38,7 +38,7 @@ class HighsBackend:
         import highspy
 
         started = time.perf_counter()
-        h = _new_highs(highspy)
+        h = new_highs(highspy)
         log: list[str] = []
         h.setOptionValue("log_to_console", bool(options.verbose))
         h.setOptionValue("time_limit", float(options.time_limit))
@@ -53,7 +53,7 @@ class HighsBackend:
             h.setOptionValue("threads", int(options.threads))
         h.cbLogging.subscribe(lambda event: log.append(str(event.message).rstrip("\n")))
         _subscribe(highspy, h, options)
-        h.passModel(_to_highs_lp(highspy, model))
+        h.passModel(to_highs_lp(highspy, model))
         if options.warm_start is not None:
             start = highspy.HighsSolution()
             start.col_value = list(map(float, options.warm_start))
@@ -114,7 +114,7 @@ def _subscribe(highspy: Any, h: Any, options: SolveOptions) -> None:
     h.cbSimplexInterrupt.subscribe(on_event)
 
 
-def _new_highs(highspy: Any) -> Any:
+def new_highs(highspy: Any) -> Any:
     """A Highs instance, without the banner HiGHS prints on stdout the first time.
 
     The banner is written by C++ straight to file descriptor 1, where it would corrupt
@@ -131,7 +131,7 @@ def _new_highs(highspy: Any) -> Any:
         os.close(saved)
 
 
-def _to_highs_lp(highspy: Any, model: LinearModel) -> Any:
+def to_highs_lp(highspy: Any, model: LinearModel) -> Any:
     csc = model.a.tocsc()
     lp = highspy.HighsLp()
     lp.num_col_ = model.n_cols

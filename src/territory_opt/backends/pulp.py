@@ -469,11 +469,11 @@ def _prepare_highs(options: SolveOptions) -> None:
     to file descriptor 1 (it would corrupt ``--json`` output); the native backend's helper makes
     that first instance with the descriptor pointed at /dev/null.
     """
-    from territory_opt.backends.highs import _new_highs
+    from territory_opt.backends.highs import new_highs
 
     highspy = importlib.import_module("highspy")
 
-    _new_highs(highspy)
+    new_highs(highspy)
     if options.threads is not None:
         highspy.Highs.resetGlobalScheduler(True)
 

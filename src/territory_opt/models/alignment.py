@@ -37,6 +37,7 @@ class ElasticBlock:
     start: int
     stop: int
     scale: np.ndarray
+    hard: bool = False  # slacks of a hard rule (diagnosis, or softened for column generation)
 
 
 @dataclass(frozen=True, eq=False)
@@ -253,7 +254,8 @@ def build_alignment(
         rows_v += [np.ones(m), -np.ones(m)]
         c[below] = cost
         c[below + 1] = cost
-        blocks.append(ElasticBlock(band.name, next_slack, next_slack + 2 * m, band.scale))
+        blocks.append(ElasticBlock(band.name, next_slack, next_slack + 2 * m, band.scale,
+                                   hard=band.penalty is None))
         next_slack += 2 * m
     if has_cap_row and layout.cap_row is not None:
         groups.append(RowGroup("disruption cap", layout.cap_row, layout.cap_row + 1))
@@ -266,7 +268,8 @@ def build_alignment(
             rows_c.append(np.array([next_slack]))
             rows_v.append(np.ones(1))
             c[next_slack] = (1.0 if elastic else float(soften or 0.0)) / cap_scale[0]
-            blocks.append(ElasticBlock("disruption cap", next_slack, next_slack + 2, cap_scale))
+            blocks.append(ElasticBlock("disruption cap", next_slack, next_slack + 2, cap_scale,
+                                       hard=True))
             next_slack += 2
 
     a = sp.csr_array((np.concatenate(rows_v), (np.concatenate(rows_r), np.concatenate(rows_c))),

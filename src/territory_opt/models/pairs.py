@@ -17,6 +17,9 @@ from scipy.spatial import cKDTree
 
 from territory_opt.scenario.model import NO_TERRITORY, Scenario, item_blocks
 
+REACH = 2.0
+"""Each territory is offered to its nearest ``REACH × its FTE share`` of the items."""
+
 
 @dataclass(frozen=True, eq=False)
 class PairSet:
@@ -56,8 +59,9 @@ def all_pairs(scenario: Scenario) -> PairSet:
 
 def nearest_pairs(scenario: Scenario, k: int) -> PairSet:
     """Each item's ``k`` nearest eligible territories by home, its current territory and every
-    eligible territory without a home; a locked item only its lock. Pairs the hard rules
-    forbid (the distance limit) are dropped."""
+    eligible territory without a home; each territory's nearest items (:data:`REACH`); a
+    locked item only its lock. Pairs the hard rules forbid (eligibility, the distance limit)
+    are dropped."""
     m = scenario.n_territories
     group, table = scenario.eligibility_groups
     locked = scenario.lock != NO_TERRITORY
@@ -82,6 +86,17 @@ def nearest_pairs(scenario: Scenario, k: int) -> PairSet:
         choices = np.hstack([near_of, np.broadcast_to(everywhere, (len(members), len(everywhere)))])
         items.append(np.repeat(members, choices.shape[1]))
         territories.append(choices.reshape(-1))
+    # Each territory also offers itself to its nearest items, about twice its FTE share of
+    # them: a rep far from everyone else's nearest lists can still fill its balance band.
+    free = np.flatnonzero(~locked)
+    share = np.ceil(REACH * len(free) * scenario.fte / scenario.fte.sum()).astype(np.int64)
+    if len(free):
+        tree = cKDTree(item_xyz[free])
+        for t in np.flatnonzero(homed):
+            reach = int(min(share[t], len(free)))
+            _, index = tree.query(home_xyz[t], k=reach)
+            items.append(free[np.atleast_1d(index)])
+            territories.append(np.full(reach, t))
     has_current = ~locked & (scenario.current != NO_TERRITORY)
     items.append(np.flatnonzero(has_current))
     territories.append(scenario.current[has_current])
@@ -104,7 +119,25 @@ def pair_costs(scenario: Scenario, item: np.ndarray, territory: np.ndarray) -> n
     )
 
 
+def cost_block(scenario: Scenario, block: slice) -> np.ndarray:
+    """:func:`pair_costs` of the items in ``block`` × every territory; +inf where not allowed."""
+    objective = scenario.spec.objective
+    km = scenario.distance_block(block)
+    cost = objective.travel.weight * np.where(np.isnan(km), 0.0, km)
+    cost *= scenario.travel_weight()[block][:, None]
+    current = scenario.current[block]
+    has = np.flatnonzero(current != NO_TERRITORY)
+    if objective.disruption.weight and len(has):
+        per_move = objective.disruption.weight * scenario.item_weight(objective.disruption.per)
+        moved = np.zeros_like(cost)
+        moved[has] = per_move[block][has, None]
+        moved[has, current[has]] = 0.0
+        cost += moved
+    cost[~scenario.allowed_block(block)] = np.inf
+    return cost
+
+
 def _unit_vectors(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
     phi, lmb = np.radians(lat), np.radians(lon)
     xyz = np.column_stack([np.cos(phi) * np.cos(lmb), np.cos(phi) * np.sin(lmb), np.sin(phi)])
-    return np.asarray(np.nan_to_num(xyz))  # homeless territories: never queried (filtered by has_home)
+    return np.asarray(np.nan_to_num(xyz))  # homeless territories are never queried

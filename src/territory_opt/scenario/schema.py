@@ -151,6 +151,10 @@ class SolverSettings(_Strict):
     gap: NonNegative = 1e-4
     threads: Annotated[int, Field(ge=1)] | None = None
     seed: Annotated[int, Field(ge=0)] = 0
+    candidates: Annotated[int, Field(ge=1)] | None = Field(
+        None, description="Nearest territories offered per item (column generation adds any "
+        "other the LP wants). Default: every pair up to 1M item × territory pairs for exact "
+        "backends, 8 for the heuristic and beyond.")
 
 
 class ScenarioSpec(_Strict):
