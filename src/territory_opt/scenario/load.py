@@ -19,8 +19,13 @@ from pydantic import ValidationError
 
 from territory_opt.errors import Problem, ScenarioError, scenario_error
 from territory_opt.geo import to_lonlat
-from territory_opt.scenario.model import NO_TERRITORY, Scenario
-from territory_opt.scenario.schema import ItemsTable, ScenarioSpec, TerritoriesTable
+from territory_opt.scenario.model import NO_TERRITORY, Scenario, item_blocks
+from territory_opt.scenario.schema import (
+    ItemsTable,
+    PairTable,
+    ScenarioSpec,
+    TerritoriesTable,
+)
 
 TABLE_READERS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 GEO_SUFFIXES = {".geojson", ".json", ".gpkg", ".shp"}
@@ -67,18 +72,25 @@ def build_scenario(spec: ScenarioSpec, base: Path, yaml_path: Path | None = None
     source = str(yaml_path) if yaml_path is not None else "scenario.yaml"
     items_path = _table_path(base, spec.items.path, "items.path", source)
     territories_path = _table_path(base, spec.territories.path, "territories.path", source)
+    p = spec.pairs
+    pairs_path = _table_path(base, p.path, "pairs.path", source) if p is not None else None
     items = _read_table(items_path, "items.path", source)
     territories = _read_table(territories_path, "territories.path", source)
+    pairs = _read_table(pairs_path, "pairs.path", source) if pairs_path is not None else None
 
     problems: list[Problem] = []
     problems += _no_rows(items, items_path, "items.path", "item")
     problems += _no_rows(territories, territories_path, "territories.path", "territory")
+    if pairs is not None and pairs_path is not None:
+        problems += _no_rows(pairs, pairs_path, "pairs.path", "pair")
     if problems:
         raise ScenarioError(problems)
     problems += _missing_columns(items, items_path, _item_columns(spec.items), "items")
     problems += _missing_columns(
         territories, territories_path, _territory_columns(spec.territories), "territories"
     )
+    if p is not None and pairs is not None and pairs_path is not None:
+        problems += _missing_columns(pairs, pairs_path, _pair_columns(p), "pairs")
     problems += _rule_references(spec, source)
     if problems:
         raise ScenarioError(problems)
@@ -87,7 +99,8 @@ def build_scenario(spec: ScenarioSpec, base: Path, yaml_path: Path | None = None
     i_ids = _ids(items, spec.items.id, items_path, problems)
     index = {tid: k for k, tid in enumerate(t_ids)}
 
-    lat, lon = _item_coordinates(items, spec.items, items_path, problems, source)
+    lat, lon = _item_coordinates(items, spec.items, items_path, problems, source,
+                                 optional=spec.pairs is not None)
     attributes = {
         name: _numeric(items, col, items_path, problems, name=name)
         for name, col in spec.items.attribute_columns().items()
@@ -116,13 +129,19 @@ def build_scenario(spec: ScenarioSpec, base: Path, yaml_path: Path | None = None
         name: _numeric(territories, col, territories_path, problems, name=name, blank=math.inf)
         for name, col in t.capacity.items()
     }
+    pair_keys, pair_km, pair_loads = (
+        _pair_table(pairs, p, pairs_path, i_ids, t_ids, problems)
+        if p is not None and pairs is not None and pairs_path is not None
+        else (np.zeros(0, dtype=np.int64), None, {})
+    )
     if problems:
         raise ScenarioError(problems)
 
-    return Scenario(
+    scenario = Scenario(
         spec=spec,
         path=yaml_path.resolve() if yaml_path is not None else None,
-        digest=_digest([p for p in (yaml_path, items_path, territories_path) if p is not None]),
+        digest=_digest([f for f in (yaml_path, items_path, territories_path, pairs_path)
+                        if f is not None]),
         item_ids=np.asarray(i_ids, dtype=object),
         lat=lat,
         lon=lon,
@@ -139,7 +158,15 @@ def build_scenario(spec: ScenarioSpec, base: Path, yaml_path: Path | None = None
         fte=fte,
         skills=skills,
         capacity=capacity,
+        pair_keys=pair_keys,
+        pair_km=pair_km,
+        pair_loads=pair_loads,
     )
+    if p is not None:
+        problems += _unmeasured_pairs(scenario, spec.items, items_path, pairs_path)
+        if problems:
+            raise ScenarioError(problems)
+    return scenario
 
 
 # --- YAML -------------------------------------------------------------------------------------
@@ -238,6 +265,9 @@ def _rule_references(spec: ScenarioSpec, source: str = "scenario.yaml") -> list[
         check(spec.rules.disruption.attribute, "rules.disruption.attribute", allow_items=True)
     check(spec.objective.travel.attribute, "objective.travel.attribute")
     check(spec.objective.disruption.per, "objective.disruption.per", allow_items=True)
+    if spec.pairs is not None:
+        for name in spec.pairs.loads:
+            check(name, f"pairs.loads.{name}")
     for i, tag in enumerate(spec.rules.eligibility):
         if tag not in tags:
             problems.append(Problem(f"{source}, at rules.eligibility.{i}", "eligibility",
@@ -324,6 +354,14 @@ def _territory_columns(t: TerritoriesTable) -> dict[str, str]:
         if value is not None:
             cols[f"territories.{key}"] = value
     cols |= {f"territories.capacity.{k}": v for k, v in t.capacity.items()}
+    return cols
+
+
+def _pair_columns(t: PairTable) -> dict[str, str]:
+    cols = {"pairs.item": t.item, "pairs.territory": t.territory}
+    if t.distance is not None:
+        cols["pairs.distance"] = t.distance
+    cols |= {f"pairs.loads.{k}": v for k, v in t.loads.items()}
     return cols
 
 
@@ -472,17 +510,28 @@ def _item_coordinates(
     path: Path,
     problems: list[Problem],
     source: str = "scenario.yaml",
+    *,
+    optional: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
+    """Item latitude and longitude in degrees.
+
+    With ``optional`` (a pair table is given) coordinates may be left out, all of them or a
+    row's both cells: NaN then, and :func:`_unmeasured_pairs` checks later that the pair table
+    gives every distance such an item needs.
+    """
     if t.x is not None and t.y is not None and t.crs is not None:
-        x = _numeric_any(frame, t.x, path, problems)
-        y = _numeric_any(frame, t.y, path, problems)
+        blank = (_blank(frame, t.x) & _blank(frame, t.y)) if optional else np.zeros(len(frame),
+                                                                                    bool)
+        x = _numeric_any(frame, t.x, path, problems, skip=blank)
+        y = _numeric_any(frame, t.y, path, problems, skip=blank)
+        lat, lon = np.full(len(frame), np.nan), np.full(len(frame), np.nan)
         try:
-            lon, lat = to_lonlat(x, y, t.crs)
+            lon[~blank], lat[~blank] = to_lonlat(x[~blank], y[~blank], t.crs)
         except ValueError as exc:
             problems.append(Problem(f"{source}, at items.crs", "crs", repr(t.crs),
                                     f"a CRS pyproj knows, e.g. 'EPSG:32617' ({exc})"))
             return np.zeros(len(frame)), np.zeros(len(frame))
-        bad = np.flatnonzero(~(np.isfinite(lat) & np.isfinite(lon)))
+        bad = np.flatnonzero(~(np.isfinite(lat) & np.isfinite(lon)) & ~blank)
         if len(bad):
             problems.append(Problem(_row_label(path, bad), f"{t.x}/{t.y}", "a point outside the "
                                     f"area of {t.crs}", "coordinates valid in the stated CRS"))
@@ -490,22 +539,137 @@ def _item_coordinates(
     lat_col = t.latitude or "geometry_lat"
     lon_col = t.longitude or "geometry_lon"
     if lat_col not in frame.columns:
+        if optional:  # every distance comes from the pair table (checked later)
+            return np.full(len(frame), np.nan), np.full(len(frame), np.nan)
         problems.append(Problem(str(path), "latitude/longitude", "no coordinates",
-                                "items.latitude/longitude, items.x/y/crs, or a geo table"))
+                                "items.latitude/longitude, items.x/y/crs, or a geo table "
+                                "(or a pairs table with a distance for every pair)"))
         return np.zeros(len(frame)), np.zeros(len(frame))
-    return (_coordinate(frame, lat_col, path, 90, problems),
-            _coordinate(frame, lon_col, path, 180, problems))
+    if not optional:
+        return (_coordinate(frame, lat_col, path, 90, problems),
+                _coordinate(frame, lon_col, path, 180, problems))
+    lat = _optional_coordinate(frame, lat_col, path, 90, problems)
+    lon = _optional_coordinate(frame, lon_col, path, 180, problems)
+    half = np.flatnonzero(_blank(frame, lat_col) != _blank(frame, lon_col))
+    if len(half):
+        problems.append(Problem(_row_label(path, half), f"{lat_col}/{lon_col}",
+                                "only one of latitude/longitude",
+                                "both, or neither for an item whose distances the pairs table "
+                                "gives"))
+    return lat, lon
+
+
+def _blank(frame: pd.DataFrame, column: str) -> np.ndarray:
+    """Per row: is the cell empty (or NaN)?"""
+    return np.asarray([v == "" or v.lower() == "nan" for v in _text(frame, column)], dtype=bool)
 
 
 def _numeric_any(
-    frame: pd.DataFrame, column: str, path: Path, problems: list[Problem]
+    frame: pd.DataFrame, column: str, path: Path, problems: list[Problem],
+    skip: np.ndarray | None = None,
 ) -> np.ndarray:
+    """Column as finite floats (any sign); rows in ``skip`` are not checked."""
     values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
-    bad = np.flatnonzero(~np.isfinite(values))
+    bad = np.flatnonzero(~np.isfinite(values) & (True if skip is None else ~skip))
     if len(bad):
         problems.append(Problem(_row_label(path, bad), column, f"'{frame[column].iloc[bad[0]]}'",
                                 "a finite number"))
     return values
+
+
+def _pair_table(
+    frame: pd.DataFrame,
+    t: PairTable,
+    path: Path,
+    item_ids: list[str],
+    territory_ids: list[str],
+    problems: list[Problem],
+) -> tuple[np.ndarray, np.ndarray | None, dict[str, np.ndarray]]:
+    """The pair table as sorted keys ``item × m + territory`` and values aligned with them."""
+    m = len(territory_ids)
+    items = _pair_references(frame, t.item, path, item_ids, "item", problems)
+    territories = _pair_references(frame, t.territory, path, territory_ids, "territory",
+                                   problems)
+    km = _numeric(frame, t.distance, path, problems) if t.distance is not None else None
+    loads = {name: _numeric(frame, col, path, problems, name=name)
+             for name, col in t.loads.items()}
+    known = np.flatnonzero((items >= 0) & (territories >= 0))
+    keys = items[known] * m + territories[known]
+    order = np.argsort(keys, kind="stable")
+    sorted_keys = keys[order]
+    repeat = np.flatnonzero(sorted_keys[1:] == sorted_keys[:-1]) + 1
+    if len(repeat):
+        rows = np.sort(known[order[repeat]])
+        row = int(rows[0])
+        key = items[row] * m + territories[row]
+        first = int(known[order[np.searchsorted(sorted_keys, key)]])  # stable: earliest row
+        problems.append(Problem(
+            _row_label(path, rows), f"{t.item}/{t.territory}",
+            f"a duplicate pair ('{item_ids[items[row]]}', '{territory_ids[territories[row]]}') "
+            f"(first at row {first + 1})", "one row per item and territory"))
+    rows = known[order]
+    return (sorted_keys.astype(np.int64), None if km is None else km[rows],
+            {name: values[rows] for name, values in loads.items()})
+
+
+def _pair_references(
+    frame: pd.DataFrame,
+    column: str,
+    path: Path,
+    ids: list[str],
+    what: str,
+    problems: list[Problem],
+) -> np.ndarray:
+    """An id column of the pair table -> indices into ``ids``; -1 where empty or unknown."""
+    index = {v: k for k, v in enumerate(ids)}
+    values = _text(frame, column)
+    out = np.asarray([index.get(v, -1) for v in values], dtype=np.int64)
+    empty = [i for i, v in enumerate(values) if v == ""]
+    if empty:
+        problems.append(Problem(_row_label(path, empty), column, "an empty id",
+                                f"an id of the {what} table"))
+    unknown = [i for i, v in enumerate(values) if v != "" and v not in index]
+    if unknown:
+        table = "items" if what == "item" else "territories"
+        problems.append(Problem(_row_label(path, unknown), column,
+                                f"{what} '{values[unknown[0]]}', which is not in the {table} "
+                                "table", f"an id of the {table} table"))
+    return out
+
+
+def _unmeasured_pairs(
+    scenario: Scenario, t: ItemsTable, items_path: Path, pairs_path: Path | None
+) -> list[Problem]:
+    """Items without coordinates need the pair table's distance for every pair they may take
+    to a territory with a home (a territory without a home has no travel anyway)."""
+    missing = np.flatnonzero(~scenario.located)
+    if not len(missing):
+        return []
+    m = scenario.n_territories
+    bad_rows: list[int] = []
+    first: tuple[int, int] | None = None
+    for block in item_blocks(len(missing), m):
+        rows = missing[block]
+        need = scenario.allowed_block(rows) & scenario.has_home[None, :]
+        r, k = np.nonzero(need)
+        if scenario.pair_km is not None:
+            given = scenario.listed(rows[r], k)
+            r, k = r[~given], k[~given]
+        if len(r):
+            bad_rows.extend(np.unique(rows[r]).tolist())
+            first = first or (int(rows[r[0]]), int(k[0]))
+    if first is None:
+        return []
+    coords = f"{t.latitude}/{t.longitude}" if t.latitude else (
+        f"{t.x}/{t.y}" if t.x else "latitude/longitude")
+    item, territory = scenario.item_ids[first[0]], scenario.territory_ids[first[1]]
+    table = pairs_path.name if pairs_path is not None else "the pairs table"
+    return [Problem(
+        _row_label(items_path, bad_rows), coords,
+        f"no coordinates, and no distance in {table} for item '{item}' and territory "
+        f"'{territory}', which it may go to",
+        "coordinates, a distance in the pairs table for every territory with a home the item "
+        "may go to, or pairs.only_listed: true")]
 
 
 def _references(

@@ -20,6 +20,10 @@ BLOCK_CELLS = 2_000_000
 float64): large scenarios are never held as one dense items × territories array."""
 
 
+def _no_pairs() -> np.ndarray:
+    return np.zeros(0, dtype=np.int64)
+
+
 def item_blocks(n_items: int, n_territories: int) -> list[slice]:
     """Consecutive item slices of at most :data:`BLOCK_CELLS` item-territory cells each."""
     size = max(1, BLOCK_CELLS // max(n_territories, 1))
@@ -32,7 +36,15 @@ class Scenario:
 
     Item arrays have one entry per item in table order; territory arrays one per territory.
     Territory references (``current``, ``lock``) are indices into ``territory_ids`` or
-    :data:`NO_TERRITORY`.
+    :data:`NO_TERRITORY`. Items without coordinates (allowed with a pair table) have NaN
+    ``lat``/``lon``.
+
+    The optional pair table (``pairs:`` in the YAML) is kept sparse: ``pair_keys`` are the
+    sorted keys ``item × n_territories + territory`` of the listed pairs, ``pair_km`` their
+    distances (``None`` without a distance column) and ``pair_loads`` their loads per
+    attribute, each aligned with ``pair_keys``. Listed values override the defaults (the
+    great-circle km, the item's attribute value); read them through :meth:`distance`,
+    :meth:`distance_block`, :meth:`pair_load` and :meth:`load_block`.
     """
 
     spec: ScenarioSpec
@@ -52,6 +64,9 @@ class Scenario:
     fte: np.ndarray
     skills: tuple[frozenset[str], ...]
     capacity: dict[str, np.ndarray] = field(default_factory=dict)
+    pair_keys: np.ndarray = field(default_factory=_no_pairs)
+    pair_km: np.ndarray | None = None
+    pair_loads: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -80,22 +95,122 @@ class Scenario:
         """Whether any item has a current territory."""
         return bool((self.current != NO_TERRITORY).any())
 
+    @property
+    def only_listed(self) -> bool:
+        """Whether only the pairs of the pair table are allowed (``pairs.only_listed``)."""
+        return self.spec.pairs is not None and self.spec.pairs.only_listed
+
+    @property
+    def located(self) -> np.ndarray:
+        """Boolean per item: does it have coordinates?"""
+        return np.asarray(np.isfinite(self.lat) & np.isfinite(self.lon))
+
+    @cached_property
+    def has_distance(self) -> np.ndarray:
+        """Boolean per territory: a home, or a listed pair distance (so travel can count)."""
+        out = self.has_home.copy()
+        if self.pair_km is not None:
+            out[np.unique(self.pair_keys % max(self.n_territories, 1))] = True
+        out.setflags(write=False)
+        return out
+
+    def listed(self, items: np.ndarray, territories: np.ndarray) -> np.ndarray:
+        """Elementwise (broadcasting): is the pair in the pair table?"""
+        return self._pair_lookup(items, territories)[1]
+
+    def pair_distance(self, items: np.ndarray, territories: np.ndarray) -> np.ndarray:
+        """Elementwise (broadcasting): the pair table's distance; NaN where the pair is not
+        listed or the table has no distance column."""
+        pos, found = self._pair_lookup(items, territories)
+        if self.pair_km is None:
+            return np.full(found.shape, np.nan)
+        return np.asarray(np.where(found, self.pair_km[pos], np.nan))
+
+    def pair_load(self, attribute: str, items: np.ndarray, territories: np.ndarray
+                  ) -> np.ndarray:
+        """Elementwise (broadcasting): the load item i puts on territory k for ``attribute``:
+        the pair table's value where listed, else the item's attribute value."""
+        base = self.attributes[attribute][items]
+        values = self.pair_loads.get(attribute)
+        if values is None:
+            shape = np.broadcast_shapes(np.shape(items), np.shape(territories))
+            return np.asarray(np.broadcast_to(base, shape), dtype=float).copy()
+        pos, found = self._pair_lookup(items, territories)
+        return np.asarray(np.where(found, values[pos], base), dtype=float)
+
+    def load_block(self, attribute: str, items: np.ndarray | slice) -> np.ndarray:
+        """Loads of ``attribute`` of the ``items`` (rows) on every territory (columns), pair
+        table values included (see :meth:`pair_load`). Dense per block."""
+        rows = self._rows(items)
+        out = np.repeat(self.attributes[attribute][rows][:, None].astype(float),
+                        self.n_territories, axis=1)
+        values = self.pair_loads.get(attribute)
+        if values is not None:
+            r, k, index = self._listed_in(rows)
+            out[r, k] = values[index]
+        return out
+
+    def has_pair_loads(self, attribute: str) -> bool:
+        """Whether the pair table overrides ``attribute`` for some pairs."""
+        return attribute in self.pair_loads
+
     def distance(self, items: np.ndarray, territories: np.ndarray) -> np.ndarray:
-        """Great-circle km from each item to the paired territory's home (elementwise,
-        broadcasting); NaN where the territory has no home."""
-        return haversine_km(self.lat[items], self.lon[items],
-                            self.home_lat[territories], self.home_lon[territories])
+        """Km from each item to the paired territory (elementwise, broadcasting): the pair
+        table's distance where it lists one, else great-circle km to the territory's home;
+        NaN where neither exists (no home, or an item without coordinates)."""
+        km = haversine_km(self.lat[items], self.lon[items],
+                          self.home_lat[territories], self.home_lon[territories])
+        if self.pair_km is None:
+            return km
+        pos, found = self._pair_lookup(items, territories)
+        return np.asarray(np.where(found, self.pair_km[pos], km))
 
     def distance_block(self, items: np.ndarray | slice) -> np.ndarray:
-        """Km from the ``items`` (rows) to every territory home (columns); NaN: no home.
+        """Km from the ``items`` (rows) to every territory (columns), as :meth:`distance`.
 
         Dense over the territories: callers take items in blocks on large scenarios.
         """
-        return haversine_km(self.lat[items][:, None], self.lon[items][:, None],
-                            self.home_lat[None, :], self.home_lon[None, :])
+        rows = self._rows(items)
+        km = haversine_km(self.lat[rows][:, None], self.lon[rows][:, None],
+                          self.home_lat[None, :], self.home_lon[None, :])
+        if self.pair_km is not None:
+            r, k, index = self._listed_in(rows)
+            km[r, k] = self.pair_km[index]
+        return np.asarray(km)
+
+    def _rows(self, items: np.ndarray | slice) -> np.ndarray:
+        """Item indices of a slice, index array or boolean mask."""
+        if isinstance(items, slice):
+            return np.arange(*items.indices(self.n_items))
+        items = np.asarray(items)
+        return np.flatnonzero(items) if items.dtype == bool else items.astype(np.int64)
+
+    def _pair_lookup(self, items: np.ndarray, territories: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray]:
+        """Position in the pair table of each (item, territory), and whether it is there."""
+        keys = (np.asarray(items, dtype=np.int64) * self.n_territories
+                + np.asarray(territories, dtype=np.int64))
+        if not len(self.pair_keys):
+            return np.zeros(keys.shape, dtype=np.int64), np.zeros(keys.shape, dtype=bool)
+        pos = np.minimum(np.searchsorted(self.pair_keys, keys), len(self.pair_keys) - 1)
+        return pos, np.asarray(self.pair_keys[pos] == keys)
+
+    def _listed_in(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Listed pairs of the items ``rows``: (position in ``rows``, territory, pair index)."""
+        m = self.n_territories
+        start = np.searchsorted(self.pair_keys, rows * m)
+        counts = np.searchsorted(self.pair_keys, rows * m + m) - start
+        where = np.repeat(np.arange(len(rows)), counts)
+        offset = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+        index = np.repeat(start, counts) + offset
+        return where, self.pair_keys[index] % m, index
 
     def targets(self, attribute: str) -> np.ndarray:
-        """FTE-share target of ``attribute`` per territory: ``total × fte_k / Σ fte``."""
+        """FTE-share target of ``attribute`` per territory: ``total × fte_k / Σ fte``.
+
+        The total is over the items' own attribute values, also when the pair table gives
+        territory-specific loads (a plan's total load then depends on the plan).
+        """
         total = float(self.attributes[attribute].sum())
         return total * self.fte / float(self.fte.sum())
 
@@ -141,12 +256,18 @@ class Scenario:
     def allowed_block(self, items: np.ndarray | slice) -> np.ndarray:
         """Boolean ``items`` × territories: may item i go to territory k under the hard rules?
 
-        Combines locks, eligibility and the maximum distance. A locked item is allowed only in
-        its lock territory, whatever the other rules say (the lock is the planner's word).
+        Combines locks, eligibility, the pair table's ``only_listed`` and the maximum distance.
+        A locked item is allowed only in its lock territory, whatever the other rules say (the
+        lock is the planner's word).
         """
-        rows = np.arange(self.n_items)[items]
+        rows = self._rows(items)
         group, table = self.eligibility_groups
         ok = table[group[rows]]
+        if self.only_listed:
+            listed = np.zeros_like(ok)
+            r, k, _ = self._listed_in(rows)
+            listed[r, k] = True
+            ok &= listed
         limit = self.spec.rules.max_distance_km
         if limit is not None:
             with np.errstate(invalid="ignore"):
@@ -161,6 +282,8 @@ class Scenario:
         """Elementwise: may ``items[j]`` go to ``territories[j]``? (see :meth:`allowed_block`)"""
         group, table = self.eligibility_groups
         ok = table[group[items], territories]
+        if self.only_listed:
+            ok &= self.listed(items, territories)
         limit = self.spec.rules.max_distance_km
         if limit is not None:
             with np.errstate(invalid="ignore"):

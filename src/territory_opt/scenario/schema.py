@@ -87,6 +87,29 @@ class TerritoriesTable(_Strict):
         return self
 
 
+class PairTable(_Strict):
+    """Per item-territory values: a distance matrix, territory-specific loads, sparse eligibility.
+
+    Listed pairs override the defaults (great-circle km, the item's attribute value); unlisted
+    pairs keep them, unless ``only_listed``.
+    """
+
+    path: str = Field(description=TABLE_PATH_HELP)
+    item: str = Field("item", description="Column with the item id of each pair.")
+    territory: str = Field("territory", description="Column with the territory id of each pair.")
+    distance: str | None = Field(
+        None, description="Column with the pair's distance (replaces the great-circle km)."
+    )
+    loads: dict[str, str] = Field(
+        default_factory=dict,
+        description="Attribute name -> column with the load the item puts on this territory "
+        "(replaces the item's attribute value for this pair).",
+    )
+    only_listed: bool = Field(
+        False, description="Only the listed pairs are allowed (locks still override)."
+    )
+
+
 class BalanceRule(_Strict):
     """Keep each territory's load of ``attribute`` within ``±tolerance`` of its FTE-share target."""
 
@@ -165,6 +188,9 @@ class ScenarioSpec(_Strict):
     model: Literal["alignment"]
     items: ItemsTable
     territories: TerritoriesTable
+    pairs: PairTable | None = Field(
+        None, description="Optional table of per item-territory distances and loads."
+    )
     rules: Rules = Field(default_factory=Rules)
     objective: Objective = Field(default_factory=Objective)
     solver: SolverSettings = Field(default_factory=SolverSettings)
