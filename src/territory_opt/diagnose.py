@@ -73,10 +73,12 @@ def _list(names: list[str]) -> str:
 
 
 def _homeless_items(scenario: Scenario) -> list[Conflict]:
-    """(c) Items that no territory may take under eligibility and the distance limit.
+    """(c) Items that no territory may take under eligibility, the pair table's
+    ``only_listed`` and the distance limit.
 
     Each item is blamed on the rule that shuts it out: eligibility (no territory has the skill),
-    the distance limit (every home is too far), or both (the skilled territories are too far).
+    the pair table (no listed pair with a skilled territory), the distance limit (every home is
+    too far), or several (the skilled, listed territories are too far).
     """
     rules = scenario.spec.rules
     orphans = np.concatenate([
@@ -88,45 +90,79 @@ def _homeless_items(scenario: Scenario) -> list[Conflict]:
     limit = rules.max_distance_km
     elig = "eligibility (" + ", ".join(rules.eligibility) + ")"
     dist = f"max distance {limit:g} km" if limit is not None else "max distance"
+    listed_only = "pairs (only_listed)"
     unskilled = "no territory has this skill" if len(rules.eligibility) == 1 else (
         "no territory has all these skills"
     )
     causes: set[str] = set()
     details = []
+    m = scenario.n_territories
     for i in orphans:
         skilled, km = table[group[i]], scenario.distance_block(np.array([i]))[0]
+        listed = (scenario.listed(np.full(m, i), np.arange(m)) if scenario.only_listed
+                  else np.ones(m, dtype=bool))
         tags = ", ".join(f"{t}={scenario.tags[t][i]!r}" for t in rules.eligibility)
         if not skilled.any():
             causes.add(elig)
             detail = f"{tags}: {unskilled}"
-        else:
-            causes.add(dist)
-            if skilled.all():
-                detail = f"nearest home {np.nanmin(km):,.1f} km > {limit:g} km"
+        elif not (skilled & listed).any():
+            causes.add(listed_only)
+            if not listed.any():
+                detail = "no pair in the pairs table"
             else:
                 causes.add(elig)
-                nearest = float(np.nanmin(km[skilled]))
-                detail = f"{tags}; nearest home with that skill {nearest:,.1f} km > {limit:g} km"
+                detail = f"{tags}: no listed pair with a territory that has the skill"
+        else:
+            causes.add(dist)
+            if not skilled.all():
+                causes.add(elig)
+            if not listed.all():
+                causes.add(listed_only)
+            nearest = float(np.nanmin(km[skilled & listed]))
+            which = " with that skill" if not skilled.all() else ""
+            which += " among the listed pairs" if not listed.all() else ""
+            detail = (f"{tags}; " if not skilled.all() else "") + (
+                f"nearest home{which} {nearest:,.1f} km > {limit:g} km")
         details.append(f"{scenario.item_ids[i]} ({detail})")
     more = f" and {len(orphans) - MAX_LISTED} more" if len(orphans) > MAX_LISTED else ""
     return [Conflict(
-        " + ".join(c for c in (elig, dist) if c in causes),
+        " + ".join(c for c in (elig, listed_only, dist) if c in causes),
         f"{len(orphans)} item(s) have no territory that may take them: "
         f"{'; '.join(details[:MAX_LISTED])}{more}",
     )]
 
 
 def _capacity_totals(scenario: Scenario) -> list[Conflict]:
-    """(a) Total load of an attribute above the sum of capacities."""
+    """(a) Total load of an attribute above the sum of capacities.
+
+    With loads from the pair table, each item counts its least load over the territories it
+    may go to: the least total any plan can have.
+    """
     out = []
     for name, cap in scenario.capacity.items():
-        total, room = float(scenario.attributes[name].sum()), float(cap.sum())
+        per_pair = scenario.has_pair_loads(name)
+        total = float(_least_loads(scenario, name).sum() if per_pair
+                      else scenario.attributes[name].sum())
+        room = float(cap.sum())
         if total > room * (1 + REL_EPS):
+            least = "least possible total" if per_pair else "total"
             out.append(Conflict(
                 f"capacity {name}",
-                f"total {name} {total:,.2f} exceeds total capacity {room:,.2f} "
+                f"{least} {name} {total:,.2f} exceeds total capacity {room:,.2f} "
                 f"by {total - room:,.2f} ({(total - room) / max(room, 1e-12):.1%})",
             ))
+    return out
+
+
+def _least_loads(scenario: Scenario, attribute: str) -> np.ndarray:
+    """Each item's least load of ``attribute`` over the territories it may go to (0 for an
+    item with none: those are reported on their own)."""
+    out = np.zeros(scenario.n_items)
+    for block in item_blocks(scenario.n_items, scenario.n_territories):
+        load = np.where(scenario.allowed_block(block), scenario.load_block(attribute, block),
+                        np.inf)
+        least = load.min(axis=1)
+        out[block] = np.where(np.isfinite(least), least, 0.0)
     return out
 
 
@@ -159,7 +195,9 @@ def _locked_loads(scenario: Scenario) -> list[Conflict]:
     limits += [(f"capacity {name}", name, cap, "capacity")
                for name, cap in scenario.capacity.items()]
     for rule, attribute, ceiling, what in limits:
-        load = np.bincount(scenario.lock[locked], weights=scenario.attributes[attribute][locked],
+        items = np.flatnonzero(locked)
+        load = np.bincount(scenario.lock[items],
+                           weights=scenario.pair_load(attribute, items, scenario.lock[items]),
                            minlength=scenario.n_territories)
         bad = np.flatnonzero(load > ceiling * (1 + REL_EPS))
         if len(bad):

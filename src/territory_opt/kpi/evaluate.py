@@ -83,8 +83,18 @@ def loads(scenario: Scenario, assignment: np.ndarray, weight: np.ndarray) -> np.
                                   minlength=scenario.n_territories), dtype=float)
 
 
+def attribute_loads(scenario: Scenario, assignment: np.ndarray, attribute: str) -> np.ndarray:
+    """Load of ``attribute`` per territory: each item's load on its own territory (the pair
+    table's value where it lists one, else the item's attribute value)."""
+    assigned = np.flatnonzero(assignment != NO_TERRITORY)
+    weight = scenario.pair_load(attribute, assigned, assignment[assigned])
+    return np.asarray(np.bincount(assignment[assigned], weights=weight,
+                                  minlength=scenario.n_territories), dtype=float)
+
+
 def item_travel_km(scenario: Scenario, assignment: np.ndarray) -> np.ndarray:
-    """Great-circle km from each item to its territory's home; NaN if no home or unassigned."""
+    """Km from each item to its territory: the pair table's distance where it lists one, else
+    great-circle km to the home; NaN if neither (no home) or unassigned."""
     km = np.full(scenario.n_items, np.nan)
     assigned = np.flatnonzero(assignment != NO_TERRITORY)
     km[assigned] = scenario.distance(assigned, assignment[assigned])
@@ -100,7 +110,7 @@ def band_excess(scenario: Scenario, assignment: np.ndarray, attribute: str, tole
     np.ndarray
 ):
     """Attribute units outside ``[(1-τ)·target, (1+τ)·target]`` per territory (>= 0)."""
-    load = loads(scenario, assignment, scenario.attributes[attribute])
+    load = attribute_loads(scenario, assignment, attribute)
     target = scenario.targets(attribute)
     below = np.maximum((1 - tolerance) * target - load, 0)
     return np.asarray(below + np.maximum(load - (1 + tolerance) * target, 0))
@@ -135,8 +145,8 @@ def _territory_table(scenario: Scenario, assignment: np.ndarray, assigned: np.nd
         "fte": scenario.fte,
         "items": np.bincount(assignment[assigned], minlength=scenario.n_territories),
     })
-    for name, values in scenario.attributes.items():
-        load = loads(scenario, assignment, values)
+    for name in scenario.attributes:
+        load = attribute_loads(scenario, assignment, name)
         target = scenario.targets(name)
         table[name] = load
         table[f"{name}_target"] = target
@@ -144,7 +154,7 @@ def _territory_table(scenario: Scenario, assignment: np.ndarray, assigned: np.nd
             table[f"{name}_dev_pct"] = np.where(target > 0, 100 * (load / target - 1), 0.0)
     km = item_travel_km(scenario, assignment)
     weight = scenario.travel_weight()
-    has_home = scenario.has_home
+    has_home = scenario.has_distance  # a home, or listed pair distances
     travel_total = np.bincount(assignment[assigned], weights=np.nan_to_num(km * weight)[assigned],
                                minlength=scenario.n_territories)
     km_max = np.zeros(scenario.n_territories)
@@ -153,7 +163,7 @@ def _territory_table(scenario: Scenario, assignment: np.ndarray, assigned: np.nd
     with np.errstate(divide="ignore", invalid="ignore"):
         km_mean = np.bincount(assignment[assigned], weights=np.nan_to_num(km[assigned]),
                               minlength=scenario.n_territories) / items
-    # A territory with no home has no travel: NaN, shown as "n/a".
+    # A territory with no home (and no listed distance) has no travel: NaN, shown as "n/a".
     table["travel"] = np.where(has_home, travel_total, np.nan)
     table["km_mean"] = np.where(has_home & (items > 0), km_mean, np.nan)
     table["km_max"] = np.where(has_home & (items > 0), km_max, np.nan)
@@ -259,6 +269,9 @@ def _violations(
 
 def _why_not_allowed(scenario: Scenario, i: int, k: int) -> Violation:
     item, territory = scenario.item_ids[i], scenario.territory_ids[k]
+    if scenario.only_listed and not scenario.listed(np.array([i]), np.array([k]))[0]:
+        return Violation("pairs only_listed", f"item {item}", 1.0,
+                         f"the pair with territory {territory} is not in the pairs table")
     for tag in scenario.spec.rules.eligibility:
         value = scenario.tags[tag][i]
         if value and value not in scenario.skills[k]:
@@ -268,4 +281,4 @@ def _why_not_allowed(scenario: Scenario, i: int, k: int) -> Violation:
     km = float(scenario.distance(np.array([i]), np.array([k]))[0])
     limit = scenario.spec.rules.max_distance_km or float("inf")
     return Violation("max distance", f"item {item}", km - limit,
-                     f"{km:,.1f} km from territory {territory}'s home; limit {limit:,.1f} km")
+                     f"{km:,.1f} km from territory {territory}; limit {limit:,.1f} km")

@@ -95,7 +95,12 @@ class AlignmentModel:
 
 @dataclass(frozen=True)
 class Band:
-    """One per-territory row group: ``lo_k <= Σ_i weight_i x_ik <= hi_k``."""
+    """One per-territory row group: ``lo_k <= Σ_i a_ik x_ik <= hi_k``.
+
+    ``a_ik`` is ``weight_i`` (the item's attribute value), except for the pairs the pair
+    table gives a load of ``attribute`` (:meth:`Scenario.pair_load`); read it through
+    :meth:`RowLayout.band_entries` / :meth:`RowLayout.band_block`.
+    """
 
     name: str
     weight: np.ndarray
@@ -103,6 +108,7 @@ class Band:
     hi: np.ndarray
     penalty: float | None  # soft rule: cost per unit outside; None: hard
     scale: np.ndarray  # per row, to compare violations of different units
+    attribute: str | None = None  # the attribute whose (pair) loads the rows sum
 
 
 @dataclass(frozen=True, eq=False)
@@ -137,6 +143,19 @@ class RowLayout:
         return (self.scenario.n_items + len(self.bands) * self.scenario.n_territories
                 + (self.cap_weight is not None))
 
+    def band_entries(self, band: Band, item: np.ndarray, territory: np.ndarray) -> np.ndarray:
+        """``a_ik`` of ``band`` for each pair (elementwise)."""
+        if band.attribute is not None and self.scenario.has_pair_loads(band.attribute):
+            return self.scenario.pair_load(band.attribute, item, territory)
+        return np.asarray(band.weight[item])
+
+    def band_block(self, band: Band, items: np.ndarray) -> np.ndarray:
+        """``a_ik`` of ``band`` for ``items`` × every territory (dense per block)."""
+        if band.attribute is not None and self.scenario.has_pair_loads(band.attribute):
+            return self.scenario.load_block(band.attribute, items)
+        return np.broadcast_to(band.weight[items][:, None],
+                               (len(items), self.scenario.n_territories))
+
     def entries(self, item: np.ndarray, territory: np.ndarray, first_col: int
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """COO ``(rows, cols, values)`` of pair columns ``first_col, first_col + 1, ...``."""
@@ -145,7 +164,7 @@ class RowLayout:
         for g, band in enumerate(self.bands):
             rows.append(self.band_rows(g).start + territory)
             out_cols.append(cols)
-            vals.append(band.weight[item])
+            vals.append(self.band_entries(band, item, territory))
         if self.cap_weight is not None and self.cap_row is not None:
             stays = self.scenario.current[item] == territory
             rows.append(np.full(int(stays.sum()), self.cap_row))
@@ -157,7 +176,7 @@ class RowLayout:
         """``Σ_r a_r(i,k) · duals_r`` over the band and cap rows, for ``items`` × territories."""
         out = np.zeros((len(items), self.scenario.n_territories))
         for g, band in enumerate(self.bands):
-            out += band.weight[items][:, None] * duals[self.band_rows(g)][None, :]
+            out += self.band_block(band, items) * duals[self.band_rows(g)][None, :]
         if self.cap_weight is not None and self.cap_row is not None:
             current = self.scenario.current[items]
             has = np.flatnonzero(current != NO_TERRITORY)
@@ -174,10 +193,12 @@ def row_layout(scenario: Scenario) -> RowLayout:
         target = scenario.targets(rule.attribute)
         bands.append(Band(f"balance {rule.attribute}", scenario.attributes[rule.attribute],
                           (1 - rule.tolerance) * target, (1 + rule.tolerance) * target,
-                          None if rule.hard else rule.penalty, np.maximum(target, 1e-9)))
+                          None if rule.hard else rule.penalty, np.maximum(target, 1e-9),
+                          rule.attribute))
     for name, cap in scenario.capacity.items():
         bands.append(Band(f"capacity {name}", scenario.attributes[name], np.full(m, -np.inf),
-                          cap, None, np.maximum(np.where(np.isfinite(cap), cap, 1.0), 1e-9)))
+                          cap, None, np.maximum(np.where(np.isfinite(cap), cap, 1.0), 1e-9),
+                          name))
     cap_rule = rules.disruption
     if cap_rule is None or not scenario.has_current:
         return RowLayout(scenario, tuple(bands), None, 0.0)

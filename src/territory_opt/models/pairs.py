@@ -60,18 +60,27 @@ def all_pairs(scenario: Scenario) -> PairSet:
 def nearest_pairs(scenario: Scenario, k: int) -> PairSet:
     """Each item's ``k`` nearest eligible territories by home, its current territory and every
     eligible territory without a home; each territory's nearest items (:data:`REACH`); a
-    locked item only its lock. Pairs the hard rules forbid (eligibility, the distance limit)
-    are dropped."""
+    locked item only its lock; each item's ``k`` nearest pairs of the pair table
+    (:func:`_listed_nearest`). Pairs the hard rules forbid (eligibility, the distance limit,
+    ``only_listed``) are dropped."""
     m = scenario.n_territories
     group, table = scenario.eligibility_groups
     locked = scenario.lock != NO_TERRITORY
+    located = scenario.located  # items without coordinates: their distances are all listed
     homed = scenario.has_home
     items = [np.flatnonzero(locked)]
     territories = [scenario.lock[locked]]
     item_xyz = _unit_vectors(scenario.lat, scenario.lon)
     home_xyz = _unit_vectors(scenario.home_lat, scenario.home_lon)
+    listed_item, listed_territory = _listed_nearest(scenario, k)
+    items.append(listed_item)
+    territories.append(listed_territory)
     for g in range(len(table)):
-        members = np.flatnonzero((group == g) & ~locked)
+        unlocated = np.flatnonzero((group == g) & ~locked & ~located)
+        members = np.flatnonzero((group == g) & ~locked & located)
+        everywhere = np.flatnonzero(table[g] & ~homed)  # no home: no distance, always offered
+        items.append(np.repeat(unlocated, len(everywhere)))
+        territories.append(np.tile(everywhere, len(unlocated)))
         if not len(members):
             continue
         eligible = np.flatnonzero(table[g])
@@ -88,7 +97,7 @@ def nearest_pairs(scenario: Scenario, k: int) -> PairSet:
         territories.append(choices.reshape(-1))
     # Each territory also offers itself to its nearest items, about twice its FTE share of
     # them: a rep far from everyone else's nearest lists can still fill its balance band.
-    free = np.flatnonzero(~locked)
+    free = np.flatnonzero(~locked & located)
     share = np.ceil(REACH * len(free) * scenario.fte / scenario.fte.sum()).astype(np.int64)
     if len(free):
         tree = cKDTree(item_xyz[free])
@@ -104,6 +113,23 @@ def nearest_pairs(scenario: Scenario, k: int) -> PairSet:
     keep = scenario.is_allowed(item, territory)
     # Not marked complete even when it happens to be: only pricing proves that.
     return PairSet.of(item[keep], territory[keep], m, complete=False)
+
+
+def _listed_nearest(scenario: Scenario, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each item's ``k`` pairs of the pair table with the least distance (any ``k`` of them
+    when the table has no distance column)."""
+    keys = scenario.pair_keys
+    if not len(keys):
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    m = scenario.n_territories
+    item, territory = keys // m, keys % m
+    km = scenario.pair_km if scenario.pair_km is not None else np.zeros(len(keys))
+    order = np.lexsort((km, item))
+    item, territory = item[order], territory[order]
+    starts = np.flatnonzero(np.r_[True, item[1:] != item[:-1]])
+    rank = np.arange(len(item)) - np.repeat(starts, np.diff(np.r_[starts, len(item)]))
+    keep = rank < k
+    return item[keep], territory[keep]
 
 
 def pair_costs(scenario: Scenario, item: np.ndarray, territory: np.ndarray) -> np.ndarray:
