@@ -23,8 +23,10 @@ import numpy as np
 
 from territory_opt.backends.base import Progress, SolveOptions, SolveResult, Status, relative_gap
 from territory_opt.backends.highs import HighsBackend
-from territory_opt.models.alignment import AlignmentModel
+from territory_opt.models.alignment import AlignmentModel, build_alignment
 from territory_opt.models.colgen import Relaxation
+from territory_opt.repair import round_and_repair
+from territory_opt.scenario.model import NO_TERRITORY
 
 EXTRA_PAIRS_PER_ITEM = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 """Rounds: allow this many extra (lowest reduced cost) pairs per item beyond the LP's own.
@@ -32,6 +34,10 @@ EXTRA_PAIRS_PER_ITEM = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 Small sets are either proven infeasible in a fraction of a second or give a plan at once; each
 round stops at its first plan (measured at 5,000 × 50: 0.1 and 0.25 infeasible in 0.3 s each,
 0.5 first plan in 4 s, 1.0 in 9 s)."""
+REPAIR_PAIRS_PER_ITEM = 1.0
+"""Extra pairs per item of the elastic repair MIP."""
+REPAIR_SECONDS = 30.0
+"""At most this long for the elastic repair MIP."""
 IMPROVE_PAIRS_PER_ITEM = (2.0, 3.0, 5.0, 8.0)
 """Extra pairs per item of the successive improving MIPs (the last one repeats)."""
 
@@ -57,6 +63,20 @@ def construct(model: AlignmentModel, relaxation: Relaxation, options: SolveOptio
         return Construction(None, float("inf"), 0.0, f"no LP solution ({relaxation.status})")
     if _is_integral(relaxation.x, model.linear.integer):
         return Construction(relaxation.x, relaxation.objective, 0.0, "LP relaxation is integral")
+    assignment, violation = round_and_repair(model, relaxation.x)
+    how = "LP rounding + greedy repair"
+    if violation > 0:
+        # Stuck a little short: a MIP that may still violate the hard rows, at a high price,
+        # starts from there and removes the rest (fast: it has a plan from the start).
+        assignment = _repair_by_mip(model, relaxation, assignment, options,
+                                    budget - (time.perf_counter() - start))
+        how += " + elastic MIP"
+    if assignment is not None:
+        repaired = model.start_vector(assignment)
+        objective = model.linear.objective(repaired)
+        if options.progress is not None:
+            options.progress(Progress(objective, relaxation.bound, time.perf_counter() - start))
+        return Construction(repaired, objective, time.perf_counter() - start, how)
     n_items = model.scenario.n_items
     result: SolveResult | None = None
     for round_no, extra in enumerate(EXTRA_PAIRS_PER_ITEM, start=1):
@@ -118,6 +138,39 @@ def improve(model: AlignmentModel, relaxation: Relaxation, start: Construction,
         if widest and result.status == Status.OPTIMAL:
             break  # the widest set is solved to the gap target: nothing left to gain here
     return best
+
+
+def _repair_by_mip(model: AlignmentModel, relaxation: Relaxation, assignment: np.ndarray,
+                   options: SolveOptions, budget: float) -> np.ndarray | None:
+    """Remove the hard rows' remaining violation with an elastic restricted MIP started from
+    ``assignment``; the plan it finds if the violation reaches zero, else None."""
+    scenario = model.scenario
+    elastic = build_alignment(scenario, model.pairs, soften=_violation_price(model))
+    n_pairs = len(model.pair_item)
+    allowed = _pair_set(model, relaxation, int(REPAIR_PAIRS_PER_ITEM * scenario.n_items))
+    allowed[np.searchsorted(model.pair_item * scenario.n_territories + model.pair_territory,
+                            np.arange(scenario.n_items) * scenario.n_territories
+                            + assignment)] = True
+    ub = elastic.linear.ub.copy()
+    ub[:n_pairs] = np.where(allowed, ub[:n_pairs], 0.0)
+    hard = [b for b in elastic.elastic if b.hard]
+    sub = dataclasses.replace(options, time_limit=max(min(budget, REPAIR_SECONDS), 0.1),
+                              progress=None, warm_start=elastic.start_vector(assignment),
+                              gap=0.0)
+    stop_at_zero = dataclasses.replace(elastic.linear, ub=ub)
+    result = HighsBackend().solve(stop_at_zero, sub)
+    if not result.status.has_plan or result.x is None:
+        return None
+    if any(result.x[b.start:b.stop].sum() > 1e-6 * float(b.scale.max()) for b in hard):
+        return None
+    out = elastic.assignment(result.x)
+    return out if (out != NO_TERRITORY).all() else None
+
+
+def _violation_price(model: AlignmentModel) -> float:
+    """Price of a 100% violation of a hard row: far above any plan's cost."""
+    return 1e3 * max(1.0, float(np.abs(model.linear.c).sum()) / max(len(model.pair_item), 1)
+                     * model.scenario.n_items)
 
 
 def _widening() -> Iterator[float]:

@@ -268,7 +268,8 @@ class _IncrementalLp:
                        + self.col_territory[pairs])
 
     def run(self, time_limit: float) -> str:
-        self.h.setOptionValue("time_limit", float(max(time_limit, 0.1)))
+        # HiGHS's clock runs over the instance's lifetime, not per run.
+        self.h.setOptionValue("time_limit", float(self.h.getRunTime() + max(time_limit, 0.1)))
         self.h.run()
         status = self.h.getModelStatus()
         s = self.highspy.HighsModelStatus
