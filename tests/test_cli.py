@@ -81,8 +81,9 @@ def test_solve_refuses_existing_out(tmp_path: Path) -> None:
 
 def test_no_plan_within_limit_exits_3_and_writes_nothing(tmp_path: Path) -> None:
     out = tmp_path / "plan"
-    # HiGHS needs several seconds for a first demo plan; a 0.5 s limit leaves it with none.
-    result = run_cli("solve", str(DEMO), "--out", str(out), "--time-limit", "0.5")
+    # Without the construction's start, CBC needs far more than 0.5 s for a first demo plan.
+    result = run_cli("solve", str(DEMO), "--out", str(out), "--time-limit", "0.5",
+                     "--backend", "cbc", "--warm-start", "none")
     assert result.returncode == 3, result.stderr
     assert "found no plan within 0.5 s" in result.stderr and "--time-limit" in result.stderr
     assert not out.exists() and list(tmp_path.iterdir()) == []

@@ -35,7 +35,7 @@ def round_and_repair(model: AlignmentModel, x: np.ndarray) -> tuple[np.ndarray, 
     cost = model.linear.c[:n_pairs]
     m = model.scenario.n_territories
     keys = item * m + territory
-    loads = rows.loads(assignment)
+    loads = rows.loads(np.searchsorted(keys, np.arange(len(assignment)) * m + assignment))
     budget = 1000 + int(MAX_MOVES_PER_ITEM * model.scenario.n_items)
     recent: list[int] = []
     for _ in range(budget):
@@ -47,18 +47,21 @@ def round_and_repair(model: AlignmentModel, x: np.ndarray) -> tuple[np.ndarray, 
         source_all = assignment[item]
         near = broken[source_all] | broken[territory]
         j = np.flatnonzero(near & (source_all != territory) & ~np.isin(item, recent))
-        source = source_all[j]
-        delta_cost = cost[j] - cost[np.searchsorted(keys, item[j] * m + source)]
-        delta = rows.move_delta(loads, item[j], source, territory[j])
+        here = np.searchsorted(keys, item[j] * m + source_all[j])  # the items' pairs now
+        delta_cost = cost[j] - cost[here]
+        delta = rows.move_delta(loads, here, j)
         pick = int(np.lexsort((delta_cost, delta))[0]) if len(j) else -1
         best = int(j[pick]) if pick >= 0 else -1
         if best < 0 or not delta[pick] < -TOLERANCE:
             # A local minimum: weigh the rows still broken more heavily (guided local
             # search), so the next moves trade other rows' slack for theirs.
-            if not rows.reweigh(loads):
+            if rows.reweigh(loads):
+                continue
+            if best < 0:
                 return assignment, violation
-            continue
-        loads = rows.apply(loads, int(item[best]), int(source_all[best]), int(territory[best]))
+            rows.row_weight[:] = 1.0  # weights exhausted: take the best move uphill (tabu
+            rows.cap_row_weight = 1.0  # search; the tabu list keeps it from coming back)
+        loads = rows.apply(loads, int(here[pick]), best)
         assignment[item[best]] = territory[best]
         recent = [*recent[-(TABU - 1):], int(item[best])]  # no ping-pong of one item
     return assignment, float(rows.violation(loads).sum())
@@ -85,7 +88,12 @@ class _HardRows:
         def stack(values: list[np.ndarray], width: int) -> np.ndarray:
             return np.array(values, dtype=float).reshape(len(values), width)
 
-        self.weight = stack([b.weight for b in hard], n)
+        # Per pair: a pair table may give an item a different load in each territory.
+        self.weight = stack([layout.band_entries(b, model.pair_item, model.pair_territory)
+                             for b in hard], len(model.pair_item))
+        self.item = model.pair_item
+        self.territory = model.pair_territory
+        del n
         self.lo = stack([b.lo for b in hard], m)
         self.hi = stack([b.hi for b in hard], m)
         self.scale = stack([b.scale for b in hard], m)
@@ -96,15 +104,15 @@ class _HardRows:
         self.cap_scale = max(float(layout.cap_weight.sum()), 1e-9) if (
             layout.cap_weight is not None) else 1.0
 
-    def loads(self, assignment: np.ndarray) -> tuple[np.ndarray, float]:
+    def loads(self, pair: np.ndarray) -> tuple[np.ndarray, float]:
+        """Band loads and the cap row's staying weight when item i takes ``pair[i]``."""
         m = self.scenario.n_territories
-        band = np.array([np.bincount(assignment, weights=w, minlength=m) for w in self.weight]
-                        ).reshape(len(self.weight), m)
+        band = np.array([np.bincount(self.territory[pair], weights=w[pair], minlength=m)
+                         for w in self.weight]).reshape(len(self.weight), m)
         stays = 0.0
         if self.cap_weight is not None:
-            current = self.scenario.current
-            stays = float(self.cap_weight[(current != NO_TERRITORY)
-                                          & (assignment == current)].sum())
+            current = self.scenario.current[self.item[pair]]
+            stays = float(self.cap_weight[self.item[pair]][current == self.territory[pair]].sum())
         return band, stays
 
     def violation(self, loads: tuple[np.ndarray, float]) -> np.ndarray:
@@ -131,19 +139,20 @@ class _HardRows:
         self.row_weight[broken] *= 2.0
         return bool(self.row_weight.max() <= MAX_WEIGHT and self.cap_row_weight <= MAX_WEIGHT)
 
-    def move_delta(self, loads: tuple[np.ndarray, float], item: np.ndarray,
-                   source: np.ndarray, target: np.ndarray) -> np.ndarray:
-        """Change of total relative violation if ``item[j]`` moved ``source[j] → target[j]``."""
+    def move_delta(self, loads: tuple[np.ndarray, float], here: np.ndarray, to: np.ndarray
+                   ) -> np.ndarray:
+        """Change of the weighted violation if each item left pair ``here[j]`` for ``to[j]``."""
         band, stays = loads
-        delta = np.zeros(len(item))
+        delta = np.zeros(len(to))
+        source, target = self.territory[here], self.territory[to]
         for g in range(len(self.weight)):
-            w = self.weight[g][item]
             lo, hi, scale, weight = self.lo[g], self.hi[g], self.scale[g], self.row_weight[g]
-            for k, sign in ((source, -1.0), (target, 1.0)):
+            for k, change in ((source, -self.weight[g][here]), (target, self.weight[g][to])):
                 before = band[g][k]
-                delta += weight[k] * (_band_violation(before + sign * w, lo[k], hi[k], scale[k])
+                delta += weight[k] * (_band_violation(before + change, lo[k], hi[k], scale[k])
                                       - _band_violation(before, lo[k], hi[k], scale[k]))
         if self.cap_weight is not None:
+            item = self.item[to]
             current = self.scenario.current[item]
             change = np.where(current == target, self.cap_weight[item],
                               np.where(current == source, -self.cap_weight[item], 0.0))
@@ -152,13 +161,16 @@ class _HardRows:
                 np.maximum(self.cap_floor - stays - change, 0.0) - before) / self.cap_scale
         return delta
 
-    def apply(self, loads: tuple[np.ndarray, float], i: int, source: int, target: int
+    def apply(self, loads: tuple[np.ndarray, float], here: int, to: int
               ) -> tuple[np.ndarray, float]:
+        """Loads after the item of pair ``here`` moves to pair ``to``."""
         band, stays = loads
         band = band.copy()
-        band[:, source] -= self.weight[:, i]
-        band[:, target] += self.weight[:, i]
+        source, target = self.territory[here], self.territory[to]
+        band[:, source] -= self.weight[:, here]
+        band[:, target] += self.weight[:, to]
         if self.cap_weight is not None:
+            i = self.item[to]
             current = self.scenario.current[i]
             stays += self.cap_weight[i] * (float(current == target) - float(current == source))
         return band, stays

@@ -22,7 +22,7 @@ from territory_opt.backends.base import (
     module_available,
     relative_gap,
 )
-from territory_opt.construct import construct, improve
+from territory_opt.construct import construct, improve, improve_by_neighbourhoods
 from territory_opt.models.alignment import AlignmentModel
 from territory_opt.models.colgen import Relaxation
 from territory_opt.models.linear import LinearModel
@@ -56,7 +56,9 @@ class HeuristicBackend:
         started = time.perf_counter()
         first = construct(model, relaxation, options, FIRST_PLAN_SHARE * options.time_limit)
         remaining = options.time_limit - (time.perf_counter() - started)
-        best = improve(model, relaxation, first, options, remaining)
+        best = improve_by_neighbourhoods(model, relaxation, first, options, remaining)
+        remaining = options.time_limit - (time.perf_counter() - started)
+        best = improve(model, relaxation, best, options, remaining)
         seconds = time.perf_counter() - started
         if best.x is None and first.infeasible:
             return SolveResult(Status.INFEASIBLE, None, float("inf"), float("inf"), seconds,

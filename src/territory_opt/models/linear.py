@@ -94,3 +94,26 @@ class RowBuilder:
             shape=(self.n_rows, self.n_cols),
         )
         return a, cat(self._lo, float), cat(self._hi, float), tuple(self._groups)
+
+
+def sub_model(model: LinearModel, free: np.ndarray, x: np.ndarray) -> LinearModel:
+    """The model over the columns ``free`` (a boolean mask), every other column fixed at its
+    value in ``x``: their row activity moves into the row bounds and their cost into the
+    offset. Rows no free column touches are dropped (``x`` already decides them).
+
+    Large-neighbourhood search re-solves such pieces of a big model around an incumbent.
+    """
+    a = model.a.tocsc()
+    fixed_activity = a[:, ~free] @ x[~free]
+    sub = a[:, free]
+    rows = np.flatnonzero(np.diff(sub.tocsr().indptr) > 0)
+    return LinearModel(
+        c=model.c[free],
+        offset=model.offset + float(model.c[~free] @ x[~free]),
+        lb=model.lb[free],
+        ub=model.ub[free],
+        integer=model.integer[free],
+        a=sp.csr_array(sub[rows, :]),
+        row_lo=model.row_lo[rows] - fixed_activity[rows],
+        row_hi=model.row_hi[rows] - fixed_activity[rows],
+    )
