@@ -27,6 +27,8 @@ from territory_opt.models.alignment import AlignmentModel
 from territory_opt.models.colgen import Relaxation
 from territory_opt.models.linear import LinearModel
 
+WHOLE_MODEL_PAIRS = 100_000
+"""Up to this many pairs, improve by restricted MIPs over the whole model before pieces."""
 FIRST_PLAN_SHARE = 0.5
 """Share of the time left that the search for a first plan may use."""
 
@@ -56,9 +58,13 @@ class HeuristicBackend:
         started = time.perf_counter()
         first = construct(model, relaxation, options, FIRST_PLAN_SHARE * options.time_limit)
         remaining = options.time_limit - (time.perf_counter() - started)
-        best = improve_by_neighbourhoods(model, relaxation, first, options, remaining)
-        remaining = options.time_limit - (time.perf_counter() - started)
-        best = improve(model, relaxation, best, options, remaining)
+        # Small models: HiGHS on the restricted whole does best; large ones: pieces first.
+        steps = (improve, improve_by_neighbourhoods) if len(model.pair_item) <= WHOLE_MODEL_PAIRS \
+            else (improve_by_neighbourhoods, improve)
+        best = first
+        for step in steps:
+            remaining = options.time_limit - (time.perf_counter() - started)
+            best = step(model, relaxation, best, options, remaining)
         seconds = time.perf_counter() - started
         if best.x is None and first.infeasible:
             return SolveResult(Status.INFEASIBLE, None, float("inf"), float("inf"), seconds,
