@@ -38,6 +38,8 @@ SIZES = {  # preset, heuristic time limit (the target), target gap
     "20k": ("scale-20k", 15.0, 0.0025),
     "100k": ("scale-100k", 120.0, 0.005),
 }
+LONGER = {"1k": 30.0, "5k": 60.0, "20k": 60.0}
+"""A second heuristic run with more time, to show where it goes after the target time."""
 EXACT_UP_TO = ("1k", "5k")
 EXACT_LIMIT = 60.0
 BASELINE_LIMIT = 60.0
@@ -184,6 +186,8 @@ def main(argv: list[str] | None = None) -> None:
             build(preset, folder)
             scenario = folder / "scenario.yaml"
             runs = [("heuristic", limit)]
+            if size in LONGER:
+                runs.append(("heuristic", LONGER[size]))
             if size in EXACT_UP_TO:
                 runs += [("highs", EXACT_LIMIT), ("baseline", BASELINE_LIMIT)]
             for method, method_limit in runs:

@@ -67,9 +67,9 @@ def construct(model: AlignmentModel, relaxation: Relaxation, options: SolveOptio
     start = time.perf_counter()
     if relaxation.x is None:
         return Construction(None, float("inf"), 0.0, f"no LP solution ({relaxation.status})")
-    if _is_integral(relaxation.x, model.linear.integer):
+    if relaxation.lp and _is_integral(relaxation.x, model.linear.integer):
         return Construction(relaxation.x, relaxation.objective, 0.0, "LP relaxation is integral")
-    rounded, violation = round_and_repair(model, relaxation.x)
+    rounded, violation = round_and_repair(model, relaxation.x, budget / 2)
     assignment: np.ndarray | None = rounded
     how = "LP rounding + greedy repair"
     if violation > 0:

@@ -10,6 +10,8 @@ find one (HiGHS needs minutes for a first plan at 20,000 × 100; this takes well
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from territory_opt.models.alignment import AlignmentModel
@@ -21,11 +23,14 @@ TABU = 10
 """An item moved in the last this many moves stays put (avoids cycling)."""
 MAX_WEIGHT = 1e6
 """Guided local search stops raising row weights here."""
+MAX_BATCH = 50_000
+"""Candidate moves looked at per batch."""
 TOLERANCE = 1e-9
 """Relative violation that counts as none (the MIP's own feasibility tolerance is 1e-6)."""
 
 
-def round_and_repair(model: AlignmentModel, x: np.ndarray) -> tuple[np.ndarray, float]:
+def round_and_repair(model: AlignmentModel, x: np.ndarray, budget: float = float("inf")
+                     ) -> tuple[np.ndarray, float]:
     """An assignment from the LP point ``x`` and its remaining total relative violation of
     the hard rows (0: a plan; else greedy single moves got stuck there)."""
     assignment = _largest_share(model, x)
@@ -36,9 +41,12 @@ def round_and_repair(model: AlignmentModel, x: np.ndarray) -> tuple[np.ndarray, 
     m = model.scenario.n_territories
     keys = item * m + territory
     loads = rows.loads(np.searchsorted(keys, np.arange(len(assignment)) * m + assignment))
-    budget = 1000 + int(MAX_MOVES_PER_ITEM * model.scenario.n_items)
+    moves = 1000 + int(MAX_MOVES_PER_ITEM * model.scenario.n_items)
     recent: list[int] = []
-    for _ in range(budget):
+    started = time.perf_counter()
+    for _ in range(moves):
+        if time.perf_counter() - started > budget:
+            break
         violation = float(rows.violation(loads).sum())
         if violation <= TOLERANCE:
             return assignment, 0.0
@@ -61,10 +69,33 @@ def round_and_repair(model: AlignmentModel, x: np.ndarray) -> tuple[np.ndarray, 
                 return assignment, violation
             rows.row_weight[:] = 1.0  # weights exhausted: take the best move uphill (tabu
             rows.cap_row_weight = 1.0  # search; the tabu list keeps it from coming back)
-        loads = rows.apply(loads, int(here[pick]), best)
-        assignment[item[best]] = territory[best]
-        recent = [*recent[-(TABU - 1):], int(item[best])]  # no ping-pong of one item
+            batch = [pick]
+        else:
+            batch = _disjoint_moves(delta, delta_cost, here, j, territory)
+        for chosen in batch:
+            move = int(j[chosen])
+            loads = rows.apply(loads, int(here[chosen]), move)
+            assignment[item[move]] = territory[move]
+            recent = [*recent[-(TABU - 1):], int(item[move])]  # no ping-pong of one item
     return assignment, float(rows.violation(loads).sum())
+
+
+def _disjoint_moves(delta: np.ndarray, delta_cost: np.ndarray, here: np.ndarray,
+                    j: np.ndarray, territory: np.ndarray) -> list[int]:
+    """Improving moves, best first, no two touching the same territory: their band changes
+    do not interact, so all can be applied at once (hundreds of moves per pass on large
+    models instead of one)."""
+    order = np.lexsort((delta_cost, delta))
+    order = order[delta[order] < -TOLERANCE][:MAX_BATCH]
+    used: set[int] = set()
+    batch = []
+    for index in order.tolist():
+        source, target = int(territory[here[index]]), int(territory[j[index]])
+        if source in used or target in used:
+            continue
+        used.update((source, target))
+        batch.append(index)
+    return batch
 
 
 def _largest_share(model: AlignmentModel, x: np.ndarray) -> np.ndarray:

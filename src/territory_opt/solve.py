@@ -37,6 +37,7 @@ from territory_opt.errors import Conflict, InfeasibleError, NoPlanFoundError, Te
 from territory_opt.kpi.evaluate import objective_terms
 from territory_opt.models.alignment import AlignmentModel
 from territory_opt.models.colgen import Relaxation, relax
+from territory_opt.models.lagrange import lagrangian_relaxation
 from territory_opt.models.pairs import PairSet, all_pairs, nearest_pairs
 from territory_opt.plan import Plan
 from territory_opt.scenario.model import NO_TERRITORY, Scenario
@@ -56,6 +57,9 @@ RELAX_SHARE = 0.6
 
 ALL_PAIRS_LIMIT = 1_000_000
 """Up to this many item × territory cells, exact backends get every allowed pair."""
+
+LAGRANGE_CELLS = 10_000_000
+"""Above this many item × territory cells the relaxation is Lagrangian, not an LP."""
 
 DEFAULT_CANDIDATES = 8
 """Nearest territories offered per item on the large path (column generation adds more)."""
@@ -108,7 +112,7 @@ def solve(
             progress=progress,
             stop=stop,
         )
-        relaxation = relax(scenario, pairs, options, RELAX_SHARE * limit)
+        relaxation = _relax(scenario, pairs, options, RELAX_SHARE * limit)
         if relaxation.status == Status.INFEASIBLE:
             raise InfeasibleError(_conflicts(relaxation, chosen, options))
         model = relaxation.model
@@ -196,6 +200,16 @@ def offered_pairs(scenario: Scenario, backend: Backend, candidates: int | None) 
     if candidates >= scenario.n_territories:
         return all_pairs(scenario)
     return nearest_pairs(scenario, candidates)
+
+
+def _relax(scenario: Scenario, pairs: PairSet, options: SolveOptions, budget: float
+           ) -> Relaxation:
+    """Column generation (an LP solution and its bound) up to :data:`LAGRANGE_CELLS` item ×
+    territory cells; beyond, where even the restricted LP takes minutes, the Lagrangian bound
+    by subgradient ascent (:mod:`territory_opt.models.lagrange`)."""
+    if not pairs.complete and scenario.n_items * scenario.n_territories > LAGRANGE_CELLS:
+        return lagrangian_relaxation(scenario, pairs, options, budget)
+    return relax(scenario, pairs, options, budget)
 
 
 def _conflicts(relaxation: Relaxation, backend: Backend, options: SolveOptions

@@ -68,6 +68,7 @@ class Relaxation:
     priced_in: int
     seconds: float
     violation: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
+    lp: bool = True  # x is an LP solution (False: a Lagrangian point, not primal feasible)
 
     @property
     def converged(self) -> bool:
@@ -96,9 +97,12 @@ def relax(scenario: Scenario, pairs: PairSet, options: SolveOptions,
             lp.set_upper(hard_slacks, np.inf)
             continue
         if lp_status != "optimal":
-            status = Status.NO_PLAN
+            # Cut short: fall back on the last LP solution that kept the hard rows.
+            status = Status.FEASIBLE if lp.kept is not None else Status.NO_PLAN
             break
         status = Status.FEASIBLE  # an LP solution over these pairs; not yet proven complete
+        if not phase1:
+            lp.keep()
         if pairs.complete and not phase1:
             bound, status = max(bound, lp.objective), Status.OPTIMAL
             break
@@ -238,6 +242,9 @@ class _IncrementalLp:
         self.col_territory[:n_pairs] = model.pair_territory
         self.objective = float("inf")
         self.row_duals = np.zeros(linear.n_rows)
+        self.values = np.zeros(linear.n_cols)
+        self.col_duals = np.zeros(linear.n_cols)
+        self.kept: tuple[np.ndarray, np.ndarray, float] | None = None
 
     def set_upper(self, cols: np.ndarray, upper: float) -> None:
         """Upper bound of ``cols`` (the hard rows' slacks: 0 keeps the rows hard)."""
@@ -280,7 +287,14 @@ class _IncrementalLp:
         solution = self.h.getSolution()
         self.objective = float(self.h.getInfo().objective_function_value)
         self.row_duals = np.asarray(solution.row_dual, dtype=float)
+        self.values = np.asarray(solution.col_value, dtype=float)
+        self.col_duals = np.asarray(solution.col_dual, dtype=float)
         return "optimal"
+
+    def keep(self) -> None:
+        """Remember the last solution as one that keeps every hard row: the fallback when a
+        later LP is cut short (columns are only ever added, so it stays feasible)."""
+        self.kept = (self.values, self.col_duals, self.objective)
 
     def add_pairs(self, item: np.ndarray, territory: np.ndarray) -> None:
         layout = self.model.layout
@@ -304,11 +318,15 @@ class _IncrementalLp:
                            scenario.n_territories, complete=self.model.pairs.complete)
         model = build_alignment(scenario, final)
         x = reduced = None
-        violation: dict[str, np.ndarray] = {}
-        if status != Status.NO_PLAN:
-            solution = self.h.getSolution()
-            values = np.asarray(solution.col_value, dtype=float)
-            col_duals = np.asarray(solution.col_dual, dtype=float)
+        violation = {b.group: self.values[b.start:b.stop].reshape(-1, 2)
+                     for b in self.model.elastic if b.hard}
+        objective = self.objective
+        if status != Status.INFEASIBLE and self.kept is not None:
+            kept_values, kept_duals, objective = self.kept
+            values = np.zeros(len(self.col_item))  # pairs priced in later are at zero
+            values[: len(kept_values)] = kept_values
+            col_duals = np.zeros(len(self.col_item))
+            col_duals[: len(kept_duals)] = kept_duals
             m = scenario.n_territories
             where = np.searchsorted(final.item * m + final.territory,
                                     self.col_item[pairs] * m + self.col_territory[pairs])
@@ -320,9 +338,5 @@ class _IncrementalLp:
             for block in model.elastic:  # the soft rules' slacks, same order in both models
                 source = soft_blocks[block.group]
                 x[block.start:block.stop] = values[source.start:source.stop]
-            violation = {b.group: values[b.start:b.stop].reshape(-1, 2)
-                         for b in self.model.elastic if b.hard}
-        if status == Status.INFEASIBLE:
-            x = reduced = None
-        return Relaxation(model, x, reduced, self.objective, bound, status, rounds, priced_in,
+        return Relaxation(model, x, reduced, objective, bound, status, rounds, priced_in,
                           time.perf_counter() - started, violation)

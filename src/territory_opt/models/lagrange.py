@@ -1,0 +1,168 @@
+"""Lagrangian relaxation of the band rows by subgradient ascent: the bound for very large models.
+
+At 100,000 items × 500 territories even the restricted LP is a minutes-long simplex solve. Its
+dual has one variable per band row, though — a thousand here — so instead: move the band and cap
+rows into the objective with multipliers ``y``; for fixed ``y`` every item simply takes its
+cheapest pair (``c_ik − Σ_r a_r,ik y_r``), a vectorised pass over the candidate pairs. Subgradient
+steps (Polyak's rule) move ``y`` towards the dual optimum, which equals the LP bound.
+
+Every so often, and at the end, ``y`` is priced over *all* pairs (the same pricing as column
+generation, :func:`territory_opt.models.colgen.price`): that gives a bound valid for the whole
+problem, and any pair with negative reduced cost joins the candidates. The cheapest-pair plan at
+the best ``y`` is nearly balanced; :mod:`territory_opt.repair` mends the rest.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import scipy.sparse as sp
+
+from territory_opt.backends.base import SolveOptions, Status
+from territory_opt.models.alignment import AlignmentModel, build_alignment
+from territory_opt.models.colgen import Pricing, Relaxation, price
+from territory_opt.models.pairs import PairSet
+from territory_opt.scenario.model import Scenario
+
+FULL_PRICING_EVERY = 100
+"""Iterations between pricing passes over all pairs."""
+MAX_ITERATIONS = 3000
+STALL_ITERATIONS = 30
+"""Halve the target's lead after this many iterations without a better restricted bound."""
+FIRST_LEAD = 0.1
+"""Polyak's target starts this far (relative) above the best value, and halves on stalls."""
+MIN_LEAD = 1e-5
+
+
+def lagrangian_relaxation(scenario: Scenario, pairs: PairSet, options: SolveOptions,
+                          budget: float) -> Relaxation:
+    """The Lagrangian bound and the cheapest-pair point at the best multipliers found."""
+    started = time.perf_counter()
+    model = build_alignment(scenario, pairs)
+    state = _State(model)
+    y = np.zeros(state.n_rows)
+    best_y, best_restricted = y.copy(), -np.inf
+    bound, priced_in, lead, stall = -np.inf, 0, FIRST_LEAD, 0
+    iteration = 0
+    for iteration in range(1, MAX_ITERATIONS + 1):
+        value, activity, _ = state.evaluate(y)
+        if value > best_restricted + 1e-9 * abs(best_restricted if np.isfinite(
+                best_restricted) else 1.0):
+            best_restricted, best_y, stall = value, y.copy(), 0
+        else:
+            stall += 1
+            if stall >= STALL_ITERATIONS:
+                lead, stall = lead / 2, 0
+        out_of_time = time.perf_counter() - started > budget
+        stopped = options.stop is not None and options.stop.is_set()
+        if iteration % FULL_PRICING_EVERY == 0 or out_of_time or stopped or lead < MIN_LEAD:
+            pricing = state.price(best_y)
+            bound = max(bound, pricing.bound)
+            if len(pricing.item) and not (out_of_time or stopped):
+                model = build_alignment(scenario, model.pairs.with_pairs(
+                    pricing.item, pricing.territory, scenario.n_territories))
+                state = _State(model)
+                priced_in += len(pricing.item)
+                best_restricted = -np.inf  # the candidates changed
+                continue
+            if out_of_time or stopped or lead < MIN_LEAD:
+                break
+        gradient = state.subgradient(y, activity)
+        norm = float(gradient @ gradient)
+        if norm <= 1e-18:
+            pricing = state.price(y)
+            bound = max(bound, pricing.bound)
+            if not len(pricing.item):
+                best_y = y
+                break
+            continue
+        # Polyak's step towards a target above the best value so far; the lead shrinks as
+        # the ascent stalls (a target-level method: no upper bound needed).
+        target = best_restricted + lead * max(abs(best_restricted), 1e-6)
+        y = state.project(y + (target - value) / norm * gradient)
+    _, _, choice = state.evaluate(best_y)
+    x = np.zeros(model.linear.n_cols)
+    x[choice] = 1.0
+    reduced = state.reduced_costs(best_y)
+    restricted = best_restricted if np.isfinite(best_restricted) else bound
+    return Relaxation(model, x, reduced, restricted, bound, Status.FEASIBLE, iteration,
+                      priced_in, time.perf_counter() - started, {}, lp=False)
+
+
+class _State:
+    """The candidate pairs' costs and band-row coefficients, for fast evaluation."""
+
+    def __init__(self, model: AlignmentModel) -> None:
+        self.model = model
+        linear = model.linear
+        n = model.scenario.n_items
+        n_pairs = len(model.pair_item)
+        self.cost = linear.c[:n_pairs]
+        # Rows in units of their own size (workload hours and potential dollars differ by
+        # 1,000×; unscaled, the dollar rows would take every step).
+        lo, hi = linear.row_lo[n:], linear.row_hi[n:]
+        self.scale = np.maximum(np.maximum(np.where(np.isfinite(lo), np.abs(lo), 0.0),
+                                           np.where(np.isfinite(hi), np.abs(hi), 0.0)), 1e-9)
+        rows = sp.diags(1.0 / self.scale) @ linear.a[n:, :n_pairs]
+        self.rows = sp.csr_array(rows)  # band and cap rows × pair columns
+        self.columns = self.rows.T.tocsr()
+        self.n_rows = self.rows.shape[0]
+        self.lo, self.hi = lo / self.scale, hi / self.scale
+        self.item = model.pair_item
+        self.starts = np.flatnonzero(np.r_[True, self.item[1:] != self.item[:-1]])
+        # Soft rows: their slacks cost ``penalty`` per unit, so |y| may not exceed it.
+        self.cap = np.full(self.n_rows, np.inf)
+        groups = {g.name: g for g in linear.row_groups}
+        for block in model.elastic:
+            group = groups[block.group]
+            cost = linear.c[block.start:block.stop:2]
+            rows_of = slice(group.start - n, group.stop - n)
+            self.cap[rows_of] = cost[: group.stop - group.start] * self.scale[rows_of]
+
+    def project(self, y: np.ndarray) -> np.ndarray:
+        """Multipliers whose Lagrangian is finite (signs the bounds allow, soft caps)."""
+        y = np.where(np.isfinite(self.lo), y, np.minimum(y, 0.0))
+        y = np.where(np.isfinite(self.hi), y, np.maximum(y, 0.0))
+        return np.asarray(np.clip(y, -self.cap, self.cap))
+
+    def evaluate(self, y: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        """Restricted Lagrangian value, the band activity of the cheapest-pair point, and
+        that point's pair indices."""
+        value = self.cost - self.columns @ y
+        item_min = np.minimum.reduceat(value, self.starts)
+        counts = np.diff(np.r_[self.starts, len(value)])
+        at_min = np.flatnonzero(value <= np.repeat(item_min, counts))
+        first = np.r_[True, self.item[at_min][1:] != self.item[at_min][:-1]]
+        choice = at_min[first]
+        x = np.zeros(len(value))
+        x[choice] = 1.0
+        activity = self.rows @ x
+        side = np.where(y > 0, self.lo, np.where(y < 0, self.hi, 0.0))
+        terms = np.where(y != 0, y * side, 0.0)
+        return float(terms.sum() + item_min.sum()), activity, choice
+
+    def subgradient(self, y: np.ndarray, activity: np.ndarray) -> np.ndarray:
+        with np.errstate(invalid="ignore"):
+            side = np.where(y > 0, self.lo, np.where(y < 0, self.hi,
+                                                     np.clip(activity, self.lo, self.hi)))
+        return np.asarray(np.nan_to_num(side - activity, posinf=0.0, neginf=0.0))
+
+    def price(self, y: np.ndarray) -> Pricing:
+        n = self.model.scenario.n_items
+        value = self.cost - self.columns @ y
+        item_min = np.minimum.reduceat(value, self.starts)
+        duals = np.concatenate([item_min[:n], y / self.scale])  # back to the rows' own units
+        known = np.sort(self.item * self.model.scenario.n_territories
+                        + self.model.pair_territory)
+        caps = {n + r: float(c / self.scale[r]) for r, c in enumerate(self.cap)
+                if np.isfinite(c)}
+        return price(self.model.layout, duals, slack_caps=caps, known=known)
+
+    def reduced_costs(self, y: np.ndarray) -> np.ndarray:
+        value = self.cost - self.columns @ y
+        item_min = np.minimum.reduceat(value, self.starts)
+        counts = np.diff(np.r_[self.starts, len(value)])
+        reduced = np.zeros(self.model.linear.n_cols)
+        reduced[: len(value)] = value - np.repeat(item_min, counts)
+        return reduced
