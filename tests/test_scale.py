@@ -140,3 +140,17 @@ def test_exact_backend_on_candidates_reports_only_the_priced_bound(small: Scenar
     assert "column generation" in plan.bound_source
     full = relax(small, all_pairs(small), OPTIONS, 60)
     assert plan.bound == pytest.approx(full.bound, rel=1e-7)
+
+
+def test_lagrangian_bound_is_valid_and_close_to_the_lp(demo: Scenario) -> None:
+    from territory_opt.models.lagrange import lagrangian_relaxation
+
+    full = relax(demo, all_pairs(demo), OPTIONS, 60)
+    lagrange = lagrangian_relaxation(demo, nearest_pairs(demo, 4), OPTIONS, 20)
+    assert not lagrange.lp
+    assert lagrange.bound <= full.bound * (1 + 1e-9)  # valid: never above the LP optimum
+    assert lagrange.bound >= full.bound * (1 - 0.01)  # and useful: within 1% of it
+    assert lagrange.x is not None
+    assignment, violation = round_and_repair(lagrange.model, lagrange.x)
+    assert violation == 0.0
+    assert evaluate(demo, assignment).feasible
