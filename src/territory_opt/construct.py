@@ -36,6 +36,9 @@ EXTRA_PAIRS_PER_ITEM = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 Small sets are either proven infeasible in a fraction of a second or give a plan at once; each
 round stops at its first plan (measured at 5,000 × 50: 0.1 and 0.25 infeasible in 0.3 s each,
 0.5 first plan in 4 s, 1.0 in 9 s)."""
+MIP_PAIRS_LIMIT = 400_000
+"""Above this many pairs, no MIP over the whole restricted model (HiGHS's set-up alone
+outlasts the time limit at 100,000 × 500); only neighbourhood MIPs."""
 REPAIR_PAIRS_PER_ITEM = 1.0
 """Extra pairs per item of the elastic repair MIP."""
 REPAIR_SECONDS = 30.0
@@ -72,6 +75,10 @@ def construct(model: AlignmentModel, relaxation: Relaxation, options: SolveOptio
     rounded, violation = round_and_repair(model, relaxation.x, budget / 2)
     assignment: np.ndarray | None = rounded
     how = "LP rounding + greedy repair"
+    if violation > 0 and len(model.pair_item) > MIP_PAIRS_LIMIT:
+        # Too large for the MIP fallbacks to start within any sensible limit.
+        return Construction(None, float("inf"), time.perf_counter() - start,
+                            f"repair stopped {violation:.3g} short of the bands")
     if violation > 0:
         # Stuck a little short: a MIP that may still violate the hard rows, at a high price,
         # starts from there and removes the rest (fast: it has a plan from the start).
@@ -114,7 +121,7 @@ def improve(model: AlignmentModel, relaxation: Relaxation, start: Construction,
     until the gap to ``relaxation.bound`` is within ``options.gap`` or ``budget`` is spent."""
     began = time.perf_counter()
     best = start
-    if best.x is None:
+    if best.x is None or len(model.pair_item) > MIP_PAIRS_LIMIT:
         return best
     n_items = model.scenario.n_items
     for round_no, extra in enumerate(_widening(), start=1):

@@ -61,6 +61,10 @@ ALL_PAIRS_LIMIT = 1_000_000
 LAGRANGE_CELLS = 10_000_000
 """Above this many item × territory cells the relaxation is Lagrangian, not an LP."""
 
+LP_SECONDS_PER_CELL = 1e-5
+"""Column generation's time per item × territory cell, measured here (2 cores): 1.6 s at
+5,000 × 50, 21 s at 20,000 × 100 (benchmarks/RESULTS.md, scaling)."""
+
 DEFAULT_CANDIDATES = 8
 """Nearest territories offered per item on the large path (column generation adds more)."""
 
@@ -204,10 +208,13 @@ def offered_pairs(scenario: Scenario, backend: Backend, candidates: int | None) 
 
 def _relax(scenario: Scenario, pairs: PairSet, options: SolveOptions, budget: float
            ) -> Relaxation:
-    """Column generation (an LP solution and its bound) up to :data:`LAGRANGE_CELLS` item ×
-    territory cells; beyond, where even the restricted LP takes minutes, the Lagrangian bound
-    by subgradient ascent (:mod:`territory_opt.models.lagrange`)."""
-    if not pairs.complete and scenario.n_items * scenario.n_territories > LAGRANGE_CELLS:
+    """Column generation (an LP solution and its bound) when it should fit in ``budget``;
+    otherwise — above :data:`LAGRANGE_CELLS` item × territory cells, where even the restricted
+    LP takes minutes, or when the time is short for the LP's size — the Lagrangian bound by
+    subgradient ascent (:mod:`territory_opt.models.lagrange`)."""
+    cells = scenario.n_items * scenario.n_territories
+    lp_seconds = LP_SECONDS_PER_CELL * cells
+    if not pairs.complete and (cells > LAGRANGE_CELLS or lp_seconds > budget):
         return lagrangian_relaxation(scenario, pairs, options, budget)
     return relax(scenario, pairs, options, budget)
 
