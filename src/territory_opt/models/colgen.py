@@ -55,6 +55,8 @@ class Relaxation:
 
     ``model`` is the hard model over ``pairs`` (no softening slacks); ``x`` and
     ``reduced_costs`` are indexed like its columns. ``bound`` is valid for every allowed pair.
+    ``status``: OPTIMAL once pricing finds nothing to add (the LP of the whole problem),
+    FEASIBLE when cut short (the bound still holds), INFEASIBLE, or NO_PLAN (no LP solution).
     ``violation`` is the hard rows' least relative violation when the scenario is infeasible.
     """
 
@@ -69,11 +71,6 @@ class Relaxation:
     seconds: float
     violation: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
     lp: bool = True  # x is an LP solution (False: a Lagrangian point, not primal feasible)
-
-    @property
-    def converged(self) -> bool:
-        """Pricing found no negative reduced cost: the LP is the full problem's LP."""
-        return self.status == Status.OPTIMAL
 
 
 def relax(scenario: Scenario, pairs: PairSet, options: SolveOptions,
