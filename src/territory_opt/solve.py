@@ -270,7 +270,10 @@ def _best_plan(
     if result.status.has_plan and result.x is not None:
         a = model.assignment(result.x)
         if (a != NO_TERRITORY).all():
-            candidates.append((objective_terms(scenario, a).total, 0, a, backend.name))
+            # The heuristic's log says which of its steps found the plan.
+            who = (f"{backend.name} ({result.log})" if isinstance(backend, AlignmentBackend)
+                   and result.log else backend.name)
+            candidates.append((objective_terms(scenario, a).total, 0, a, who))
     if construction is not None and construction.x is not None:
         a = model.assignment(construction.x)
         candidates.append((objective_terms(scenario, a).total, 1, a,
