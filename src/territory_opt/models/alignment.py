@@ -29,6 +29,12 @@ from territory_opt.models.pairs import PairSet, all_pairs, pair_costs
 from territory_opt.scenario.model import NO_TERRITORY, Scenario
 
 
+ELASTIC_PRICE = 1e3
+"""Diagnosis: cost of a 100% violation of a row. Not 1: divided by a row's size (potential in
+dollars: 10^7) that would put slack costs near HiGHS's dual tolerance (10^-7), where the
+simplex stalls (seen: no answer in 100 s at 20,000 × 100)."""
+
+
 @dataclass(frozen=True)
 class ElasticBlock:
     """Slack columns ``start:stop`` (below, above interleaved) for the rows of one group."""
@@ -241,7 +247,7 @@ def build_alignment(
 
     def slack_cost(band: Band) -> np.ndarray | None:
         if elastic:
-            return 1.0 / band.scale
+            return ELASTIC_PRICE / band.scale
         if band.penalty is not None:
             return np.full(m, band.penalty)
         return soften / band.scale if soften is not None else None
@@ -288,7 +294,7 @@ def build_alignment(
             rows_r.append(np.array([layout.cap_row]))
             rows_c.append(np.array([next_slack]))
             rows_v.append(np.ones(1))
-            c[next_slack] = (1.0 if elastic else float(soften or 0.0)) / cap_scale[0]
+            c[next_slack] = (ELASTIC_PRICE if elastic else float(soften or 0.0)) / cap_scale[0]
             blocks.append(ElasticBlock("disruption cap", next_slack, next_slack + 2, cap_scale,
                                        hard=True))
             next_slack += 2
