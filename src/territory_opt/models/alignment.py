@@ -28,7 +28,6 @@ from territory_opt.models.linear import LinearModel, RowGroup
 from territory_opt.models.pairs import PairSet, all_pairs, pair_costs
 from territory_opt.scenario.model import NO_TERRITORY, Scenario
 
-
 ELASTIC_PRICE = 1e3
 """Diagnosis: cost of a 100% violation of a row. Not 1: divided by a row's size (potential in
 dollars: 10^7) that would put slack costs near HiGHS's dual tolerance (10^-7), where the
