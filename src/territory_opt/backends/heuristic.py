@@ -38,8 +38,8 @@ class HeuristicBackend:
 
     name = "heuristic"
     capabilities = Capabilities(
-        notes="for large scenarios: column-generation LP bound + restricted HiGHS MIPs; "
-              "auto picks it above 1M item-territory pairs")
+        notes="for large scenarios: LP (column generation) or Lagrangian bound over all pairs, "
+              "LP rounding + repair, HiGHS neighbourhood MIPs; auto above 1M pairs")
 
     def available(self) -> bool:
         """Whether highspy is installed."""
