@@ -121,8 +121,9 @@ def solve(
             raise InfeasibleError(_conflicts(relaxation, chosen, options))
         model = relaxation.model
         built = time.perf_counter()
-        structured = isinstance(chosen, AlignmentBackend)
-        construction = None if structured else _construct(model, relaxation, options, warm_start)
+        # The heuristic builds its own plans from the relaxation; others get a warm start.
+        construction = (None if isinstance(chosen, AlignmentBackend)
+                        else _construct(model, relaxation, options, warm_start))
         start_x = _start_vector(model, construction, warm_start)
         # The limit counts from the start of solve(): the relaxation and construction use it too.
         remaining = max(limit - (time.perf_counter() - started), 0.1 * limit)
