@@ -24,8 +24,9 @@ from scipy.spatial import cKDTree
 
 from territory_opt.backends.base import Progress, SolveOptions, SolveResult, Status, relative_gap
 from territory_opt.backends.highs import HighsBackend
+from territory_opt.geo import unit_vectors
 from territory_opt.models.alignment import AlignmentModel, build_alignment
-from territory_opt.models.colgen import Relaxation
+from territory_opt.models.colgen import Relaxation, violation_cost
 from territory_opt.models.linear import sub_model
 from territory_opt.repair import round_and_repair
 from territory_opt.scenario.model import NO_TERRITORY
@@ -159,7 +160,7 @@ def _repair_by_mip(model: AlignmentModel, relaxation: Relaxation, assignment: np
     """Remove the hard rows' remaining violation with an elastic restricted MIP started from
     ``assignment``; the plan it finds if the violation reaches zero, else None."""
     scenario = model.scenario
-    elastic = build_alignment(scenario, model.pairs, soften=_violation_price(model))
+    elastic = build_alignment(scenario, model.pairs, soften=violation_cost(scenario, model.pairs))
     n_pairs = len(model.pair_item)
     allowed = _pair_set(model, relaxation, int(REPAIR_PAIRS_PER_ITEM * scenario.n_items))
     allowed[np.searchsorted(model.pair_item * scenario.n_territories + model.pair_territory,
@@ -179,12 +180,6 @@ def _repair_by_mip(model: AlignmentModel, relaxation: Relaxation, assignment: np
         return None
     out = elastic.assignment(result.x)
     return out if (out != NO_TERRITORY).all() else None
-
-
-def _violation_price(model: AlignmentModel) -> float:
-    """Price of a 100% violation of a hard row: far above any plan's cost."""
-    return 1e3 * max(1.0, float(np.abs(model.linear.c).sum()) / max(len(model.pair_item), 1)
-                     * model.scenario.n_items)
 
 
 def improve_by_neighbourhoods(model: AlignmentModel, relaxation: Relaxation,
@@ -256,9 +251,7 @@ def _territory_neighbours(model: AlignmentModel, x: np.ndarray, size: int) -> np
     scenario = model.scenario
     m = scenario.n_territories
     assignment = model.assignment(x)
-    phi, lmb = np.radians(scenario.lat), np.radians(scenario.lon)
-    xyz = np.column_stack([np.cos(phi) * np.cos(lmb), np.cos(phi) * np.sin(lmb), np.sin(phi)])
-    xyz = np.nan_to_num(xyz)
+    xyz = unit_vectors(scenario.lat, scenario.lon)
     centre = np.column_stack([np.bincount(assignment, weights=xyz[:, d], minlength=m)
                               for d in range(3)]).astype(float)
     centre /= np.maximum(np.linalg.norm(centre, axis=1, keepdims=True), 1e-12)

@@ -21,6 +21,17 @@ def haversine_km(lat1: ArrayLike, lon1: ArrayLike, lat2: ArrayLike, lon2: ArrayL
     return np.asarray(2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0))))
 
 
+def unit_vectors(lat: ArrayLike, lon: ArrayLike) -> np.ndarray:
+    """Points on the unit sphere, one row (x, y, z) per point; NaN coordinates give zeros.
+
+    Chord length between them orders pairs like great-circle distance, so a KD-tree over them
+    finds nearest neighbours on the Earth.
+    """
+    phi, lmb = np.radians(lat), np.radians(lon)
+    xyz = np.column_stack([np.cos(phi) * np.cos(lmb), np.cos(phi) * np.sin(lmb), np.sin(phi)])
+    return np.asarray(np.nan_to_num(xyz))
+
+
 def to_lonlat(x: np.ndarray, y: np.ndarray, crs: str) -> tuple[np.ndarray, np.ndarray]:
     """Project ``x, y`` in ``crs`` to WGS84 longitude and latitude (degrees).
 

@@ -15,7 +15,6 @@ import time
 import numpy as np
 
 from territory_opt.models.alignment import AlignmentModel
-from territory_opt.scenario.model import NO_TERRITORY
 
 MAX_MOVES_PER_ITEM = 0.05
 """Give up after this many moves per item (plus a fixed 1,000)."""
@@ -33,7 +32,7 @@ def round_and_repair(model: AlignmentModel, x: np.ndarray, budget: float = float
                      ) -> tuple[np.ndarray, float]:
     """An assignment from the LP point ``x`` and its remaining total relative violation of
     the hard rows (0: a plan; else greedy single moves got stuck there)."""
-    assignment = _largest_share(model, x)
+    assignment = model.assignment(x, min_share=0.0)
     rows = _HardRows(model)
     n_pairs = len(model.pair_item)
     item, territory = model.pair_item, model.pair_territory
@@ -96,15 +95,6 @@ def _disjoint_moves(delta: np.ndarray, delta_cost: np.ndarray, here: np.ndarray,
         used.update((source, target))
         batch.append(index)
     return batch
-
-
-def _largest_share(model: AlignmentModel, x: np.ndarray) -> np.ndarray:
-    """Each item's territory of largest LP value (ties: the later pair)."""
-    values = x[: len(model.pair_item)]
-    order = np.argsort(values, kind="stable")  # larger values overwrite smaller
-    out = np.full(model.scenario.n_items, NO_TERRITORY, dtype=np.int64)
-    out[model.pair_item[order]] = model.pair_territory[order]
-    return out
 
 
 class _HardRows:

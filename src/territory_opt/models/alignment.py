@@ -57,8 +57,10 @@ class AlignmentModel:
     pairs: PairSet
     layout: RowLayout
 
-    def assignment(self, x: np.ndarray) -> np.ndarray:
-        """Territory index per item from a solution vector (largest ``x`` of each item)."""
+    def assignment(self, x: np.ndarray, *, min_share: float = 0.5) -> np.ndarray:
+        """Territory index per item from a solution vector: the pair of largest ``x`` of each
+        item, or :data:`NO_TERRITORY` where that is below ``min_share`` (0: always the largest
+        share, e.g. to round an LP point)."""
         n_pairs = len(self.pair_item)
         values = x[:n_pairs]
         best = np.full(self.scenario.n_items, -1.0)
@@ -66,7 +68,7 @@ class AlignmentModel:
         order = np.argsort(values, kind="stable")  # later (larger) values overwrite smaller
         best[self.pair_item[order]] = values[order]
         out[self.pair_item[order]] = self.pair_territory[order]
-        out[best < 0.5] = NO_TERRITORY
+        out[best < min_share] = NO_TERRITORY
         return out
 
     def start_vector(self, assignment: np.ndarray) -> np.ndarray:

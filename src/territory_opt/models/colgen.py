@@ -77,8 +77,8 @@ def relax(scenario: Scenario, pairs: PairSet, options: SolveOptions,
           budget: float) -> Relaxation:
     """Solve the LP relaxation over ``pairs`` and price in missing pairs (module docstring)."""
     started = time.perf_counter()
-    violation_cost = _violation_cost(scenario, pairs)
-    soft = build_alignment(scenario, pairs, soften=violation_cost)
+    price_of_violation = violation_cost(scenario, pairs)
+    soft = build_alignment(scenario, pairs, soften=price_of_violation)
     lp = _IncrementalLp(soft, options)
     hard_slacks = np.concatenate([np.arange(b.start, b.stop) for b in soft.elastic if b.hard]
                                  or [np.zeros(0, np.int64)])
@@ -107,7 +107,7 @@ def relax(scenario: Scenario, pairs: PairSet, options: SolveOptions,
                         slack_caps=lp.slack_caps(soft.elastic, phase1), known=lp.pair_keys())
         # The elastic LP's optimum is at most the hard one's: its bound is valid for both.
         bound = max(bound, pricing.bound)
-        if phase1 and lp.slack_cost(hard_slacks) <= PHASE1_TOL * violation_cost:
+        if phase1 and lp.slack_cost(hard_slacks) <= PHASE1_TOL * price_of_violation:
             phase1 = False  # the pairs now allow a plan that keeps every hard row
             lp.set_upper(hard_slacks, 0.0)
             continue
@@ -123,7 +123,7 @@ def relax(scenario: Scenario, pairs: PairSet, options: SolveOptions,
     return lp.result(scenario, status, bound, rounds, priced_in, started)
 
 
-def _violation_cost(scenario: Scenario, pairs: PairSet) -> float:
+def violation_cost(scenario: Scenario, pairs: PairSet) -> float:
     """Cost of a 100% violation of a hard row in phase 1: a thousand times the cheapest
     plan's cost over these pairs, so the LP gives up any cost before it violates a row."""
     cost = pair_costs(scenario, pairs.item, pairs.territory)

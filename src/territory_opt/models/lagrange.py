@@ -126,13 +126,17 @@ class _State:
         y = np.where(np.isfinite(self.hi), y, np.maximum(y, 0.0))
         return np.asarray(np.clip(y, -self.cap, self.cap))
 
+    def cheapest(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each pair's Lagrangian cost ``c − Aᵀy``, repeated per pair: its item's cheapest."""
+        value = self.cost - self.columns @ y
+        item_min = np.minimum.reduceat(value, self.starts)
+        return value, np.repeat(item_min, np.diff(np.r_[self.starts, len(value)]))
+
     def evaluate(self, y: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
         """Restricted Lagrangian value, the band activity of the cheapest-pair point, and
         that point's pair indices."""
-        value = self.cost - self.columns @ y
-        item_min = np.minimum.reduceat(value, self.starts)
-        counts = np.diff(np.r_[self.starts, len(value)])
-        at_min = np.flatnonzero(value <= np.repeat(item_min, counts))
+        value, item_min = self.cheapest(y)
+        at_min = np.flatnonzero(value <= item_min)
         first = np.r_[True, self.item[at_min][1:] != self.item[at_min][:-1]]
         choice = at_min[first]
         x = np.zeros(len(value))
@@ -140,7 +144,7 @@ class _State:
         activity = self.rows @ x
         side = np.where(y > 0, self.lo, np.where(y < 0, self.hi, 0.0))
         terms = np.where(y != 0, y * side, 0.0)
-        return float(terms.sum() + item_min.sum()), activity, choice
+        return float(terms.sum() + item_min[self.starts].sum()), activity, choice
 
     def subgradient(self, y: np.ndarray, activity: np.ndarray) -> np.ndarray:
         with np.errstate(invalid="ignore"):
@@ -149,20 +153,18 @@ class _State:
         return np.asarray(np.nan_to_num(side - activity, posinf=0.0, neginf=0.0))
 
     def price(self, y: np.ndarray) -> Pricing:
-        n = self.model.scenario.n_items
-        value = self.cost - self.columns @ y
-        item_min = np.minimum.reduceat(value, self.starts)
-        duals = np.concatenate([item_min[:n], y / self.scale])  # back to the rows' own units
+        _, item_min = self.cheapest(y)
+        # Duals back in the rows' own units (the ascent works on scaled rows).
+        duals = np.concatenate([item_min[self.starts], y / self.scale])
         known = np.sort(self.item * self.model.scenario.n_territories
                         + self.model.pair_territory)
+        n = self.model.scenario.n_items
         caps = {n + r: float(c / self.scale[r]) for r, c in enumerate(self.cap)
                 if np.isfinite(c)}
         return price(self.model.layout, duals, slack_caps=caps, known=known)
 
     def reduced_costs(self, y: np.ndarray) -> np.ndarray:
-        value = self.cost - self.columns @ y
-        item_min = np.minimum.reduceat(value, self.starts)
-        counts = np.diff(np.r_[self.starts, len(value)])
+        value, item_min = self.cheapest(y)
         reduced = np.zeros(self.model.linear.n_cols)
-        reduced[: len(value)] = value - np.repeat(item_min, counts)
+        reduced[: len(value)] = value - item_min
         return reduced

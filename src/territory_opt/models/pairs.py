@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.spatial import cKDTree
 
+from territory_opt.geo import unit_vectors
 from territory_opt.scenario.model import NO_TERRITORY, Scenario, item_blocks
 
 REACH = 2.0
@@ -70,8 +71,8 @@ def nearest_pairs(scenario: Scenario, k: int) -> PairSet:
     homed = scenario.has_home
     items = [np.flatnonzero(locked)]
     territories = [scenario.lock[locked]]
-    item_xyz = _unit_vectors(scenario.lat, scenario.lon)
-    home_xyz = _unit_vectors(scenario.home_lat, scenario.home_lon)
+    item_xyz = unit_vectors(scenario.lat, scenario.lon)
+    home_xyz = unit_vectors(scenario.home_lat, scenario.home_lon)
     listed_item, listed_territory = _listed_nearest(scenario, k)
     items.append(listed_item)
     territories.append(listed_territory)
@@ -161,9 +162,3 @@ def cost_block(scenario: Scenario, block: slice) -> np.ndarray:
         cost += moved
     cost[~scenario.allowed_block(block)] = np.inf
     return cost
-
-
-def _unit_vectors(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
-    phi, lmb = np.radians(lat), np.radians(lon)
-    xyz = np.column_stack([np.cos(phi) * np.cos(lmb), np.cos(phi) * np.sin(lmb), np.sin(phi)])
-    return np.asarray(np.nan_to_num(xyz))  # homeless territories are never queried
