@@ -20,14 +20,13 @@ import time
 from collections.abc import Iterator
 
 import numpy as np
-from scipy.spatial import cKDTree
 
 from territory_opt.backends.base import Progress, SolveOptions, SolveResult, Status, relative_gap
 from territory_opt.backends.highs import HighsBackend
-from territory_opt.geo import unit_vectors
+from territory_opt.flow import flow_point
 from territory_opt.models.alignment import AlignmentModel, build_alignment
 from territory_opt.models.colgen import Relaxation, violation_cost
-from territory_opt.models.linear import sub_model
+from territory_opt.neighbourhoods import improve_by_neighbourhoods
 from territory_opt.repair import round_and_repair
 from territory_opt.scenario.model import NO_TERRITORY
 
@@ -44,10 +43,6 @@ REPAIR_PAIRS_PER_ITEM = 1.0
 """Extra pairs per item of the elastic repair MIP."""
 REPAIR_SECONDS = 30.0
 """At most this long for the elastic repair MIP."""
-NEIGHBOURHOOD_TERRITORIES = 6
-"""Territories whose items one neighbourhood MIP re-assigns among themselves."""
-PIECE_SECONDS = 2.0
-"""Time limit of one neighbourhood MIP."""
 IMPROVE_PAIRS_PER_ITEM = (2.0, 3.0, 5.0, 8.0)
 """Extra pairs per item of the successive improving MIPs (the last one repeats)."""
 
@@ -73,11 +68,18 @@ def construct(model: AlignmentModel, relaxation: Relaxation, options: SolveOptio
         return Construction(None, float("inf"), 0.0, f"no LP solution ({relaxation.status})")
     if relaxation.lp and _is_integral(relaxation.x, model.linear.integer):
         return Construction(relaxation.x, relaxation.objective, 0.0, "LP relaxation is integral")
-    rounded, violation = round_and_repair(model, relaxation.x, budget / 2)
+    point, how = relaxation.x, "LP rounding"
+    if not relaxation.lp and relaxation.duals is not None:
+        # A Lagrangian point keeps no band; a flow at its prices keeps one exactly.
+        flow = flow_point(model, relaxation.duals)
+        if flow is not None:
+            point, how = flow, "min-cost flow at the Lagrangian prices"
+    large = len(model.pair_item) > MIP_PAIRS_LIMIT
+    # Large models have no MIP fallback: the greedy repair may take the whole budget.
+    rounded, violation = round_and_repair(model, point, budget if large else budget / 2)
     assignment: np.ndarray | None = rounded
-    how = "LP rounding + greedy repair"
-    if violation > 0 and len(model.pair_item) > MIP_PAIRS_LIMIT:
-        # Too large for the MIP fallbacks to start within any sensible limit.
+    how += " + greedy repair"
+    if violation > 0 and large:
         return Construction(None, float("inf"), time.perf_counter() - start,
                             f"repair stopped {violation:.3g} short of the bands")
     if violation > 0:
@@ -182,82 +184,18 @@ def _repair_by_mip(model: AlignmentModel, relaxation: Relaxation, assignment: np
     return out if (out != NO_TERRITORY).all() else None
 
 
-def improve_by_neighbourhoods(model: AlignmentModel, relaxation: Relaxation,
-                              start: Construction, options: SolveOptions,
-                              budget: float) -> Construction:
-    """Large-neighbourhood search: re-solve, with HiGHS, the items of a few neighbouring
-    territories among those territories, everything else fixed, until a whole pass over the
-    territories gains nothing, the gap target is reached or ``budget`` is spent.
-
-    Each piece is a small MIP (a few hundred to a few thousand items) that HiGHS solves in a
-    second or two, so this scales with the number of territories, not with the model.
-    """
-    began = time.perf_counter()
+def improve_in_pieces(model: AlignmentModel, relaxation: Relaxation, start: Construction,
+                      options: SolveOptions, budget: float) -> Construction:
+    """Improve ``start`` by neighbourhood MIPs (:mod:`territory_opt.neighbourhoods`)."""
     if start.x is None:
         return start
-    linear = model.linear
-    n_pairs = len(model.pair_item)
-    m = model.scenario.n_territories
-    x = start.x.copy()
-    objective = linear.objective(x)
-    rng = np.random.default_rng(options.seed)
-    neighbours = _territory_neighbours(model, x, NEIGHBOURHOOD_TERRITORIES)
-    rounds = improved_rounds = 0
-
-    def time_left() -> float:
-        return budget - (time.perf_counter() - began)
-
-    def done() -> bool:
-        bound = max(relaxation.bound, start.bound)
-        return (time_left() <= 0.1 or _stopped(options)
-                or relative_gap(objective, bound) <= options.gap)
-
-    while not done():
-        gained = False
-        for seed_territory in rng.permutation(m):
-            if done():
-                break
-            group = np.zeros(m, dtype=bool)
-            group[neighbours[seed_territory]] = True
-            assignment = model.assignment(x)
-            free = np.ones(linear.n_cols, dtype=bool)  # slacks stay free
-            free[:n_pairs] = group[assignment[model.pair_item]] & group[model.pair_territory]
-            piece = sub_model(linear, free, x)
-            result = HighsBackend().solve(piece, dataclasses.replace(
-                options, time_limit=max(min(PIECE_SECONDS, time_left()), 0.1), gap=1e-4,
-                warm_start=x[free], progress=None, solution_limit=None))
-            rounds += 1
-            if (result.status.has_plan and result.x is not None
-                    and result.objective < objective - 1e-9 * max(1.0, abs(objective))):
-                x[free] = result.x
-                objective = linear.objective(x)
-                gained = True
-                improved_rounds += 1
-                if options.progress is not None:
-                    options.progress(Progress(objective, relaxation.bound,
-                                              time.perf_counter() - began))
-        if not gained:
-            break  # a whole pass without gain: a local optimum for these neighbourhoods
-    if objective >= start.objective:
+    found = improve_by_neighbourhoods(model, start.x, max(relaxation.bound, start.bound),
+                                      options, budget)
+    if found.objective >= start.objective:
         return start
-    return Construction(x, objective, start.seconds + time.perf_counter() - began,
-                        f"{start.note}, improved by {improved_rounds} of {rounds} neighbourhood "
-                        f"MIPs ({NEIGHBOURHOOD_TERRITORIES} territories each)", start.bound)
-
-
-def _territory_neighbours(model: AlignmentModel, x: np.ndarray, size: int) -> np.ndarray:
-    """Per territory, itself and its ``size - 1`` nearest territories by the centre of the
-    items the plan ``x`` gives it (homes may be missing; plans always have items)."""
-    scenario = model.scenario
-    m = scenario.n_territories
-    assignment = model.assignment(x)
-    xyz = unit_vectors(scenario.lat, scenario.lon)
-    centre = np.column_stack([np.bincount(assignment, weights=xyz[:, d], minlength=m)
-                              for d in range(3)]).astype(float)
-    centre /= np.maximum(np.linalg.norm(centre, axis=1, keepdims=True), 1e-12)
-    size = min(size, m)
-    _, index = cKDTree(centre).query(centre, k=size)
-    return np.asarray(index).reshape(m, size)
+    return Construction(found.x, found.objective, start.seconds + budget,
+                        f"{start.note}, improved by {found.improved} of {found.pieces} "
+                        f"neighbourhood MIPs", start.bound)
 
 
 def _widening() -> Iterator[float]:

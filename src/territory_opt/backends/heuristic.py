@@ -22,15 +22,13 @@ from territory_opt.backends.base import (
     module_available,
     relative_gap,
 )
-from territory_opt.construct import construct, improve, improve_by_neighbourhoods
+from territory_opt.construct import construct, improve, improve_in_pieces
 from territory_opt.models.alignment import AlignmentModel
 from territory_opt.models.colgen import Relaxation
 from territory_opt.models.linear import LinearModel
 
 WHOLE_MODEL_PAIRS = 100_000
 """Up to this many pairs, improve by restricted MIPs over the whole model before pieces."""
-FIRST_PLAN_SHARE = 0.5
-"""Share of the time left that the search for a first plan may use."""
 
 
 class HeuristicBackend:
@@ -56,11 +54,13 @@ class HeuristicBackend:
                         options: SolveOptions) -> SolveResult:
         """Round and improve ``relaxation`` into plans of ``model`` within the time limit."""
         started = time.perf_counter()
-        first = construct(model, relaxation, options, FIRST_PLAN_SHARE * options.time_limit)
+        # Without a plan nothing else can run: the search for one may take all the time (it
+        # returns at its first plan).
+        first = construct(model, relaxation, options, options.time_limit)
         remaining = options.time_limit - (time.perf_counter() - started)
         # Small models: HiGHS on the restricted whole does best; large ones: pieces first.
-        steps = (improve, improve_by_neighbourhoods) if len(model.pair_item) <= WHOLE_MODEL_PAIRS \
-            else (improve_by_neighbourhoods, improve)
+        steps = (improve, improve_in_pieces) if len(model.pair_item) <= WHOLE_MODEL_PAIRS \
+            else (improve_in_pieces, improve)
         best = first
         for step in steps:
             remaining = options.time_limit - (time.perf_counter() - started)

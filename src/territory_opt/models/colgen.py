@@ -71,6 +71,7 @@ class Relaxation:
     seconds: float
     violation: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
     lp: bool = True  # x is an LP solution (False: a Lagrangian point, not primal feasible)
+    duals: np.ndarray | None = None  # row duals (the band rows' prices), in the model's rows
 
 
 def relax(scenario: Scenario, pairs: PairSet, options: SolveOptions,
@@ -242,6 +243,7 @@ class _IncrementalLp:
         self.values = np.zeros(linear.n_cols)
         self.col_duals = np.zeros(linear.n_cols)
         self.kept: tuple[np.ndarray, np.ndarray, float] | None = None
+        self.kept_duals: np.ndarray | None = None
 
     def set_upper(self, cols: np.ndarray, upper: float) -> None:
         """Upper bound of ``cols`` (the hard rows' slacks: 0 keeps the rows hard)."""
@@ -292,6 +294,7 @@ class _IncrementalLp:
         """Remember the last solution as one that keeps every hard row: the fallback when a
         later LP is cut short (columns are only ever added, so it stays feasible)."""
         self.kept = (self.values, self.col_duals, self.objective)
+        self.kept_duals = self.row_duals
 
     def add_pairs(self, item: np.ndarray, territory: np.ndarray) -> None:
         layout = self.model.layout
@@ -335,5 +338,6 @@ class _IncrementalLp:
             for block in model.elastic:  # the soft rules' slacks, same order in both models
                 source = soft_blocks[block.group]
                 x[block.start:block.stop] = values[source.start:source.stop]
+        duals = self.kept_duals if status != Status.INFEASIBLE else None
         return Relaxation(model, x, reduced, objective, bound, status, rounds, priced_in,
-                          time.perf_counter() - started, violation)
+                          time.perf_counter() - started, violation, duals=duals)

@@ -8,8 +8,12 @@ steps (Polyak's rule) move ``y`` towards the dual optimum, which equals the LP b
 
 Every so often, and at the end, ``y`` is priced over *all* pairs (the same pricing as column
 generation, :func:`territory_opt.models.colgen.price`): that gives a bound valid for the whole
-problem, and any pair with negative reduced cost joins the candidates. The cheapest-pair plan at
-the best ``y`` is nearly balanced; :mod:`territory_opt.repair` mends the rest.
+problem, and any pair with negative reduced cost joins the candidates.
+
+A cheapest-pair point is rarely balanced (at 100,000 × 500 its rows are 15–20% of a band off on
+average, however good ``y``): ties flip whole groups of items at once. The *average* of the
+recent cheapest-pair points is close to an LP solution (primal recovery, as in the volume
+algorithm), so that fractional point is what :mod:`territory_opt.repair` rounds and mends.
 """
 
 from __future__ import annotations
@@ -30,8 +34,11 @@ FULL_PRICING_EVERY = 100
 MAX_ITERATIONS = 3000
 STALL_ITERATIONS = 30
 """Halve the target's lead after this many iterations without a better restricted bound."""
-FIRST_LEAD = 0.1
-"""Polyak's target starts this far (relative) above the best value, and halves on stalls."""
+FIRST_LEAD = 0.01
+"""Polyak's target starts this far (relative) above the best value, and halves on stalls.
+(0.1 overshot so far at 100,000 × 500 that the value fell below the bound at ``y = 0``.)"""
+AVERAGE_WEIGHT = 0.05
+"""Weight of the newest cheapest-pair point in the moving average of primal points."""
 MIN_LEAD = 1e-5
 
 
@@ -41,12 +48,15 @@ def lagrangian_relaxation(scenario: Scenario, pairs: PairSet, options: SolveOpti
     started = time.perf_counter()
     model = build_alignment(scenario, pairs)
     state = _State(model)
-    y = np.zeros(state.n_rows)
+    y, lead = np.zeros(state.n_rows), FIRST_LEAD
     best_y, best_restricted = y.copy(), -np.inf
-    bound, priced_in, lead, stall = -np.inf, 0, FIRST_LEAD, 0
+    bound, priced_in, stall = -np.inf, 0, 0
+    average = np.zeros(len(model.pair_item))
     iteration = 0
     for iteration in range(1, MAX_ITERATIONS + 1):
-        value, activity, _ = state.evaluate(y)
+        value, activity, choice = state.evaluate(y)
+        average *= 1.0 - AVERAGE_WEIGHT
+        average[choice] += AVERAGE_WEIGHT
         if value > best_restricted + 1e-9 * abs(best_restricted if np.isfinite(
                 best_restricted) else 1.0):
             best_restricted, best_y, stall = value, y.copy(), 0
@@ -60,9 +70,11 @@ def lagrangian_relaxation(scenario: Scenario, pairs: PairSet, options: SolveOpti
             pricing = state.price(best_y)
             bound = max(bound, pricing.bound)
             if len(pricing.item) and not (out_of_time or stopped):
+                old = model
                 model = build_alignment(scenario, model.pairs.with_pairs(
                     pricing.item, pricing.territory, scenario.n_territories))
                 state = _State(model)
+                average = _carry_over(old, model, average)
                 priced_in += len(pricing.item)
                 best_restricted = -np.inf  # the candidates changed
                 continue
@@ -81,13 +93,23 @@ def lagrangian_relaxation(scenario: Scenario, pairs: PairSet, options: SolveOpti
         # the ascent stalls (a target-level method: no upper bound needed).
         target = best_restricted + lead * max(abs(best_restricted), 1e-6)
         y = state.project(y + (target - value) / norm * gradient)
-    _, _, choice = state.evaluate(best_y)
     x = np.zeros(model.linear.n_cols)
-    x[choice] = 1.0
+    x[: len(average)] = average / max(float(average.sum()) / scenario.n_items, 1e-12)
     reduced = state.reduced_costs(best_y)
     restricted = best_restricted if np.isfinite(best_restricted) else bound
     return Relaxation(model, x, reduced, restricted, bound, Status.FEASIBLE, iteration,
-                      priced_in, time.perf_counter() - started, {}, lp=False)
+                      priced_in, time.perf_counter() - started, {}, lp=False,
+                      duals=state.duals(best_y))
+
+
+def _carry_over(old: AlignmentModel, new: AlignmentModel, values: np.ndarray) -> np.ndarray:
+    """Per-pair ``values`` of ``old``'s pairs re-indexed to ``new``'s (a superset); new pairs 0."""
+    m = new.scenario.n_territories
+    where = np.searchsorted(new.pair_item * m + new.pair_territory,
+                            old.pair_item * m + old.pair_territory)
+    out = np.zeros(len(new.pair_item))
+    out[where] = values
+    return out
 
 
 class _State:
@@ -152,10 +174,14 @@ class _State:
                                                      np.clip(activity, self.lo, self.hi)))
         return np.asarray(np.nan_to_num(side - activity, posinf=0.0, neginf=0.0))
 
-    def price(self, y: np.ndarray) -> Pricing:
+    def duals(self, y: np.ndarray) -> np.ndarray:
+        """Row duals of the model: each item's cheapest Lagrangian cost, then ``y`` back in
+        the rows' own units (the ascent works on scaled rows)."""
         _, item_min = self.cheapest(y)
-        # Duals back in the rows' own units (the ascent works on scaled rows).
-        duals = np.concatenate([item_min[self.starts], y / self.scale])
+        return np.concatenate([item_min[self.starts], y / self.scale])
+
+    def price(self, y: np.ndarray) -> Pricing:
+        duals = self.duals(y)
         known = np.sort(self.item * self.model.scenario.n_territories
                         + self.model.pair_territory)
         n = self.model.scenario.n_items

@@ -96,14 +96,16 @@ class RowBuilder:
         return a, cat(self._lo, float), cat(self._hi, float), tuple(self._groups)
 
 
-def sub_model(model: LinearModel, free: np.ndarray, x: np.ndarray) -> LinearModel:
+def sub_model(model: LinearModel, free: np.ndarray, x: np.ndarray,
+              columns: sp.csc_array | None = None) -> LinearModel:
     """The model over the columns ``free`` (a boolean mask), every other column fixed at its
     value in ``x``: their row activity moves into the row bounds and their cost into the
     offset. Rows no free column touches are dropped (``x`` already decides them).
 
-    Large-neighbourhood search re-solves such pieces of a big model around an incumbent.
+    Large-neighbourhood search re-solves such pieces of a big model around an incumbent;
+    ``columns`` is ``model.a`` in CSC form, converted once by a caller that cuts many pieces.
     """
-    a = model.a.tocsc()
+    a = columns if columns is not None else model.a.tocsc()
     fixed_activity = a[:, ~free] @ x[~free]
     sub = a[:, free]
     rows = np.flatnonzero(np.diff(sub.tocsr().indptr) > 0)
