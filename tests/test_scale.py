@@ -154,3 +154,41 @@ def test_lagrangian_bound_is_valid_and_close_to_the_lp(demo: Scenario) -> None:
     assignment, violation = round_and_repair(lagrange.model, lagrange.x)
     assert violation == 0.0
     assert evaluate(demo, assignment).feasible
+
+
+def test_flow_keeps_its_band_exactly_and_costs_no_more_than_the_lp(demo: Scenario) -> None:
+    from territory_opt.flow import balance_flow
+
+    full = relax(demo, all_pairs(demo), OPTIONS, 60)
+    model = build_alignment(demo, all_pairs(demo))
+    flow = balance_flow(model, np.zeros(model.linear.n_rows))  # no prices: one band only
+    assert flow is not None and not (flow.short > 0).any() and not flow.unplaced.any()
+    n_pairs = len(model.pair_item)
+    shares = np.bincount(model.pair_item, weights=flow.x[:n_pairs], minlength=demo.n_items)
+    np.testing.assert_allclose(shares, 1.0, atol=1e-9)
+    # The flow band (the narrowest hard one) holds for the fractional point ...
+    band = min((b for b in model.layout.bands if b.penalty is None),
+               key=lambda b: float(np.median((b.hi - b.lo) / b.hi)))
+    load = np.bincount(model.pair_territory, weights=band.weight[model.pair_item]
+                       * flow.x[:n_pairs], minlength=demo.n_territories)
+    tolerance = 1e-6 * band.hi  # integer flow units
+    assert np.all(load >= band.lo - tolerance) and np.all(load <= band.hi + tolerance)
+    # ... it splits at most one item per territory (a basic solution) ...
+    split = np.bincount(model.pair_item, weights=(flow.x[:n_pairs] > 1e-9)
+                        & (flow.x[:n_pairs] < 1 - 1e-9), minlength=demo.n_items) > 0
+    assert split.sum() <= demo.n_territories
+    # ... and, one band being a relaxation of all of them, it costs no more than the LP.
+    assert model.linear.c[:n_pairs] @ flow.x[:n_pairs] <= full.objective * (1 + 1e-4)
+
+
+def test_flow_at_the_lagrangian_prices_rounds_to_a_plan(demo: Scenario) -> None:
+    from territory_opt.flow import flow_point
+    from territory_opt.models.lagrange import lagrangian_relaxation
+
+    lagrange = lagrangian_relaxation(demo, nearest_pairs(demo, 4), OPTIONS, 10)
+    assert lagrange.duals is not None and len(lagrange.duals) == lagrange.model.linear.n_rows
+    point = flow_point(lagrange.model, lagrange.duals)
+    assert point is not None
+    assignment, violation = round_and_repair(lagrange.model, point)
+    assert violation == 0.0
+    assert evaluate(demo, assignment).feasible
