@@ -38,7 +38,7 @@ SIZES = {  # preset, heuristic time limit (the target), target gap
     "20k": ("scale-20k", 15.0, 0.0025),
     "100k": ("scale-100k", 120.0, 0.005),
 }
-LONGER = {"1k": 30.0, "5k": 60.0, "20k": 60.0}
+LONGER = {"1k": 30.0, "5k": 60.0, "20k": 60.0, "100k": 300.0}
 """A second heuristic run with more time, to show where it goes after the target time."""
 EXACT_UP_TO = ("1k", "5k")
 EXACT_LIMIT = 60.0
