@@ -191,7 +191,7 @@ def improve_in_pieces(model: AlignmentModel, relaxation: Relaxation, start: Cons
         return start
     found = improve_by_neighbourhoods(model, start.x, max(relaxation.bound, start.bound),
                                       options, budget)
-    if found.objective >= start.objective:
+    if not found.improved or found.objective >= start.objective:
         return start
     return Construction(found.x, found.objective, start.seconds + budget,
                         f"{start.note}, improved by {found.improved} of {found.pieces} "
