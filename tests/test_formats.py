@@ -83,6 +83,44 @@ def test_geojson_polygons_use_a_point_inside(tmp_path: Path) -> None:
     check(tmp_path, {}, "units.geojson")
 
 
+def test_polygons_are_kept_in_wgs84(tmp_path: Path) -> None:
+    centres = zip(ACCOUNTS.Lng, ACCOUNTS.Lat, strict=True)
+    shapes = [box(x - 0.01, y - 0.01, x + 0.01, y + 0.01) for x, y in centres]
+    frame = gpd.GeoDataFrame(ACCOUNTS, geometry=shapes, crs="EPSG:4326").to_crs("EPSG:32617")
+    frame.to_file(tmp_path / "units.gpkg", driver="GPKG")
+    s = load_scenario(write(tmp_path, {}, "units.gpkg"))
+    assert s.geometry is not None and len(s.geometry) == 3
+    assert s.geometry[0].contains(Point(-80.0, 35.0))  # back in degrees
+
+
+def test_layer_without_crs_is_refused(tmp_path: Path) -> None:
+    points = [Point(x, y) for x, y in zip(ACCOUNTS.Lng, ACCOUNTS.Lat, strict=True)]
+    frame = gpd.GeoDataFrame(ACCOUNTS.drop(columns=["Lat", "Lng"]), geometry=points)
+    with pytest.warns(UserWarning, match="crs"):
+        frame.to_file(tmp_path / "accounts.shp")  # no CRS: no .prj
+    with pytest.raises(ScenarioError) as error:
+        load_scenario(write(tmp_path, {}, "accounts.shp"))
+    problem = error.value.problems[0]
+    assert "accounts.shp" in problem.where and problem.field == "crs"
+    assert ".prj" in problem.expected
+
+
+def test_invalid_polygon_is_named_by_row(tmp_path: Path) -> None:
+    from shapely.geometry import Polygon
+
+    centres = list(zip(ACCOUNTS.Lng, ACCOUNTS.Lat, strict=True))
+    shapes = [box(x - 0.01, y - 0.01, x + 0.01, y + 0.01) for x, y in centres]
+    x, y = centres[1]
+    shapes[1] = Polygon([(x, y), (x + 1, y + 1), (x + 1, y), (x, y + 1)])  # a bow tie
+    gpd.GeoDataFrame(ACCOUNTS, geometry=shapes, crs="EPSG:4326").to_file(
+        tmp_path / "units.geojson", driver="GeoJSON")
+    with pytest.raises(ScenarioError) as error:
+        load_scenario(write(tmp_path, {}, "units.geojson"))
+    problem = error.value.problems[0]
+    assert "row 2" in problem.where and problem.field == "geometry"
+    assert "Self-intersection" in problem.found
+
+
 def test_projected_xy_with_crs(tmp_path: Path) -> None:
     points = gpd.GeoSeries(gpd.points_from_xy(ACCOUNTS.Lng, ACCOUNTS.Lat), crs="EPSG:4326")
     utm = points.to_crs("EPSG:32617")

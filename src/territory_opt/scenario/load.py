@@ -161,6 +161,8 @@ def build_scenario(spec: ScenarioSpec, base: Path, yaml_path: Path | None = None
         pair_keys=pair_keys,
         pair_km=pair_km,
         pair_loads=pair_loads,
+        geometry=(np.asarray(items[GEOMETRY_COLUMN].to_numpy(), dtype=object)
+                  if GEOMETRY_COLUMN in items.columns else None),
     )
     if p is not None:
         problems += _unmeasured_pairs(scenario, spec.items, items_path, pairs_path)
@@ -290,6 +292,10 @@ def _table_path(base: Path, relative: str, yaml_key: str, source: str = "scenari
     return path
 
 
+GEOMETRY_COLUMN = "__geometry__"
+"""Column of a geo table's features (shapely, WGS84); no CSV or attribute uses this name."""
+
+
 def _read_table(path: Path, yaml_key: str, source: str = "scenario.yaml") -> pd.DataFrame:
     suffix = path.suffix.lower()
     try:
@@ -300,6 +306,8 @@ def _read_table(path: Path, yaml_key: str, source: str = "scenario.yaml") -> pd.
             return pd.read_parquet(path)
         if suffix in GEO_SUFFIXES:
             return _read_geo(path)
+    except ScenarioError:
+        raise
     except Exception as exc:  # any reader failure is a malformed input file
         raise scenario_error(path, "(file)", f"unreadable: {exc}".splitlines()[0],
                              f"a valid {suffix.lstrip('.')} table") from None
@@ -308,16 +316,37 @@ def _read_table(path: Path, yaml_key: str, source: str = "scenario.yaml") -> pd.
 
 
 def _read_geo(path: Path) -> pd.DataFrame:
-    """Geo table: attributes plus ``geometry_lat``/``geometry_lon`` of each feature (WGS84)."""
+    """Geo table: attributes, ``geometry_lat``/``geometry_lon`` of a point inside each feature
+    and the features themselves (:data:`GEOMETRY_COLUMN`), all in WGS84.
+
+    A layer without a CRS is refused rather than guessed (a Shapefile without its ``.prj``
+    could be in metres of any projection); so are empty and invalid geometries, by row."""
     import geopandas as gpd
+    import shapely
 
     frame = gpd.read_file(path)
-    if frame.crs is not None and not frame.crs.equals("EPSG:4326"):
+    if frame.crs is None:
+        raise scenario_error(path, "crs", "no coordinate reference system",
+                             "a layer with a CRS (a Shapefile needs its .prj beside it)")
+    geometry = frame.geometry
+    empty = np.flatnonzero(geometry.isna().to_numpy() | geometry.is_empty.to_numpy())
+    if len(empty):
+        raise scenario_error(_row_label(path, empty), "geometry", "an empty geometry",
+                             "a point or polygon per feature")
+    invalid = np.flatnonzero(~geometry.is_valid.to_numpy())
+    if len(invalid):
+        reason = shapely.is_valid_reason(geometry.iloc[invalid[0]])
+        raise scenario_error(_row_label(path, invalid), "geometry",
+                             f"an invalid geometry ({reason})",
+                             "valid polygons (repair them, e.g. shapely.make_valid or QGIS "
+                             "'Fix geometries')")
+    if not frame.crs.equals("EPSG:4326"):
         frame = frame.to_crs("EPSG:4326")
     points = frame.geometry.representative_point()
     table = pd.DataFrame(frame.drop(columns=frame.geometry.name))
     table["geometry_lat"] = points.y.to_numpy()
     table["geometry_lon"] = points.x.to_numpy()
+    table[GEOMETRY_COLUMN] = frame.geometry.to_numpy()
     return table
 
 

@@ -45,6 +45,9 @@ class Scenario:
     attribute, each aligned with ``pair_keys``. Listed values override the defaults (the
     great-circle km, the item's attribute value); read them through :meth:`distance`,
     :meth:`distance_block`, :meth:`pair_load` and :meth:`load_block`.
+
+    ``geometry`` holds each item's feature (polygon or point, WGS84) when the items come from a
+    geo table (GeoJSON, GeoPackage, Shapefile); ``lat``/``lon`` are then a point inside it.
     """
 
     spec: ScenarioSpec
@@ -67,6 +70,7 @@ class Scenario:
     pair_keys: np.ndarray = field(default_factory=_no_pairs)
     pair_km: np.ndarray | None = None
     pair_loads: dict[str, np.ndarray] = field(default_factory=dict)
+    geometry: np.ndarray | None = None  # per item: its shapely feature (WGS84), from a geo table
 
     @property
     def name(self) -> str:
