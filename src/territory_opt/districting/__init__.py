@@ -1,0 +1,1 @@
+"""Districting: geographic units into k territories, each connected in the adjacency graph."""
