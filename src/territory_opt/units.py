@@ -98,7 +98,7 @@ def _polygon_series(geometry: np.ndarray) -> gpd.GeoSeries:
     """The features as a GeoSeries with positional index; refuses anything but polygons."""
     import geopandas as gpd
 
-    series = gpd.GeoSeries(list(np.asarray(geometry, dtype=object)), index=None)
+    series = gpd.GeoSeries(list(np.asarray(geometry, dtype=object)))
     polygonal = series.geom_type.isin(["Polygon", "MultiPolygon"]).to_numpy()
     bad = np.flatnonzero(~polygonal)
     if len(bad):
@@ -106,11 +106,12 @@ def _polygon_series(geometry: np.ndarray) -> gpd.GeoSeries:
         raise ValueError(f"units {shown} (1-based) are not polygons "
                          f"({series.geom_type.iloc[bad[0]]}): contiguity needs polygons; "
                          "give an adjacency table for point units")
-    return series.reset_index(drop=True)
+    return series
 
 
 def _graph_pairs(graph: Any) -> np.ndarray:
-    """(focal, neighbour) rows of a libpysal Graph, without its zero-weight island self-loops."""
+    """(focal, neighbour) rows of a libpysal Graph; its islands come as self-loops, which
+    :func:`normalise_edges` drops."""
     adjacency = graph.adjacency
     focal = adjacency.index.get_level_values("focal").to_numpy(dtype=np.int64)
     neighbour = adjacency.index.get_level_values("neighbor").to_numpy(dtype=np.int64)
