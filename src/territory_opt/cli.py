@@ -120,6 +120,8 @@ def validate(scenario: Path, as_json: bool) -> None:
               help="Nearest territories offered per item [default: all pairs up to 1M pairs "
                    "for exact backends, else 8; column generation adds what the LP wants].")
 @click.option("--verbose", is_flag=True, help="Show the solver's own log.")
+@click.option("--map", "draw_map", is_flag=True,
+              help="Also draw the plan: map.png and map.html in the plan directory.")
 @json_option
 def solve_command(
     scenario: Path,
@@ -133,6 +135,7 @@ def solve_command(
     candidates: int | None,
     verbose: bool,
     as_json: bool,
+    draw_map: bool,
 ) -> None:
     """Solve a scenario and write a plan directory.
 
@@ -153,10 +156,14 @@ def solve_command(
         if progress is not None:
             err.print()
         written = plan.write(target)
+        maps = _write_maps(plan, written) if draw_map else []
         if as_json:
-            click.echo(json.dumps(plan.summary() | {"plan_dir": str(written)}, indent=2))
+            extra = {"plan_dir": str(written)} | ({"maps": [str(p) for p in maps]} if maps else {})
+            click.echo(json.dumps(plan.summary() | extra, indent=2))
             return
         _print_plan(plan, written)
+        for path in maps:
+            out.print(f"map written to [bold]{escape(str(path))}[/]")
 
     _guarded(run)
 
@@ -198,6 +205,43 @@ def evaluate_command(
             _print_violations(name, e)
 
     _guarded(run)
+
+
+@main.command(name="map")
+@click.argument("plan_dir", type=click.Path(path_type=Path))
+def map_command(plan_dir: Path) -> None:
+    """Draw a plan's territories: map.png and map.html in its plan directory."""
+
+    def run() -> None:
+        plan = _read_plan(plan_dir)
+        if plan.scenario_changed:
+            err.print("[yellow]warning:[/] the scenario's files changed since this plan was "
+                      "made; the maps show the plan on the scenario as it is now")
+        for path in _write_maps(plan, plan_dir):
+            out.print(f"map written to [bold]{escape(str(path))}[/]")
+
+    _guarded(run)
+
+
+def _read_plan(plan_dir: Path) -> Plan:
+    """``Plan.read`` with a plain message for a folder that is not a readable plan."""
+    if not (plan_dir / "plan.json").is_file():
+        raise TerritoryOptError(f"{plan_dir} is not a plan directory: it has no plan.json "
+                                "(give a folder that territory-opt solve wrote)")
+    try:
+        return Plan.read(plan_dir)
+    except TerritoryOptError as exc:  # its scenario or assignment: say whose they are
+        raise TerritoryOptError(f"cannot read the plan in {plan_dir}: {exc}") from None
+    except (ValueError, KeyError, TypeError) as exc:  # JSON syntax, missing keys, bad status
+        raise TerritoryOptError(f"cannot read the plan in {plan_dir}: plan.json is garbled "
+                                f"({type(exc).__name__}: {exc})") from None
+
+
+def _write_maps(plan: Plan, plan_dir: Path) -> list[Path]:
+    # Imported here: matplotlib, geopandas and folium take a second to import.
+    from territory_opt.maps import write_maps
+
+    return write_maps(plan_dir, plan.scenario, plan.assignment, plan.evaluation.territories)
 
 
 @main.command(name="backends")
