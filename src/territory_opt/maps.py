@@ -258,6 +258,8 @@ def render_png(scenario: Scenario, layout: _Layout) -> bytes:
     _draw_polygons(ax, layout)
     _draw_points(ax, scenario, layout)
     _draw_homes(ax, scenario, layout)
+    if scenario.n_territories <= LABEL_MAX:
+        _label_homeless(ax, scenario, layout)
     if scenario.n_territories <= LEGEND_MAX:
         _draw_legend(ax, scenario, layout)
     if not (layout.polygon.any() or layout.point.any() or scenario.has_home.any()):
@@ -294,7 +296,7 @@ def _draw_points(ax: Axes, scenario: Scenario, layout: _Layout) -> None:
     labels = layout.labels[rows]
     palette = np.array([*layout.colours, UNASSIGNED])  # index -1 is the grey
     _draw_hulls(ax, x, y, labels, layout)
-    size = float(np.clip(12_000 / len(rows), 0.8, 16.0))  # points², smaller when dense
+    size = float(np.clip(30_000 / len(rows), 1.5, 16.0))  # points², smaller when dense
     ax.scatter(x, y, s=size, c=palette[labels], linewidths=0, zorder=3)
 
 
@@ -324,13 +326,34 @@ def _draw_homes(ax: Axes, scenario: Scenario, layout: _Layout) -> None:
     # On polygons a home sits in its own colour: white stands out there, the colour would not.
     fill = (["white"] * len(homes) if layout.shapes is not None
             else [layout.colours[k] for k in homes])
-    ax.scatter(x, y, s=150, marker="*", c=fill, edgecolors="black", linewidths=0.8, zorder=5)
+    size = 150 if len(homes) <= LABEL_MAX else 70 if len(homes) <= 150 else 30
+    ax.scatter(x, y, s=size, marker="*", c=fill, edgecolors="black", linewidths=0.8, zorder=5)
     if scenario.n_territories > LABEL_MAX:
         return
     halo = [patheffects.withStroke(linewidth=2.5, foreground="white")]
     for k, hx, hy in zip(homes.tolist(), x.tolist(), y.tolist(), strict=True):
         ax.annotate(str(scenario.territory_names[k]), (hx, hy), xytext=(5, 4),
                     textcoords="offset points", fontsize=6, zorder=6, path_effects=halo)
+
+
+def _label_homeless(ax: Axes, scenario: Scenario, layout: _Layout) -> None:
+    """Name the territories without a home (districting) at a point inside them: a point
+    inside the dissolved polygons, else the territory's item nearest its centroid."""
+    halo = [patheffects.withStroke(linewidth=2.5, foreground="white")]
+    for k in np.flatnonzero(~scenario.has_home).tolist():
+        if layout.shapes is not None and k in layout.shapes.index:
+            inside = layout.shapes.loc[k].representative_point()
+            lon, lat = np.array([inside.x]), np.array([inside.y])
+        else:
+            rows = np.flatnonzero(layout.point & (layout.labels == k))
+            if not len(rows):
+                continue
+            lat, lon = scenario.lat[rows], scenario.lon[rows]
+            near = np.argmin(np.hypot(lat - lat.mean(), lon - lon.mean()))
+            lat, lon = lat[near:near + 1], lon[near:near + 1]
+        x, y = _mercator(lon, lat)
+        ax.annotate(str(scenario.territory_names[k]), (float(x[0]), float(y[0])), ha="center",
+                    va="center", fontsize=7, zorder=6, path_effects=halo)
 
 
 def _draw_legend(ax: Axes, scenario: Scenario, layout: _Layout) -> None:
