@@ -1,0 +1,821 @@
+"""Exact districting by MILP (HiGHS through the project's backend), with contiguity.
+
+Two formulations, after Validi & Buchanan, "Political districting to minimize cut edges"
+(Math. Prog. Comp. 2022):
+
+* **Labeling** (``cut_edges``): ``X[i,j]`` unit i in district j, a root ``R[i,j]`` per district,
+  ``Z[e,j] >= X[u,j] - X[v,j]`` counting cut edges once (their "extended" objective, a stronger
+  LP than one variable per edge), contiguity by a single-commodity flow that leaves from the
+  roots and may not cross a cut edge. Units are ordered by decreasing weight; a district's root
+  is its first unit in that order, and when districts are interchangeable (same bands, no locks,
+  no fixed centres) the roots are in increasing order too — the orbitope-like symmetry break,
+  written with cumulative root sums ``W``. Fixing: a unit roots nothing when the units from it
+  onwards in the order cannot reach the lower limit; the first units whose weighted distance
+  to every earlier root exceeds the upper limit root districts 0, 1, …, and units farther than
+  the upper limit from such a root leave its district.
+* **Centres** (``dispersion``/``travel``): ``x[i,c]`` unit i in the district centred at c (Hess;
+  ``x[c,c]`` opens c, ``Σ x[c,c] = k``; with fixed centres one column per district). No label
+  symmetry. Contiguity by a,b-separator rows ``x[a,c] <= Σ_{s∈S} x[s,c]`` (S a minimal separator
+  of a's piece from c): the neighbourhood ones up front, the rest generated when a solve returns
+  a split district, then the MIP is solved again from the heuristic's plan. Fixing: a unit
+  whose weighted path distance to c exceeds the upper limit never joins c.
+
+The time limit covers the warm start, the model build and every re-solve. OPTIMAL only when
+the solver's bound proves it (within ``OPTIMALITY_GAP``); the bound is HiGHS's dual bound,
+rounded up for the integral cut-edge count.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from territory_opt.backends.base import OPTIMALITY_GAP, SolveOptions, SolveResult, Status
+from territory_opt.districting.contiguity import (
+    Adjacency,
+    candidate_units,
+    components,
+    minimal_separator,
+    objective_value,
+    plan_problems,
+    reachable_weight,
+    vertex_weighted_distances,
+)
+from territory_opt.districting.heuristic import infeasibility_reason, solve_heuristic
+from territory_opt.districting.problem import DistrictingProblem, DistrictingResult
+from territory_opt.models.linear import LinearModel, RowBuilder
+
+WARM_SHARE = 0.15
+"""Share of the time limit given to the heuristic for a warm start (at most WARM_MAX s)."""
+WARM_MAX = 20.0
+MAX_ROUNDS = 50
+"""Separator rounds at most before giving up on contiguity by row generation."""
+
+
+def solve_exact(problem: DistrictingProblem, *, time_limit: float, seed: int = 0,
+                threads: int | None = None, start: np.ndarray | None = None,
+                stop: threading.Event | None = None) -> DistrictingResult:
+    """Solve ``problem`` to proven optimality within ``time_limit`` seconds, if possible.
+
+    Parameters
+    ----------
+    problem : DistrictingProblem
+    time_limit : float
+        Seconds for everything: warm start, build, solves.
+    seed, threads : int
+        HiGHS's random seed and thread count (None: HiGHS's default).
+    start : numpy.ndarray, optional
+        A plan (district per unit) to start from; without one the heuristic makes one.
+    stop : threading.Event, optional
+        Ends the solve; the best plan so far is returned.
+
+    Returns
+    -------
+    DistrictingResult
+        OPTIMAL (proven), FEASIBLE (a plan and a valid bound), INFEASIBLE (proven), NO_PLAN.
+    """
+    started = time.perf_counter()
+    deadline = started + max(time_limit, 0.0)
+    adj = Adjacency.of(problem)
+    proof = infeasibility_reason(problem, adj)
+    if proof:
+        return DistrictingResult(None, math.inf, math.inf, Status.INFEASIBLE,
+                                 time.perf_counter() - started, "exact: arithmetic", log=proof)
+    log: list[str] = []
+    warm = _warm_start(problem, start, deadline, seed, stop, log)
+    model: _Model = (LabelingModel(problem, adj) if problem.objective == "cut_edges"
+                     else CentreModel(problem, adj))
+    log.append(model.describe())
+    solved = _solve_rounds(model, warm, deadline, seed, threads, stop, log)
+    return _finish(problem, model, solved, warm, started, log)
+
+
+def _warm_start(problem: DistrictingProblem, start: np.ndarray | None, deadline: float,
+                seed: int, stop: threading.Event | None, log: list[str]) -> np.ndarray | None:
+    """A plan to start from: ``start`` when it keeps every rule, else the heuristic's."""
+    if start is not None and not plan_problems(problem, np.asarray(start)):
+        log.append("warm start: the given plan")
+        return np.asarray(start, dtype=np.int64)
+    budget = min(WARM_SHARE * (deadline - time.perf_counter()), WARM_MAX)
+    heuristic = solve_heuristic(problem, time_limit=budget, seed=seed, start=start, stop=stop,
+                                bound=False)
+    log.append(f"warm start: heuristic {heuristic.status} {heuristic.objective:g} "
+               f"in {heuristic.seconds:.1f} s")
+    return heuristic.labels
+
+
+@dataclass
+class _Solved:
+    result: SolveResult | None = None
+    labels: np.ndarray | None = None
+    rounds: int = 0
+    proven_split: bool = False  # a solve ended with a split district and no time to go on
+    notes: list[str] = field(default_factory=list)
+
+
+def _solve_rounds(model: _Model, warm: np.ndarray | None, deadline: float, seed: int,
+                  threads: int | None, stop: threading.Event | None,
+                  log: list[str]) -> _Solved:
+    """Solve, add separators for split districts, solve again, until every district is one
+    piece or the time is up."""
+    from territory_opt.backends.highs import HighsBackend
+
+    out = _Solved()
+    backend = HighsBackend()
+    while out.rounds < MAX_ROUNDS:
+        remaining = deadline - time.perf_counter()
+        if remaining <= 0.05 or (stop is not None and stop.is_set()):
+            break
+        x0 = model.point(warm) if warm is not None else None
+        options = SolveOptions(time_limit=remaining, threads=threads, seed=seed,
+                               warm_start=x0, stop=stop, gap=OPTIMALITY_GAP / 2)
+        result = backend.solve(model.linear(), options)
+        out.rounds += 1
+        out.result = result
+        log.append(f"round {out.rounds}: {model.size()}; HiGHS {result.status} "
+                   f"{result.objective:g} bound {result.bound:g} in {result.seconds:.1f} s "
+                   f"({result.stop_reason})")
+        if result.x is None:
+            break
+        labels, added = model.separate(result.x)
+        out.labels = labels
+        if not added:
+            return out
+        log.append(f"  {added} separator rows for split districts")
+        out.labels = None
+        if result.status != Status.OPTIMAL:
+            out.proven_split = True
+    return out
+
+
+def _finish(problem: DistrictingProblem, model: _Model, solved: _Solved,
+            warm: np.ndarray | None, started: float, log: list[str]) -> DistrictingResult:
+    """The better of the MIP's plan and the warm start, with the MIP's bound."""
+    res = solved.result
+    bound = model.valid_bound(res.bound) if res is not None else -math.inf
+    candidates = [p for p in (solved.labels, warm) if p is not None
+                  and not plan_problems(problem, p)]
+    method = f"exact: HiGHS MILP, {model.name}"
+    elapsed = time.perf_counter() - started
+    if res is not None and res.status == Status.INFEASIBLE and not candidates:
+        return DistrictingResult(None, math.inf, math.inf, Status.INFEASIBLE, elapsed, method,
+                                 log="\n".join(log))
+    if not candidates:
+        return DistrictingResult(None, math.inf, bound, Status.NO_PLAN, elapsed, method,
+                                 log="\n".join(log))
+    values = [objective_value(problem, p) for p in candidates]
+    best = candidates[int(np.argmin(values))]
+    value = float(min(values))
+    bound = min(bound, value)
+    gap = (value - bound) / abs(value) if value != 0 else (0.0 if bound >= value else math.inf)
+    status = Status.OPTIMAL if gap <= OPTIMALITY_GAP else Status.FEASIBLE
+    centres = model.centres(best)
+    return DistrictingResult(best, value, bound, status, elapsed, method, centres=centres,
+                             log="\n".join(log))
+
+
+def relaxation_lp(problem: DistrictingProblem, time_limit: float) -> float | None:
+    """Optimum of the LP relaxation of the centre model without contiguity (a valid bound for
+    ``dispersion``/``travel``), or None when HiGHS does not finish in ``time_limit``."""
+    from territory_opt.backends.highs import HighsBackend
+
+    model = CentreModel(problem, Adjacency.of(problem), contiguity=False)
+    lp = model.linear()
+    lp = LinearModel(lp.c, lp.offset, lp.lb, lp.ub, np.zeros(lp.n_cols, dtype=bool), lp.a,
+                     lp.row_lo, lp.row_hi)
+    result = HighsBackend().solve(lp, SolveOptions(time_limit=time_limit))
+    return result.bound if result.status == Status.OPTIMAL else None
+
+
+# --- models ----------------------------------------------------------------------------------
+
+
+class _Columns:
+    """Variables allocated in blocks: bounds, costs, integrality."""
+
+    def __init__(self) -> None:
+        self.lb: list[np.ndarray] = []
+        self.ub: list[np.ndarray] = []
+        self.cost: list[np.ndarray] = []
+        self.integer: list[np.ndarray] = []
+        self.n = 0
+
+    def add(self, count: int, *, ub: float = 1.0, cost: np.ndarray | float = 0.0,
+            integer: bool = True) -> np.ndarray:
+        idx = np.arange(self.n, self.n + count)
+        self.lb.append(np.zeros(count))
+        self.ub.append(np.full(count, float(ub)))
+        self.cost.append(np.broadcast_to(np.asarray(cost, dtype=float), (count,)).copy())
+        self.integer.append(np.full(count, integer))
+        self.n += count
+        return idx
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        return (np.concatenate(self.cost), np.concatenate(self.lb), np.concatenate(self.ub),
+                np.concatenate(self.integer))
+
+
+@dataclass
+class _Rows:
+    """Rows as COO triplets (row ids local to the group) with their bounds."""
+
+    name: str
+    rows: np.ndarray
+    cols: np.ndarray
+    vals: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+
+
+def _sparse_rows(name: str, entries: list[tuple[list[int], list[float]]],
+                 lo: np.ndarray | float, hi: np.ndarray | float) -> _Rows:
+    """Rows from per-row (columns, values) lists."""
+    rows = np.concatenate([np.full(len(c), r) for r, (c, _) in enumerate(entries)]
+                          or [np.zeros(0, dtype=np.int64)])
+    cols = np.concatenate([np.asarray(c, dtype=np.int64) for c, _ in entries]
+                          or [np.zeros(0, dtype=np.int64)])
+    vals = np.concatenate([np.asarray(v, dtype=float) for _, v in entries]
+                          or [np.zeros(0)])
+    count = len(entries)
+    return _Rows(name, rows, cols, vals, np.broadcast_to(np.asarray(lo, float), (count,)).copy(),
+                 np.broadcast_to(np.asarray(hi, float), (count,)).copy())
+
+
+class _Model:
+    """What the solve loop needs of a formulation."""
+
+    name = ""
+
+    def __init__(self, problem: DistrictingProblem, adj: Adjacency) -> None:
+        self.p = problem
+        self.adj = adj
+        self.cols = _Columns()
+        self.groups: list[_Rows] = []
+        self.lb_fix: dict[int, float] = {}
+        self.ub_fix: dict[int, float] = {}
+        self.fixed = 0
+
+    def linear(self) -> LinearModel:
+        """The model with every row added so far."""
+        c, lb, ub, integer = self.cols.arrays()
+        for i, v in self.lb_fix.items():
+            lb[i] = v
+        for i, v in self.ub_fix.items():
+            ub[i] = v
+        builder = RowBuilder(self.cols.n)
+        for g in self.groups:
+            builder.add(g.name, g.rows, g.cols, g.vals, g.lo, g.hi)
+        a, lo, hi, groups = builder.matrix()
+        return LinearModel(c, 0.0, lb, ub, integer, a, lo, hi, groups)
+
+    def size(self) -> str:
+        rows = sum(len(g.lo) for g in self.groups)
+        return f"{self.cols.n} columns, {rows} rows, {self.fixed} fixed at 0"
+
+    def fix_zero(self, idx: np.ndarray | list[int] | int) -> None:
+        for i in np.atleast_1d(np.asarray(idx, dtype=np.int64)).tolist():
+            if i not in self.ub_fix:
+                self.fixed += 1
+            self.ub_fix[i] = 0.0
+
+    def valid_bound(self, bound: float) -> float:
+        return bound
+
+    def describe(self) -> str:
+        return f"model: {self.name}; {self.size()}"
+
+    def point(self, labels: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def separate(self, x: np.ndarray) -> tuple[np.ndarray, int]:
+        raise NotImplementedError
+
+    def centres(self, labels: np.ndarray) -> np.ndarray | None:
+        raise NotImplementedError
+
+
+def _weights_nonnegative(problem: DistrictingProblem) -> list[int]:
+    """Bands whose weights are all >= 0 (the fixing arguments need that)."""
+    return [b for b, band in enumerate(problem.bands) if np.all(np.asarray(band.weight) >= 0)]
+
+
+def _interchangeable(problem: DistrictingProblem) -> bool:
+    """Whether relabelling districts maps plans to plans of equal value."""
+    same = all(np.all(np.asarray(b.lo) == b.lo[0]) and np.all(np.asarray(b.hi) == b.hi[0])
+               for b in problem.bands)
+    no_lock = problem.lock is None or not np.any(np.asarray(problem.lock) >= 0)
+    return bool(same and no_lock and problem.fixed_centres is None)
+
+
+def _max_units(problem: DistrictingProblem) -> int:
+    """Most units one district can hold: the lightest units up to the smallest upper limit."""
+    n, k = problem.n_units, problem.k
+    most = n - k + 1
+    for b in _weights_nonnegative(problem):
+        band = problem.bands[b]
+        w = np.sort(np.asarray(band.weight, dtype=float))
+        fits = int(np.searchsorted(np.cumsum(w), float(np.max(band.hi)), side="right"))
+        most = min(most, max(fits, 1))
+    return most
+
+
+class LabelingModel(_Model):
+    """Labeling formulation with roots, extended cut objective and single-commodity flow."""
+
+    name = "labeling + flow contiguity (cut edges)"
+
+    def __init__(self, problem: DistrictingProblem, adj: Adjacency) -> None:
+        super().__init__(problem, adj)
+        n, k, e = problem.n_units, problem.k, len(adj.edges)
+        self.n, self.k, self.e = n, k, e
+        self.symmetric = _interchangeable(problem)
+        self.order = self._order()
+        self.pos = np.empty(n, dtype=np.int64)
+        self.pos[self.order] = np.arange(n)
+        self.big_m = _max_units(problem)
+        self.X = self.cols.add(n * k).reshape(n, k)
+        self.R = self.cols.add(n * k).reshape(n, k)
+        self.Z = self.cols.add(e * k, integer=False, cost=1.0 if problem.objective ==
+                               "cut_edges" else 0.0).reshape(e, k)
+        self.flow = problem.contiguity
+        self.F = self.cols.add(2 * e, ub=self.big_m, integer=False) if self.flow else None
+        self.W = self.cols.add(n * k, integer=False).reshape(n, k)  # W[p, j]: roots up to p
+        self._rows()
+        self._fix()
+
+    def _order(self) -> np.ndarray:
+        """Units by decreasing weight of the first band (ties by index): heavy units first, so
+        the roots, and the symmetry break, sit on units that can carry a district."""
+        if not self.p.bands:
+            return np.arange(self.p.n_units)
+        w = np.asarray(self.p.bands[0].weight, dtype=float)
+        return np.lexsort((np.arange(len(w)), -w))
+
+    def _rows(self) -> None:
+        p, n, k, e = self.p, self.n, self.k, self.e
+        X, R, Z = self.X, self.R, self.Z
+        units = np.arange(n)
+        g = self.groups
+        g.append(_Rows("assign", np.repeat(units, k), X.ravel(), np.ones(n * k), np.ones(n),
+                       np.ones(n)))
+        for band in p.bands:
+            w = np.asarray(band.weight, dtype=float)
+            g.append(_Rows(f"band {band.name}", np.tile(np.arange(k), n), X.ravel(),
+                           np.repeat(w, k), np.asarray(band.lo, float), np.asarray(band.hi,
+                                                                                   float)))
+        u, v = self.adj.edges[:, 0], self.adj.edges[:, 1]
+        rid = np.arange(e * k)
+        g.append(_Rows("cut", np.repeat(rid, 3),
+                       np.stack([X[u].ravel(), X[v].ravel(), Z.ravel()], axis=1).ravel(),
+                       np.tile([1.0, -1.0, -1.0], e * k), np.full(e * k, -np.inf),
+                       np.zeros(e * k)))
+        g.append(_Rows("one root", np.tile(np.arange(k), n), R.ravel(), np.ones(n * k),
+                       np.ones(k), np.ones(k)))
+        g.append(_Rows("root inside", np.repeat(np.arange(n * k), 2),
+                       np.stack([R.ravel(), X.ravel()], axis=1).ravel(),
+                       np.tile([1.0, -1.0], n * k), np.full(n * k, -np.inf), np.zeros(n * k)))
+        if self.p.fixed_centres is None:
+            self._root_order_rows()
+        if self.flow:
+            self._flow_rows()
+
+    def _root_order_rows(self) -> None:
+        """``W[p,j] = W[p-1,j] + R[order[p],j]``; a unit joins j only after j's root;
+        interchangeable districts: district j+1's root comes after district j's."""
+        n, k = self.n, self.k
+        X, R, W, order = self.X, self.R, self.W, self.order
+        rows, cols, vals = [], [], []
+        for p in range(n):
+            for j in range(k):
+                r = p * k + j
+                rows += [r, r]
+                cols += [int(W[p, j]), int(R[order[p], j])]
+                vals += [1.0, -1.0]
+                if p:
+                    rows.append(r)
+                    cols.append(int(W[p - 1, j]))
+                    vals.append(-1.0)
+        self.groups.append(_Rows("root sums", np.asarray(rows), np.asarray(cols),
+                                 np.asarray(vals), np.zeros(n * k), np.zeros(n * k)))
+        first = np.stack([X[order].ravel(), W.ravel()], axis=1).ravel()
+        self.groups.append(_Rows("root first", np.repeat(np.arange(n * k), 2), first,
+                                 np.tile([1.0, -1.0], n * k), np.full(n * k, -np.inf),
+                                 np.zeros(n * k)))
+        if self.symmetric and k > 1:
+            pairs = [(int(W[p, j + 1]), int(W[p - 1, j])) for p in range(1, n)
+                     for j in range(k - 1)]
+            m = len(pairs)
+            self.groups.append(_Rows("roots in order", np.repeat(np.arange(m), 2),
+                                     np.asarray(pairs).ravel(), np.tile([1.0, -1.0], m),
+                                     np.full(m, -np.inf), np.zeros(m)))
+            self.fix_zero(W[0, 1:])
+
+    def _flow_rows(self) -> None:
+        """Each non-root unit absorbs one unit of flow; flow only on uncut edges."""
+        assert self.F is not None
+        n, e, k, m = self.n, self.e, self.k, self.big_m
+        F, R, Z = self.F, self.R, self.Z
+        u, v = self.adj.edges[:, 0], self.adj.edges[:, 1]
+        # arc a < e goes u -> v, arc e + a goes v -> u
+        heads = np.concatenate([v, u])
+        tails = np.concatenate([u, v])
+        rows = np.concatenate([heads, tails, np.repeat(np.arange(n), k)])
+        cols = np.concatenate([F, F, R.ravel()])
+        vals = np.concatenate([np.ones(2 * e), -np.ones(2 * e), np.full(n * k, float(m))])
+        self.groups.append(_Rows("flow balance", rows, cols, vals, np.ones(n),
+                                 np.full(n, np.inf)))
+        rid = np.arange(e)
+        rows = np.concatenate([rid, rid, np.repeat(rid, k)])
+        cols = np.concatenate([F[:e], F[e:], Z.ravel()])
+        vals = np.concatenate([np.ones(2 * e), np.full(e * k, float(m - 1))])
+        self.groups.append(_Rows("flow on uncut edges", rows, cols, vals, np.full(e, -np.inf),
+                                 np.full(e, float(m - 1))))
+
+    # fixing ------------------------------------------------------------------------------------
+
+    def _fix(self) -> None:
+        p = self.p
+        if p.lock is not None:
+            for u in np.flatnonzero(np.asarray(p.lock) >= 0).tolist():
+                j = int(p.lock[u])
+                self.fix_zero([int(self.X[u, d]) for d in range(self.k) if d != j])
+        if p.fixed_centres is not None:
+            centres = np.asarray(p.fixed_centres)
+            for j, c in enumerate(centres.tolist()):
+                self.lb_fix[int(self.R[c, j])] = 1.0
+                self.lb_fix[int(self.X[c, j])] = 1.0
+            others = np.ones((self.n, self.k), dtype=bool)
+            others[centres, np.arange(self.k)] = False
+            self.fix_zero(self.R[others])
+            return
+        capable = self._root_capable()
+        self.fix_zero(self.R[~capable].ravel())
+        if self.symmetric:
+            self._fix_by_position(capable)
+
+    def _root_capable(self) -> np.ndarray:
+        """A unit can root a district only if the units from it onwards in the order reach
+        every band's lower limit from it (the root is its district's first unit)."""
+        nbrs = self.adj.lists()
+        ok = np.ones(self.n, dtype=bool)
+        later = np.ones(self.n, dtype=bool)
+        lows = [(np.asarray(self.p.bands[b].weight, float), float(np.min(self.p.bands[b].lo)))
+                for b in _weights_nonnegative(self.p)]
+        for v in self.order.tolist():
+            for w, lo in lows:
+                if not self.flow:
+                    reach = float(w[later].sum())
+                else:
+                    reach = reachable_weight(nbrs, w, v, later)
+                if reach < lo:
+                    ok[v] = False
+            later[v] = False
+        return np.repeat(ok[:, None], self.k, axis=1)
+
+    def _fix_by_position(self, capable: np.ndarray) -> None:
+        """Roots in increasing order: district j's root has j capable units before it and
+        k-1-j after; a unit joins only districts whose root can come before it. Then the
+        first units too far from every earlier root root districts 0, 1, … themselves."""
+        k, order = self.k, self.order
+        cap = capable[order, 0]
+        before = np.concatenate([[0], np.cumsum(cap)[:-1]])
+        after = cap.sum() - np.cumsum(cap)
+        for p, u in enumerate(order.tolist()):
+            for j in range(k):
+                if j > before[p] or k - 1 - j > after[p]:
+                    self.fix_zero(int(self.R[u, j]))
+                if j > before[p] + (1 if cap[p] else 0) - 1:
+                    self.fix_zero(int(self.X[u, j]))
+        if self.flow:
+            self._fix_far_roots()
+
+    def _fix_far_roots(self) -> None:
+        nbrs = self.adj.lists()
+        bands = _weights_nonnegative(self.p)
+        if not bands:
+            return
+        band = self.p.bands[bands[0]]
+        w, hi = np.asarray(band.weight, float), float(np.max(band.hi))
+        roots: list[int] = []
+        dists: list[np.ndarray] = []
+        for j in range(self.k):
+            v = int(self.order[j])
+            if any(d[v] <= hi for d in dists):
+                break
+            allowed = np.ones(self.n, dtype=bool)
+            allowed[roots] = False
+            dist = vertex_weighted_distances(nbrs, w, v, allowed)
+            self.lb_fix[int(self.R[v, j])] = 1.0
+            self.lb_fix[int(self.X[v, j])] = 1.0
+            self.fix_zero([int(self.X[i, j]) for i in np.flatnonzero(dist > hi).tolist()])
+            roots.append(v)
+            dists.append(dist)
+
+    # plans -------------------------------------------------------------------------------------
+
+    def canonical(self, labels: np.ndarray) -> np.ndarray:
+        """Relabel districts so their first units (in the order) come in increasing order, as
+        the symmetry break wants; labels are kept when districts are not interchangeable."""
+        lab = np.asarray(labels, dtype=np.int64)
+        if not self.symmetric:
+            return lab
+        first = [int(self.pos[lab == j].min()) for j in range(self.k)]
+        rank = np.argsort(first)
+        new = np.empty(self.k, dtype=np.int64)
+        new[rank] = np.arange(self.k)
+        return new[lab]
+
+    def point(self, labels: np.ndarray) -> np.ndarray:
+        """The full column vector of a plan: roots, cut indicators, flow along BFS trees."""
+        lab = self.canonical(labels)
+        x = np.zeros(self.cols.n)
+        n, k = self.n, self.k
+        x[self.X[np.arange(n), lab]] = 1.0
+        roots = self._roots(lab)
+        x[self.R[roots, np.arange(k)]] = 1.0
+        u, v = self.adj.edges[:, 0], self.adj.edges[:, 1]
+        cut = lab[u] != lab[v]
+        x[self.Z[np.flatnonzero(cut), lab[u][cut]]] = 1.0
+        is_root = np.zeros(n, dtype=bool)
+        is_root[roots] = True
+        w_cum = np.cumsum(is_root[self.order][:, None] & (lab[self.order][:, None]
+                                                         == np.arange(k)), axis=0)
+        x[self.W.ravel()] = w_cum.ravel()
+        if self.F is not None:
+            x[self.F] = _tree_flow(self.adj, lab, roots)
+        return x
+
+    def _roots(self, lab: np.ndarray) -> np.ndarray:
+        if self.p.fixed_centres is not None:
+            return np.asarray(self.p.fixed_centres, dtype=np.int64)
+        return np.asarray([int(self.order[self.pos[lab == j].min()]) for j in range(self.k)])
+
+    def labels(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(np.argmax(x[self.X], axis=1), dtype=np.int64)
+
+    def separate(self, x: np.ndarray) -> tuple[np.ndarray, int]:
+        return self.labels(x), 0  # contiguity is in the model
+
+    def valid_bound(self, bound: float) -> float:
+        """The cut count is integral: round the bound up (less a tolerance)."""
+        return float(math.ceil(bound - 1e-6)) if np.isfinite(bound) else bound
+
+    def centres(self, labels: np.ndarray) -> np.ndarray | None:
+        return (np.asarray(self.p.fixed_centres, dtype=np.int64)
+                if self.p.fixed_centres is not None else None)
+
+    def describe(self) -> str:
+        sym = "roots ordered (interchangeable districts)" if self.symmetric else "labelled"
+        return (f"model: {self.name}; {sym}; big-M {self.big_m} units; {self.size()}")
+
+
+def _tree_flow(adj: Adjacency, lab: np.ndarray, roots: np.ndarray) -> np.ndarray:
+    """Arc flows of a BFS tree per district from its root: each arc carries its subtree size."""
+    nbrs = adj.lists()
+    e = len(adj.edges)
+    arc = {}
+    for a, (u, v) in enumerate(adj.edges.tolist()):
+        arc[(u, v)] = a
+        arc[(v, u)] = e + a
+    flow = np.zeros(2 * e)
+    for j, r in enumerate(roots.tolist()):
+        parent = {r: -1}
+        order = [r]
+        for v in order:
+            for w in nbrs[v]:
+                if w not in parent and lab[w] == j:
+                    parent[w] = v
+                    order.append(w)
+        size = dict.fromkeys(order, 1)
+        for v in reversed(order[1:]):
+            size[parent[v]] += size[v]
+            flow[arc[(parent[v], v)]] = size[v]
+    return flow
+
+
+class CentreModel(_Model):
+    """Hess formulation: units to centres (chosen among candidates, or fixed per district)."""
+
+    def __init__(self, problem: DistrictingProblem, adj: Adjacency,
+                 contiguity: bool | None = None) -> None:
+        super().__init__(problem, adj)
+        assert problem.cost is not None, "dispersion and travel need a cost matrix"
+        self.fixed_mode = problem.fixed_centres is not None
+        self.name = ("centres fixed" if self.fixed_mode else "Hess centres chosen") + \
+            " + a,b-separator rows"
+        self.contiguity = problem.contiguity if contiguity is None else contiguity
+        n = problem.n_units
+        self.cu = (np.asarray(problem.fixed_centres, dtype=np.int64) if self.fixed_mode
+                   else candidate_units(problem))
+        self.m = len(self.cu)
+        allowed = self._allowed()
+        self.pair_unit, self.pair_col = np.nonzero(allowed)
+        self.index = np.full((n, self.m), -1, dtype=np.int64)
+        cost = np.asarray(problem.cost, dtype=float)[self.pair_unit, self.pair_col]
+        self.x = self.cols.add(len(cost), cost=cost)
+        self.index[self.pair_unit, self.pair_col] = self.x
+        self.labelled = self.fixed_mode or not _interchangeable(problem)
+        self.zc = (self.cols.add(self.m * problem.k).reshape(self.m, problem.k)
+                   if self.labelled and not self.fixed_mode else None)
+        self.fixed = int(n * self.m - len(cost))
+        self._rows()
+
+    def _allowed(self) -> np.ndarray:
+        """Pairs (unit, column) that can occur: within the upper limits' weighted path
+        distance of the centre (when contiguous), locks kept for fixed centres."""
+        p, n = self.p, self.p.n_units
+        ok = np.ones((n, self.m), dtype=bool)
+        nbrs = self.adj.lists()
+        for b in _weights_nonnegative(p):
+            band = p.bands[b]
+            w = np.asarray(band.weight, float)
+            for c, u in enumerate(self.cu.tolist()):
+                hi = float(band.hi[c]) if self.fixed_mode else float(np.max(band.hi))
+                if self.contiguity:
+                    ok[:, c] &= vertex_weighted_distances(nbrs, w, u) <= hi + 1e-9
+                else:
+                    ok[:, c] &= w + w[u] * (np.arange(n) != u) <= hi + 1e-9
+        if p.lock is not None and self.fixed_mode:
+            lock = np.asarray(p.lock)
+            for u in np.flatnonzero(lock >= 0).tolist():
+                ok[u, :] = False
+                ok[u, lock[u]] = True
+        if self.fixed_mode:
+            ok[self.cu, :] = False
+            ok[self.cu, np.arange(self.m)] = True
+        return ok
+
+    def _y(self, c: int) -> int:
+        return int(self.index[self.cu[c], c])
+
+    def _rows(self) -> None:
+        n, k, m = self.p.n_units, self.p.k, self.m
+        g = self.groups
+        g.append(_Rows("assign", self.pair_unit, self.x, np.ones(len(self.x)), np.ones(n),
+                       np.ones(n)))
+        open_ = np.asarray([self._y(c) for c in range(m)])
+        if self.fixed_mode:
+            for c in range(m):
+                self.lb_fix[int(open_[c])] = 1.0
+        else:
+            usable = open_ >= 0
+            g.append(_Rows("k centres", np.zeros(int(usable.sum())), open_[usable],
+                           np.ones(int(usable.sum())), np.full(1, float(k)),
+                           np.full(1, float(k))))
+            self._coupling(open_)
+        self._band_rows(open_)
+        if self.zc is not None:
+            self._label_rows(open_)
+        if self.contiguity:
+            self._neighbour_rows()
+
+    def _coupling(self, open_: np.ndarray) -> None:
+        """``x[i,c] <= x[c,c]``: a unit joins only an open centre."""
+        keep = self.pair_unit != self.cu[self.pair_col]
+        xs, cols = self.x[keep], self.pair_col[keep]
+        ys = open_[cols]
+        r = np.arange(len(xs))
+        self.groups.append(_Rows("join open centres", np.repeat(r, 2),
+                                 np.stack([xs, ys], axis=1).ravel(),
+                                 np.tile([1.0, -1.0], len(xs)), np.full(len(xs), -np.inf),
+                                 np.zeros(len(xs))))
+        self.fix_zero(self.x[(open_[self.pair_col] < 0)])
+
+    def _band_rows(self, open_: np.ndarray) -> None:
+        p, m = self.p, self.m
+        for band in p.bands:
+            w = np.asarray(band.weight, float)[self.pair_unit]
+            if self.fixed_mode:
+                self.groups.append(_Rows(f"band {band.name}", self.pair_col, self.x, w,
+                                         np.asarray(band.lo, float), np.asarray(band.hi, float)))
+                continue
+            for side, limits in (("lo", band.lo), ("hi", band.hi)):
+                if self.zc is None:  # every district the same limits: scale the open centre
+                    extra_cols, extra_rows = open_, np.arange(m)
+                    extra_vals = -np.full(m, float(limits[0]))
+                else:
+                    extra_cols = self.zc.ravel()
+                    extra_rows = np.repeat(np.arange(m), p.k)
+                    extra_vals = -np.tile(np.asarray(limits, float), m)
+                usable = extra_cols >= 0
+                rows = np.concatenate([self.pair_col, extra_rows[usable]])
+                cols = np.concatenate([self.x, extra_cols[usable]])
+                vals = np.concatenate([w, extra_vals[usable]])
+                lo, hi = (0.0, np.inf) if side == "lo" else (-np.inf, 0.0)
+                self.groups.append(_Rows(f"band {band.name} {side}", rows, cols, vals,
+                                         np.full(m, lo), np.full(m, hi)))
+
+    def _label_rows(self, open_: np.ndarray) -> None:
+        """Chosen centres with labelled districts: ``z[c,j]`` names the district centred at
+        c; each district has one centre; locked units join only centres of their district."""
+        assert self.zc is not None
+        p, m, k = self.p, self.m, self.p.k
+        z = self.zc
+        entries = [([int(v) for v in z[c]] + ([int(open_[c])] if open_[c] >= 0 else []),
+                    [1.0] * k + ([-1.0] if open_[c] >= 0 else [])) for c in range(m)]
+        self.groups.append(_sparse_rows("label open centres", entries, 0.0, 0.0))
+        self.groups.append(_Rows("one centre per district", np.tile(np.arange(k), m), z.ravel(),
+                                 np.ones(m * k), np.ones(k), np.ones(k)))
+        if p.lock is None:
+            return
+        lock = np.asarray(p.lock)
+        entries = []
+        for u in np.flatnonzero(lock >= 0).tolist():
+            for c in np.flatnonzero(self.index[u] >= 0).tolist():
+                entries.append(([int(self.index[u, c]), int(z[c, lock[u]])], [1.0, -1.0]))
+        self.groups.append(_sparse_rows("locks", entries, -np.inf, 0.0))
+
+    def _neighbour_rows(self) -> None:
+        """``x[i,c] <= Σ_{s ∈ N(i)} x[s,c]``: a unit other than the centre has a neighbour in
+        its district (N(i) separates i from c)."""
+        nbrs = self.adj.lists()
+        entries = []
+        for i, c, xi in zip(self.pair_unit.tolist(), self.pair_col.tolist(), self.x.tolist(),
+                            strict=True):
+            if i == self.cu[c]:
+                continue
+            near = [int(self.index[s, c]) for s in nbrs[i] if self.index[s, c] >= 0]
+            if not near:
+                self.fix_zero(xi)
+                continue
+            entries.append(([xi, *near], [1.0] + [-1.0] * len(near)))
+        self.groups.append(_sparse_rows("neighbour separators", entries, -np.inf, 0.0))
+
+    # plans -------------------------------------------------------------------------------------
+
+    def _assignment(self, x: np.ndarray) -> np.ndarray:
+        """Column (centre) of each unit in a solution."""
+        col = np.full(self.p.n_units, -1, dtype=np.int64)
+        on = x[self.x] > 0.5
+        col[self.pair_unit[on]] = self.pair_col[on]
+        return col
+
+    def _district_of_column(self, x: np.ndarray, col: np.ndarray) -> np.ndarray:
+        """District number of each column: itself for fixed centres, from z when labelled,
+        else open centres numbered in order."""
+        out = np.full(self.m, -1, dtype=np.int64)
+        if self.fixed_mode:
+            return np.arange(self.m)
+        if self.zc is not None:
+            zv = x[self.zc] > 0.5
+            for c in range(self.m):
+                if zv[c].any():
+                    out[c] = int(np.argmax(zv[c]))
+            return out
+        used = np.unique(col[col >= 0])
+        out[used] = np.arange(len(used))
+        return out
+
+    def labels(self, x: np.ndarray) -> np.ndarray:
+        col = self._assignment(x)
+        return np.asarray(self._district_of_column(x, col)[col], dtype=np.int64)
+
+    def separate(self, x: np.ndarray) -> tuple[np.ndarray, int]:
+        """Labels of the solution, and how many separator rows were added for its split
+        districts (none when contiguity is off)."""
+        col = self._assignment(x)
+        labels = self._district_of_column(x, col)[col]
+        if not self.contiguity:
+            return labels, 0
+        comp = components(self.adj, col)
+        entries = []
+        for c in np.unique(col).tolist():
+            centre_piece = comp[self.cu[c]]
+            members = np.flatnonzero(col == c)
+            for piece in np.unique(comp[members]).tolist():
+                if piece == centre_piece:
+                    continue
+                units = members[comp[members] == piece]
+                sep = minimal_separator(self.adj, units, int(self.cu[c]))
+                near = [int(self.index[s, c]) for s in sep.tolist() if self.index[s, c] >= 0]
+                for a in units.tolist():
+                    entries.append(([int(self.index[a, c]), *near],
+                                    [1.0] + [-1.0] * len(near)))
+        if entries:
+            self.groups.append(_sparse_rows("generated separators", entries, -np.inf, 0.0))
+        return labels, len(entries)
+
+    def point(self, labels: np.ndarray) -> np.ndarray:
+        """Column vector of a plan: each unit with its district's (best) centre."""
+        lab = np.asarray(labels, dtype=np.int64)
+        x = np.zeros(self.cols.n)
+        centres = self.centres(lab)
+        assert centres is not None
+        where = {int(u): c for c, u in enumerate(self.cu.tolist())}
+        cols = np.asarray([where.get(int(u), -1) for u in centres])
+        if np.any(cols < 0):
+            return x
+        idx = self.index[np.arange(self.p.n_units), cols[lab]]
+        x[idx[idx >= 0]] = 1.0
+        if self.zc is not None:
+            x[self.zc[cols, np.arange(self.p.k)]] = 1.0
+        return x
+
+    def centres(self, labels: np.ndarray) -> np.ndarray | None:
+        from territory_opt.districting.contiguity import best_centres
+
+        return best_centres(self.p, np.asarray(labels, dtype=np.int64))
