@@ -6,11 +6,17 @@ recomputes the objective from scratch, so no solver's claim is taken on trust.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 
+from territory_opt.kpi.districting import (
+    best_centres,
+    cut_edges,
+    dispersion_weight,
+    districting_objective,
+)
 from territory_opt.scenario.model import NO_TERRITORY, Scenario
 
 RULE_TOLERANCE = 1e-6
@@ -39,11 +45,14 @@ class ObjectiveTerms:
     travel: float
     disruption: float
     balance_penalty: float
+    dispersion: float = 0.0  # districting
+    cut_edges: float = 0.0  # districting
 
     @property
     def total(self) -> float:
         """Sum of the weighted terms."""
-        return self.travel + self.disruption + self.balance_penalty
+        return (self.travel + self.disruption + self.balance_penalty + self.dispersion
+                + self.cut_edges)
 
 
 @dataclass(frozen=True, eq=False)
@@ -129,11 +138,25 @@ def objective_terms(scenario: Scenario, assignment: np.ndarray) -> ObjectiveTerm
         for rule in scenario.spec.rules.balance
         if not rule.hard
     )
-    return ObjectiveTerms(
+    terms = ObjectiveTerms(
         travel=objective.travel.weight * travel,
         disruption=objective.disruption.weight * disruption,
         balance_penalty=penalty,
     )
+    if scenario.spec.model != "districting":
+        return terms
+    # Districting minimises one term: travel only counts when it is the one chosen.
+    kind = districting_objective(scenario.spec)
+    if kind == "travel":
+        return terms
+    terms = replace(terms, travel=0.0)
+    if kind == "cut_edges":
+        weight = objective.cut_edges.weight if objective.cut_edges is not None else 1.0
+        return replace(terms, cut_edges=weight * cut_edges(scenario.adjacency, assignment))
+    _, totals = best_centres(scenario.lat, scenario.lon, dispersion_weight(scenario),
+                             assignment, scenario.n_territories)
+    weight = objective.dispersion.weight if objective.dispersion is not None else 1.0
+    return replace(terms, dispersion=weight * float(totals.sum()))
 
 
 def _territory_table(scenario: Scenario, assignment: np.ndarray, assigned: np.ndarray) -> (

@@ -21,6 +21,7 @@ from territory_opt.errors import Problem, ScenarioError, scenario_error
 from territory_opt.geo import to_lonlat
 from territory_opt.scenario.model import NO_TERRITORY, Scenario, item_blocks
 from territory_opt.scenario.schema import (
+    Adjacency,
     ItemsTable,
     PairTable,
     ScenarioSpec,
@@ -71,11 +72,16 @@ def build_scenario(spec: ScenarioSpec, base: Path, yaml_path: Path | None = None
     """Read the tables a validated ``spec`` names (relative to ``base``) and build the arrays."""
     source = str(yaml_path) if yaml_path is not None else "scenario.yaml"
     items_path = _table_path(base, spec.items.path, "items.path", source)
-    territories_path = _table_path(base, spec.territories.path, "territories.path", source)
     p = spec.pairs
     pairs_path = _table_path(base, p.path, "pairs.path", source) if p is not None else None
     items = _read_table(items_path, "items.path", source)
-    territories = _read_table(territories_path, "territories.path", source)
+    if spec.territories.path is not None:
+        territories_path = _table_path(base, spec.territories.path, "territories.path", source)
+        territories = _read_table(territories_path, "territories.path", source)
+    else:  # districting by count: territories T1..Tk, nothing to read
+        territories_path = Path(f"{source}, at territories.count")
+        count = spec.territories.count or 0
+        territories = pd.DataFrame({spec.territories.id: [f"T{j + 1}" for j in range(count)]})
     pairs = _read_table(pairs_path, "pairs.path", source) if pairs_path is not None else None
 
     problems: list[Problem] = []
@@ -136,12 +142,16 @@ def build_scenario(spec: ScenarioSpec, base: Path, yaml_path: Path | None = None
     )
     if problems:
         raise ScenarioError(problems)
+    geometry = (np.asarray(items[GEOMETRY_COLUMN].to_numpy(), dtype=object)
+                if GEOMETRY_COLUMN in items.columns else None)
+    adjacency, bridges = _adjacency(spec, base, source, items_path, geometry, np.asarray(i_ids),
+                                    lat, lon)
 
     scenario = Scenario(
         spec=spec,
         path=yaml_path.resolve() if yaml_path is not None else None,
         digest=_digest([f for f in (yaml_path, items_path, territories_path, pairs_path)
-                        if f is not None]),
+                        if f is not None and f.is_file()]),
         item_ids=np.asarray(i_ids, dtype=object),
         lat=lat,
         lon=lon,
@@ -161,8 +171,9 @@ def build_scenario(spec: ScenarioSpec, base: Path, yaml_path: Path | None = None
         pair_keys=pair_keys,
         pair_km=pair_km,
         pair_loads=pair_loads,
-        geometry=(np.asarray(items[GEOMETRY_COLUMN].to_numpy(), dtype=object)
-                  if GEOMETRY_COLUMN in items.columns else None),
+        geometry=geometry,
+        adjacency=adjacency,
+        bridges=bridges,
     )
     if p is not None:
         problems += _unmeasured_pairs(scenario, spec.items, items_path, pairs_path)
@@ -267,6 +278,8 @@ def _rule_references(spec: ScenarioSpec, source: str = "scenario.yaml") -> list[
         check(spec.rules.disruption.attribute, "rules.disruption.attribute", allow_items=True)
     check(spec.objective.travel.attribute, "objective.travel.attribute")
     check(spec.objective.disruption.per, "objective.disruption.per", allow_items=True)
+    if spec.objective.dispersion is not None:
+        check(spec.objective.dispersion.attribute, "objective.dispersion.attribute")
     if spec.pairs is not None:
         for name in spec.pairs.loads:
             check(name, f"pairs.loads.{name}")
@@ -586,6 +599,35 @@ def _item_coordinates(
                                 "both, or neither for an item whose distances the pairs table "
                                 "gives"))
     return lat, lon
+
+
+def _adjacency(spec: ScenarioSpec, base: Path, source: str, items_path: Path,
+               geometry: np.ndarray | None, ids: np.ndarray, lat: np.ndarray, lon: np.ndarray
+               ) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Neighbouring items (districting): from the polygons or a table, islands bridged."""
+    if spec.model != "districting":
+        return None, None
+    from territory_opt import units
+
+    adjacency = spec.adjacency or Adjacency()
+    if adjacency.method == "table":
+        assert adjacency.path is not None  # the schema insists
+        path = _table_path(base, adjacency.path, "adjacency.path", source)
+        edges = units.adjacency_from_table(path, ids, adjacency.a, adjacency.b)
+    else:
+        polygons = geometry is not None and all(
+            g.geom_type in ("Polygon", "MultiPolygon") for g in geometry)
+        if not polygons:
+            raise scenario_error(f"{source}, at adjacency.method", "method",
+                                 f"'{adjacency.method}' on {items_path.name}, whose features "
+                                 "are not all polygons",
+                                 "polygon units (GeoJSON, GeoPackage or Shapefile), or "
+                                 "adjacency: {method: table, path: neighbours.csv}")
+        assert geometry is not None
+        edges = units.adjacency_from_geometry(geometry, adjacency.method)
+    if not adjacency.bridges:
+        return edges, np.zeros((0, 2), dtype=np.int64)
+    return units.bridge_components(edges, lat, lon)
 
 
 def _blank(frame: pd.DataFrame, column: str) -> np.ndarray:

@@ -71,6 +71,8 @@ class Scenario:
     pair_km: np.ndarray | None = None
     pair_loads: dict[str, np.ndarray] = field(default_factory=dict)
     geometry: np.ndarray | None = None  # per item: its shapely feature (WGS84), from a geo table
+    adjacency: np.ndarray | None = None  # (e, 2) neighbouring items, i < j (districting)
+    bridges: np.ndarray | None = None  # the adjacency edges added to join islands
 
     @property
     def name(self) -> str:

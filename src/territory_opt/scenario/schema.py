@@ -65,9 +65,13 @@ class ItemsTable(_Strict):
 
 
 class TerritoriesTable(_Strict):
-    """Where the territories (reps) are and which column holds what."""
+    """Where the territories (reps) are and which column holds what — or, for districting,
+    just how many territories to draw (``count``)."""
 
-    path: str = Field(description=TABLE_PATH_HELP)
+    path: str | None = Field(None, description=TABLE_PATH_HELP)
+    count: Annotated[int, Field(ge=1)] | None = Field(
+        None, description="Districting only: draw this many territories, no table (their "
+        "centres are chosen by the model).")
     id: str = Field("id", description="Column with the unique territory id.")
     name: str | None = Field(None, description="Column with a display name (rep name).")
     home_latitude: str | None = Field(None, description="Column with the home base latitude.")
@@ -84,6 +88,8 @@ class TerritoriesTable(_Strict):
     def _both_home_columns(self) -> TerritoriesTable:
         if (self.home_latitude is None) != (self.home_longitude is None):
             raise ValueError("give both home_latitude and home_longitude, or neither")
+        if (self.path is None) == (self.count is None):
+            raise ValueError("give either path (a territories table) or count, not both")
         return self
 
 
@@ -139,6 +145,8 @@ class Rules(_Strict):
         default_factory=list,
         description="Tag names; an item's tag value must be among its territory's skills.",
     )
+    contiguity: bool = Field(
+        True, description="Districting: every territory connected in the adjacency graph.")
     max_distance_km: Annotated[float, Field(gt=0)] | None = Field(
         None, description="No item further than this from its territory's home."
     )
@@ -159,11 +167,56 @@ class DisruptionTerm(_Strict):
     per: str = Field("items", description="'items', or an attribute name.")
 
 
+class DispersionTerm(_Strict):
+    """Districting: attribute-weighted distance of each unit to its territory's centre."""
+
+    weight: NonNegative = 1.0
+    attribute: str | None = Field(None, description="Per-unit weight (e.g. population); "
+                                  "none means 1.")
+
+
+class CutEdgesTerm(_Strict):
+    """Districting: adjacency edges whose two units lie in different territories."""
+
+    weight: NonNegative = 1.0
+
+
 class Objective(_Strict):
-    """Weighted terms to minimise. Soft-balance penalties are set on each balance rule."""
+    """Weighted terms to minimise. Soft-balance penalties are set on each balance rule.
+
+    Districting minimises one of ``dispersion``, ``cut_edges`` or, with territory homes,
+    ``travel`` (from each home unit)."""
 
     travel: TravelTerm = Field(default_factory=TravelTerm)
     disruption: DisruptionTerm = Field(default_factory=DisruptionTerm)
+    dispersion: DispersionTerm | None = None
+    cut_edges: CutEdgesTerm | None = None
+
+    @model_validator(mode="after")
+    def _one_districting_term(self) -> Objective:
+        if self.dispersion is not None and self.cut_edges is not None:
+            raise ValueError("choose one of dispersion and cut_edges")
+        return self
+
+
+class Adjacency(_Strict):
+    """Which units neighbour which (districting): from the polygons, or a table of pairs."""
+
+    method: Literal["queen", "rook", "table"] = Field(
+        "queen", description="queen: polygons sharing a border or a corner; rook: a border; "
+        "table: the pairs listed in `path`.")
+    path: str | None = Field(None, description="CSV of neighbour pairs (method: table).")
+    a: str = Field("a", description="Column with one unit id of each pair.")
+    b: str = Field("b", description="Column with the other unit id.")
+    bridges: bool = Field(
+        True, description="Join islands (parts of the map no border reaches) to the nearest "
+        "unit of another part, so every territory can be connected.")
+
+    @model_validator(mode="after")
+    def _table_needs_path(self) -> Adjacency:
+        if (self.method == "table") != (self.path is not None):
+            raise ValueError("method: table needs path, and path needs method: table")
+        return self
 
 
 class SolverSettings(_Strict):
@@ -185,15 +238,30 @@ class ScenarioSpec(_Strict):
 
     version: Literal[1] = 1
     name: str | None = Field(None, description="Defaults to the folder name.")
-    model: Literal["alignment"]
+    model: Literal["alignment", "districting"]
     items: ItemsTable
     territories: TerritoriesTable
+    adjacency: Adjacency | None = Field(
+        None, description="Districting: unit neighbours (default: queen, from the polygons).")
     pairs: PairTable | None = Field(
         None, description="Optional table of per item-territory distances and loads."
     )
     rules: Rules = Field(default_factory=Rules)
     objective: Objective = Field(default_factory=Objective)
     solver: SolverSettings = Field(default_factory=SolverSettings)
+
+    @model_validator(mode="after")
+    def _districting_keys_only_for_districting(self) -> ScenarioSpec:
+        if self.model == "districting":
+            return self
+        used = [key for key, value in (("territories.count", self.territories.count),
+                                       ("adjacency", self.adjacency),
+                                       ("objective.dispersion", self.objective.dispersion),
+                                       ("objective.cut_edges", self.objective.cut_edges))
+                if value is not None]
+        if used:
+            raise ValueError(f"{', '.join(used)} only apply to model: districting")
+        return self
 
 
 def _as_mapping(spec: list[str] | dict[str, str]) -> dict[str, str]:

@@ -1,0 +1,163 @@
+"""From a ``model: districting`` scenario to a :class:`DistrictingProblem`, and back to a Plan.
+
+- ``cut_edges``: no centres;
+- ``dispersion``: centres chosen by the model among the units (all of them up to
+  :data:`ALL_CANDIDATES`, else a seeded spread sample — the bound then holds only for that
+  sample, so none is reported), cost ``weight_i × km(i, c)``;
+- ``travel``: fixed centres, each territory's home unit (the unit whose polygon holds the
+  home, else the nearest), cost ``travel weight × attribute_i × km(i, home_j)`` — the same
+  term the KPI evaluator computes.
+
+Backends: ``highs`` (the exact model), ``heuristic`` (region growing + contiguity-keeping local
+search), ``auto`` (exact up to :data:`EXACT_UNITS` units, with a short heuristic start).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import replace
+
+import numpy as np
+
+from territory_opt.backends.base import OPTIMALITY_GAP, Progress, Status, relative_gap
+from territory_opt.districting.problem import DistrictBand, DistrictingProblem, DistrictingResult
+from territory_opt.errors import Conflict, InfeasibleError, NoPlanFoundError, TerritoryOptError
+from territory_opt.geo import haversine_km, unit_vectors
+from territory_opt.kpi.districting import dispersion_weight, districting_objective
+from territory_opt.plan import Plan
+from territory_opt.scenario.model import NO_TERRITORY, Scenario
+
+ALL_CANDIDATES = 2_000
+"""Up to this many units, every unit may be a centre (dispersion)."""
+EXACT_UNITS = 500
+"""``auto`` runs the exact model up to this many units, the heuristic beyond."""
+START_SHARE = 0.1
+"""Share of the time the exact model's heuristic start may use (at most 10 s)."""
+BACKENDS = ("auto", "highs", "heuristic")
+
+
+def districting_problem(scenario: Scenario, seed: int = 0) -> DistrictingProblem:
+    """The arrays of the module docstring for ``scenario``."""
+    if scenario.adjacency is None:
+        raise TerritoryOptError("a districting scenario needs an adjacency (polygons or a table)")
+    spec = scenario.spec
+    k = scenario.n_territories
+    bands = []
+    for rule in spec.rules.balance:
+        if not rule.hard:
+            raise TerritoryOptError(f"rules.balance ({rule.attribute}): soft balance is not "
+                                    "supported by districting yet; make it hard")
+        target = scenario.targets(rule.attribute)
+        bands.append(DistrictBand(rule.attribute, scenario.attributes[rule.attribute],
+                                  target * (1 - rule.tolerance), target * (1 + rule.tolerance)))
+    for name, capacity in scenario.capacity.items():
+        bands.append(DistrictBand(f"capacity {name}", scenario.attributes[name],
+                                  np.zeros(k), capacity))
+    kind = districting_objective(spec)
+    lock = scenario.lock if (scenario.lock != NO_TERRITORY).any() else None
+    base = DistrictingProblem(n_units=scenario.n_items, k=k, edges=scenario.adjacency,
+                              bands=tuple(bands), objective="cut_edges", lock=lock,
+                              contiguity=spec.rules.contiguity)
+    if kind == "cut_edges":
+        return base
+    if kind == "travel":
+        if not scenario.has_home.all():
+            raise TerritoryOptError(
+                "districting without objective.dispersion or objective.cut_edges minimises "
+                "travel from each territory's home: give every territory home_latitude/"
+                "home_longitude, or choose objective: {dispersion: {attribute: ...}}")
+        km = haversine_km(scenario.lat[:, None], scenario.lon[:, None],
+                          scenario.home_lat[None, :], scenario.home_lon[None, :])
+        weight = spec.objective.travel.weight * scenario.travel_weight()
+        return replace(base, objective="travel", cost=weight[:, None] * km,
+                       fixed_centres=home_units(scenario))
+    candidates = (np.arange(scenario.n_items) if scenario.n_items <= ALL_CANDIDATES
+                  else spread_sample(scenario, ALL_CANDIDATES, seed))
+    km = haversine_km(scenario.lat[:, None], scenario.lon[:, None],
+                      scenario.lat[candidates][None, :], scenario.lon[candidates][None, :])
+    term = spec.objective.dispersion
+    weight = (term.weight if term is not None else 1.0) * dispersion_weight(scenario)
+    return replace(base, objective="dispersion", cost=weight[:, None] * km,
+                   candidates=candidates)
+
+
+def home_units(scenario: Scenario) -> np.ndarray:
+    """Per territory, the unit whose polygon holds its home, else the nearest unit."""
+    from shapely.geometry import Point
+
+    out = np.zeros(scenario.n_territories, dtype=np.int64)
+    for j in range(scenario.n_territories):
+        home = Point(scenario.home_lon[j], scenario.home_lat[j])
+        inside = ([i for i, g in enumerate(scenario.geometry) if g.contains(home)]
+                  if scenario.geometry is not None else [])
+        out[j] = inside[0] if inside else int(np.argmin(haversine_km(
+            scenario.lat, scenario.lon, scenario.home_lat[j], scenario.home_lon[j])))
+    return out
+
+
+def spread_sample(scenario: Scenario, count: int, seed: int) -> np.ndarray:
+    """``count`` units spread over the map (farthest-point sampling from a seeded start)."""
+    xyz = unit_vectors(scenario.lat, scenario.lon)
+    rng = np.random.default_rng(seed)
+    chosen = [int(rng.integers(scenario.n_items))]
+    nearest = np.linalg.norm(xyz - xyz[chosen[0]], axis=1)
+    for _ in range(count - 1):
+        pick = int(np.argmax(nearest))
+        chosen.append(pick)
+        nearest = np.minimum(nearest, np.linalg.norm(xyz - xyz[pick], axis=1))
+    return np.sort(np.asarray(chosen, dtype=np.int64))
+
+
+def solve_districting(scenario: Scenario, *, backend: str, time_limit: float, gap: float,
+                      threads: int | None, seed: int,
+                      progress: Callable[[Progress], None] | None = None) -> Plan:
+    """Solve a districting scenario into a :class:`Plan` (module docstring)."""
+    from territory_opt.districting.exact import solve_exact
+    from territory_opt.districting.heuristic import solve_heuristic
+
+    if backend not in BACKENDS:
+        raise TerritoryOptError(f"districting runs on {', '.join(BACKENDS)}, not '{backend}'")
+    started = time.perf_counter()
+    problem = districting_problem(scenario, seed)
+    exact = backend == "highs" or (backend == "auto" and scenario.n_items <= EXACT_UNITS)
+    if exact:
+        warm = solve_heuristic(problem, time_limit=min(START_SHARE * time_limit, 10.0),
+                               seed=seed)
+        left = max(time_limit - (time.perf_counter() - started), 0.1)
+        result = solve_exact(problem, time_limit=left, seed=seed, threads=threads,
+                             start=warm.labels)
+        if result.labels is None and warm.labels is not None:
+            result = DistrictingResult(warm.labels, warm.objective, max(result.bound, warm.bound),
+                                       Status.FEASIBLE, result.seconds, warm.method, warm.centres)
+    else:
+        result = solve_heuristic(problem, time_limit=time_limit, seed=seed)
+    seconds = time.perf_counter() - started
+    if result.status == Status.INFEASIBLE:
+        rules = ", ".join(["contiguity"] * problem.contiguity
+                          + [f"balance {b.name}" for b in problem.bands])
+        raise InfeasibleError([Conflict(rules, "no districting keeps every territory "
+                                        "connected and within its bands (proven by the exact "
+                                        "model)")])
+    if result.labels is None:
+        raise NoPlanFoundError(f"districting found no plan within {time_limit:g} s "
+                               f"({scenario.n_items:,} units, {problem.k} territories). Try a "
+                               "longer --time-limit or looser balance tolerances.")
+    labels = np.asarray(result.labels, dtype=np.int64)
+    sampled = problem.candidates is not None and len(problem.candidates) < problem.n_units
+    bound = float("-inf") if sampled else result.bound  # a bound over a sample of centres
+    plan = Plan(
+        scenario=scenario, assignment=labels, status=Status.FEASIBLE, bound=bound,
+        backend="highs" if exact else "heuristic",
+        bound_source=result.method if np.isfinite(bound) else "none",
+        options={"time_limit": time_limit, "gap": gap, "threads": threads, "seed": seed},
+        seconds={"solve": result.seconds, "total": seconds},
+        solver_objective=result.objective, scenario_digest=scenario.digest,
+        stop_reason="", found_by=result.method)
+    proven = relative_gap(plan.objective, plan.bound) <= OPTIMALITY_GAP
+    reason = ("proven optimal" if proven else "gap target reached"
+              if relative_gap(plan.objective, plan.bound) <= gap else "time limit")
+    if progress is not None:
+        progress(Progress(plan.objective, plan.bound, seconds))
+    return replace(plan, status=Status.OPTIMAL if proven else Status.FEASIBLE,
+                   stop_reason=reason)
