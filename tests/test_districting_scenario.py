@@ -112,3 +112,16 @@ def test_zip_units_heuristic_keeps_every_territory_connected() -> None:
     assert scenario.adjacency is not None
     assert connected(scenario.adjacency, plan.assignment, scenario.n_territories)
     assert evaluate(scenario, plan.assignment).feasible
+
+
+def test_disconnected_territory_is_a_violation_and_kpis_show_it(tmp_path: Path) -> None:
+    scenario = load_scenario(grid_scenario(tmp_path, {"cut_edges": {}}))
+    # Rows of the grid: 0 1 2 / 3 4 5 / 6 7 8. Territory 0 takes three unconnected corners.
+    labels = np.array([0, 1, 1, 2, 2, 1, 0, 2, 0])
+    result = evaluate(scenario, labels)
+    assert not result.feasible
+    assert [v.rule for v in result.violations] == ["contiguity"]
+    assert result.territories["components"].tolist() == [3, 1, 1]
+    assert result.metrics["disconnected_territories"] == 1
+    assert result.metrics["cut_edges"] == cut_edges(scenario.adjacency, labels)
+    assert 0 < result.metrics["polsby_popper_min"] <= np.pi / 4 + 1e-9  # squares at best

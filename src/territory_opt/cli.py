@@ -358,6 +358,11 @@ def _metric_rows(s: Scenario) -> list[tuple[str, str, int, bool]]:
     if s.has_current:
         rows += [("moved items", "moved_items", 0, True)]
         rows += [(f"moved share {n}", f"moved_share_{n}", 4, True) for n in s.attributes]
+    if s.adjacency is not None or s.geometry is not None:
+        rows += [("cut edges", "cut_edges", 0, True),
+                 ("disconnected territories", "disconnected_territories", 0, True),
+                 ("Polsby-Popper mean", "polsby_popper_mean", 3, False),
+                 ("Polsby-Popper min", "polsby_popper_min", 3, False)]
     rows += [("unassigned", "unassigned", 0, True),
              ("hard violations", "hard_violations", 0, True)]
     return rows
@@ -368,10 +373,10 @@ def _comparison_table(s: Scenario, columns: dict[str, Evaluation]) -> Table:
     table.add_column("KPI")
     for name in columns:
         table.add_column(name, justify="right")
-    for label, key, digits, _ in _metric_rows(s):
+    for label, key, digits, lower_is_better in _metric_rows(s):
         values = [e.metrics.get(key, float("nan")) for e in columns.values()]
         finite = [v for v in values if math.isfinite(v)]
-        best = min(finite) if finite else None
+        best = (min(finite) if lower_is_better else max(finite)) if finite else None
         cells = [
             f"[bold]{_fmt(v, digits)}[/]" if len(columns) > 1 and v == best else _fmt(v, digits)
             for v in values
@@ -390,17 +395,27 @@ def _territory_table(s: Scenario, e: Evaluation, title: str) -> Table:
     for name in balanced:
         table.add_column(name, justify="right")
         table.add_column("dev %", justify="right")
-    table.add_column("travel", justify="right")
-    table.add_column("km mean", justify="right")
-    table.add_column("km max", justify="right")
+    homes = bool(s.has_distance.any())  # districting by count: no homes, no travel
+    if homes:
+        table.add_column("travel", justify="right")
+        table.add_column("km mean", justify="right")
+        table.add_column("km max", justify="right")
     for name in s.capacity:
         table.add_column(f"{name} cap %", justify="right")
+    geography = "components" in t
+    if geography:
+        for label in ("pieces", "Polsby-Popper", "hull ratio", "dispersion km"):
+            table.add_column(label, justify="right")
     for rec in t.to_dict(orient="records"):
         row = [str(rec["territory"]), f"{rec['fte']:g}", str(rec["items"])]
         for name in balanced:
             row += [_fmt(rec[name]), f"{rec[f'{name}_dev_pct']:+.1f}"]
-        row += [_fmt(rec["travel"], 0), _fmt(rec["km_mean"]), _fmt(rec["km_max"])]
+        if homes:
+            row += [_fmt(rec["travel"], 0), _fmt(rec["km_mean"]), _fmt(rec["km_max"])]
         row += [_fmt(rec[f"{name}_capacity_use_pct"]) for name in s.capacity]
+        if geography:
+            row += [_fmt(rec["components"], 0), _fmt(rec["polsby_popper"], 3),
+                    _fmt(rec["hull_ratio"], 3), _fmt(rec["dispersion_km"], 1)]
         table.add_row(*row)
     return table
 
@@ -426,8 +441,7 @@ def _evaluation_json(e: Evaluation) -> dict[str, Any]:
 
     return {
         "metrics": {k: clean(v) for k, v in e.metrics.items()},
-        "objective_terms": {"travel": e.objective.travel, "disruption": e.objective.disruption,
-                            "balance_penalty": e.objective.balance_penalty},
+        "objective_terms": e.objective.as_dict(),
         "violations": [str(v) for v in e.violations],
         "territories": [{k: clean(v) for k, v in row.items()}
                         for row in e.territories.to_dict(orient="records")],

@@ -17,6 +17,7 @@ from territory_opt.kpi.districting import (
     dispersion_weight,
     districting_objective,
 )
+from territory_opt.kpi.geography import evaluate_geography
 from territory_opt.scenario.model import NO_TERRITORY, Scenario
 
 RULE_TOLERANCE = 1e-6
@@ -48,6 +49,14 @@ class ObjectiveTerms:
     dispersion: float = 0.0  # districting
     cut_edges: float = 0.0  # districting
 
+    def as_dict(self) -> dict[str, float]:
+        """The terms by name; the districting ones only when they count."""
+        out = {"travel": self.travel, "disruption": self.disruption,
+               "balance_penalty": self.balance_penalty}
+        out.update({name: value for name, value in (("dispersion", self.dispersion),
+                                                    ("cut_edges", self.cut_edges)) if value})
+        return out
+
     @property
     def total(self) -> float:
         """Sum of the weighted terms."""
@@ -77,12 +86,45 @@ def evaluate(scenario: Scenario, assignment: np.ndarray) -> Evaluation:
         raise ValueError(f"assignment has shape {assignment.shape}; expected ({scenario.n_items},)")
     assigned = assignment != NO_TERRITORY
     table = _territory_table(scenario, assignment, assigned)
+    geography = _geography(scenario, assignment)
+    if geography is not None:
+        table = pd.concat([table, geography[0][list(GEOGRAPHY_COLUMNS)]], axis=1)
     violations = _violations(scenario, assignment, assigned, table)
     terms = objective_terms(scenario, assignment)
     metrics = _plan_metrics(scenario, assignment, assigned, table)
+    if geography is not None:
+        metrics.update({name: geography[1][name] for name in GEOGRAPHY_METRICS
+                        if name in geography[1]})
     metrics["objective"] = terms.total
     metrics["hard_violations"] = float(sum(v.hard for v in violations))
     return Evaluation(table, metrics, violations, terms)
+
+
+GEOGRAPHY_COLUMNS = ("components", "polsby_popper", "hull_ratio", "area_km2", "dispersion_km")
+"""Per-territory geography KPIs (:mod:`territory_opt.kpi.geography`) in the territory table."""
+GEOGRAPHY_METRICS = ("cut_edges", "disconnected_territories", "polsby_popper_mean",
+                     "polsby_popper_min")
+
+
+def _geography(scenario: Scenario, assignment: np.ndarray
+               ) -> tuple[pd.DataFrame, dict[str, float]] | None:
+    """Compactness and contiguity KPIs where the scenario has polygons or an adjacency
+    (none for plain accounts: no shape, no neighbours). Dispersion is measured to each
+    territory's centre: the best centre unit for a dispersion objective, else the home."""
+    polygons = scenario.geometry is not None and any(
+        g.geom_type in ("Polygon", "MultiPolygon") for g in scenario.geometry)
+    if not polygons and scenario.adjacency is None:
+        return None
+    k = scenario.n_territories
+    weight = dispersion_weight(scenario)
+    centres = np.column_stack([scenario.home_lat, scenario.home_lon])
+    if scenario.spec.model == "districting" and districting_objective(scenario.spec) != "travel":
+        units, _ = best_centres(scenario.lat, scenario.lon, weight, assignment, k)
+        has = units >= 0
+        centres = np.full((k, 2), np.nan)
+        centres[has] = np.column_stack([scenario.lat[units[has]], scenario.lon[units[has]]])
+    return evaluate_geography(scenario.geometry if polygons else None, scenario.lat,
+                              scenario.lon, scenario.adjacency, assignment, k, weight, centres)
 
 
 def loads(scenario: Scenario, assignment: np.ndarray, weight: np.ndarray) -> np.ndarray:
@@ -287,6 +329,13 @@ def _violations(
                                  share - cap_rule.max_share,
                                  f"moved share {share:.2%} exceeds the cap "
                                  f"{cap_rule.max_share:.2%}"))
+
+    if scenario.spec.model == "districting" and rules.contiguity and "components" in table:
+        components = table["components"].to_numpy()
+        for k in np.flatnonzero(components > 1):
+            out.append(Violation("contiguity", f"territory {scenario.territory_ids[k]}",
+                                 float(components[k] - 1),
+                                 f"in {int(components[k])} disconnected pieces"))
     return out
 
 
