@@ -46,12 +46,20 @@ from territory_opt.districting.contiguity import (
     vertex_weighted_distances,
 )
 from territory_opt.districting.heuristic import infeasibility_reason, solve_heuristic
-from territory_opt.districting.problem import DistrictingProblem, DistrictingResult
+from territory_opt.districting.problem import (
+    DistrictBand,
+    DistrictingProblem,
+    DistrictingResult,
+)
 from territory_opt.models.linear import LinearModel, RowBuilder
 
 WARM_SHARE = 0.15
 """Share of the time limit given to the heuristic for a warm start (at most WARM_MAX s)."""
 WARM_MAX = 20.0
+POLISH_SHARE = 0.1
+"""Share of the time left after the warm start for re-solving pairs of districts exactly."""
+POLISH_UNITS = 150
+"""Pairs of districts larger than this (in units) are not re-solved."""
 MAX_ROUNDS = 50
 """Separator rounds at most before giving up on contiguity by row generation."""
 
@@ -87,6 +95,9 @@ def solve_exact(problem: DistrictingProblem, *, time_limit: float, seed: int = 0
                                  time.perf_counter() - started, "exact: arithmetic", log=proof)
     log: list[str] = []
     warm = _warm_start(problem, start, deadline, seed, stop, log)
+    if warm is not None and problem.objective == "cut_edges":
+        polish_deadline = time.perf_counter() + POLISH_SHARE * (deadline - time.perf_counter())
+        warm = polish_pairs(problem, adj, warm, polish_deadline, stop, log)
     model: _Model = (LabelingModel(problem, adj) if problem.objective == "cut_edges"
                      else CentreModel(problem, adj))
     log.append(model.describe())
@@ -102,10 +113,81 @@ def _warm_start(problem: DistrictingProblem, start: np.ndarray | None, deadline:
         return np.asarray(start, dtype=np.int64)
     budget = min(WARM_SHARE * (deadline - time.perf_counter()), WARM_MAX)
     heuristic = solve_heuristic(problem, time_limit=budget, seed=seed, start=start, stop=stop,
-                                bound=False)
+                                bound=False, patience=max(0.3, budget / 2))
     log.append(f"warm start: heuristic {heuristic.status} {heuristic.objective:g} "
                f"in {heuristic.seconds:.1f} s")
     return heuristic.labels
+
+
+def polish_pairs(problem: DistrictingProblem, adj: Adjacency, labels: np.ndarray,
+                 deadline: float, stop: threading.Event | None, log: list[str]) -> np.ndarray:
+    """Re-solve each pair of neighbouring districts exactly (their union split in two, the
+    rest of the plan fixed: only the cut edges inside the union change), in passes until a
+    pass improves nothing or the time is up. A large-neighbourhood search on small MIPs: the
+    warm start it leaves is a local optimum for every pair."""
+    lab = np.asarray(labels, dtype=np.int64).copy()
+    before = objective_value(problem, lab)
+    improved, solved = True, 0
+    while improved and time.perf_counter() < deadline:
+        improved = False
+        e = adj.edges
+        pairs = sorted({(int(min(a, b)), int(max(a, b)))
+                        for a, b in zip(lab[e[:, 0]], lab[e[:, 1]], strict=True) if a != b})
+        for a, b in pairs:
+            if time.perf_counter() >= deadline or (stop is not None and stop.is_set()):
+                break
+            better = _resolve_pair(problem, adj, lab, a, b, deadline)
+            solved += 1
+            if better is not None:
+                lab = better
+                improved = True
+    after = objective_value(problem, lab)
+    log.append(f"pair re-solves: {solved}, {before:g} -> {after:g}")
+    return lab
+
+
+def _resolve_pair(problem: DistrictingProblem, adj: Adjacency, labels: np.ndarray, a: int,
+                  b: int, deadline: float) -> np.ndarray | None:
+    """The plan with districts a and b re-split optimally, if that cuts fewer edges."""
+    from territory_opt.backends.highs import HighsBackend
+
+    units = np.flatnonzero((labels == a) | (labels == b))
+    if len(units) > POLISH_UNITS or len(units) < 2:
+        return None
+    local = np.full(problem.n_units, -1, dtype=np.int64)
+    local[units] = np.arange(len(units))
+    e = adj.edges
+    inner = local[e[(local[e[:, 0]] >= 0) & (local[e[:, 1]] >= 0)]]
+    bands = tuple(DistrictBand(band.name, np.asarray(band.weight)[units],
+                               np.asarray(band.lo)[[a, b]], np.asarray(band.hi)[[a, b]])
+                  for band in problem.bands)
+    lock = None
+    if problem.lock is not None:
+        sub_lock = np.asarray(problem.lock)[units]
+        lock = np.where(sub_lock == a, 0, np.where(sub_lock == b, 1, -1))
+    sub = DistrictingProblem(len(units), 2, inner, bands, "cut_edges", lock=lock,
+                             contiguity=problem.contiguity)
+    model = LabelingModel(sub, Adjacency.of(sub))
+    current = np.where(labels[units] == a, 0, 1)
+    x0 = model.point(current)
+    remaining = min(deadline - time.perf_counter(), 5.0)
+    if remaining <= 0.05:
+        return None
+    result = HighsBackend().solve(model.linear(), SolveOptions(time_limit=remaining,
+                                                               warm_start=x0, threads=1))
+    if result.x is None or result.objective >= cut_edges_inside(inner, current) - 0.5:
+        return None
+    split = model.labels(result.x)
+    if model.symmetric and split[0] != current[0]:
+        split = 1 - split  # keep the labels the rest of the plan knows, when they are free
+    out = labels.copy()
+    out[units] = np.where(split == 0, a, b)
+    return out if not plan_problems(problem, out) else None
+
+
+def cut_edges_inside(edges: np.ndarray, labels: np.ndarray) -> int:
+    """Cut edges among ``edges`` under ``labels``."""
+    return int(np.count_nonzero(labels[edges[:, 0]] != labels[edges[:, 1]]))
 
 
 @dataclass
@@ -348,12 +430,36 @@ class LabelingModel(_Model):
         self._fix()
 
     def _order(self) -> np.ndarray:
-        """Units by decreasing weight of the first band (ties by index): heavy units first, so
-        the roots, and the symmetry break, sit on units that can carry a district."""
-        if not self.p.bands:
-            return np.arange(self.p.n_units)
+        """Units by decreasing weight of the first band, except that a set B of units that
+        cannot root a district goes last (Validi & Buchanan's "B_decreasing"): every piece of
+        the graph on B weighs less than the lower limit, so a unit of B, whose district lies
+        within the units from it onwards, cannot be its district's first unit. Heavy units
+        first puts the roots, and the symmetry break, on units that can carry a district."""
+        n = self.p.n_units
+        if not self.p.bands or not self.p.contiguity:
+            return np.arange(n) if not self.p.bands else np.lexsort(
+                (np.arange(n), -np.asarray(self.p.bands[0].weight, dtype=float)))
         w = np.asarray(self.p.bands[0].weight, dtype=float)
-        return np.lexsort((np.arange(len(w)), -w))
+        by_weight = np.lexsort((np.arange(n), -w))
+        back = self._unrootable(w, float(np.min(self.p.bands[0].lo)))
+        return np.concatenate([by_weight[~back[by_weight]], by_weight[back[by_weight]]])
+
+    def _unrootable(self, w: np.ndarray, lo: float, tries: int = 300) -> np.ndarray:
+        """A large B: greedy, lightest units first (then in randomly perturbed weight orders,
+        keeping the largest B), each unit joining B when the piece of B it would merge into
+        still weighs less than ``lo``. Validi & Buchanan solve this as a MIP; the perturbed
+        greedy comes within a few units of their sets on the county instances."""
+        if np.any(w < 0):
+            return np.zeros(len(w), dtype=bool)
+        nbrs = self.adj.lists()
+        rng = np.random.default_rng(0)
+        best = _greedy_b(nbrs, w, lo, np.argsort(w, kind="stable"))
+        for _ in range(tries):
+            noisy = w * rng.uniform(0.3, 3.0, size=len(w))
+            found = _greedy_b(nbrs, w, lo, np.argsort(noisy, kind="stable"))
+            if found.sum() > best.sum():
+                best = found
+        return best
 
     def _rows(self) -> None:
         p, n, k, e = self.p, self.n, self.k, self.e
@@ -571,6 +677,29 @@ class LabelingModel(_Model):
     def describe(self) -> str:
         sym = "roots ordered (interchangeable districts)" if self.symmetric else "labelled"
         return (f"model: {self.name}; {sym}; big-M {self.big_m} units; {self.size()}")
+
+
+def _greedy_b(nbrs: list[list[int]], w: np.ndarray, lo: float, order: np.ndarray) -> np.ndarray:
+    """Units taken in ``order`` into B while every piece of B weighs less than ``lo``."""
+    up = list(range(len(w)))
+    piece = w.tolist()
+
+    def find(a: int) -> int:
+        while up[a] != a:
+            up[a] = up[up[a]]
+            a = up[a]
+        return a
+
+    inside = np.zeros(len(w), dtype=bool)
+    for v in order.tolist():
+        roots = {find(x) for x in nbrs[v] if inside[x]}
+        if piece[v] + sum(piece[r] for r in roots) >= lo:
+            continue
+        inside[v] = True
+        for r in roots:
+            up[r] = v
+            piece[v] += piece[r]
+    return inside
 
 
 def _tree_flow(adj: Adjacency, lab: np.ndarray, roots: np.ndarray) -> np.ndarray:

@@ -44,7 +44,8 @@ LP_BOUND_CELLS = 200_000
 
 def solve_heuristic(problem: DistrictingProblem, *, time_limit: float, seed: int = 0,
                     start: np.ndarray | None = None, stop: threading.Event | None = None,
-                    iterations: int | None = None, bound: bool = True) -> DistrictingResult:
+                    iterations: int | None = None, bound: bool = True,
+                    patience: float | None = None) -> DistrictingResult:
     """Districts by region growing and annealing; the best plan inside the bands.
 
     Parameters
@@ -62,6 +63,9 @@ def solve_heuristic(problem: DistrictingProblem, *, time_limit: float, seed: int
         Move attempts at most (default: until the time limit).
     bound : bool
         Whether to spend time on a lower bound (the LP without contiguity, for costs).
+    patience : float, optional
+        End the search once this many seconds pass without a better plan (a warm start for
+        the exact solver need not use all its time).
 
     Returns
     -------
@@ -84,7 +88,7 @@ def solve_heuristic(problem: DistrictingProblem, *, time_limit: float, seed: int
     if search.infeasible_start:
         log.append("growing left a district disconnected (locks apart?)")
     else:
-        search.run(deadline, stop, iterations, lower)
+        search.run(_Clock(deadline, stop, iterations, patience), lower)
     log.append(search.summary())
     if search.best is None:
         return _result(problem, None, lower, Status.NO_PLAN, started, "heuristic", *log)
@@ -446,14 +450,17 @@ class _Clock:
     """Deadline, stop flag and move-attempt budget of one search."""
 
     def __init__(self, deadline: float, stop: threading.Event | None,
-                 iterations: int | None) -> None:
+                 iterations: int | None, patience: float | None = None) -> None:
         self.deadline, self.stop = deadline, stop
         self.left = math.inf if iterations is None else float(iterations)
+        self.patience = math.inf if patience is None else patience
+        self.improved = math.inf  # when the last better plan was found (none yet)
 
     def over(self, spend: int = 0) -> bool:
         """Whether the search must end (after charging ``spend`` attempts)."""
         self.left -= spend
-        return (self.left <= 0 or time.perf_counter() > self.deadline
+        now = time.perf_counter()
+        return (self.left <= 0 or now > self.deadline or now - self.improved > self.patience
                 or (self.stop is not None and self.stop.is_set()))
 
 
@@ -623,6 +630,7 @@ class _Search:
         self.labels = labels
         self.k = problem.k
         self.stats = _Stats()
+        self.clock = _Clock(math.inf, None, None)
         self.best: list[int] | None = None
         self.best_value = math.inf
         self.best_centres: np.ndarray | None = None
@@ -803,14 +811,13 @@ class _Search:
 
     # search ------------------------------------------------------------------------------------
 
-    def run(self, deadline: float, stop: threading.Event | None, iterations: int | None,
-            lower: float) -> None:
+    def run(self, clock: _Clock, lower: float) -> None:
         """First into the bands (moves that shrink the violation, and recombinations of the
         most violating district with a neighbour), then anneal the objective inside the bands
         in cycles (hot to cold) with recombinations between them, restarting from the best plan
         after a cycle that found nothing better. Ends at the deadline, the stop flag,
-        ``iterations`` move attempts or the bound."""
-        self.clock = _Clock(deadline, stop, iterations)
+        ``iterations`` move attempts, the patience or the bound."""
+        self.clock = clock
         self._record()
         while self.best is None and not self.clock.over():
             self._anneal(max(2_000, 5 * self.p.n_units), hard=False)
@@ -957,6 +964,7 @@ class _Search:
             return
         self.best = list(self.labels)
         self.best_value = self.value
+        self.clock.improved = time.perf_counter()
         self.best_centres = None if self.cut else np.asarray(self.centres, dtype=np.int64)
 
     def _restore(self) -> None:
