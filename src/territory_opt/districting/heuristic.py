@@ -488,13 +488,15 @@ class _Region:
             self.cost_a = search.cost[idx, search.cols[a]].tolist()
             self.cost_b = search.cost[idx, search.cols[b]].tolist()
 
-    def score_current(self, search: _Search) -> tuple[float, float]:
-        """(violation, objective) of a and b as they are."""
+    def score_current(self, search: _Search, favour: int = -1) -> tuple[float, float, float]:
+        """(violation, the ``favour`` district's own violation, objective) as they are."""
         viol = sum(search._term(i, d, search.load[i][d]) for i in range(len(search.w))
                    for d in (self.a, self.b))
+        own = (sum(search._term(i, favour, search.load[i][favour])
+                   for i in range(len(search.w))) if favour >= 0 else 0.0)
         lab = search.labels
         side = np.asarray([lab[u] == self.a for u in self.units])
-        return viol, self._objective(side)
+        return viol, own, self._objective(side)
 
     def _objective(self, side: np.ndarray) -> float:
         """Objective of the region's split (``side``: the units going to a)."""
@@ -504,9 +506,10 @@ class _Region:
         ca, cb = np.asarray(self.cost_a), np.asarray(self.cost_b)
         return float(ca[side].sum() + cb[~side].sum())
 
-    def best_cut(self, search: _Search, rng: random.Random,
-                 hard: bool) -> tuple[float, float, list[int]] | None:
-        """Best split (violation, objective, units to a) of one random spanning tree."""
+    def best_cut(self, search: _Search, rng: random.Random, hard: bool,
+                 favour: int = -1) -> tuple[float, float, float, list[int]] | None:
+        """Best split of one random spanning tree: (violation, the ``favour`` district's own
+        violation, objective, units to a)."""
         n = self.size
         order, parent = self._random_tree(rng)
         if len(order) < n:
@@ -529,7 +532,7 @@ class _Region:
         root = order[0]
         total = [sub[i][root] for i in range(nb)]
         all_a, all_b = anchors_a[root], anchors_b[root]
-        options: list[tuple[float, int, bool]] = []
+        options: list[tuple[float, float, int, bool]] = []
         for v in order[1:]:
             for to_a in (True, False):
                 da, db = (self.a, self.b) if to_a else (self.b, self.a)
@@ -537,24 +540,27 @@ class _Region:
                     continue
                 if not to_a and (anchors_a[v] or anchors_b[v] != all_b):
                     continue
-                viol = sum(search._term(i, da, sub[i][v])
-                           + search._term(i, db, total[i] - sub[i][v]) for i in range(nb))
+                part = [search._term(i, da, sub[i][v]) for i in range(nb)]
+                rest = [search._term(i, db, total[i] - sub[i][v]) for i in range(nb)]
+                viol = sum(part) + sum(rest)
                 if hard and viol > FEASIBLE:
                     continue
-                options.append((viol, v, to_a))
+                own = sum(part) if da == favour else sum(rest) if db == favour else 0.0
+                options.append((viol, own, v, to_a))
         if not options:
             return None
-        options.sort(key=lambda t: t[0])
-        least = options[0][0]
-        chosen = [o for o in options if o[0] <= least + 1e-12][:16]
+        options.sort(key=lambda t: t[:2])
+        least = options[0][:2]
+        chosen = [o for o in options if o[0] <= least[0] + 1e-12 and o[1] <= least[1] + 1e-12]
         members = self._subtrees(order, parent)
-        best: tuple[float, float, list[int]] | None = None
-        for viol, v, to_a in chosen:
+        best: tuple[float, float, float, list[int]] | None = None
+        for viol, own, v, to_a in chosen[:16]:
             inside = members(v)
             side = inside if to_a else ~inside
             value = self._objective(side)
-            if best is None or (viol, value) < best[:2]:
-                best = (viol, value, [self.units[i] for i in np.flatnonzero(side).tolist()])
+            if best is None or (viol, own, value) < best[:3]:
+                best = (viol, own, value,
+                        [self.units[i] for i in np.flatnonzero(side).tolist()])
         return best
 
     def _random_tree(self, rng: random.Random) -> tuple[list[int], list[int]]:
@@ -672,6 +678,10 @@ class _Search:
             widths.append(float(np.mean(np.asarray(b.hi, float) - np.asarray(b.lo, float)))
                           / size)
         self.width = max(min(widths), 1e-4) if widths else 1.0
+        # a typical unit's weight in band widths: the violation one move makes
+        moves = [float(np.median(np.abs(b.weight))) * inv / self.width
+                 for b, inv in zip(p.bands, self.inv, strict=True)]
+        self.unit_move = max(max(moves), 1e-6) if moves else 1.0
         self._loads()
 
     def _loads(self) -> None:
@@ -857,13 +867,13 @@ class _Search:
         rng, lab, nbrs = self.rng, self.labels, self.nbrs
         if hard:
             t_hot, t_cold = 1.5 * self.scale, 0.03 * self.scale
-        else:
-            t_hot, t_cold = 1.0, 0.01
+        else:  # in band widths, from about one typical unit's weight down
+            t_hot, t_cold = 0.5 * self.unit_move, 0.01 * self.unit_move
         ratio = (t_cold / t_hot) ** (1.0 / max(steps, 1))
         temp = t_hot
         contig = self.p.contiguity
         per_width = 1.0 / self.width
-        tie = 0.01 / self.scale
+        tie = 1e-3 * self.unit_move / self.scale  # far below what one unit's weight moves
         for step in range(steps):
             if step & 255 == 0 and self.clock.over(256):
                 return
@@ -898,9 +908,14 @@ class _Search:
     # recombination -----------------------------------------------------------------------------
 
     def _recombine_worst(self) -> None:
-        """Recombine a district outside its bands (drawn by how far outside) with a
-        neighbouring one, keeping the split that lowers their violation most."""
-        terms = [sum(self._term(b, j, self.load[b][j]) for b in range(len(self.w)))
+        """Recombine a district outside its bands (drawn by how far outside) with the
+        neighbouring district on the way to the nearest one with room to balance it (weight
+        to give for a district below its limits, room to take for one above), keeping the
+        split that lowers their violation most and, among those, the drawn district's own:
+        the excess or shortfall moves one district along that way each time, so it reaches
+        the room it needs even across districts sitting at their limits."""
+        nb = len(self.w)
+        terms = [sum(self._term(b, j, self.load[b][j]) for b in range(nb))
                  for j in range(self.k)]
         total = sum(terms)
         if total <= 0:
@@ -910,9 +925,44 @@ class _Search:
         while a < self.k - 1 and pick > terms[a]:
             pick -= terms[a]
             a += 1
-        others = sorted(self._neighbour_districts(a))
-        if others:
-            self._recombine(a, others[self.rng.randrange(len(others))], hard=False)
+        short = any(self.load[b][a] < self.lo[b][a] for b in range(nb))
+
+        def room(j: int) -> bool:
+            mid = [(self.lo[b][j] + self.hi[b][j]) / 2 for b in range(nb)]
+            return all((self.load[b][j] > mid[b]) if short else (self.load[b][j] < mid[b])
+                       for b in range(nb))
+
+        if self.rng.random() < 0.5:  # half the time a plain pair, as narrow bands prefer
+            others = sorted({self.labels[w] for u in self.blist if self.labels[u] == a
+                             for w in self.nbrs[u]} - {a})
+            if others:
+                self._recombine(a, others[self.rng.randrange(len(others))], hard=False)
+            return
+        step = self._first_step(a, room)
+        if step >= 0:
+            self._recombine(a, step, hard=False, favour=a)
+
+    def _first_step(self, a: int, goal: Callable[[int], bool]) -> int:
+        """The neighbouring district of a on a shortest way (in districts) to one where
+        ``goal`` holds; a random neighbour when none does; -1 without neighbours."""
+        graph: dict[int, set[int]] = {j: set() for j in range(self.k)}
+        lab = self.labels
+        for u in self.blist:
+            for w in self.nbrs[u]:
+                if lab[w] != lab[u]:
+                    graph[lab[u]].add(lab[w])
+        first = {j: j for j in sorted(graph[a])}
+        queue = deque(sorted(graph[a]))
+        while queue:
+            j = queue.popleft()
+            if goal(j):
+                return first[j]
+            for x in sorted(graph[j]):
+                if x != a and x not in first:
+                    first[x] = first[j]
+                    queue.append(x)
+        options = sorted(graph[a])
+        return options[self.rng.randrange(len(options))] if options else -1
 
     def _recombine_random(self) -> None:
         """Recombine two neighbouring districts drawn at random, inside the bands."""
@@ -923,11 +973,7 @@ class _Search:
         if others:
             self._recombine(self.labels[u], others[self.rng.randrange(len(others))], hard=True)
 
-    def _neighbour_districts(self, a: int) -> set[int]:
-        lab = self.labels
-        return {lab[w] for u in self.blist if lab[u] == a for w in self.nbrs[u]} - {a}
-
-    def _recombine(self, a: int, b: int, hard: bool, trees: int = 8) -> None:
+    def _recombine(self, a: int, b: int, hard: bool, trees: int = 8, favour: int = -1) -> None:
         """Merge districts a and b, cut random spanning trees of the union at each edge, and
         keep the best split (violation, then objective) if it is no worse than the current
         one. Both sides of a tree cut are connected, so contiguity holds by construction
@@ -936,17 +982,17 @@ class _Search:
         region = _Region(self, a, b)
         if region.size < 2:
             return
-        current = region.score_current(self)
-        best: tuple[float, float, list[int]] | None = None
+        current = region.score_current(self, favour)
+        best: tuple[float, float, float, list[int]] | None = None
         for _ in range(trees):
-            found = region.best_cut(self, self.rng, hard)
-            if found is not None and (best is None or found[:2] < best[:2]):
+            found = region.best_cut(self, self.rng, hard, favour)
+            if found is not None and (best is None or found[:3] < best[:3]):
                 best = found
-        if best is None or best[:2] > current:
+        if best is None or best[:3] > current:
             return
-        if best[:2] == current and hard and self.rng.random() < 0.5:
+        if best[:3] == current and hard and self.rng.random() < 0.5:
             return  # an equal plan: take it half the time, to wander the plateau
-        side = set(best[2])
+        side = set(best[3])
         changes = [(u, a if u in side else b) for u in region.units]
         for u, d in changes:
             if self.labels[u] != d:
