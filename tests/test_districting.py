@@ -323,3 +323,10 @@ def test_cut_edges_and_components() -> None:
     adj = Adjacency.from_edges(6, edges)
     assert list(district_components(adj, labels, 2)) == [1, 2]  # unit 3 cut off
     assert not is_contiguous(adj, labels, 2)
+
+
+def test_one_district_is_immediate() -> None:
+    problem = grid_problem(3, 3, 1, "cut_edges", [1.0] * 9, 0.0)
+    result = solve_heuristic(problem, time_limit=30)
+    assert result.status == Status.OPTIMAL and result.objective == 0
+    assert result.seconds < 5

@@ -829,6 +829,8 @@ class _Search:
         ``iterations`` move attempts, the patience or the bound."""
         self.clock = clock
         self._record()
+        if not self.blist:
+            return  # one district, or nothing can move: the plan is the only one
         while self.best is None and not self.clock.over():
             self._anneal(max(2_000, 5 * self.p.n_units), hard=False)
             if self.viol > FEASIBLE:
