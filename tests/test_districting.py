@@ -11,6 +11,8 @@ from __future__ import annotations
 import itertools
 import random
 
+import hypothesis
+import hypothesis.strategies as st
 import networkx as nx
 import numpy as np
 import pytest
@@ -244,10 +246,6 @@ def test_heuristic_repairs_a_split_start() -> None:
     result = solve_heuristic(problem, time_limit=2, start=start, patience=0.2)
     assert result.labels is not None
     assert_valid(problem, result.labels)
-
-
-hypothesis = pytest.importorskip("hypothesis")
-st = pytest.importorskip("hypothesis.strategies")
 
 
 @hypothesis.settings(max_examples=25, deadline=None)
