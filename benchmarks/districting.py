@@ -140,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     command = "python benchmarks/districting.py" + "".join(
         f" {a}" for a in (argv if argv is not None else sys.argv[1:]))
+    stamp = provenance(command)  # the commit that runs, before others land during the run
     rows = []
     started = time.perf_counter()
     for county in counties(instances_root(), args.states):
@@ -152,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     body = "\n".join([
         "## districting (Validi & Buchanan county instances: minimum cut edges)",
         "",
-        provenance(command),
+        stamp,
         f"- {args.time_limit:g} s per state, {args.threads} threads, seed 0; contiguous "
         "districts, population in [L, U] of KNOWN.tsv (±0.5% of the mean) for every district; "
         f"whole run {time.perf_counter() - started:.0f} s.",

@@ -1,11 +1,19 @@
 """Districting heuristic for thousands to tens of thousands of units: seeded region growing that
-keeps every district connected, then simulated annealing over single-unit moves between
-neighbouring districts that never disconnect a district.
+keeps every district connected, then local search that never disconnects a district.
 
-The annealing scores ``objective + λ·band violation``: with narrow bands (±0.5% of a county
-population) almost every single move breaks a band, so the search has to pass through plans
-that violate one and come back; λ rises while the plan stays outside the bands and falls while
-it is inside (strategic oscillation). Only plans inside every band are kept as the best.
+Two kinds of step, both keeping every district connected:
+
+* single-unit moves between neighbouring districts, refused when the unit's district would
+  split (:func:`~territory_opt.districting.contiguity.removal_keeps_connected`), annealed;
+* recombination (ReCom): two neighbouring districts merged and cut again at an edge of a random
+  spanning tree, both sides connected by construction. With narrow bands (±0.5% of a county
+  population) almost every single move breaks a band, and recombination is what reaches and
+  crosses the feasible plans.
+
+First the search gets inside the bands (annealing the violation, measured in band widths, and
+recombining the most violating district toward the nearest one with room), then it anneals the
+objective with moves that keep every band, recombining between cycles and going back to the
+best plan after a cycle that found nothing better. Only plans inside every band are kept.
 
 Deterministic for a given seed and ``iterations``; a time limit or stop flag cuts the same
 sequence of moves short. The bound is cheap and says what it is in ``method``/``log``.
