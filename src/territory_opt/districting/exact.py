@@ -45,7 +45,11 @@ from territory_opt.districting.contiguity import (
     reachable_weight,
     vertex_weighted_distances,
 )
-from territory_opt.districting.heuristic import infeasibility_reason, solve_heuristic
+from territory_opt.districting.heuristic import (
+    infeasibility_reason,
+    solve_heuristic,
+    trivial_bound,
+)
 from territory_opt.districting.problem import (
     DistrictBand,
     DistrictingProblem,
@@ -239,6 +243,8 @@ def _finish(problem: DistrictingProblem, model: _Model, solved: _Solved,
     """The better of the MIP's plan and the warm start, with the MIP's bound."""
     res = solved.result
     bound = model.valid_bound(res.bound) if res is not None else -math.inf
+    cheap, _ = trivial_bound(problem, model.adj)
+    bound = max(bound, cheap)  # HiGHS's bound is -inf or weak when the root LP is cut short
     candidates = [p for p in (solved.labels, warm) if p is not None
                   and not plan_problems(problem, p)]
     method = f"exact: HiGHS MILP, {model.name}"
