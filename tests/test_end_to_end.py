@@ -7,6 +7,8 @@ objective), never by the solver's own claims.
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +50,9 @@ def test_plan_round_trip(tmp_path: Path) -> None:
     written = plan.write(tmp_path / "plan")
     assert sorted(p.name for p in written.iterdir()) == [
         "assignment.csv", "plan.json", "territories.csv"]
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(written.stat().st_mode) == 0o777 & ~mask  # not mkdtemp's private 0700
     again = Plan.read(written)  # finds its scenario from plan.json
     assert np.array_equal(again.assignment, plan.assignment)
     assert again.objective == pytest.approx(plan.objective)

@@ -125,6 +125,8 @@ class Plan:
                                                float_format="%.6g")
             (tmp / PLAN_FILE).write_text(json.dumps(self.summary(), indent=2) + "\n",
                                          encoding="utf-8")
+            # mkdtemp makes the folder private (0700); a plan gets a folder's usual mode.
+            os.chmod(tmp, 0o777 & ~_umask())
             os.rename(tmp, target)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -231,3 +233,10 @@ def _finite(value: float) -> float | None:
 
 def _number(value: float | None, missing: float = math.nan) -> float:
     return missing if value is None else float(value)
+
+
+def _umask() -> int:
+    """The process's umask (only readable by setting it, so set it back at once)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
