@@ -37,7 +37,7 @@ from territory_opt.errors import (
 from territory_opt.kpi.evaluate import Evaluation, evaluate
 from territory_opt.plan import Plan, read_assignment
 from territory_opt.scenario.load import load_scenario
-from territory_opt.scenario.model import Scenario
+from territory_opt.scenario.model import NO_TERRITORY, Scenario
 from territory_opt.solve import WarmStart, solve
 
 EXIT_BAD_INPUT = 2
@@ -89,13 +89,15 @@ def validate(scenario: Path, as_json: bool) -> None:
         conflicts = quick_conflicts(s)
         if as_json:
             click.echo(json.dumps({"valid": not conflicts, "items": s.n_items,
+                                   "accounts": len(s.accounts) if s.accounts else 0,
                                    "territories": s.n_territories,
                                    "conflicts": [str(c) for c in conflicts]}, indent=2))
         else:
-            out.print(f"scenario '{s.name}': {s.n_items:,} items, {s.n_territories:,} "
-                      f"territories ({s.fte.sum():g} FTE)")
-            for name, values in s.attributes.items():
-                out.print(f"  {name}: total {values.sum():,.2f}")
+            accounts = f", {len(s.accounts):,} named accounts" if s.accounts else ""
+            out.print(f"scenario '{s.name}': {s.n_items:,} items{accounts}, "
+                      f"{s.n_territories:,} territories ({s.fte.sum():g} FTE)")
+            for name in s.attributes:
+                out.print(f"  {name}: total {float(s.targets(name).sum()):,.2f}")
         if conflicts:
             raise InfeasibleError(conflicts)
         if not as_json:
@@ -349,8 +351,9 @@ def _print_plan(plan: Plan, written: Path) -> None:
 
 def _metric_rows(s: Scenario) -> list[tuple[str, str, int, bool]]:
     """(label, metric key, decimals, lower is better) for the side-by-side table."""
-    rows = [("objective", "objective", 1, True), ("travel", "travel", 1, True),
-            ("mean km to home", "km_mean", 1, True)]
+    rows = [("objective", "objective", 1, True)]
+    if s.has_distance.any():  # districting by count has no homes, so no travel
+        rows += [("travel", "travel", 1, True), ("mean km to home", "km_mean", 1, True)]
     for name in s.attributes:
         rows += [(f"{name} max |dev| %", f"{name}_max_abs_dev_pct", 2, True),
                  (f"{name} CV", f"{name}_cv", 4, True),
@@ -358,6 +361,10 @@ def _metric_rows(s: Scenario) -> list[tuple[str, str, int, bool]]:
     if s.has_current:
         rows += [("moved items", "moved_items", 0, True)]
         rows += [(f"moved share {n}", f"moved_share_{n}", 4, True) for n in s.attributes]
+    if s.accounts is not None:
+        rows += [("accounts locked away from their unit", "accounts_locked_away", 0, True)]
+        if (s.accounts.current != NO_TERRITORY).any():
+            rows += [("moved accounts", "moved_accounts", 0, True)]
     if s.adjacency is not None or s.geometry is not None:
         rows += [("cut edges", "cut_edges", 0, True),
                  ("disconnected territories", "disconnected_territories", 0, True),
@@ -391,6 +398,8 @@ def _territory_table(s: Scenario, e: Evaluation, title: str) -> Table:
     table.add_column("territory")
     table.add_column("fte", justify="right")
     table.add_column("items", justify="right")
+    if "accounts" in t:
+        table.add_column("accounts", justify="right")
     balanced = [r.attribute for r in s.spec.rules.balance] or list(s.attributes)
     for name in balanced:
         table.add_column(name, justify="right")
@@ -408,6 +417,8 @@ def _territory_table(s: Scenario, e: Evaluation, title: str) -> Table:
             table.add_column(label, justify="right")
     for rec in t.to_dict(orient="records"):
         row = [str(rec["territory"]), f"{rec['fte']:g}", str(rec["items"])]
+        if "accounts" in t:
+            row.append(str(rec["accounts"]))
         for name in balanced:
             row += [_fmt(rec[name]), f"{rec[f'{name}_dev_pct']:+.1f}"]
         if homes:

@@ -1,9 +1,10 @@
 """The :class:`Plan`: an assignment with its provenance, written and read as a plan directory.
 
 A plan directory holds ``assignment.csv`` (item, territory, moved, locked), ``territories.csv``
-(per-territory KPIs) and ``plan.json`` (scenario path and hash, version, backend and options, seed,
-status, objective, bound, gap, times, plan-level KPIs). It is written into a temporary sibling
-directory and renamed into place, so a reader never sees half a plan.
+(per-territory KPIs), ``accounts.csv`` where a districting scenario names accounts (account,
+unit, territory, locked, moved) and ``plan.json`` (scenario path and hash, version, backend
+and options, seed, status, objective, bound, gap, times, plan-level KPIs). It is written into
+a temporary sibling directory and renamed into place, so a reader never sees half a plan.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from territory_opt.scenario.model import NO_TERRITORY, Scenario
 
 ASSIGNMENT_FILE = "assignment.csv"
 TERRITORIES_FILE = "territories.csv"
+ACCOUNTS_FILE = "accounts.csv"
 PLAN_FILE = "plan.json"
 
 
@@ -85,6 +87,22 @@ class Plan:
             "locked": s.lock != NO_TERRITORY,
         })
 
+    def accounts_frame(self) -> pd.DataFrame | None:
+        """One row per named account: account, unit, territory, locked, moved (None without
+        accounts)."""
+        s, accounts = self.scenario, self.scenario.accounts
+        if accounts is None:
+            return None
+        where = accounts.territory(self.assignment)
+        current = accounts.current != NO_TERRITORY
+        return pd.DataFrame({
+            "account": accounts.ids,
+            "unit": s.item_ids[accounts.unit],
+            "territory": s.territory_label(where),
+            "locked": accounts.locked,
+            "moved": current & (where != accounts.current),
+        })
+
     def summary(self) -> dict[str, Any]:
         """The content of ``plan.json``."""
         s = self.scenario
@@ -123,6 +141,9 @@ class Plan:
             self.assignment_frame().to_csv(tmp / ASSIGNMENT_FILE, index=False)
             self.evaluation.territories.to_csv(tmp / TERRITORIES_FILE, index=False,
                                                float_format="%.6g")
+            accounts = self.accounts_frame()
+            if accounts is not None:
+                accounts.to_csv(tmp / ACCOUNTS_FILE, index=False)
             (tmp / PLAN_FILE).write_text(json.dumps(self.summary(), indent=2) + "\n",
                                          encoding="utf-8")
             # mkdtemp makes the folder private (0700); a plan gets a folder's usual mode.

@@ -8,6 +8,11 @@
   home, else the nearest), cost ``travel weight × attribute_i × km(i, home_j)`` — the same
   term the KPI evaluator computes.
 
+Named accounts (``accounts:``) enter as weight: a unit carries the attributes of the accounts
+that go with it, and each band of a territory is shifted by the accounts locked to it. Locked
+accounts count in the bands only: the dispersion and travel terms measure units (with the
+accounts that go with them).
+
 Backends: ``highs`` (the exact model), ``heuristic`` (region growing + contiguity-keeping local
 search), ``auto`` (exact up to :data:`EXACT_UNITS` units, with a short heuristic start).
 """
@@ -49,11 +54,13 @@ def districting_problem(scenario: Scenario, seed: int = 0) -> DistrictingProblem
             raise TerritoryOptError(f"rules.balance ({rule.attribute}): soft balance is not "
                                     "supported by districting yet; make it hard")
         target = scenario.targets(rule.attribute)
-        bands.append(DistrictBand(rule.attribute, scenario.attributes[rule.attribute],
-                                  target * (1 - rule.tolerance), target * (1 + rule.tolerance)))
+        fixed = locked_loads(scenario, rule.attribute)
+        bands.append(DistrictBand(rule.attribute, scenario.item_weight(rule.attribute),
+                                  target * (1 - rule.tolerance) - fixed,
+                                  target * (1 + rule.tolerance) - fixed))
     for name, capacity in scenario.capacity.items():
-        bands.append(DistrictBand(f"capacity {name}", scenario.attributes[name],
-                                  np.zeros(k), capacity))
+        bands.append(DistrictBand(f"capacity {name}", scenario.item_weight(name),
+                                  np.zeros(k), capacity - locked_loads(scenario, name)))
     kind = districting_objective(spec)
     lock = scenario.lock if (scenario.lock != NO_TERRITORY).any() else None
     base = DistrictingProblem(n_units=scenario.n_items, k=k, edges=scenario.adjacency,
@@ -80,6 +87,14 @@ def districting_problem(scenario: Scenario, seed: int = 0) -> DistrictingProblem
     weight = (term.weight if term is not None else 1.0) * dispersion_weight(scenario)
     return replace(base, objective="dispersion", cost=weight[:, None] * km,
                    candidates=candidates)
+
+
+def locked_loads(scenario: Scenario, name: str) -> np.ndarray:
+    """Per territory: the load its locked accounts bring whatever the units do (a unit's
+    other accounts are in its weight, :meth:`Scenario.item_weight`)."""
+    if scenario.accounts is None:
+        return np.zeros(scenario.n_territories)
+    return scenario.accounts.locked_loads(name, scenario.n_territories)
 
 
 def home_units(scenario: Scenario) -> np.ndarray:

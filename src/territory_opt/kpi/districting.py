@@ -31,11 +31,12 @@ def districting_objective(spec: ScenarioSpec) -> DistrictingObjective:
 
 
 def dispersion_weight(scenario: Scenario) -> np.ndarray:
-    """Per unit: the weight of its distance to the centre (the dispersion attribute, or 1)."""
+    """Per unit: the weight of its distance to the centre (the dispersion attribute, with the
+    accounts that go with the unit, or 1)."""
     term = scenario.spec.objective.dispersion
     if term is None or term.attribute is None:
         return np.ones(scenario.n_items)
-    return np.asarray(scenario.attributes[term.attribute], dtype=float)
+    return np.asarray(scenario.item_weight(term.attribute), dtype=float)
 
 
 def best_centres(lat: np.ndarray, lon: np.ndarray, weight: np.ndarray, labels: np.ndarray,

@@ -136,11 +136,14 @@ def loads(scenario: Scenario, assignment: np.ndarray, weight: np.ndarray) -> np.
 
 def attribute_loads(scenario: Scenario, assignment: np.ndarray, attribute: str) -> np.ndarray:
     """Load of ``attribute`` per territory: each item's load on its own territory (the pair
-    table's value where it lists one, else the item's attribute value)."""
+    table's value where it lists one, else the item's attribute value), plus the accounts in
+    the territory when the scenario has named accounts."""
     assigned = np.flatnonzero(assignment != NO_TERRITORY)
     weight = scenario.pair_load(attribute, assigned, assignment[assigned])
-    return np.asarray(np.bincount(assignment[assigned], weights=weight,
-                                  minlength=scenario.n_territories), dtype=float)
+    load = np.bincount(assignment[assigned], weights=weight, minlength=scenario.n_territories)
+    if scenario.accounts is not None:  # accounts count where they are: their unit's, or locks
+        load = load + scenario.accounts.loads(attribute, assignment, scenario.n_territories)
+    return np.asarray(load, dtype=float)
 
 
 def item_travel_km(scenario: Scenario, assignment: np.ndarray) -> np.ndarray:
@@ -210,6 +213,10 @@ def _territory_table(scenario: Scenario, assignment: np.ndarray, assigned: np.nd
         "fte": scenario.fte,
         "items": np.bincount(assignment[assigned], minlength=scenario.n_territories),
     })
+    if scenario.accounts is not None:
+        where = scenario.accounts.territory(assignment)
+        table["accounts"] = np.bincount(where[where != NO_TERRITORY],
+                                        minlength=scenario.n_territories)
     for name in scenario.attributes:
         load = attribute_loads(scenario, assignment, name)
         target = scenario.targets(name)
@@ -255,6 +262,8 @@ def _plan_metrics(
         mean = per_fte.mean()
         metrics[f"{name}_cv"] = float(per_fte.std() / mean) if mean > 0 else 0.0
         metrics[f"{name}_gini"] = gini(per_fte)
+    if scenario.accounts is not None:
+        metrics.update(account_metrics(scenario, assignment))
     if scenario.has_current:
         moved = moved_mask(scenario, assignment)
         metrics["moved_items"] = float(moved.sum())
@@ -263,6 +272,23 @@ def _plan_metrics(
             total = float(values.sum())
             metrics[f"moved_share_{name}"] = float(values[moved].sum() / total) if total else 0.0
     return metrics
+
+
+def account_metrics(scenario: Scenario, assignment: np.ndarray) -> dict[str, float]:
+    """Plan-level KPIs of the named accounts: how many, how many locked away from their
+    unit's territory, and (with a current territory) how many moved."""
+    accounts = scenario.accounts
+    assert accounts is not None
+    where = accounts.territory(assignment)
+    out = {"accounts": float(len(accounts)),
+           "accounts_locked_away": float(np.sum(accounts.locked
+                                                & (where != assignment[accounts.unit])))}
+    has_current = accounts.current != NO_TERRITORY
+    if has_current.any():
+        moved = has_current & (where != accounts.current)
+        out["moved_accounts"] = float(moved.sum())
+        out["moved_share_accounts"] = float(moved.sum() / has_current.sum())
+    return out
 
 
 def _finite_mean(values: np.ndarray) -> float:

@@ -146,12 +146,21 @@ def build_scenario(spec: ScenarioSpec, base: Path, yaml_path: Path | None = None
                 if GEOMETRY_COLUMN in items.columns else None)
     adjacency, bridges = _adjacency(spec, base, source, items_path, geometry, np.asarray(i_ids),
                                     lat, lon)
+    accounts, accounts_path = None, None
+    if spec.accounts is not None:
+        # Imported here: the accounts reader reuses this module's table helpers.
+        from territory_opt.scenario.accounts import read_accounts
+
+        accounts_path = _table_path(base, spec.accounts.path, "accounts.path", source)
+        accounts = read_accounts(spec.accounts, base, source, i_ids, geometry, index)
+        for name in accounts.attributes:  # an attribute only the accounts have: 0 per unit
+            attributes.setdefault(name, np.zeros(len(i_ids)))
 
     scenario = Scenario(
         spec=spec,
         path=yaml_path.resolve() if yaml_path is not None else None,
-        digest=_digest([f for f in (yaml_path, items_path, territories_path, pairs_path)
-                        if f is not None and f.is_file()]),
+        digest=_digest([f for f in (yaml_path, items_path, territories_path, pairs_path,
+                                    accounts_path) if f is not None and f.is_file()]),
         item_ids=np.asarray(i_ids, dtype=object),
         lat=lat,
         lon=lon,
@@ -174,6 +183,7 @@ def build_scenario(spec: ScenarioSpec, base: Path, yaml_path: Path | None = None
         geometry=geometry,
         adjacency=adjacency,
         bridges=bridges,
+        accounts=accounts,
     )
     if p is not None:
         problems += _unmeasured_pairs(scenario, spec.items, items_path, pairs_path)
@@ -253,6 +263,8 @@ def _describe(value: Any) -> str:
 def _rule_references(spec: ScenarioSpec, source: str = "scenario.yaml") -> list[Problem]:
     """Rules and objective may only name attributes and tags the tables declare."""
     attrs = set(spec.items.attribute_columns())
+    if spec.accounts is not None:
+        attrs |= set(spec.accounts.attribute_columns())
     tags = set(spec.items.tag_columns())
     expected = f"one of the item attributes {sorted(attrs)}" if attrs else (
         "an attribute declared under items.attributes (none are declared)"

@@ -31,6 +31,83 @@ def item_blocks(n_items: int, n_territories: int) -> list[slice]:
 
 
 @dataclass(frozen=True, eq=False)
+class Accounts:
+    """Named accounts inside the units of a districting scenario (``accounts:`` in the YAML).
+
+    An account goes with its unit's territory unless it is locked to a territory (``lock``);
+    its attributes add up with the units' in every rule and KPI. Arrays have one entry per
+    account in table order; ``unit`` indexes the scenario's items, ``current`` and ``lock``
+    its territories (or :data:`NO_TERRITORY`).
+    """
+
+    ids: np.ndarray
+    unit: np.ndarray
+    lat: np.ndarray
+    lon: np.ndarray
+    attributes: dict[str, np.ndarray]
+    current: np.ndarray
+    lock: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def locked(self) -> np.ndarray:
+        """Boolean per account: locked to a territory?"""
+        return np.asarray(self.lock != NO_TERRITORY)
+
+    def territory(self, assignment: np.ndarray) -> np.ndarray:
+        """Each account's territory under a unit ``assignment``: its lock, else its unit's."""
+        return np.asarray(np.where(self.locked, self.lock, assignment[self.unit]),
+                          dtype=np.int64)
+
+    def following(self, name: str, n_units: int) -> np.ndarray:
+        """Per unit: the sum of ``name`` over its accounts that go with it (not locked)."""
+        values = self.attributes.get(name)
+        if values is None:
+            return np.zeros(n_units)
+        free = ~self.locked
+        return np.bincount(self.unit[free], weights=values[free], minlength=n_units)
+
+    def locked_loads(self, name: str, n_territories: int) -> np.ndarray:
+        """Per territory: the sum of ``name`` over the accounts locked to it."""
+        values = self.attributes.get(name)
+        if values is None:
+            return np.zeros(n_territories)
+        locked = self.locked
+        return np.bincount(self.lock[locked], weights=values[locked], minlength=n_territories)
+
+    def loads(self, name: str, assignment: np.ndarray, n_territories: int) -> np.ndarray:
+        """Per territory: the sum of ``name`` over the accounts in it (unassigned units'
+        accounts count nowhere)."""
+        values = self.attributes.get(name)
+        if values is None:
+            return np.zeros(n_territories)
+        where = self.territory(assignment)
+        placed = where != NO_TERRITORY
+        return np.bincount(where[placed], weights=values[placed], minlength=n_territories)
+
+    def total(self, name: str) -> float:
+        """Sum of ``name`` over all accounts (0 when the accounts lack it)."""
+        values = self.attributes.get(name)
+        return float(values.sum()) if values is not None else 0.0
+
+    def frame(self, territory_ids: np.ndarray, unit_ids: np.ndarray) -> pd.DataFrame:
+        """One-call DataFrame view of the accounts."""
+        def label(index: np.ndarray) -> np.ndarray:
+            return np.asarray(np.where(index >= 0, territory_ids[np.maximum(index, 0)], ""),
+                              dtype=object)
+
+        out = pd.DataFrame({"account": self.ids, "unit": unit_ids[self.unit],
+                            "lat": self.lat, "lon": self.lon})
+        for name, values in self.attributes.items():
+            out[name] = values
+        out["current"] = label(self.current)
+        out["lock"] = label(self.lock)
+        return out
+
+
+@dataclass(frozen=True, eq=False)
 class Scenario:
     """Items, territories and rules, validated and turned into arrays.
 
@@ -73,6 +150,7 @@ class Scenario:
     geometry: np.ndarray | None = None  # per item: its shapely feature (WGS84), from a geo table
     adjacency: np.ndarray | None = None  # (e, 2) neighbouring items, i < j (districting)
     bridges: np.ndarray | None = None  # the adjacency edges added to join islands
+    accounts: Accounts | None = None  # named accounts inside the units (districting)
 
     @property
     def name(self) -> str:
@@ -214,16 +292,23 @@ class Scenario:
     def targets(self, attribute: str) -> np.ndarray:
         """FTE-share target of ``attribute`` per territory: ``total × fte_k / Σ fte``.
 
-        The total is over the items' own attribute values, also when the pair table gives
-        territory-specific loads (a plan's total load then depends on the plan).
+        The total is over the items' own attribute values (and the accounts' in a districting
+        scenario with accounts), also when the pair table gives territory-specific loads (a
+        plan's total load then depends on the plan).
         """
         total = float(self.attributes[attribute].sum())
+        if self.accounts is not None:
+            total += self.accounts.total(attribute)
         return total * self.fte / float(self.fte.sum())
 
     def item_weight(self, name: str) -> np.ndarray:
-        """Per-item weight: an attribute, or ones for ``'items'``."""
+        """Per-item weight: an attribute, or ones for ``'items'``. In a districting scenario
+        with accounts, a unit's attribute includes the accounts that go with it (not locked
+        elsewhere): they move with the unit."""
         if name == "items":
             return np.ones(self.n_items)
+        if self.accounts is not None:
+            return np.asarray(self.attributes[name] + self.accounts.following(name, self.n_items))
         return self.attributes[name]
 
     def travel_weight(self) -> np.ndarray:

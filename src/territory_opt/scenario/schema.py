@@ -93,6 +93,38 @@ class TerritoriesTable(_Strict):
         return self
 
 
+class AccountsTable(_Strict):
+    """Districting: named accounts inside the units. Each account goes with its unit's
+    territory unless it is locked to another; KPIs count units and accounts together."""
+
+    path: str = Field(description=TABLE_PATH_HELP)
+    id: str = Field("id", description="Column with the unique account id.")
+    unit: str | None = Field(
+        None, description="Column with the id of the unit the account lies in. Without it the "
+        "account's location places it (the unit whose polygon holds the point): "
+        "latitude/longitude, or the points of a geo table.")
+    latitude: str | None = Field(None, description="Column with WGS84 latitude in degrees.")
+    longitude: str | None = Field(None, description="Column with WGS84 longitude in degrees.")
+    attributes: list[str] | dict[str, str] = Field(
+        default_factory=list,
+        description="Numeric attributes: a list of column names, or a map name -> column. A "
+        "name the units also have adds up with theirs (rules and KPIs see the sum).",
+    )
+    current: str | None = Field(None, description="Column with the current territory id.")
+    lock: str | None = Field(None, description="Column with a territory id the account is "
+                             "locked to, whatever its unit's territory.")
+
+    @model_validator(mode="after")
+    def _unit_or_coordinates(self) -> AccountsTable:
+        if (self.latitude is None) != (self.longitude is None):
+            raise ValueError("give both latitude and longitude, or neither")
+        return self
+
+    def attribute_columns(self) -> dict[str, str]:
+        """Attribute name -> column name."""
+        return _as_mapping(self.attributes)
+
+
 class PairTable(_Strict):
     """Per item-territory values: a distance matrix, territory-specific loads, sparse eligibility.
 
@@ -243,6 +275,9 @@ class ScenarioSpec(_Strict):
     territories: TerritoriesTable
     adjacency: Adjacency | None = Field(
         None, description="Districting: unit neighbours (default: queen, from the polygons).")
+    accounts: AccountsTable | None = Field(
+        None, description="Districting: named accounts that follow their unit's territory "
+        "unless locked elsewhere.")
     pairs: PairTable | None = Field(
         None, description="Optional table of per item-territory distances and loads."
     )
@@ -256,6 +291,7 @@ class ScenarioSpec(_Strict):
             return self
         used = [key for key, value in (("territories.count", self.territories.count),
                                        ("adjacency", self.adjacency),
+                                       ("accounts", self.accounts),
                                        ("objective.dispersion", self.objective.dispersion),
                                        ("objective.cut_edges", self.objective.cut_edges))
                 if value is not None]
