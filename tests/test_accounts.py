@@ -173,3 +173,20 @@ def test_accounts_only_apply_to_districting(tmp_path: Path) -> None:
     pd.DataFrame({"id": ["T1"]}).to_csv(tmp_path / "reps.csv", index=False)
     path.write_text(yaml.safe_dump(spec))
     assert "accounts only apply to model: districting" in problems_of(path)
+
+
+def test_maps_mark_the_accounts(tmp_path: Path) -> None:
+    from territory_opt.maps import write_maps
+
+    scenario = load_scenario(strip_scenario(tmp_path, [
+        {"account": "Acme</script>", "lat": 35.05, "lon": -79.95, "lock": "T2", "load": 0},
+        {"account": "Beta", "lat": 35.05, "lon": -79.65, "lock": "", "load": 0}],
+        columns={"latitude": "lat", "longitude": "lon", "lock": "lock"}))
+    labels = np.array([0, 0, 1, 1])
+    plan_dir = tmp_path / "plan"
+    plan_dir.mkdir()
+    write_maps(plan_dir, scenario, labels, evaluate(scenario, labels).territories)
+    page = (plan_dir / "map.html").read_text()
+    assert "named accounts" in page and "Beta" in page
+    assert "Acme&lt;/script&gt;" in page and "Acme</script>" not in page
+    assert (plan_dir / "map.png").stat().st_size > 10_000

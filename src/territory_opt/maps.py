@@ -253,11 +253,13 @@ def render_png(scenario: Scenario, layout: _Layout) -> bytes:
     ax = fig.add_subplot()
     ax.set_aspect("equal")
     ax.set_axis_off()
+    accounts = f", {len(scenario.accounts):,} named accounts" if scenario.accounts else ""
     ax.set_title(f"{scenario.name}: {scenario.n_territories:,} territories, "
-                 f"{scenario.n_items:,} items", fontsize=11)
+                 f"{scenario.n_items:,} items{accounts}", fontsize=11)
     _draw_polygons(ax, layout)
     _draw_points(ax, scenario, layout)
     _draw_homes(ax, scenario, layout)
+    _draw_accounts(ax, scenario, layout)
     if scenario.n_territories <= LABEL_MAX:
         _label_homeless(ax, scenario, layout)
     if scenario.n_territories <= LEGEND_MAX:
@@ -336,6 +338,30 @@ def _draw_homes(ax: Axes, scenario: Scenario, layout: _Layout) -> None:
                     textcoords="offset points", fontsize=6, zorder=6, path_effects=halo)
 
 
+def _placed_accounts(scenario: Scenario, layout: _Layout) -> tuple[np.ndarray, np.ndarray]:
+    """Named accounts with a location: their rows, and their territory under the plan."""
+    accounts = scenario.accounts
+    if accounts is None:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    rows = np.flatnonzero(np.isfinite(accounts.lat) & np.isfinite(accounts.lon))
+    return rows, accounts.territory(layout.labels)[rows]
+
+
+def _draw_accounts(ax: Axes, scenario: Scenario, layout: _Layout) -> None:
+    """Named accounts: dots in their territory's colour, ringed black; locked ones square."""
+    rows, where = _placed_accounts(scenario, layout)
+    if not len(rows):
+        return
+    assert scenario.accounts is not None
+    x, y = _mercator(scenario.accounts.lon[rows], scenario.accounts.lat[rows])
+    palette = np.array([*layout.colours, UNASSIGNED])
+    locked = scenario.accounts.locked[rows]
+    size = 28.0 if len(rows) <= 500 else 10.0
+    for marker, keep in (("o", ~locked), ("s", locked)):
+        ax.scatter(x[keep], y[keep], s=size, c=palette[where[keep]], marker=marker,
+                   edgecolors="black", linewidths=0.8, zorder=4)
+
+
 def _label_homeless(ax: Axes, scenario: Scenario, layout: _Layout) -> None:
     """Name the territories without a home (districting) at a point inside them: a point
     inside the dissolved polygons, else the territory's item nearest its centroid."""
@@ -364,6 +390,15 @@ def _draw_legend(ax: Axes, scenario: Scenario, layout: _Layout) -> None:
     if scenario.has_home.any():
         handles.append(Line2D([], [], marker="*", linestyle="", markersize=10, color="white",
                               markeredgecolor="black", label="rep home"))
+    rows, _ = _placed_accounts(scenario, layout)
+    if len(rows):
+        assert scenario.accounts is not None
+        handles.append(Line2D([], [], marker="o", linestyle="", markersize=5, color="white",
+                              markeredgecolor="black", label="named account"))
+        if scenario.accounts.locked[rows].any():
+            handles.append(Line2D([], [], marker="s", linestyle="", markersize=5,
+                                  color="white", markeredgecolor="black",
+                                  label="locked account"))
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7,
               frameon=False)
 
@@ -418,6 +453,17 @@ class _PlanLayers(folium.MacroElement):
                                           fillColor: terr(P.t[i]).c, fillOpacity: 0.9})
       .bindTooltip(function () { return tip(id, P.t[i]); }).addTo(items);
   });
+  if (D.A) {
+    var accounts = {{ this.accounts.get_name() }};
+    D.A.id.forEach(function (id, i) {
+      var x = terr(D.A.t[i]);
+      L.circleMarker([D.A.lat[i], D.A.lon[i]],
+                     {radius: 5, color: '#000', weight: D.A.l[i] ? 3 : 1, fillColor: x.c,
+                      fillOpacity: 1})
+        .bindTooltip('<b>' + id + '</b> (account' + (D.A.l[i] ? ', locked' : '') + ')<br>'
+                     + x.n + x.k).addTo(accounts);
+    });
+  }
   D.H.forEach(function (h) {
     var x = D.T[h[2]];
     var icon = L.divIcon({className: '', iconSize: [16, 16],
@@ -440,10 +486,10 @@ class _PlanLayers(folium.MacroElement):
 """)
 
     def __init__(self, fmap: folium.Map, items: folium.FeatureGroup, homes: folium.FeatureGroup,
-                 data: dict[str, Any]) -> None:
+                 accounts: folium.FeatureGroup, data: dict[str, Any]) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self._name = "PlanLayers"
-        self.map, self.items, self.homes = fmap, items, homes
+        self.map, self.items, self.homes, self.accounts = fmap, items, homes, accounts
         # "</" would end the <script> early if an id or name held "</script>".
         self.data = json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
 
@@ -457,10 +503,13 @@ def render_html(scenario: Scenario, layout: _Layout,
     folium.TileLayer("openstreetmap", name="OpenStreetMap").add_to(fmap)
     items = folium.FeatureGroup(name="territories")
     homes = folium.FeatureGroup(name="rep homes")
+    accounts = folium.FeatureGroup(name="named accounts")
     items.add_to(fmap)
     homes.add_to(fmap)
     data = _html_data(scenario, layout, territory_kpis)
-    _PlanLayers(fmap, items, homes, data).add_to(fmap)
+    if data["A"] is not None:
+        accounts.add_to(fmap)
+    _PlanLayers(fmap, items, homes, accounts, data).add_to(fmap)
     folium.LayerControl(collapsed=False).add_to(fmap)
     bounds = _bounds(scenario, layout)
     if bounds is not None:
@@ -489,7 +538,21 @@ def _html_data(scenario: Scenario, layout: _Layout,
         "B": _border_features(scenario, layout),
         "H": [[round(float(scenario.home_lat[k]), 5), round(float(scenario.home_lon[k]), 5), k]
               for k in homes.tolist()],
+        "A": _account_data(scenario, layout),
     }
+
+
+def _account_data(scenario: Scenario, layout: _Layout) -> dict[str, list[Any]] | None:
+    """Named accounts with a location: id, territory, lat, lon, locked (None without any)."""
+    rows, where = _placed_accounts(scenario, layout)
+    if not len(rows):
+        return None
+    accounts = scenario.accounts
+    assert accounts is not None
+    return {"id": [html.escape(str(accounts.ids[i])) for i in rows], "t": where.tolist(),
+            "lat": np.round(accounts.lat[rows], 5).tolist(),
+            "lon": np.round(accounts.lon[rows], 5).tolist(),
+            "l": accounts.locked[rows].astype(int).tolist()}
 
 
 def _simplify(geoms: np.ndarray, tolerance: float, coverage: bool) -> np.ndarray:
