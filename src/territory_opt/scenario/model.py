@@ -5,12 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from territory_opt.geo import haversine_km
 from territory_opt.scenario.schema import ScenarioSpec
+
+if TYPE_CHECKING:
+    from territory_opt.scenario.leads import LeadData
 
 NO_TERRITORY = -1
 """Index used for 'no current territory', 'not locked' and 'unassigned'."""
@@ -151,6 +155,7 @@ class Scenario:
     adjacency: np.ndarray | None = None  # (e, 2) neighbouring items, i < j (districting)
     bridges: np.ndarray | None = None  # the adjacency edges added to join islands
     accounts: Accounts | None = None  # named accounts inside the units (districting)
+    leads: LeadData | None = None  # lead routing data (model: leads; items are leads)
 
     @property
     def name(self) -> str:

@@ -251,6 +251,94 @@ class Adjacency(_Strict):
         return self
 
 
+class LeadColumns(_Strict):
+    """Leads: the lead-specific columns of the items (leads) table."""
+
+    created: str = Field(description="Column with the lead's creation time (ISO 8601; UTC "
+                         "unless it carries an offset).")
+    value: str = Field(description="Column with the estimated deal value (>= 0).")
+    score: str | None = Field(None, description="Column with a lead score in [0, 1]; it scales "
+                              "the win rate by score / mean score.")
+    account: str | None = Field(None, description="Column with the account the lead comes "
+                                "from (for ownership, with `leads.owners`).")
+    outcome: str | None = Field(None, description="History: column with won / lost (empty: "
+                                "open or unknown).")
+    amount: str | None = Field(None, description="History: column with the amount won.")
+    days_to_close: str | None = Field(None, description="History: column with the days from "
+                                      "creation to close.")
+
+
+class RepColumns(_Strict):
+    """Leads: the routing columns of the territories (reps) table."""
+
+    capacity: str | None = Field(None, description="Column with the leads a rep takes per "
+                                 "period (empty: no limit).")
+    win_rate: str | None = Field(None, description="Column with the rep's win rate in [0, 1] "
+                                 "where the win-rate table has no row (default 0.2).")
+    days: str | None = Field(None, description="Availability: column with working days, e.g. "
+                             "'Mon-Fri' or 'Mon;Wed;Fri' (empty: every day).")
+    start: str | None = Field(None, description="Availability: column with the shift start, "
+                              "'HH:MM' UTC.")
+    end: str | None = Field(None, description="Availability: column with the shift end, "
+                            "'HH:MM' UTC (before the start: the shift runs past midnight).")
+
+    @model_validator(mode="after")
+    def _start_and_end(self) -> RepColumns:
+        if (self.start is None) != (self.end is None):
+            raise ValueError("give both start and end, or neither")
+        return self
+
+
+class WinRates(_Strict):
+    """Leads: a fit table of win rates per rep and lead tag values (e.g. per segment)."""
+
+    path: str = Field(description=TABLE_PATH_HELP)
+    rep: str = Field("rep", description="Column with the rep (territory) id.")
+    by: list[str] = Field(description="Lead tags the rate depends on (item tag names), e.g. "
+                          "[segment] or [segment, product].", min_length=1)
+    rate: str = Field("win_rate", description="Column with the win rate in [0, 1].")
+
+
+class Owners(_Strict):
+    """Leads: which rep owns which account (a lead from an owned account goes to its owner)."""
+
+    path: str = Field(description=TABLE_PATH_HELP)
+    account: str = Field("account", description="Column with the account id.")
+    rep: str = Field("rep", description="Column with the owning rep (territory) id.")
+
+
+class Fairness(_Strict):
+    """Leads: each rep's expected value within ±tolerance of ``total × fte / Σ fte``."""
+
+    tolerance: NonNegative = Field(description="Relative band: 0.3 means ±30% of the rep's "
+                                   "FTE share of the batch's expected value.")
+    hard: bool = Field(True, description="Hard band (a batch that cannot keep it is "
+                       "infeasible), or soft with `penalty` per unit of value outside.")
+    penalty: NonNegative = Field(1.0, description="Soft only: objective cost per unit of "
+                                 "expected value outside the band.")
+
+
+PERIODS = ("day", "week", "month", "quarter")
+
+
+class LeadsSection(_Strict):
+    """``model: leads``: lead columns, rep columns, win rates, ownership, fairness, windows."""
+
+    columns: LeadColumns
+    reps: RepColumns = Field(default_factory=RepColumns)
+    win_rates: WinRates | None = None
+    owners: Owners | None = None
+    ownership: bool = Field(True, description="A lead from an owned account goes to its "
+                            "owner (when `owners` is given).")
+    fairness: Fairness | None = None
+    period: Literal["day", "week", "month", "quarter"] = Field(
+        "week", description="Capacity period: a rep's capacity is per day, week (from Monday), "
+        "month or quarter (UTC).")
+    window: str = Field("1h", description="Policy replay: the optimized policy re-solves the "
+                        "leads of each window, e.g. '15min', '1h', '1d'.",
+                        pattern=r"^\s*\d+(\.\d+)?\s*(s|min|h|d)\s*$")
+
+
 class SolverSettings(_Strict):
     """Solver defaults; command-line flags override them."""
 
@@ -270,7 +358,7 @@ class ScenarioSpec(_Strict):
 
     version: Literal[1] = 1
     name: str | None = Field(None, description="Defaults to the folder name.")
-    model: Literal["alignment", "districting"]
+    model: Literal["alignment", "districting", "leads"]
     items: ItemsTable
     territories: TerritoriesTable
     adjacency: Adjacency | None = Field(
@@ -278,12 +366,23 @@ class ScenarioSpec(_Strict):
     accounts: AccountsTable | None = Field(
         None, description="Districting: named accounts that follow their unit's territory "
         "unless locked elsewhere.")
+    leads: LeadsSection | None = Field(
+        None, description="Leads: lead and rep columns, win rates, ownership, fairness.")
     pairs: PairTable | None = Field(
         None, description="Optional table of per item-territory distances and loads."
     )
     rules: Rules = Field(default_factory=Rules)
     objective: Objective = Field(default_factory=Objective)
     solver: SolverSettings = Field(default_factory=SolverSettings)
+
+    @model_validator(mode="after")
+    def _leads_section_only_for_leads(self) -> ScenarioSpec:
+        if self.model == "leads" and self.leads is None:
+            raise ValueError("model: leads needs a leads section (at least leads.columns."
+                             "created and leads.columns.value)")
+        if self.model != "leads" and self.leads is not None:
+            raise ValueError("leads only applies to model: leads")
+        return self
 
     @model_validator(mode="after")
     def _districting_keys_only_for_districting(self) -> ScenarioSpec:
