@@ -105,8 +105,9 @@ def build_scenario(spec: ScenarioSpec, base: Path, yaml_path: Path | None = None
     i_ids = _ids(items, spec.items.id, items_path, problems)
     index = {tid: k for k, tid in enumerate(t_ids)}
 
+    # Leads may come without a location; a pair table may give every distance instead.
     lat, lon = _item_coordinates(items, spec.items, items_path, problems, source,
-                                 optional=spec.pairs is not None)
+                                 optional=spec.pairs is not None or spec.model == "leads")
     attributes = {
         name: _numeric(items, col, items_path, problems, name=name)
         for name, col in spec.items.attribute_columns().items()
@@ -155,12 +156,23 @@ def build_scenario(spec: ScenarioSpec, base: Path, yaml_path: Path | None = None
         accounts = read_accounts(spec.accounts, base, source, i_ids, geometry, index)
         for name in accounts.attributes:  # an attribute only the accounts have: 0 per unit
             attributes.setdefault(name, np.zeros(len(i_ids)))
+    leads, lead_paths = None, []
+    if spec.leads is not None:
+        # Imported here: the leads reader reuses this module's table helpers.
+        from territory_opt.scenario.lead_tables import read_leads
+
+        leads = read_leads(spec.leads, base, source, items, items_path, territories,
+                           territories_path, tags, index)
+        lead_paths = [base / t.path for t in (spec.leads.win_rates, spec.leads.owners)
+                      if t is not None]
+        # A lead from an owned account is locked to its owner (an explicit lock column wins).
+        lock = np.where(lock == NO_TERRITORY, leads.owner, lock)
 
     scenario = Scenario(
         spec=spec,
         path=yaml_path.resolve() if yaml_path is not None else None,
         digest=_digest([f for f in (yaml_path, items_path, territories_path, pairs_path,
-                                    accounts_path) if f is not None and f.is_file()]),
+                                    accounts_path, *lead_paths) if f is not None and f.is_file()]),
         item_ids=np.asarray(i_ids, dtype=object),
         lat=lat,
         lon=lon,
@@ -184,6 +196,7 @@ def build_scenario(spec: ScenarioSpec, base: Path, yaml_path: Path | None = None
         adjacency=adjacency,
         bridges=bridges,
         accounts=accounts,
+        leads=leads,
     )
     if p is not None:
         problems += _unmeasured_pairs(scenario, spec.items, items_path, pairs_path)
