@@ -106,6 +106,17 @@ def solve(
             gap=gap if gap is not None else defaults.gap,
             threads=threads if threads is not None else defaults.threads,
             seed=seed if seed is not None else defaults.seed, progress=progress)
+    if scenario.spec.model == "leads":
+        from territory_opt.leads.adapter import solve_leads
+
+        name = backend if isinstance(backend, str) else (
+            backend.name if backend is not None else defaults.backend)
+        return solve_leads(
+            scenario, backend=name,
+            time_limit=time_limit if time_limit is not None else defaults.time_limit,
+            gap=gap if gap is not None else defaults.gap,
+            threads=threads if threads is not None else defaults.threads,
+            seed=seed if seed is not None else defaults.seed, progress=progress)
     conflicts = quick_conflicts(scenario)
     if conflicts:
         raise InfeasibleError(conflicts)

@@ -48,20 +48,22 @@ class ObjectiveTerms:
     balance_penalty: float
     dispersion: float = 0.0  # districting
     cut_edges: float = 0.0  # districting
+    revenue: float = 0.0  # leads: minus the expected revenue (the model maximises it)
 
     def as_dict(self) -> dict[str, float]:
-        """The terms by name; the districting ones only when they count."""
+        """The terms by name; the districting and leads ones only when they count."""
         out = {"travel": self.travel, "disruption": self.disruption,
                "balance_penalty": self.balance_penalty}
         out.update({name: value for name, value in (("dispersion", self.dispersion),
-                                                    ("cut_edges", self.cut_edges)) if value})
+                                                    ("cut_edges", self.cut_edges),
+                                                    ("revenue", self.revenue)) if value})
         return out
 
     @property
     def total(self) -> float:
         """Sum of the weighted terms."""
         return (self.travel + self.disruption + self.balance_penalty + self.dispersion
-                + self.cut_edges)
+                + self.cut_edges + self.revenue)
 
 
 @dataclass(frozen=True, eq=False)
@@ -84,6 +86,11 @@ def evaluate(scenario: Scenario, assignment: np.ndarray) -> Evaluation:
     assignment = np.asarray(assignment, dtype=np.int64)
     if assignment.shape != (scenario.n_items,):
         raise ValueError(f"assignment has shape {assignment.shape}; expected ({scenario.n_items},)")
+    if scenario.leads is not None:
+        # Imported here: the lead KPIs build on this module's Evaluation and Violation.
+        from territory_opt.kpi.leads import evaluate_leads
+
+        return evaluate_leads(scenario, assignment)
     assigned = assignment != NO_TERRITORY
     table = _territory_table(scenario, assignment, assigned)
     geography = _geography(scenario, assignment)

@@ -133,6 +133,15 @@ def period_index(times: np.ndarray, period: str) -> np.ndarray:
     raise ValueError(f"unknown period {period!r}; expected day, week, month or quarter")
 
 
+def period_start(period: str, number: int) -> str:
+    """The first day (UTC, ISO date) of capacity period ``number`` (see :func:`period_index`)."""
+    days = {"day": int(number), "week": int(number) * 7 - 3}
+    if period in days:
+        return str(np.datetime64(days[period], "D"))
+    months = int(number) * (3 if period == "quarter" else 1)
+    return str(np.datetime64(months, "M").astype("datetime64[D]"))
+
+
 def parse_window(text: str) -> float:
     """Seconds in a window such as '15min', '1h', '1.5d' or '90s'."""
     import re

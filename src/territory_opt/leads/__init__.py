@@ -1,0 +1,1 @@
+"""Leads: batch allocation, the online router and policy replay."""

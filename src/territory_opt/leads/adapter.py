@@ -1,0 +1,68 @@
+"""A ``model: leads`` scenario solved as one batch (every lead, capacity per period) into a
+:class:`~territory_opt.plan.Plan` — what ``territory-opt solve`` does with a leads scenario.
+
+On a lead history this is the allocation in hindsight: the most expected revenue any policy
+could have reached with the same capacity, a yardstick for the replay's policies.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import replace
+
+import numpy as np
+
+from territory_opt.backends.base import OPTIMALITY_GAP, Progress, Status, relative_gap
+from territory_opt.errors import InfeasibleError, NoPlanFoundError, TerritoryOptError
+from territory_opt.leads.batch import LEAD_BACKENDS, allocate, batch_conflicts
+from territory_opt.plan import Plan
+from territory_opt.scenario.model import Scenario
+
+
+def solve_leads(scenario: Scenario, *, backend: str, time_limit: float, gap: float,
+                threads: int | None, seed: int,
+                progress: Callable[[Progress], None] | None = None) -> Plan:
+    """Allocate every lead of the scenario (module docstring).
+
+    Raises
+    ------
+    InfeasibleError
+        Naming the rules that clash (eligibility, ownership, capacity, fairness) and by how
+        much.
+    NoPlanFoundError
+        The time limit passed before any allocation was found.
+    """
+    if backend not in (*LEAD_BACKENDS, "auto", "heuristic") and not backend.startswith("pulp:"):
+        raise TerritoryOptError(f"leads run on {', '.join(LEAD_BACKENDS)}, pulp:NAME or auto, "
+                                f"not '{backend}'")
+    assert scenario.spec.leads is not None
+    fairness = scenario.spec.leads.fairness
+    conflicts = batch_conflicts(scenario, fairness=None)
+    if conflicts:
+        raise InfeasibleError(conflicts)
+    started = time.perf_counter()
+    result = allocate(scenario, backend=backend, time_limit=time_limit, gap=gap,
+                      threads=threads, seed=seed, fairness=fairness, progress=progress)
+    if result.status == Status.INFEASIBLE:
+        raise InfeasibleError(batch_conflicts(scenario, fairness=fairness))
+    if result.status == Status.ERROR:
+        tail = result.log.strip().splitlines()[-1:] or ["no log"]
+        raise TerritoryOptError(f"the {backend} backend failed on the batch model: {tail[0]}")
+    if not result.status.has_plan:
+        raise NoPlanFoundError(f"no allocation found within {time_limit:g} s "
+                               f"({scenario.n_items:,} leads, {scenario.n_territories} reps)")
+    assignment = np.asarray(result.assignment, dtype=np.int64)
+    plan = Plan(scenario=scenario, assignment=assignment, status=Status.FEASIBLE,
+                bound=result.bound, backend="highs" if backend in ("auto", "heuristic")
+                else backend, bound_source="backend",
+                options={"time_limit": time_limit, "gap": gap, "threads": threads,
+                         "seed": seed},
+                seconds={"solve": result.seconds, "total": time.perf_counter() - started},
+                solver_objective=result.objective, scenario_digest=scenario.digest,
+                found_by="batch allocation MILP")
+    proven = relative_gap(plan.objective, plan.bound) <= OPTIMALITY_GAP
+    reason = ("proven optimal" if proven else "gap target reached"
+              if relative_gap(plan.objective, plan.bound) <= gap else "time limit")
+    return replace(plan, status=Status.OPTIMAL if proven else Status.FEASIBLE,
+                   stop_reason=reason)
