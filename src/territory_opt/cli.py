@@ -1,4 +1,4 @@
-"""Command line: ``territory-opt validate | solve | evaluate``.
+"""Command line: ``territory-opt validate | solve | evaluate | route | map | backends``.
 
 Exit status: 0 success, 2 bad input or infeasible scenario (with an explanation), 3 no plan
 found within the time limit, 1 an unexpected internal error.
@@ -209,6 +209,82 @@ def evaluate_command(
     _guarded(run)
 
 
+@main.command(name="route")
+@scenario_argument
+@click.option("--policy", "policies", multiple=True,
+              type=click.Choice(["round-robin", "best-fit", "optimized"]),
+              help="Policy to replay; repeat for several [default: all three].")
+@click.option("--window", help="Window of the optimized policy, e.g. 15min, 1h, 1d "
+              "[default: the scenario's leads.window].")
+@click.option("--backend", default="highs", show_default=True,
+              help="Backend of the optimized policy's batch model.")
+@click.option("--out", "out_file", type=click.Path(path_type=Path),
+              help="Also write each lead's rep under each policy to this CSV (new file).")
+@json_option
+def route_command(scenario: Path, policies: Sequence[str], window: str | None, backend: str,
+                  out_file: Path | None, as_json: bool) -> None:
+    """Replay a lead history under routing policies and compare their KPIs."""
+
+    def run() -> None:
+        from territory_opt.leads.replay import POLICIES, history_metrics, replay, replay_metrics
+        from territory_opt.leads.report import side_by_side
+        from territory_opt.scenario.leads import parse_window
+
+        s = load_scenario(scenario)
+        if s.leads is None:
+            raise TerritoryOptError(f"{scenario}: route needs a model: leads scenario (this "
+                                    f"one is model: {s.spec.model})")
+        if out_file is not None and out_file.exists():
+            raise TerritoryOptError(f"{out_file} already exists; choose another --out "
+                                    "(files are never overwritten)")
+        try:
+            seconds = parse_window(window) if window is not None else None
+        except ValueError as exc:
+            raise TerritoryOptError(f"--window: {exc}") from None
+        results = {p: replay(s, p, window_seconds=seconds, backend=backend)
+                   for p in (policies or POLICIES)}
+        metrics = {p: replay_metrics(s, r) for p, r in results.items()}
+        history = history_metrics(s)
+        if out_file is not None:
+            _write_routes(s, {p: r.assignment for p, r in results.items()}, out_file)
+        if as_json:
+            click.echo(json.dumps({"policies": {p: {k: _clean(v) for k, v in m.items()}
+                                                for p, m in metrics.items()},
+                                   "history": {k: _clean(v) for k, v in history.items()}},
+                                  indent=2))
+            return
+        out.print(side_by_side(metrics, f"{s.name}: {s.n_items:,} leads, "
+                               f"{s.n_territories} reps (best per row in bold)", history))
+        base, best = metrics.get("round-robin"), metrics.get("optimized")
+        if base and best and base["expected_revenue"] > 0:
+            gain = best["expected_revenue"] / base["expected_revenue"] - 1
+            out.print(f"optimized vs round-robin: {gain:+.1%} expected revenue")
+        if "optimized" in results:
+            r = results["optimized"]
+            out.print(f"optimized: {r.windows:,} windows solved, {r.proven_windows:,} proven "
+                      f"optimal, {r.seconds:.1f} s")
+        if out_file is not None:
+            out.print(f"routes written to [bold]{escape(str(out_file))}[/]")
+
+    _guarded(run)
+
+
+def _write_routes(s: Scenario, assignments: dict[str, np.ndarray], path: Path) -> None:
+    """lead, then one column per policy with the rep id ('' unrouted); written atomically."""
+    import pandas as pd
+
+    frame = pd.DataFrame({"lead": s.item_ids}
+                         | {p: s.territory_label(a) for p, a in assignments.items()})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    frame.to_csv(partial, index=False)
+    partial.replace(path)
+
+
+def _clean(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None
+
+
 @main.command(name="map")
 @click.argument("plan_dir", type=click.Path(path_type=Path))
 def map_command(plan_dir: Path) -> None:
@@ -351,6 +427,13 @@ def _print_plan(plan: Plan, written: Path) -> None:
 
 def _metric_rows(s: Scenario) -> list[tuple[str, str, int, bool]]:
     """(label, metric key, decimals, lower is better) for the side-by-side table."""
+    if s.leads is not None:
+        from territory_opt.leads.report import LEAD_METRIC_ROWS
+
+        # Response times belong to a replay (territory-opt route), not to one allocation.
+        rows = [row for row in LEAD_METRIC_ROWS if not row[1].startswith("response")]
+        return [("objective", "objective", 1, True), *rows,
+                ("hard violations", "hard_violations", 0, True)]
     rows = [("objective", "objective", 1, True)]
     if s.has_distance.any():  # districting by count has no homes, so no travel
         rows += [("travel", "travel", 1, True), ("mean km to home", "km_mean", 1, True)]
@@ -393,6 +476,10 @@ def _comparison_table(s: Scenario, columns: dict[str, Evaluation]) -> Table:
 
 
 def _territory_table(s: Scenario, e: Evaluation, title: str) -> Table:
+    if s.leads is not None:
+        from territory_opt.leads.report import rep_table
+
+        return rep_table(e, title)
     t = e.territories
     table = Table(title=title, title_justify="left")
     table.add_column("territory")

@@ -59,20 +59,25 @@ def fairness_excess(scenario: Scenario, expected_by_rep: np.ndarray, tolerance: 
                       + np.maximum(expected_by_rep - (1 + tolerance) * target, 0))
 
 
-def period_loads(scenario: Scenario, assignment: np.ndarray
+def period_loads(scenario: Scenario, assignment: np.ndarray,
+                 routed_at: np.ndarray | None = None
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Leads per (capacity period, rep): the periods, the reps and the counts, for every pair
-    that received at least one lead."""
+    that received at least one lead. A lead counts in the period it was routed in
+    (``routed_at``; default: when it was created)."""
     data = lead_data(scenario)
     routed = np.flatnonzero(assignment != NO_TERRITORY)
-    period = data.period_of(data.created[routed])
+    times = data.created if routed_at is None else routed_at
+    period = data.period_of(times[routed])
     m = scenario.n_territories
     keys, counts = np.unique(period * m + assignment[routed], return_counts=True)
     return keys // m, keys % m, counts
 
 
-def evaluate_leads(scenario: Scenario, assignment: np.ndarray) -> Evaluation:
-    """KPIs, violations and objective of a lead allocation (module docstring)."""
+def evaluate_leads(scenario: Scenario, assignment: np.ndarray,
+                   routed_at: np.ndarray | None = None) -> Evaluation:
+    """KPIs, violations and objective of a lead allocation (module docstring); capacity is
+    counted per period of ``routed_at`` (default: of creation)."""
     data = lead_data(scenario)
     m = scenario.n_territories
     assigned = assignment != NO_TERRITORY
@@ -82,7 +87,7 @@ def evaluate_leads(scenario: Scenario, assignment: np.ndarray) -> Evaluation:
     leads = np.bincount(rep, minlength=m)
     expected_by_rep = np.bincount(rep, weights=expected[assigned], minlength=m)
     target = fair_targets(scenario, expected_by_rep)
-    periods, reps, counts = period_loads(scenario, assignment)
+    periods, reps, counts = period_loads(scenario, assignment, routed_at)
     peak = np.zeros(m, dtype=np.int64)
     np.maximum.at(peak, reps, counts)
     table = pd.DataFrame({

@@ -53,6 +53,7 @@ class BatchModel:
     expected: np.ndarray  # per x column: expected value
     n_pairs: int  # x columns come first; then T (unless dense) and the fairness slacks
     has_total: bool = False  # a column T for the batch's total expected value
+    period: np.ndarray | None = None  # capacity period per batch lead
 
     @property
     def slack_start(self) -> int:
@@ -107,12 +108,15 @@ class Allocation:
 def build_batch(scenario: Scenario, leads: np.ndarray | None = None, *,
                 lock: np.ndarray | None = None, used: Mapping[int, np.ndarray] | None = None,
                 prior: np.ndarray | None = None, require_all: bool = True,
-                fairness: Fairness | None = None, dense: bool = False) -> BatchModel:
+                fairness: Fairness | None = None, dense: bool = False,
+                period: np.ndarray | None = None) -> BatchModel:
     """The batch MILP (module docstring) over ``leads`` (default: all).
 
     ``lock`` (per scenario lead, rep or NO_REP) replaces the scenario's owner locks; ``used``
     maps a capacity period to the leads each rep already has in it; ``prior`` is each rep's
-    expected value so far (fairness over a replay); ``require_all=False`` lets leads stay
+    expected value so far (fairness over a replay); ``period`` is each batch lead's capacity
+    period (default: the period it was created in; a replay routes late leads in a later one);
+    ``require_all=False`` lets leads stay
     unrouted (a replay window, whose leftovers wait for the next). ``dense`` writes the
     fairness rows with ``T`` substituted (every pair in every row, no ``T`` column), for CP-SAT:
     its continuous columns may sit in one row only, and an equality with real coefficients
@@ -132,8 +136,9 @@ def build_batch(scenario: Scenario, leads: np.ndarray | None = None, *,
     cols = np.arange(n_pairs)
     rows.add("route each lead", pair_lead, cols, np.ones(n_pairs),
              np.full(len(leads), 1.0 if require_all else 0.0), np.ones(len(leads)))
-    _capacity_rows(rows, data.period_of(data.created[leads]), pair_lead, pair_rep,
-                   data.capacity, used or {}, m)
+    if period is None:
+        period = data.period_of(data.created[leads])
+    _capacity_rows(rows, period, pair_lead, pair_rep, data.capacity, used or {}, m)
     c = np.concatenate([-expected, np.zeros(extra)])
     lb, ub = np.zeros(n_pairs + extra), np.ones(n_pairs + extra)
     if fairness is not None:
@@ -146,7 +151,8 @@ def build_batch(scenario: Scenario, leads: np.ndarray | None = None, *,
     integer[:n_pairs] = True
     model = LinearModel(c=c, offset=0.0, lb=lb, ub=ub, integer=integer, a=a, row_lo=lo,
                         row_hi=hi, row_groups=groups)
-    return BatchModel(model, leads, pair_lead, pair_rep, expected, n_pairs, has_total)
+    return BatchModel(model, leads, pair_lead, pair_rep, expected, n_pairs, has_total,
+                      np.asarray(period, dtype=np.int64))
 
 
 def _allowed_pairs(scenario: Scenario, leads: np.ndarray, lock: np.ndarray
@@ -225,7 +231,8 @@ def greedy_start(scenario: Scenario, batch: BatchModel,
     left. A warm start for the MILP (fairness is left to the solver)."""
     data = lead_data(scenario)
     m = scenario.n_territories
-    period = data.period_of(data.created[batch.leads])
+    period = (batch.period if batch.period is not None
+              else data.period_of(data.created[batch.leads]))
     left: dict[int, np.ndarray] = {}
     out = np.full(len(batch.leads), NO_REP, dtype=np.int64)
     order = np.lexsort((-batch.expected, batch.pair_lead))  # per lead, best pair first
@@ -249,14 +256,14 @@ def allocate(scenario: Scenario, leads: np.ndarray | None = None, *,
              threads: int | None = None, seed: int = 0,
              lock: np.ndarray | None = None, used: Mapping[int, np.ndarray] | None = None,
              prior: np.ndarray | None = None, require_all: bool = True,
-             fairness: Fairness | None = None,
+             fairness: Fairness | None = None, period: np.ndarray | None = None,
              progress: Callable[[Progress], None] | None = None) -> Allocation:
     """Build the batch (:func:`build_batch`), warm-start it greedily and solve it."""
     started = time.perf_counter()
     chosen = get_backend("highs" if backend in ("auto", "heuristic") else backend)
     batch = build_batch(scenario, leads, lock=lock, used=used, prior=prior,
                         require_all=require_all, fairness=fairness,
-                        dense=chosen.name == "cpsat")
+                        dense=chosen.name == "cpsat", period=period)
     share = scenario.fte / scenario.fte.sum()
     start = batch.vector(greedy_start(scenario, batch, used), fairness, prior, share)
     options = SolveOptions(time_limit=time_limit, gap=gap, threads=threads, seed=seed,

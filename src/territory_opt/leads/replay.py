@@ -1,0 +1,183 @@
+"""Policy replay: route a lead history in time order under a policy, and score the result.
+
+Policies:
+
+- ``round-robin``: ownership, then eligible reps with capacity in turn (:class:`Router`);
+- ``best-fit``: ownership, then the eligible rep with capacity and the highest expected value,
+  ties in turn (:class:`Router`);
+- ``optimized``: the leads of each window (``leads.window``, e.g. an hour) are allocated
+  together by the batch model (:func:`~territory_opt.leads.batch.allocate`) with the capacity
+  left in the period and fairness counted over everything routed so far (soft: a window
+  cannot undo the past). Owned leads go to their owner while the owner has room. A lead the
+  window cannot place (every eligible rep full) waits for the next window.
+
+Every policy's allocation is scored by the same KPIs (:mod:`territory_opt.kpi.leads`), plus the
+response time: from a lead's creation to its routing (the end of its window, for
+``optimized``) and on to the rep's next shift where availability is given.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from territory_opt.backends.base import Status
+from territory_opt.errors import TerritoryOptError
+from territory_opt.kpi.leads import evaluate_leads, lead_data
+from territory_opt.leads.batch import allocate
+from territory_opt.leads.router import Router
+from territory_opt.scenario.leads import NO_REP
+from territory_opt.scenario.model import Scenario
+from territory_opt.scenario.schema import Fairness
+
+Policy = Literal["round-robin", "best-fit", "optimized"]
+POLICIES: tuple[Policy, ...] = ("round-robin", "best-fit", "optimized")
+WINDOW_TIME_LIMIT = 10.0
+"""Seconds the batch model may take per window of the optimized policy."""
+
+
+@dataclass(frozen=True, eq=False)
+class Replay:
+    """One policy's allocation of the lead history."""
+
+    policy: str
+    assignment: np.ndarray  # rep per lead (NO_REP: never routed)
+    routed_at: np.ndarray  # datetime64[s] per lead (NaT: never routed)
+    seconds: float  # wall time of the replay
+    windows: int = 0  # batch solves (optimized)
+    proven_windows: int = 0  # of which proven optimal
+
+
+def replay(scenario: Scenario, policy: str, *, window_seconds: float | None = None,
+           backend: str = "highs", seed: int = 0) -> Replay:
+    """Replay the scenario's leads under ``policy`` (module docstring)."""
+    if policy not in POLICIES:
+        raise TerritoryOptError(f"unknown policy '{policy}'; expected one of "
+                                f"{', '.join(POLICIES)}")
+    if policy == "optimized":
+        return _optimized(scenario, window_seconds, backend, seed)
+    data = lead_data(scenario)
+    started = time.perf_counter()
+    router = Router(scenario, "best-fit" if policy == "best-fit" else "round-robin")
+    order = np.argsort(data.created, kind="stable")
+    assignment = np.full(scenario.n_items, NO_REP, dtype=np.int64)
+    for i in order.tolist():
+        assignment[i] = router.route(i).rep
+    routed_at = np.where(assignment != NO_REP, data.created, np.datetime64("NaT"))
+    return Replay(policy, assignment, routed_at.astype("datetime64[s]"),
+                  time.perf_counter() - started)
+
+
+def _optimized(scenario: Scenario, window_seconds: float | None, backend: str, seed: int
+               ) -> Replay:
+    """Window by window: owners first while they have room, then the batch model."""
+    data = lead_data(scenario)
+    spec = scenario.spec.leads
+    assert spec is not None
+    window = int(window_seconds if window_seconds is not None else data.window_seconds)
+    m = scenario.n_territories
+    fairness = (Fairness(tolerance=spec.fairness.tolerance, hard=False,
+                         penalty=spec.fairness.penalty)
+                if spec.fairness is not None else None)
+    started = time.perf_counter()
+    created = data.created.astype(np.int64)
+    order = np.argsort(created, kind="stable")
+    assignment = np.full(scenario.n_items, NO_REP, dtype=np.int64)
+    routed_at = np.full(scenario.n_items, np.datetime64("NaT"), dtype="datetime64[s]")
+    used: dict[int, np.ndarray] = {}
+    prior = np.zeros(m)
+    waiting = np.zeros(0, dtype=np.int64)
+    windows = proven = 0
+    first = int(created[order[0]]) // window * window
+    last = int(created[order[-1]])
+    edges = np.arange(first, last + window + 1, window)
+    bounds = np.searchsorted(created[order], edges)
+    for w in range(len(edges) - 1):
+        batch = np.concatenate([waiting, order[bounds[w]:bounds[w + 1]]])
+        if not len(batch):
+            continue
+        end = np.datetime64(int(edges[w + 1]), "s")
+        period = int(data.period_of(np.asarray([end]))[0])
+        loads = used.setdefault(period, np.zeros(m))
+        free = _route_owned(scenario, batch, loads, assignment)
+        routed_at[batch[assignment[batch] != NO_REP]] = end
+        if len(free):
+            windows += 1
+            lock = np.full(scenario.n_items, NO_REP, dtype=np.int64)
+            result = allocate(scenario, free, backend=backend, time_limit=WINDOW_TIME_LIMIT,
+                              seed=seed, lock=lock, used={period: loads}, prior=prior,
+                              require_all=False, fairness=fairness,
+                              period=np.full(len(free), period, dtype=np.int64))
+            proven += result.status == Status.OPTIMAL
+            placed = result.assignment != NO_REP
+            assignment[free[placed]] = result.assignment[placed]
+            routed_at[free[placed]] = end
+            np.add.at(loads, result.assignment[placed], 1)
+            prior += np.bincount(result.assignment[placed],
+                                 weights=data.expected_value(free[placed],
+                                                             result.assignment[placed]),
+                                 minlength=m)
+            waiting = free[~placed]
+        else:
+            waiting = np.zeros(0, dtype=np.int64)
+    return Replay("optimized", assignment, routed_at, time.perf_counter() - started,
+                  windows, proven)
+
+
+def _route_owned(scenario: Scenario, batch: np.ndarray, loads: np.ndarray,
+                 assignment: np.ndarray) -> np.ndarray:
+    """Give owned leads of ``batch`` to their owner while the owner has room (in time order);
+    return the leads left for the window's allocation."""
+    data = lead_data(scenario)
+    free = []
+    for i in batch.tolist():
+        owner = int(scenario.lock[i])
+        if owner != NO_REP and loads[owner] < data.capacity[owner]:
+            assignment[i] = owner
+            loads[owner] += 1
+        else:
+            free.append(i)
+    return np.asarray(free, dtype=np.int64)
+
+
+def replay_metrics(scenario: Scenario, result: Replay) -> dict[str, float]:
+    """The policy's KPIs: the lead KPIs of its allocation, capacity breaches, and response
+    times (hours) where they can be measured."""
+    data = lead_data(scenario)
+    evaluation = evaluate_leads(scenario, result.assignment, result.routed_at)
+    keep = ("routed", "unrouted", "expected_revenue", "expected_wins", "conversion_rate",
+            "avg_deal_size", "leads_max_min", "leads_cv", "value_max_min", "value_cv",
+            "capacity_breaches", "fairness_max_abs_dev_pct")
+    out = {key: evaluation.metrics[key] for key in keep if key in evaluation.metrics}
+    routed = np.flatnonzero(result.assignment != NO_REP)
+    wait = (result.routed_at[routed] - data.created[routed]).astype(np.int64).astype(float)
+    if data.availability is not None and len(routed):
+        wait = wait + data.availability.wait_seconds(result.assignment[routed],
+                                                     result.routed_at[routed])
+    if len(routed):
+        hours = wait / 3600.0
+        out["response_hours_mean"] = float(np.mean(hours))
+        out["response_hours_p90"] = float(np.percentile(hours, 90))
+    out["replay_seconds"] = result.seconds
+    return out
+
+
+def history_metrics(scenario: Scenario) -> dict[str, float]:
+    """The classic sales KPIs of the recorded outcomes (what happened, whatever the policy):
+    conversion rate of closed leads, average deal size and sales-cycle length of won ones."""
+    data = lead_data(scenario)
+    if data.outcome is None:
+        return {}
+    won, lost = data.outcome == 1, data.outcome == 0
+    closed = int(won.sum() + lost.sum())
+    out = {"closed_leads": float(closed),
+           "conversion_rate": float(won.sum() / closed) if closed else float("nan")}
+    if data.amount is not None and won.any():
+        out["avg_deal_size"] = float(np.nanmean(data.amount[won]))
+        out["won_revenue"] = float(np.nansum(data.amount[won]))
+    if data.days_to_close is not None and won.any():
+        out["sales_cycle_days"] = float(np.nanmean(data.days_to_close[won]))
+    return out
