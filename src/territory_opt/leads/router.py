@@ -2,24 +2,30 @@
 
 :class:`Router` decides for each lead, in this order:
 
-1. **Ownership.** A lead from an owned account (a scenario lead: ``scenario.lock``; a
-   :class:`Lead`: its ``account`` in the owner table) goes to its owner if the owner has capacity
+1. **Ownership.** A lead from an owned account goes to its owner if the owner has capacity
    left this period. Ownership overrides eligibility, as locks do everywhere in territory-opt.
-   If the owner is full, routing falls through to the next steps and the reason says so.
+   A scenario lead's owner is ``scenario.lock`` (owners, a lock column, ``rules.locks``); a
+   :class:`Lead`'s is its ``account`` looked up in the owner table (``leads.owners``, plus the
+   accounts of the scenario's owned leads). If the owner is full, routing falls through to the
+   next steps and the reason says so.
 2. **Eligibility.** Only reps whose skills cover every eligibility tag value of the lead
    (``rules.eligibility``; an empty value needs nothing) may take it. If no rep at all does,
-   :class:`NoEligibleRepError` names the lead, its values and the skills nobody has.
+   :class:`NoEligibleRepError` names the lead, its values and the skills nobody has (an owned
+   lead whose owner is full gets a :data:`NO_REP` decision instead: it has a rep, just a busy
+   one). Other hard rules of the scenario (distance, pair table) do not apply to leads.
 3. **Capacity.** Reps whose load this period reached their capacity are skipped. If every
    eligible rep is full the decision is :data:`NO_REP`, with the reason.
 4. **Best fit** (``policy="best-fit"``): the rep with the highest expected value, i.e. the
-   highest win rate for the lead's rate key (value and score factor are common to all reps).
-   Reps with equal rates form a tie set, which a pointer per tie set rotates through, so
-   identical leads alternate between tied reps. ``policy="round-robin"`` skips the fit: a
-   pointer per eligibility group rotates through the group's reps with capacity.
+   highest win rate for the lead's rate key (value and score factor are common to all reps;
+   a key the win-rate table lacks uses each rep's default rate). Reps with equal rates form a
+   tie set, and a pointer per tie set rotates through it, so identical leads alternate between
+   tied reps. ``policy="round-robin"`` skips the fit: a pointer per eligibility group rotates
+   through the group's reps, skipping full ones.
 
 Loads count the leads routed to each rep in the current capacity period
-(``leads.period``); a lead created in a later period starts a new one, with zero loads.
-There is no randomness: the same leads in the same order give the same decisions.
+(``leads.period``); a lead created in a later period starts a new one, with zero loads (leads
+are expected in time order: an earlier one counts in the current period). There is no
+randomness: the same leads in the same order give the same decisions.
 
 Speed: everything a decision needs is precomputed into plain Python lists and tuples (per
 eligibility group and rate key, the eligible reps in descending rate order, cut into tie sets),
@@ -39,8 +45,11 @@ from territory_opt.errors import TerritoryOptError
 from territory_opt.scenario.leads import NO_REP, LeadData, period_index
 from territory_opt.scenario.model import Scenario
 
+__all__ = ["NO_REP", "POLICIES", "Decision", "Lead", "NoEligibleRepError", "Policy",
+           "Router", "scenario_lead"]
+
 Policy = Literal["best-fit", "round-robin"]
-POLICIES: tuple[str, ...] = ("best-fit", "round-robin")
+POLICIES: tuple[Policy, ...] = ("best-fit", "round-robin")
 EPOCH = datetime(1970, 1, 1)
 THIS_PERIOD = {"day": "today", "week": "this week", "month": "this month",
                "quarter": "this quarter"}
@@ -122,7 +131,7 @@ class NoEligibleRepError(TerritoryOptError):
 class _TieSet:
     """Eligible reps with the same win rate for one (group, key) slot."""
 
-    pointer: int  # index into Router._pointers: where the rotation resumes
+    pointer: int  # index into Router._pointers: where the rotation resumes (shared)
     reps: tuple[int, ...]
     rate: float
 
@@ -195,6 +204,7 @@ class Router:
         self._slot_of: dict[tuple[int, int], int] = {}
         self._slots: list[tuple[int, int, tuple[_TieSet, ...]]] = []  # (group, key, ties)
         self._pointers: list[int] = []  # tie-set rotation pointers (best fit)
+        self._pointer_of: dict[tuple[int, ...], int] = {}  # tied reps -> their pointer
         self._group_pointers: list[int] = [0] * len(self._group_reps)  # round robin
         self._lead_cache: dict[tuple[str, ...], int] = {}
 
@@ -395,9 +405,13 @@ class Router:
         start = 0
         for end in range(1, len(order) + 1):
             if end == len(order) or rates[order[end]] != rates[order[start]]:
-                ties.append(_TieSet(len(self._pointers), tuple(order[start:end]),
-                                    float(rates[order[start]])))
-                self._pointers.append(0)
+                reps = tuple(order[start:end])
+                # One pointer per set of tied reps, shared by every slot where they tie: the
+                # same reps alternate even when their leads differ in group or key.
+                pointer = self._pointer_of.setdefault(reps, len(self._pointers))
+                if pointer == len(self._pointers):
+                    self._pointers.append(0)
+                ties.append(_TieSet(pointer, reps, float(rates[order[start]])))
                 start = end
         slot = len(self._slots)
         self._slots.append((group, key, tuple(ties)))
@@ -426,8 +440,9 @@ class Router:
         """Account -> owning rep, for :class:`Lead` objects.
 
         The accounts of the scenario's owned leads, plus every row of the owner table
-        (``leads.owners``) when the scenario has a file, so a lead from an owned account with
-        no earlier lead still goes to its owner.
+        (``leads.owners``) when it can still be read, so a lead from an owned account with no
+        earlier lead still goes to its owner. (The loader keeps owners per lead only; a table
+        gone since loading leaves the leads' accounts.)
         """
         owner_of = {str(a): int(o) for a, o in zip(self._leads.account, self._leads.owner,
                                                    strict=True) if o >= 0 and a}
@@ -435,10 +450,15 @@ class Router:
         if (spec is None or spec.owners is None or not spec.ownership
                 or self.scenario.path is None):
             return owner_of
-        from territory_opt.scenario.load import _read_table, _table_path, _text
+        from territory_opt.scenario.load import _read_table, _text
 
-        path = _table_path(self.scenario.path.parent, spec.owners.path, "leads.owners.path")
-        table = _read_table(path, "leads.owners.path")
+        path = self.scenario.path.parent / spec.owners.path
+        try:
+            table = _read_table(path, "leads.owners.path")
+        except (OSError, TerritoryOptError):
+            return owner_of
+        if spec.owners.account not in table or spec.owners.rep not in table:
+            return owner_of
         rep_index = {rep: k for k, rep in enumerate(self._rep_ids)}
         for account, rep in zip(_text(table, spec.owners.account), _text(table, spec.owners.rep),
                                 strict=True):
