@@ -318,10 +318,12 @@ def generate(n_leads: int = 40_000, n_reps: int = 60, seed: int = 0, start: str 
     return _frames(leads, history, reps, accounts, owner)
 
 
-def write(folder: Path, n_leads: int = 40_000, n_reps: int = 60, seed: int = 0) -> Path:
+def write(folder: Path, n_leads: int = 40_000, n_reps: int = 60, seed: int = 0,
+          days: int = 92) -> Path:
     """Write ``leads.csv``, ``reps.csv``, ``win_rates.csv``, ``owners.csv`` and
-    ``scenario.yaml`` of :func:`generate` into ``folder``; return the YAML's path."""
-    start, days = "2026-07-01", 92
+    ``scenario.yaml`` of :func:`generate` (from 2026-07-01, ``days`` long) into ``folder``;
+    return the YAML's path."""
+    start = "2026-07-01"
     frames = generate(n_leads=n_leads, n_reps=n_reps, seed=seed, start=start, days=days)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

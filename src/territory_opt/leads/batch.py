@@ -16,6 +16,7 @@ CP-SAT, SCIP, CBC) solves it as it is and the plan's bound is the backend's dual
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -37,6 +38,11 @@ from territory_opt.scenario.leads import NO_REP, period_start
 from territory_opt.scenario.model import Scenario, item_blocks
 from territory_opt.scenario.schema import Fairness
 
+DIRECT_MIP_PAIRS = 20_000
+"""Above this many pairs, HiGHS gets the flow + column generation + rounding path
+(:mod:`territory_opt.leads.large`), not the whole MIP."""
+LAGRANGE_SHARE = 0.3
+"""Share of the time limit the Lagrangian of the fairness rows may use (large batches)."""
 LEAD_BACKENDS = ("highs", "cpsat", "scip", "cbc")
 """Backends for the batch model (``auto`` and ``heuristic`` mean HiGHS: the model is an LP
 with a few side rows, which HiGHS solves exactly at this size)."""
@@ -265,10 +271,53 @@ def allocate(scenario: Scenario, leads: np.ndarray | None = None, *,
                         require_all=require_all, fairness=fairness,
                         dense=chosen.name == "cpsat", period=period)
     share = scenario.fte / scenario.fte.sum()
+    if chosen.name == "highs" and batch.n_pairs > DIRECT_MIP_PAIRS:
+        return _allocate_large(scenario, batch, used or {}, prior, require_all,
+                               fairness, SolveOptions(time_limit=time_limit, gap=gap,
+                                                      threads=threads, seed=seed), started)
     start = batch.vector(greedy_start(scenario, batch, used), fairness, prior, share)
     options = SolveOptions(time_limit=time_limit, gap=gap, threads=threads, seed=seed,
                            progress=progress, warm_start=start)
     result = chosen.solve(batch.model, options)
+    assignment = (batch.assignment(result.x) if result.x is not None
+                  else np.full(len(batch.leads), NO_REP, dtype=np.int64))
+    return Allocation(batch.leads, assignment, result.objective, result.bound, result.status,
+                      time.perf_counter() - started, result.log)
+
+
+def _allocate_large(scenario: Scenario, batch: BatchModel,
+                    used: Mapping[int, np.ndarray], prior: np.ndarray | None,
+                    require_all: bool, fairness: Fairness | None, options: SolveOptions,
+                    started: float) -> Allocation:
+    """Flow start, column generation, rounding (:mod:`territory_opt.leads.large`)."""
+    from territory_opt.leads.large import (
+        FairnessTerms,
+        flow_start,
+        lagrangian_fairness,
+        solve_large,
+    )
+
+    flow = flow_start(scenario, batch, used, require_all)
+    if flow is None:
+        return Allocation(batch.leads, np.full(len(batch.leads), NO_REP, dtype=np.int64),
+                          np.inf, -np.inf, Status.INFEASIBLE, time.perf_counter() - started,
+                          "no flow routes every lead within capacity")
+    share = scenario.fte / scenario.fte.sum()
+    log: list[str] = []
+    bound, extra = -np.inf, None
+    if fairness is not None:
+        terms = FairnessTerms(fairness.tolerance, share,
+                              np.inf if fairness.hard else fairness.penalty,
+                              prior if prior is not None else np.zeros(len(share)))
+        bound, extra, best = lagrangian_fairness(scenario, batch, used, require_all, terms,
+                                                 LAGRANGE_SHARE * options.time_limit, log)
+        if best is not None:
+            flow = best
+    vector = batch.vector(flow, fairness, prior, share)
+    feasible = fairness is None or not fairness.hard  # a hard band may cut the flow plan
+    left = max(options.time_limit - (time.perf_counter() - started), 1.0)
+    result = solve_large(batch, vector, dataclasses.replace(options, time_limit=left),
+                         start_feasible=feasible, extra_columns=extra, bound=bound, log=log)
     assignment = (batch.assignment(result.x) if result.x is not None
                   else np.full(len(batch.leads), NO_REP, dtype=np.int64))
     return Allocation(batch.leads, assignment, result.objective, result.bound, result.status,
