@@ -109,3 +109,62 @@ def test_hard_fairness_conflict_names_the_reps_and_amount(tmp_path: Path) -> Non
         solve(scenario, backend="highs")
     text = str(info.value)
     assert "fairness ±10%" in text and "R2" in text and "outside the reps' bands" in text
+
+
+def mid_case(folder: Path, fairness: dict[str, Any] | None) -> Scenario:
+    """60 leads × 6 reps over one week, capacity a little above the volume."""
+    rng = np.random.default_rng(3)
+    leads = [{"segment": str(rng.choice(["SMB", "ENT"])),
+              "language": str(rng.choice(["en", "es"], p=[0.7, 0.3])),
+              "value": int(rng.integers(10, 1000)),
+              "score": round(float(rng.uniform(0.2, 1)), 2)} for _ in range(60)]
+    reps = [{"skills": "en;es" if k % 3 == 0 else "en", "capacity": 12, "fte": 1 - 0.1 * k}
+            for k in range(6)]
+    rates = [{"rep": f"R{k + 1}", "segment": seg,
+              "win_rate": round(float(rng.uniform(0.05, 0.6)), 2)}
+             for k in range(6) for seg in ("SMB", "ENT")]
+    section = {"fairness": fairness} if fairness is not None else {}
+    return lead_scenario(folder, leads, reps, win_rates=rates, leads_section=section)
+
+
+@pytest.mark.parametrize("fairness", [None, {"tolerance": 0.3, "hard": False, "penalty": 0.5}],
+                         ids=["no-fairness", "soft-fairness"])
+def test_large_path_matches_the_whole_mip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                          fairness: dict[str, Any] | None) -> None:
+    from territory_opt.leads import batch as batch_module
+    from territory_opt.leads.batch import allocate
+
+    scenario = mid_case(tmp_path, fairness)
+    spec = scenario.spec.leads
+    assert spec is not None
+    whole = allocate(scenario, time_limit=30, fairness=spec.fairness)
+    assert whole.status == Status.OPTIMAL
+    monkeypatch.setattr(batch_module, "DIRECT_MIP_PAIRS", 0)  # force flow + LP + rounding
+    large = allocate(scenario, time_limit=30, fairness=spec.fairness)
+    assert large.status.has_plan
+    # Both bounds hold for both plans (HiGHS stops the whole MIP within a 1e-4 gap).
+    assert large.bound <= whole.objective + 1e-6 * abs(whole.objective)
+    assert large.objective >= whole.bound - 1e-6 * abs(whole.bound)
+    evaluation = evaluate(scenario, _full(large.assignment))
+    assert evaluation.feasible
+    assert evaluation.objective.total == pytest.approx(large.objective, rel=1e-6)
+    if fairness is None:  # a transportation problem: the flow is optimal, the LP bound tight
+        assert large.objective == pytest.approx(whole.objective, rel=1e-6)
+        assert large.bound == pytest.approx(whole.objective, rel=1e-6)
+    else:  # the rounding MIP re-decides the split leads and their reps' leads
+        assert large.objective <= whole.objective + 1e-3 * abs(whole.objective)
+
+
+def _full(assignment: np.ndarray) -> np.ndarray:
+    return np.asarray(assignment, dtype=np.int64)
+
+
+def test_large_path_proves_a_short_batch_infeasible(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from territory_opt.leads import batch as batch_module
+
+    monkeypatch.setattr(batch_module, "DIRECT_MIP_PAIRS", 0)
+    scenario = lead_scenario(tmp_path, [{"language": "en"}] * 5,
+                             [{"skills": "en", "capacity": 2}, {"skills": "en", "capacity": 2}])
+    result = batch_module.allocate(scenario, time_limit=10)
+    assert result.status == Status.INFEASIBLE

@@ -43,6 +43,8 @@ MAX_NEW_COLUMNS = 50_000
 COST_SCALE = 100.0
 """Flow costs are whole cents of expected value."""
 FRACTIONAL = 1e-6
+MAX_ROUNDING_LEADS = 3_000
+"""The rounding MIP re-decides the split leads and, up to this many, the leads of their reps."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -301,6 +303,13 @@ def _round(batch: BatchModel, model: LinearModel, columns: sp.csc_array, keep: n
     split_pairs = pairs[(x_lp[pairs] > FRACTIONAL) & (x_lp[pairs] < 1 - FRACTIONAL)]
     split = np.unique(batch.pair_lead[split_pairs])
     log.append(f"LP splits {len(split):,} of {len(batch.leads):,} leads")
+    # Re-decide the leads of the reps the split leads touch too, when few enough: a split
+    # lead often balances its reps' bands, and whole leads of the same reps can trade places.
+    touched = np.unique(batch.pair_rep[split_pairs])
+    whole = pairs[(x_lp[pairs] >= 1 - FRACTIONAL) & np.isin(batch.pair_rep[pairs], touched)]
+    neighbours = np.union1d(split, batch.pair_lead[whole])
+    if len(neighbours) <= MAX_ROUNDING_LEADS:
+        split = neighbours
     restricted = _restricted(model, columns, keep, integer=True)
     free = np.isin(batch.pair_lead[np.minimum(keep, batch.n_pairs - 1)], split) & (
         keep < batch.n_pairs)
@@ -318,7 +327,8 @@ def _round(batch: BatchModel, model: LinearModel, columns: sp.csc_array, keep: n
     x[keep] = fixed
     x[keep[free]] = result.x
     if fallback and model.objective(x) > model.objective(start_vector):
-        log.append("rounding MIP worse than the flow start; the start is kept")
+        log.append(f"rounding MIP worse than the flow start ({model.objective(x):,.2f} > "
+                   f"{model.objective(start_vector):,.2f}, {result.status}); the start is kept")
         return start_vector
     log.append(f"rounding MIP over {int(free.sum()):,} columns: {result.status}")
     return x
