@@ -91,6 +91,7 @@ class SolveOptions:
     warm_start: np.ndarray | None = field(default=None, compare=False, repr=False)
     stop: threading.Event | None = field(default=None, compare=False, repr=False)
     solution_limit: int | None = None  # stop after this many improving plans (if supported)
+    abs_gap: float = 0.0  # also stop within this absolute gap (HiGHS; 0: relative gap only)
 
 
 @dataclass(frozen=True, eq=False)

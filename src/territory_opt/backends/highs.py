@@ -43,6 +43,8 @@ class HighsBackend:
         h.setOptionValue("log_to_console", bool(options.verbose))
         h.setOptionValue("time_limit", float(options.time_limit))
         h.setOptionValue("mip_rel_gap", float(options.gap))
+        if options.abs_gap > 0:
+            h.setOptionValue("mip_abs_gap", float(options.abs_gap))
         h.setOptionValue("random_seed", int(options.seed))
         if options.solution_limit is not None:
             h.setOptionValue("mip_max_improving_sols", int(options.solution_limit))

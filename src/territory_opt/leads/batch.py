@@ -25,11 +25,13 @@ import numpy as np
 import scipy.sparse as sp
 
 from territory_opt.backends.base import (
+    OPTIMALITY_GAP,
     Backend,
     Progress,
     SolveOptions,
     Status,
     get_backend,
+    relative_gap,
 )
 from territory_opt.errors import Conflict
 from territory_opt.kpi.leads import lead_data
@@ -115,7 +117,8 @@ def build_batch(scenario: Scenario, leads: np.ndarray | None = None, *,
                 lock: np.ndarray | None = None, used: Mapping[int, np.ndarray] | None = None,
                 prior: np.ndarray | None = None, require_all: bool = True,
                 fairness: Fairness | None = None, dense: bool = False,
-                period: np.ndarray | None = None) -> BatchModel:
+                period: np.ndarray | None = None,
+                value_factor: np.ndarray | None = None) -> BatchModel:
     """The batch MILP (module docstring) over ``leads`` (default: all).
 
     ``lock`` (per scenario lead, rep or NO_REP) replaces the scenario's owner locks; ``used``
@@ -126,7 +129,8 @@ def build_batch(scenario: Scenario, leads: np.ndarray | None = None, *,
     unrouted (a replay window, whose leftovers wait for the next). ``dense`` writes the
     fairness rows with ``T`` substituted (every pair in every row, no ``T`` column), for CP-SAT:
     its continuous columns may sit in one row only, and an equality with real coefficients
-    cannot hold in its integer arithmetic.
+    cannot hold in its integer arithmetic. ``value_factor`` (per rep) scales each pair's
+    value in the objective only: the prices an online fairness controller puts on reps.
     """
     data = lead_data(scenario)
     leads = np.arange(scenario.n_items) if leads is None else np.asarray(leads, np.int64)
@@ -145,7 +149,8 @@ def build_batch(scenario: Scenario, leads: np.ndarray | None = None, *,
     if period is None:
         period = data.period_of(data.created[leads])
     _capacity_rows(rows, period, pair_lead, pair_rep, data.capacity, used or {}, m)
-    c = np.concatenate([-expected, np.zeros(extra)])
+    worth = expected if value_factor is None else expected * value_factor[pair_rep]
+    c = np.concatenate([-worth, np.zeros(extra)])
     lb, ub = np.zeros(n_pairs + extra), np.ones(n_pairs + extra)
     if fairness is not None:
         _fairness_rows(rows, fairness, pair_rep, expected, scenario.fte / scenario.fte.sum(),
@@ -263,26 +268,42 @@ def allocate(scenario: Scenario, leads: np.ndarray | None = None, *,
              lock: np.ndarray | None = None, used: Mapping[int, np.ndarray] | None = None,
              prior: np.ndarray | None = None, require_all: bool = True,
              fairness: Fairness | None = None, period: np.ndarray | None = None,
+             value_factor: np.ndarray | None = None,
              progress: Callable[[Progress], None] | None = None) -> Allocation:
     """Build the batch (:func:`build_batch`), warm-start it greedily and solve it."""
     started = time.perf_counter()
     chosen = get_backend("highs" if backend in ("auto", "heuristic") else backend)
     batch = build_batch(scenario, leads, lock=lock, used=used, prior=prior,
                         require_all=require_all, fairness=fairness,
-                        dense=chosen.name == "cpsat", period=period)
+                        dense=chosen.name == "cpsat", period=period,
+                        value_factor=value_factor)
     share = scenario.fte / scenario.fte.sum()
     if chosen.name == "highs" and batch.n_pairs > DIRECT_MIP_PAIRS:
         return _allocate_large(scenario, batch, used or {}, prior, require_all,
                                fairness, SolveOptions(time_limit=time_limit, gap=gap,
                                                       threads=threads, seed=seed), started)
     start = batch.vector(greedy_start(scenario, batch, used), fairness, prior, share)
+    # The gap is relative to the revenue at stake: with fairness penalties the objective
+    # (−revenue + penalty) can sit near 0, where a relative gap never closes.
+    stake = float(_best_values(batch).sum())
     options = SolveOptions(time_limit=time_limit, gap=gap, threads=threads, seed=seed,
-                           progress=progress, warm_start=start)
+                           progress=progress, warm_start=start, abs_gap=gap * stake)
     result = chosen.solve(batch.model, options)
     assignment = (batch.assignment(result.x) if result.x is not None
                   else np.full(len(batch.leads), NO_REP, dtype=np.int64))
-    return Allocation(batch.leads, assignment, result.objective, result.bound, result.status,
+    status = result.status
+    if status == Status.FEASIBLE and relative_gap(result.objective,
+                                                  result.bound) <= OPTIMALITY_GAP:
+        status = Status.OPTIMAL
+    return Allocation(batch.leads, assignment, result.objective, result.bound, status,
                       time.perf_counter() - started, result.log)
+
+
+def _best_values(batch: BatchModel) -> np.ndarray:
+    """Each batch lead's highest expected value over its pairs."""
+    best = np.zeros(len(batch.leads))
+    np.maximum.at(best, batch.pair_lead, batch.expected)
+    return best
 
 
 def _allocate_large(scenario: Scenario, batch: BatchModel,
@@ -320,7 +341,11 @@ def _allocate_large(scenario: Scenario, batch: BatchModel,
                          start_feasible=feasible, extra_columns=extra, bound=bound, log=log)
     assignment = (batch.assignment(result.x) if result.x is not None
                   else np.full(len(batch.leads), NO_REP, dtype=np.int64))
-    return Allocation(batch.leads, assignment, result.objective, result.bound, result.status,
+    status = result.status
+    if status == Status.FEASIBLE and relative_gap(result.objective,
+                                                  result.bound) <= OPTIMALITY_GAP:
+        status = Status.OPTIMAL
+    return Allocation(batch.leads, assignment, result.objective, result.bound, status,
                       time.perf_counter() - started, result.log)
 
 

@@ -7,9 +7,14 @@ Policies:
   ties in turn (:class:`Router`);
 - ``optimized``: the leads of each window (``leads.window``, e.g. an hour) are allocated
   together by the batch model (:func:`~territory_opt.leads.batch.allocate`) with the capacity
-  left in the period and fairness counted over everything routed so far (soft: a window
-  cannot undo the past). Owned leads go to their owner while the owner has room. A lead the
-  window cannot place (every eligible rep full) waits for the next window.
+  left in the period. Owned leads go to their owner while the owner has room. A lead the
+  window cannot place (every eligible rep full) waits for the next window. Fairness, when the
+  scenario sets it, is kept online by prices rather than by band rows in each window: a band
+  over the whole history cannot be judged on an hour's leads, and those rows made each
+  window's MIP hard for nothing (its LP spreads fractions of leads over every rep). Each rep's
+  value is scaled by ``1 − λ_j + μ_j + c`` — the Lagrangian of the fairness rows
+  (:func:`~territory_opt.leads.large.lagrangian_fairness`) — and after each window the
+  multipliers take a step along the cumulative band violation (online primal-dual).
 
 Every policy's allocation is scored by the same KPIs (:mod:`territory_opt.kpi.leads`), plus the
 response time: from a lead's creation to its routing (the end of its window, for
@@ -31,12 +36,13 @@ from territory_opt.leads.batch import allocate
 from territory_opt.leads.router import Router
 from territory_opt.scenario.leads import NO_REP
 from territory_opt.scenario.model import Scenario
-from territory_opt.scenario.schema import Fairness
 
 Policy = Literal["round-robin", "best-fit", "optimized"]
 POLICIES: tuple[Policy, ...] = ("round-robin", "best-fit", "optimized")
 WINDOW_TIME_LIMIT = 10.0
 """Seconds the batch model may take per window of the optimized policy."""
+FAIRNESS_STEP = 0.05
+"""Step of the online fairness multipliers per window, per unit of relative band violation."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -79,9 +85,10 @@ def _optimized(scenario: Scenario, window_seconds: float | None, backend: str, s
     assert spec is not None
     window = int(window_seconds if window_seconds is not None else data.window_seconds)
     m = scenario.n_territories
-    fairness = (Fairness(tolerance=spec.fairness.tolerance, hard=False,
-                         penalty=spec.fairness.penalty)
-                if spec.fairness is not None else None)
+    fairness = spec.fairness
+    share = scenario.fte / scenario.fte.sum()
+    cap = (min(fairness.penalty, 1.0) if not fairness.hard else 1.0) if fairness else 0.0
+    lam, mu = np.zeros(m), np.zeros(m)
     started = time.perf_counter()
     created = data.created.astype(np.int64)
     order = np.argsort(created, kind="stable")
@@ -103,13 +110,21 @@ def _optimized(scenario: Scenario, window_seconds: float | None, backend: str, s
         period = int(data.period_of(np.asarray([end]))[0])
         loads = used.setdefault(period, np.zeros(m))
         free = _route_owned(scenario, batch, loads, assignment)
-        routed_at[batch[assignment[batch] != NO_REP]] = end
+        owned = batch[assignment[batch] != NO_REP]
+        routed_at[owned] = end
+        prior += np.bincount(assignment[owned], minlength=m,
+                             weights=data.expected_value(owned, assignment[owned]))
         if len(free):
             windows += 1
             lock = np.full(scenario.n_items, NO_REP, dtype=np.int64)
+            factor = None
+            if fairness is not None:
+                c = float(share @ ((1 + fairness.tolerance) * lam
+                                   - (1 - fairness.tolerance) * mu))
+                factor = np.maximum(1.0 - lam + mu + c, 0.0)
             result = allocate(scenario, free, backend=backend, time_limit=WINDOW_TIME_LIMIT,
-                              seed=seed, lock=lock, used={period: loads}, prior=prior,
-                              require_all=False, fairness=fairness,
+                              seed=seed, lock=lock, used={period: loads},
+                              require_all=False, value_factor=factor,
                               period=np.full(len(free), period, dtype=np.int64))
             proven += result.status == Status.OPTIMAL
             placed = result.assignment != NO_REP
@@ -123,6 +138,12 @@ def _optimized(scenario: Scenario, window_seconds: float | None, backend: str, s
             waiting = free[~placed]
         else:
             waiting = np.zeros(0, dtype=np.int64)
+        if fairness is not None and prior.sum() > 0:
+            target = prior.sum() * share
+            upper = (prior - (1 + fairness.tolerance) * target) / target
+            lower = ((1 - fairness.tolerance) * target - prior) / target
+            lam = np.clip(lam + FAIRNESS_STEP * upper, 0.0, cap)
+            mu = np.clip(mu + FAIRNESS_STEP * lower, 0.0, cap)
     return Replay("optimized", assignment, routed_at, time.perf_counter() - started,
                   windows, proven)
 
