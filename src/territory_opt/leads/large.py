@@ -43,6 +43,10 @@ MAX_NEW_COLUMNS = 50_000
 COST_SCALE = 100.0
 """Flow costs are whole cents of expected value."""
 FRACTIONAL = 1e-6
+PRICED_CHUNKS = 50
+"""Chunks of the online-priced primal pass (fairness)."""
+PRICE_STEP = 0.05
+"""Step of its multipliers per chunk, per unit of relative band violation."""
 MAX_ROUNDING_LEADS = 3_000
 """The rounding MIP re-decides the split leads and, up to this many, the leads of their reps."""
 
@@ -171,7 +175,80 @@ def lagrangian_fairness(scenario: Scenario, batch: BatchModel, used: Mapping[int
         mu = np.clip(mu + step * lower, 0, terms.penalty)
     log.append(f"Lagrangian of the fairness rows: bound {best_bound:,.2f}, best flow plan "
                f"{best_value:,.2f}, {time.perf_counter() - began:.1f} s")
+    priced = priced_pass(scenario, batch, used, require_all, terms)
+    if priced is not None:
+        value = _fair_objective(batch, priced, terms)
+        log.append(f"online-priced pass: {value:,.2f}")
+        if value < best_value:
+            best_value, best_plan = value, priced
+            used_pairs[_chosen_pairs(batch, priced)] = True
     return best_bound, np.flatnonzero(used_pairs), best_plan
+
+
+def _fair_objective(batch: BatchModel, plan: np.ndarray, terms: FairnessTerms) -> float:
+    """−expected value + penalty × band excess of a plan (inf if it breaks a hard band)."""
+    chosen = _chosen_pairs(batch, plan)
+    by_rep = np.bincount(batch.pair_rep[chosen], weights=batch.expected[chosen],
+                         minlength=len(terms.share))
+    upper, lower = terms.gradient(by_rep)
+    excess = float((np.maximum(upper, 0) + np.maximum(lower, 0)).sum())
+    if not np.isfinite(terms.penalty):
+        return -float(by_rep.sum()) if excess <= 1e-9 else np.inf
+    return -float(by_rep.sum()) + terms.penalty * excess
+
+
+def priced_pass(scenario: Scenario, batch: BatchModel, used: Mapping[int, np.ndarray],
+                require_all: bool, terms: FairnessTerms, chunks: int = PRICED_CHUNKS
+                ) -> np.ndarray | None:
+    """A fair plan built the way the optimized replay keeps fairness: the leads in chunks
+    (by creation time), each chunk a min-cost flow at the current prices, the multipliers
+    stepped along the band violation so far; leftovers by a last flow. None if that fails."""
+    data = lead_data(scenario)
+    m = len(terms.share)
+    cap = min(terms.penalty, 1.0)
+    lam, mu = np.zeros(m), np.zeros(m)
+    period = (batch.period if batch.period is not None
+              else data.period_of(data.created[batch.leads]))
+    loads = {int(p): np.array(used.get(int(p), np.zeros(m)), dtype=float)
+             for p in np.unique(period)}
+    plan = np.full(len(batch.leads), NO_REP, dtype=np.int64)
+    have = terms.prior.copy()
+    order = np.argsort(data.created[batch.leads], kind="stable")
+    parts: list[np.ndarray | None] = [*np.array_split(order, chunks), None]
+    for part in parts:
+        rest = part is None
+        members: np.ndarray = np.flatnonzero(plan == NO_REP) if part is None else part
+        if not len(members):
+            continue
+        c = float(terms.share @ ((1 + terms.tolerance) * lam - (1 - terms.tolerance) * mu))
+        sub = _sub_batch(batch, members, period)
+        value = sub.expected * np.maximum(1.0 - lam[sub.pair_rep] + mu[sub.pair_rep] + c, 0)
+        placed = flow_start(scenario, sub, loads, require_all and rest, value)
+        if placed is None:
+            return None
+        ok = placed != NO_REP
+        plan[members[ok]] = placed[ok]
+        for p_, rep in zip(period[members[ok]].tolist(), placed[ok].tolist(), strict=True):
+            loads[p_][rep] += 1
+        chosen = _chosen_pairs(sub, placed)
+        have += np.bincount(sub.pair_rep[chosen], weights=sub.expected[chosen], minlength=m)
+        target = max(float(have.sum()), 1e-9) * terms.share
+        lam = np.clip(lam + PRICE_STEP * (have - (1 + terms.tolerance) * target) / target,
+                      0.0, cap)
+        mu = np.clip(mu + PRICE_STEP * ((1 - terms.tolerance) * target - have) / target,
+                     0.0, cap)
+    return plan
+
+
+def _sub_batch(batch: BatchModel, members: np.ndarray, period: np.ndarray) -> BatchModel:
+    """The pairs of some batch leads, as a batch of its own (for a flow)."""
+    position = np.full(len(batch.leads), -1, dtype=np.int64)
+    position[members] = np.arange(len(members))
+    keep = np.flatnonzero(position[batch.pair_lead] >= 0)
+    return dataclasses.replace(batch, leads=batch.leads[members],
+                               pair_lead=position[batch.pair_lead[keep]],
+                               pair_rep=batch.pair_rep[keep], expected=batch.expected[keep],
+                               n_pairs=len(keep), period=period[members])
 
 
 def _chosen_pairs(batch: BatchModel, plan: np.ndarray) -> np.ndarray:
