@@ -43,8 +43,10 @@ MAX_NEW_COLUMNS = 50_000
 COST_SCALE = 100.0
 """Flow costs are whole cents of expected value."""
 FRACTIONAL = 1e-6
-PRICED_CHUNKS = 50
-"""Chunks of the online-priced primal pass (fairness)."""
+PRICED_CHUNKS = 500
+"""Chunks of the online-priced primal pass (fairness), at most; at least 20 leads each."""
+RATION_ROOM = 1.5
+"""A chunk may use its proportional share of the capacity left times this."""
 PRICE_STEP = 0.05
 """Step of its multipliers per chunk, per unit of relative band violation."""
 MAX_ROUNDING_LEADS = 3_000
@@ -202,7 +204,8 @@ def priced_pass(scenario: Scenario, batch: BatchModel, used: Mapping[int, np.nda
                 ) -> np.ndarray | None:
     """A fair plan built the way the optimized replay keeps fairness: the leads in chunks
     (by creation time), each chunk a min-cost flow at the current prices, the multipliers
-    stepped along the band violation so far; leftovers by a last flow. None if that fails."""
+    stepped along the band violation so far; if leads are left, a last flow over the whole
+    batch that keeps the chunks' choices where it can. None if no plan results."""
     data = lead_data(scenario)
     m = len(terms.share)
     cap = min(terms.penalty, 1.0)
@@ -214,16 +217,14 @@ def priced_pass(scenario: Scenario, batch: BatchModel, used: Mapping[int, np.nda
     plan = np.full(len(batch.leads), NO_REP, dtype=np.int64)
     have = terms.prior.copy()
     order = np.argsort(data.created[batch.leads], kind="stable")
-    parts: list[np.ndarray | None] = [*np.array_split(order, chunks), None]
-    for part in parts:
-        rest = part is None
-        members: np.ndarray = np.flatnonzero(plan == NO_REP) if part is None else part
+    for members in np.array_split(order, max(1, min(chunks, len(order) // 20))):
         if not len(members):
             continue
         c = float(terms.share @ ((1 + terms.tolerance) * lam - (1 - terms.tolerance) * mu))
         sub = _sub_batch(batch, members, period)
         value = sub.expected * np.maximum(1.0 - lam[sub.pair_rep] + mu[sub.pair_rep] + c, 0)
-        placed = flow_start(scenario, sub, loads, require_all and rest, value)
+        view = _rationed(loads, data.capacity, period, members, np.flatnonzero(plan == NO_REP))
+        placed = flow_start(scenario, sub, view, False, value)
         if placed is None:
             return None
         ok = placed != NO_REP
@@ -237,7 +238,28 @@ def priced_pass(scenario: Scenario, batch: BatchModel, used: Mapping[int, np.nda
                       0.0, cap)
         mu = np.clip(mu + PRICE_STEP * ((1 - terms.tolerance) * target - have) / target,
                      0.0, cap)
-    return plan
+    if not require_all or (plan != NO_REP).all():
+        return plan
+    # Chunks took capacity a later lead needed: one flow over the whole batch that keeps the
+    # chunks' choices unless a lead cannot be placed otherwise (a large bonus per kept pair).
+    kept = np.zeros(batch.n_pairs)
+    kept[_chosen_pairs(batch, plan)] = 1.0
+    bonus = 10.0 * float(batch.expected.max(initial=1.0))
+    return flow_start(scenario, batch, used, True, batch.expected + bonus * kept)
+
+
+def _rationed(loads: Mapping[int, np.ndarray], capacity: np.ndarray, period: np.ndarray,
+              members: np.ndarray, waiting: np.ndarray) -> dict[int, np.ndarray]:
+    """Loads as a chunk should see them: each rep may use only its share of the capacity left
+    in proportion to the chunk's part of the leads still waiting in that period (with some
+    room), so early chunks leave capacity for the leads behind them."""
+    out = {}
+    for p, used in loads.items():
+        share = (np.sum(period[members] == p) / max(np.sum(period[waiting] == p), 1))
+        left = np.maximum(capacity - used, 0)
+        room = np.ceil(np.minimum(left, left * share * RATION_ROOM))
+        out[p] = np.where(np.isfinite(capacity), capacity - room, used)
+    return out
 
 
 def _sub_batch(batch: BatchModel, members: np.ndarray, period: np.ndarray) -> BatchModel:
