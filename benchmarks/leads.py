@@ -53,12 +53,14 @@ Reading: without fairness the batch is a transportation problem; the min-cost fl
 optimal and column generation proves it (LP over 214,000 of 540,000 pairs, every other pair
 priced out), so the plan is proven optimal in about 5 s — against 24 s for HiGHS's LP over
 every pair and no MIP plan at all in minutes. The greedy router reaches 93% of that revenue.
-With a soft fairness band over all 200 reps the gap stays open: the bound is the Lagrangian of
-the fairness rows (min-cost flows), the plan the best of those flows, and the LP with the band
-rows does not finish in the time left (HiGHS's dual simplex needs 5–40 s per restricted LP as
-pricing adds pairs). What would close it: a primal that prices reps online as the optimized
-replay does (chunks of leads, multipliers stepped between chunks), the LP by the barrier
-without crossover for pricing only, and fairness bands per team, where they are reachable.
+With a soft fairness band over all 200 reps the gap stays open (8.7%): the bound is the
+Lagrangian of the fairness rows (min-cost flows); the plan comes from the online-priced pass
+(500 chunks of leads in time order, a flow per chunk at the current prices, multipliers
+stepped between chunks; the best single flow was 59% off); the LP with the band rows does not
+finish in the time left (HiGHS's dual simplex needs 5–40 s per restricted LP as pricing adds
+pairs), so neither side tightens further. What would close it: the LP by the barrier without
+crossover for pricing only, a bundle method for the 400 multipliers, and fairness bands per
+team, where they are reachable (across segment teams most of the excess cannot be avoided).
 Router: hundreds of thousands of decisions per second, 10–30× the 20,000 target.
 """
 
