@@ -166,3 +166,25 @@ def test_route_refuses_a_scenario_without_leads() -> None:
     demo = Path(__file__).resolve().parents[1] / "scenarios" / "demo" / "scenario.yaml"
     result = run_cli("route", str(demo))
     assert result.returncode == 2 and "model: leads" in result.stderr
+
+
+def test_large_batch_solve_prints_pure_json(tmp_path: Path) -> None:
+    """A batch big enough for the flow + column generation path: the plan is proven optimal
+    (no fairness) and stdout holds only JSON (no solver banner)."""
+    import importlib.util
+
+    from territory_opt import load_scenario
+    from territory_opt.leads.batch import DIRECT_MIP_PAIRS, build_batch
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("leads_build",
+                                                  root / "scenarios" / "leads" / "build.py")
+    assert spec is not None and spec.loader is not None
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
+    path = build.write(tmp_path / "s", n_leads=4_000, n_reps=40, seed=1, days=7)
+    assert build_batch(load_scenario(path)).n_pairs > DIRECT_MIP_PAIRS
+    result = run_cli("solve", str(path), "--out", str(tmp_path / "plan"), "--json")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["status"] == "optimal" and summary["kpis"]["unrouted"] == 0

@@ -289,7 +289,7 @@ def solve_large(batch: BatchModel, start_vector: np.ndarray, options: SolveOptio
     join the first LP, ``bound`` is a bound already known (the Lagrangian's)."""
     import highspy
 
-    from territory_opt.backends.highs import to_highs_lp
+    from territory_opt.backends.highs import new_highs, to_highs_lp
 
     began = time.perf_counter()
     model = batch.model
@@ -298,7 +298,7 @@ def solve_large(batch: BatchModel, start_vector: np.ndarray, options: SolveOptio
     if extra_columns is not None:
         keep = np.union1d(keep, extra_columns)
     log = [] if log is None else log
-    h = highspy.Highs()  # type: ignore[no-untyped-call]
+    h = new_highs(highspy)
     h.setOptionValue("output_flag", False)
     if options.threads is not None:
         h.setOptionValue("threads", int(options.threads))
