@@ -1,7 +1,7 @@
 """territory-opt: balanced, explainable sales territory alignments with proof of quality.
 
-The public API: :func:`load_scenario`, :func:`solve`, :func:`evaluate`, :class:`Scenario`,
-:class:`Plan`.
+The public API: :func:`load_scenario`, :func:`solve`, :func:`evaluate`, :func:`compare`,
+:class:`Scenario`, :class:`Plan`.
 """
 
 from importlib.metadata import PackageNotFoundError, version
@@ -11,10 +11,12 @@ try:
 except PackageNotFoundError:  # running from a source tree without installing
     __version__ = "0+unknown"
 
+from territory_opt.compare import Comparison, compare
 from territory_opt.kpi.evaluate import Evaluation, evaluate
 from territory_opt.plan import Plan
 from territory_opt.scenario.load import load_scenario
 from territory_opt.scenario.model import Scenario
 from territory_opt.solve import solve
 
-__all__ = ["Evaluation", "Plan", "Scenario", "__version__", "evaluate", "load_scenario", "solve"]
+__all__ = ["Comparison", "Evaluation", "Plan", "Scenario", "__version__", "compare", "evaluate",
+           "load_scenario", "solve"]

@@ -1,4 +1,5 @@
-"""Command line: ``territory-opt validate | solve | evaluate | route | map | backends``.
+"""Command line: ``territory-opt validate | solve | evaluate | compare | route | map |
+backends``.
 
 Exit status: 0 success, 2 bad input or infeasible scenario (with an explanation), 3 no plan
 found within the time limit, 1 an unexpected internal error.
@@ -207,6 +208,88 @@ def evaluate_command(
             _print_violations(name, e)
 
     _guarded(run)
+
+
+@main.command(name="compare")
+@click.argument("plan_dirs", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--current/--no-current", default=True, show_default=True,
+              help="Put the scenario's current alignment first (when it has one).")
+@click.option("--moves", "shown_moves", type=click.IntRange(min=0), default=15,
+              show_default=True, help="Moves to print per plan (largest effect first).")
+@click.option("--out", "out_file", type=click.Path(path_type=Path),
+              help="Write every move to this CSV (new file).")
+@json_option
+def compare_command(plan_dirs: Sequence[Path], current: bool, shown_moves: int,
+                    out_file: Path | None, as_json: bool) -> None:
+    """Compare plans of one scenario: KPIs side by side, and the moves between the first
+    (the current alignment, unless --no-current) and each other, with what each move changed
+    in the objective and the rule that forced it."""
+
+    def run() -> None:
+        from territory_opt.compare import compare
+
+        if not plan_dirs:
+            raise TerritoryOptError("give at least one PLAN_DIR")
+        plans = [_read_plan(path) for path in plan_dirs]
+        s = plans[0].scenario
+        for path, plan in zip(plan_dirs[1:], plans[1:], strict=True):
+            if plan.scenario.path != s.path:
+                raise TerritoryOptError(f"{path} is a plan of {plan.scenario.path}, not of "
+                                        f"{s.path}: compare plans of one scenario")
+        columns: dict[str, np.ndarray] = {}
+        if current and s.has_current:
+            columns["current"] = s.current
+        for path, plan in zip(plan_dirs, plans, strict=True):
+            label = path.name or str(path)
+            while label in columns:
+                label += "'"
+            columns[label] = plan.assignment
+        if len(columns) < 2:
+            raise TerritoryOptError("nothing to compare: give two plans, or one plan of a "
+                                    "scenario with a current alignment")
+        if out_file is not None and out_file.exists():
+            raise TerritoryOptError(f"{out_file} already exists; choose another --out "
+                                    "(files are never overwritten)")
+        result = compare(s, columns)
+        if out_file is not None:
+            partial = out_file.with_name(f".{out_file.name}.partial")
+            result.moves.to_csv(partial, index=False)
+            partial.replace(out_file)
+        if as_json:
+            click.echo(json.dumps({
+                "plans": {name: _evaluation_json(e) for name, e in result.evaluations.items()},
+                "moves": json.loads(result.moves.to_json(orient="records"))}, indent=2))
+            return
+        out.print(_comparison_table(s, result.evaluations))
+        baseline = next(iter(columns))
+        for name in list(columns)[1:]:
+            moves = result.moves[result.moves["plan"] == name]
+            forced = int((moves["forced_by"] != "").sum())
+            out.print(f"[bold]{escape(name)}[/] vs {escape(baseline)}: {len(moves):,} items "
+                      f"moved; {forced:,} cost objective and were forced by a rule, the rest "
+                      "improved it")
+            if shown_moves and len(moves):
+                out.print(_moves_table(moves.head(shown_moves)))
+        if out_file is not None:
+            out.print(f"moves written to [bold]{escape(str(out_file))}[/]")
+
+    _guarded(run)
+
+
+def _moves_table(moves: Any) -> Table:
+    """Moves with their effect per objective term (the undone move's change) and rule."""
+    table = Table(title_justify="left")
+    deltas = [c for c in moves.columns if c.startswith("delta_")]
+    for column in ("item", "from", "to", *[c.removeprefix("delta_") for c in deltas],
+                   "forced by"):
+        table.add_column(column, justify="left" if column in ("item", "from", "to",
+                                                              "forced by") else "right")
+    for rec in moves.to_dict(orient="records"):
+        table.add_row(escape(str(rec["item"])), escape(str(rec["from"])),
+                      escape(str(rec["to"])), *[f"{rec[c]:+,.1f}" if math.isfinite(rec[c])
+                                                 else "n/a" for c in deltas],
+                      escape(rec["forced_by"]) or "—")
+    return table
 
 
 @main.command(name="route")

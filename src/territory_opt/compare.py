@@ -1,0 +1,173 @@
+"""Compare allocations of one scenario: KPIs side by side, and every item that moved between
+the first (the baseline, e.g. the current alignment) and each other, with what the move did to
+each objective term and the hard rule that forced it, where one did.
+
+A move's effect is measured by undoing it alone in the plan that made it: the change in each
+objective term, and the hard rules the undone plan would break (a lock, eligibility or distance,
+the capacity or balance band of either territory, the disruption cap). A move that made the
+objective worse was forced by those rules (``forced_by``); one that made it better was the
+solver's choice, and its deltas say what it bought.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from territory_opt.kpi.evaluate import (
+    RULE_TOLERANCE,
+    Evaluation,
+    ObjectiveTerms,
+    attribute_loads,
+    evaluate,
+    moved_mask,
+    objective_terms,
+)
+from territory_opt.scenario.model import NO_TERRITORY, Scenario
+
+MAX_ANALYSED_MOVES = 2_000
+"""Moves per plan whose effect is measured (undoing each re-evaluates the objective); the rest
+are listed without deltas."""
+MAX_ANALYSED_LEAD_MOVES = 200
+"""The same for lead allocations, whose objective comes with the whole lead evaluation."""
+TERMS = ("travel", "disruption", "balance_penalty", "dispersion", "cut_edges", "revenue")
+
+
+@dataclass(frozen=True, eq=False)
+class Comparison:
+    """KPIs of several allocations and the moves between the first and each other."""
+
+    evaluations: dict[str, Evaluation]
+    moves: pd.DataFrame  # plan, item, from, to, delta_<term>..., undo_breaks, forced_by
+
+    def kpis(self) -> pd.DataFrame:
+        """Plan-level KPIs, one column per allocation."""
+        return pd.DataFrame({name: e.metrics for name, e in self.evaluations.items()})
+
+
+def compare(scenario: Scenario, assignments: Mapping[str, np.ndarray]) -> Comparison:
+    """Compare allocations (territory index per item) of ``scenario``; the first is the
+    baseline the moves are counted from.
+
+    Examples
+    --------
+    >>> comparison = compare(scenario, {"current": scenario.current, "plan": plan.assignment})
+    >>> comparison.moves.head()  # doctest: +SKIP
+    """
+    if len(assignments) < 2:
+        raise ValueError("compare needs at least two allocations")
+    arrays = {name: np.asarray(a, dtype=np.int64) for name, a in assignments.items()}
+    evaluations = {name: evaluate(scenario, a) for name, a in arrays.items()}
+    names = list(arrays)
+    base = arrays[names[0]]
+    frames = [moves_between(scenario, base, arrays[name], name) for name in names[1:]]
+    return Comparison(evaluations, pd.concat(frames, ignore_index=True))
+
+
+def moves_between(scenario: Scenario, base: np.ndarray, plan: np.ndarray, name: str
+                  ) -> pd.DataFrame:
+    """The items ``plan`` puts elsewhere than ``base``, with each move's effect (module
+    docstring), largest objective change first."""
+    moved = np.flatnonzero(base != plan)
+    terms = _terms(scenario, plan)
+    limit = MAX_ANALYSED_MOVES if scenario.leads is None else MAX_ANALYSED_LEAD_MOVES
+    deltas = np.full((len(moved), len(TERMS)), np.nan)
+    forced = [""] * len(moved)
+    checker = _RuleCheck(scenario, plan)
+    for row, item in enumerate(moved[:limit].tolist()):
+        undone = plan.copy()
+        undone[item] = base[item]
+        before = _terms(scenario, undone)
+        deltas[row] = _as_vector(terms) - _as_vector(before)
+        forced[row] = ", ".join(checker.broken_by_undoing(item, int(base[item])))
+    frame = pd.DataFrame({"plan": name, "item": scenario.item_ids[moved],
+                          "from": scenario.territory_label(base[moved]),
+                          "to": scenario.territory_label(plan[moved])})
+    for column, term in enumerate(TERMS):
+        if column < 3 or np.nan_to_num(deltas[:, column]).any():
+            frame[f"delta_{term}"] = deltas[:, column]
+    frame["delta_objective"] = deltas.sum(axis=1)
+    frame["undo_breaks"] = forced
+    # A move that costs objective was forced by what undoing it would break; one that gains
+    # was the solver's choice (undoing it may break rules too: a plan is a whole).
+    costs = np.nan_to_num(frame["delta_objective"].to_numpy()) > 1e-9
+    frame["forced_by"] = np.where(costs, forced, "")
+    order = np.argsort(-np.abs(np.nan_to_num(frame["delta_objective"].to_numpy())),
+                       kind="stable")
+    return frame.iloc[order].reset_index(drop=True)
+
+
+def _terms(scenario: Scenario, assignment: np.ndarray) -> ObjectiveTerms:
+    """The objective terms of an allocation (a lead allocation's come with its KPIs)."""
+    if scenario.leads is not None:
+        return evaluate(scenario, assignment).objective
+    return objective_terms(scenario, assignment)
+
+
+def _as_vector(terms: ObjectiveTerms) -> np.ndarray:
+    return np.asarray([getattr(terms, term) for term in TERMS], dtype=float)
+
+
+class _RuleCheck:
+    """Which hard rules a plan would break if one item went back to another territory."""
+
+    def __init__(self, scenario: Scenario, plan: np.ndarray) -> None:
+        self.scenario, self.plan = scenario, plan
+        rules = scenario.spec.rules
+        self.bands = [(rule.attribute, rule.tolerance) for rule in rules.balance if rule.hard]
+        names = {name for name, _ in self.bands} | set(scenario.capacity)
+        self.loads = {name: attribute_loads(scenario, plan, name) for name in names}
+        cap = rules.disruption
+        self.cap = cap if cap is not None and scenario.has_current else None
+        if self.cap is not None:
+            weight = scenario.item_weight(self.cap.attribute)
+            self.cap_weight = weight
+            self.moved_share = float(weight[moved_mask(scenario, plan)].sum()
+                                     / max(weight.sum(), 1e-12))
+
+    def broken_by_undoing(self, item: int, back: int) -> list[str]:
+        """The rules broken if ``item`` left ``plan[item]`` for ``back``."""
+        s, now = self.scenario, int(self.plan[item])
+        out = []
+        if s.lock[item] != NO_TERRITORY and s.lock[item] == now:
+            out.append("lock")
+        if back != NO_TERRITORY and s.lock[item] == NO_TERRITORY and not s.is_allowed(
+                np.array([item]), np.array([back]))[0]:
+            out.append("eligibility/distance")
+        for name, tolerance in self.bands:
+            target = s.targets(name)
+            change = self._load_change(name, item, now, back)
+            for k, delta in change.items():
+                load = self.loads[name][k] + delta
+                slack = RULE_TOLERANCE * max(target[k], 1.0)
+                if (load < (1 - tolerance) * target[k] - slack
+                        or load > (1 + tolerance) * target[k] + slack):
+                    out.append(f"balance {name} ±{tolerance * 100:g}%")
+                    break
+        for name, capacity in s.capacity.items():
+            if back != NO_TERRITORY:
+                load = self.loads[name][back] + self._load_change(name, item, now, back)[back]
+                if load > capacity[back] * (1 + RULE_TOLERANCE) + RULE_TOLERANCE:
+                    out.append(f"capacity {name}")
+        if self.cap is not None and s.current[item] != NO_TERRITORY:
+            was = s.current[item] != now
+            would = s.current[item] != back
+            share = self.moved_share + (float(would) - float(was)) * float(
+                self.cap_weight[item]) / max(float(self.cap_weight.sum()), 1e-12)
+            if share > self.cap.max_share + RULE_TOLERANCE:
+                out.append("disruption cap")
+        return list(dict.fromkeys(out))
+
+    def _load_change(self, name: str, item: int, now: int, back: int) -> dict[int, float]:
+        """Load change per territory when ``item`` goes from ``now`` to ``back``."""
+        s = self.scenario
+        change: dict[int, float] = {}
+        if now != NO_TERRITORY:
+            change[now] = -float(s.pair_load(name, np.array([item]), np.array([now]))[0])
+        if back != NO_TERRITORY:
+            change[back] = change.get(back, 0.0) + float(
+                s.pair_load(name, np.array([item]), np.array([back]))[0])
+        return change
