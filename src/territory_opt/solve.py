@@ -95,23 +95,16 @@ def solve(
         The time limit passed (or Ctrl-C came) before any plan was found.
     """
     defaults = scenario.spec.solver
-    if scenario.spec.model == "districting":
+    if scenario.spec.model in ("districting", "leads"):
+        # The other models have solvers of their own, with the same settings (imported on use:
+        # most scenarios are alignments).
         from territory_opt.districting.adapter import solve_districting
-
-        name = backend if isinstance(backend, str) else (
-            backend.name if backend is not None else defaults.backend)
-        return solve_districting(
-            scenario, backend=name,
-            time_limit=time_limit if time_limit is not None else defaults.time_limit,
-            gap=gap if gap is not None else defaults.gap,
-            threads=threads if threads is not None else defaults.threads,
-            seed=seed if seed is not None else defaults.seed, progress=progress)
-    if scenario.spec.model == "leads":
         from territory_opt.leads.adapter import solve_leads
 
+        other = solve_districting if scenario.spec.model == "districting" else solve_leads
         name = backend if isinstance(backend, str) else (
             backend.name if backend is not None else defaults.backend)
-        return solve_leads(
+        return other(
             scenario, backend=name,
             time_limit=time_limit if time_limit is not None else defaults.time_limit,
             gap=gap if gap is not None else defaults.gap,

@@ -289,14 +289,19 @@ def allocate(scenario: Scenario, leads: np.ndarray | None = None, *,
     options = SolveOptions(time_limit=time_limit, gap=gap, threads=threads, seed=seed,
                            progress=progress, warm_start=start, abs_gap=gap * stake)
     result = chosen.solve(batch.model, options)
-    assignment = (batch.assignment(result.x) if result.x is not None
+    return _allocation(batch, result.x, result.objective, result.bound, result.status,
+                       started, result.log)
+
+
+def _allocation(batch: BatchModel, x: np.ndarray | None, objective: float, bound: float,
+                status: Status, started: float, log: str) -> Allocation:
+    """A solver's answer as an :class:`Allocation`; "optimal" when the bound proves it."""
+    assignment = (batch.assignment(x) if x is not None
                   else np.full(len(batch.leads), NO_REP, dtype=np.int64))
-    status = result.status
-    if status == Status.FEASIBLE and relative_gap(result.objective,
-                                                  result.bound) <= OPTIMALITY_GAP:
+    if status == Status.FEASIBLE and relative_gap(objective, bound) <= OPTIMALITY_GAP:
         status = Status.OPTIMAL
-    return Allocation(batch.leads, assignment, result.objective, result.bound, status,
-                      time.perf_counter() - started, result.log)
+    return Allocation(batch.leads, assignment, objective, bound, status,
+                      time.perf_counter() - started, log)
 
 
 def _best_values(batch: BatchModel) -> np.ndarray:
@@ -339,14 +344,8 @@ def _allocate_large(scenario: Scenario, batch: BatchModel,
     left = max(options.time_limit - (time.perf_counter() - started), 1.0)
     result = solve_large(batch, vector, dataclasses.replace(options, time_limit=left),
                          start_feasible=feasible, extra_columns=extra, bound=bound, log=log)
-    assignment = (batch.assignment(result.x) if result.x is not None
-                  else np.full(len(batch.leads), NO_REP, dtype=np.int64))
-    status = result.status
-    if status == Status.FEASIBLE and relative_gap(result.objective,
-                                                  result.bound) <= OPTIMALITY_GAP:
-        status = Status.OPTIMAL
-    return Allocation(batch.leads, assignment, result.objective, result.bound, status,
-                      time.perf_counter() - started, result.log)
+    return _allocation(batch, result.x, result.objective, result.bound, result.status,
+                       started, result.log)
 
 
 def batch_conflicts(scenario: Scenario, leads: np.ndarray | None = None,
