@@ -40,6 +40,7 @@ from territory_opt.plan import Plan, read_assignment
 from territory_opt.scenario.load import load_scenario
 from territory_opt.scenario.model import NO_TERRITORY, Scenario
 from territory_opt.solve import WarmStart, solve
+from territory_opt.text import fmt as _fmt
 
 EXIT_BAD_INPUT = 2
 EXIT_NO_PLAN = 3
@@ -480,14 +481,6 @@ def _progress_printer() -> Callable[[Progress], None]:
         err.print(("\r" + line.ljust(78)) if tty else line, end="" if tty else "\n")
 
     return show
-
-
-def _fmt(value: float, digits: int = 1) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    if isinstance(value, float) and math.isinf(value):
-        return "∞"
-    return f"{value:,.{digits}f}"
 
 
 def _print_plan(plan: Plan, written: Path) -> None:

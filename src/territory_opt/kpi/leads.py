@@ -7,6 +7,8 @@ scenario's win probabilities (:class:`~territory_opt.scenario.leads.LeadData`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 
@@ -30,19 +32,20 @@ def lead_data(scenario: Scenario) -> LeadData:
 
 def expected_per_lead(scenario: Scenario, assignment: np.ndarray) -> np.ndarray:
     """Expected value of each lead with its rep (0 when not routed)."""
-    data = lead_data(scenario)
-    routed = np.flatnonzero(assignment != NO_TERRITORY)
-    out = np.zeros(scenario.n_items)
-    out[routed] = data.expected_value(routed, assignment[routed])
-    return out
+    return _per_lead(scenario, assignment, lead_data(scenario).expected_value)
 
 
 def win_probability_per_lead(scenario: Scenario, assignment: np.ndarray) -> np.ndarray:
     """Win probability of each lead with its rep (0 when not routed)."""
-    data = lead_data(scenario)
+    return _per_lead(scenario, assignment, lead_data(scenario).win_probability)
+
+
+def _per_lead(scenario: Scenario, assignment: np.ndarray,
+              measure: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> np.ndarray:
+    """``measure(lead, rep)`` of each routed lead; 0 for the others."""
     routed = np.flatnonzero(assignment != NO_TERRITORY)
     out = np.zeros(scenario.n_items)
-    out[routed] = data.win_probability(routed, assignment[routed])
+    out[routed] = measure(routed, assignment[routed])
     return out
 
 

@@ -8,6 +8,7 @@ import math
 from rich.table import Table
 
 from territory_opt.kpi.evaluate import Evaluation
+from territory_opt.text import fmt
 
 LEAD_METRIC_ROWS: tuple[tuple[str, str, int, bool], ...] = (
     ("expected revenue", "expected_revenue", 0, False),
@@ -26,15 +27,6 @@ LEAD_METRIC_ROWS: tuple[tuple[str, str, int, bool], ...] = (
     ("response time p90 (h)", "response_hours_p90", 2, True),
 )
 """(label, metric key, decimals, lower is better) of the lead KPIs, in display order."""
-
-def fmt(value: float, digits: int = 1) -> str:
-    """A number for a table: thousands separators, n/a for NaN, ∞ for infinity."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    if isinstance(value, float) and math.isinf(value):
-        return "∞"
-    return f"{value:,.{digits}f}"
-
 
 def rep_table(e: Evaluation, title: str) -> Table:
     """Per rep: leads, expected value and its deviation from the FTE-fair share, expected
