@@ -365,10 +365,6 @@ def _write_routes(s: Scenario, assignments: dict[str, np.ndarray], path: Path) -
     partial.replace(path)
 
 
-def _clean(value: float) -> float | None:
-    return float(value) if math.isfinite(value) else None
-
-
 @main.command(name="map")
 @click.argument("plan_dir", type=click.Path(path_type=Path))
 def map_command(plan_dir: Path) -> None:
@@ -605,19 +601,21 @@ def _print_violations(name: str, e: Evaluation) -> None:
         out.print(f"  ... and {len(e.violations) - 10} more")
 
 
-def _evaluation_json(e: Evaluation) -> dict[str, Any]:
-    def clean(v: Any) -> Any:
-        if isinstance(v, float | np.floating):
-            return float(v) if math.isfinite(v) else None
-        if isinstance(v, np.integer):
-            return int(v)
-        return v
+def _clean(v: Any) -> Any:
+    """A value JSON can hold: numpy numbers as Python ones, NaN and infinities as null."""
+    if isinstance(v, float | np.floating):
+        return float(v) if math.isfinite(v) else None
+    if isinstance(v, np.integer):
+        return int(v)
+    return v
 
+
+def _evaluation_json(e: Evaluation) -> dict[str, Any]:
     return {
-        "metrics": {k: clean(v) for k, v in e.metrics.items()},
+        "metrics": {k: _clean(v) for k, v in e.metrics.items()},
         "objective_terms": e.objective.as_dict(),
         "violations": [str(v) for v in e.violations],
-        "territories": [{k: clean(v) for k, v in row.items()}
+        "territories": [{k: _clean(v) for k, v in row.items()}
                         for row in e.territories.to_dict(orient="records")],
     }
 

@@ -96,20 +96,6 @@ class Accounts:
         values = self.attributes.get(name)
         return float(values.sum()) if values is not None else 0.0
 
-    def frame(self, territory_ids: np.ndarray, unit_ids: np.ndarray) -> pd.DataFrame:
-        """One-call DataFrame view of the accounts."""
-        def label(index: np.ndarray) -> np.ndarray:
-            return np.asarray(np.where(index >= 0, territory_ids[np.maximum(index, 0)], ""),
-                              dtype=object)
-
-        out = pd.DataFrame({"account": self.ids, "unit": unit_ids[self.unit],
-                            "lat": self.lat, "lon": self.lon})
-        for name, values in self.attributes.items():
-            out[name] = values
-        out["current"] = label(self.current)
-        out["lock"] = label(self.lock)
-        return out
-
 
 @dataclass(frozen=True, eq=False)
 class Scenario:
