@@ -849,19 +849,19 @@ class _Search:
             self._loads()
             self._record()
         cycle = max(2_000, 10 * self.p.n_units)
-        spent = [0.0, 0.0]  # seconds annealing, recombining: kept about even
+        recombination = 8 * self.p.n_units  # its cost in move attempts, as the clock charges
+        # Work annealing and recombining is kept about even, counted in attempts rather than
+        # seconds, so that a seed gives the same plan however busy the machine is.
+        spent = [0, 0]
         while self.best is not None and not self.clock.over():
             if self.best_value <= lower + 1e-9:
                 return
             before = self.best_value
-            t0 = time.perf_counter()
             self._anneal(cycle, hard=True)
-            t1 = time.perf_counter()
-            spent[0] += t1 - t0
-            while spent[1] < spent[0] and not self.clock.over(8 * self.p.n_units):
+            spent[0] += cycle
+            while spent[1] < spent[0] and not self.clock.over(recombination):
                 self._recombine_random()
-                spent[1] += time.perf_counter() - t1
-                t1 = time.perf_counter()
+                spent[1] += recombination
             self.stats.cycles += 1
             self._loads()
             if not self.cut:
