@@ -98,6 +98,9 @@ LAST_NAMES: tuple[str, ...] = (
 )  # fmt: skip
 COMPASS_PREFIXES: tuple[str, ...] = ("New South ", "North ", "South ", "East ", "West ")
 
+QUOTA_SHARE = 0.35
+"""Company target as a share of the accounts' total potential (the quotas section)."""
+
 SCENARIO_YAML = """\
 # @NAME@: @ACCOUNTS@ accounts at real US ZIP centroids (@STATES@), @REPS@ reps in real cities.
 # Built by scenarios/build_demo.py --preset @NAME@ (seed @SEED@). Do not edit by hand; re-run it.
@@ -128,6 +131,10 @@ rules:
 objective:
   travel: {weight: 1.0, attribute: visits}
   disruption: {weight: 50.0, per: items}
+# Next year's company target (@QUOTA_SHARE@ of the potential), split by each territory's potential
+# share blended 20% with its FTE share, no quota below 75% or above 150% of the FTE-fair one.
+quotas: {target: @QUOTA_TARGET@, basis: potential, fte_weight: 0.2, floor: 0.75, cap: 1.5,
+         round_to: 1000}
 solver:
   backend: highs
   time_limit: @TIME_LIMIT@
@@ -402,9 +409,13 @@ def write_outputs(
 ) -> None:
     """Write scenario.yaml, accounts.csv and reps.csv into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
+    target = int(round(QUOTA_SHARE * float(accounts["potential"].sum()), -5))
     fields = {"@SEED@": str(seed), "@NAME@": preset.name, "@ACCOUNTS@": f"{len(accounts):,}",
               "@REPS@": str(len(reps)), "@STATES@": ", ".join(preset.states),
-              "@TIME_LIMIT@": str(preset.time_limit)}
+              "@TIME_LIMIT@": str(preset.time_limit),
+              "@QUOTA_SHARE@": f"{QUOTA_SHARE:.0%}",
+              # A round target (to $100k), so quotas rounded to $1,000 add up to it exactly.
+              "@QUOTA_TARGET@": str(target)}
     text = SCENARIO_YAML
     for key, value in fields.items():
         text = text.replace(key, value)

@@ -520,6 +520,12 @@ def _metric_rows(s: Scenario) -> list[tuple[str, str, int, bool]]:
         rows += [("accounts locked away from their unit", "accounts_locked_away", 0, True)]
         if (s.accounts.current != NO_TERRITORY).any():
             rows += [("moved accounts", "moved_accounts", 0, True)]
+    if s.spec.quotas is not None:
+        rows += [("quota total", "quota_total", 0, True),
+                 ("quota % of basis, min", "quota_to_basis_min_pct", 1, False),
+                 ("quota % of basis, max", "quota_to_basis_max_pct", 1, True),
+                 ("quotas at floor", "quota_at_floor", 0, True),
+                 ("quotas at cap", "quota_at_cap", 0, True)]
     if s.adjacency is not None or s.geometry is not None:
         rows += [("cut edges", "cut_edges", 0, True),
                  ("disconnected territories", "disconnected_territories", 0, True),
@@ -570,6 +576,10 @@ def _territory_table(s: Scenario, e: Evaluation, title: str) -> Table:
         table.add_column("km max", justify="right")
     for name in s.capacity:
         table.add_column(f"{name} cap %", justify="right")
+    quotas = "quota" in t
+    if quotas:
+        table.add_column("quota", justify="right")
+        table.add_column(f"% of {s.spec.quotas.basis}" if s.spec.quotas else "", justify="right")
     geography = "components" in t
     if geography:
         for label in ("pieces", "Polsby-Popper", "hull ratio", "dispersion km"):
@@ -583,6 +593,9 @@ def _territory_table(s: Scenario, e: Evaluation, title: str) -> Table:
         if homes:
             row += [_fmt(rec["travel"], 0), _fmt(rec["km_mean"]), _fmt(rec["km_max"])]
         row += [_fmt(rec[f"{name}_capacity_use_pct"]) for name in s.capacity]
+        if quotas:
+            bound = f" ({rec['quota_bound']})" if rec["quota_bound"] else ""
+            row += [_fmt(rec["quota"], 0) + bound, _fmt(rec["quota_to_basis_pct"], 1)]
         if geography:
             row += [_fmt(rec["components"], 0), _fmt(rec["polsby_popper"], 3),
                     _fmt(rec["hull_ratio"], 3), _fmt(rec["dispersion_km"], 1)]

@@ -2,9 +2,11 @@
 
 A plan directory holds ``assignment.csv`` (item, territory, moved, locked), ``territories.csv``
 (per-territory KPIs), ``accounts.csv`` where a districting scenario names accounts (account,
-unit, territory, locked, moved) and ``plan.json`` (scenario path and hash, version, backend
-and options, seed, status, objective, bound, gap, times, plan-level KPIs). It is written into
-a temporary sibling directory and renamed into place, so a reader never sees half a plan.
+unit, territory, locked, moved), ``quotas.csv`` where the scenario sets quotas (territory,
+basis load, quota, share, per FTE, floor or cap) and ``plan.json`` (scenario path and hash,
+version, backend and options, seed, status, objective, bound, gap, times, plan-level KPIs). It
+is written into a temporary sibling directory and renamed into place, so a reader never sees
+half a plan.
 """
 
 from __future__ import annotations
@@ -26,12 +28,14 @@ from territory_opt import __version__
 from territory_opt.backends.base import Status, relative_gap
 from territory_opt.errors import Problem, ScenarioError, TerritoryOptError, scenario_error
 from territory_opt.kpi.evaluate import Evaluation, evaluate, moved_mask
+from territory_opt.kpi.quotas import QUOTA_COLUMNS
 from territory_opt.scenario.load import load_scenario, read_text_table
 from territory_opt.scenario.model import NO_TERRITORY, Scenario
 
 ASSIGNMENT_FILE = "assignment.csv"
 TERRITORIES_FILE = "territories.csv"
 ACCOUNTS_FILE = "accounts.csv"
+QUOTAS_FILE = "quotas.csv"
 PLAN_FILE = "plan.json"
 
 
@@ -103,6 +107,15 @@ class Plan:
             "moved": current & (where != accounts.current),
         })
 
+    def quotas_frame(self) -> pd.DataFrame | None:
+        """One row per territory: territory, name, fte, the basis load and the quota columns
+        (None when the scenario sets no ``quotas``)."""
+        rules = self.scenario.spec.quotas
+        if rules is None:
+            return None
+        table = self.evaluation.territories
+        return table[["territory", "name", "fte", rules.basis, *QUOTA_COLUMNS]]
+
     def summary(self) -> dict[str, Any]:
         """The content of ``plan.json``."""
         s = self.scenario
@@ -144,6 +157,9 @@ class Plan:
             accounts = self.accounts_frame()
             if accounts is not None:
                 accounts.to_csv(tmp / ACCOUNTS_FILE, index=False)
+            quotas = self.quotas_frame()
+            if quotas is not None:
+                quotas.to_csv(tmp / QUOTAS_FILE, index=False, float_format="%.10g")
             (tmp / PLAN_FILE).write_text(json.dumps(self.summary(), indent=2) + "\n",
                                          encoding="utf-8")
             # mkdtemp makes the folder private (0700); a plan gets a folder's usual mode.

@@ -18,6 +18,7 @@ from territory_opt.kpi.districting import (
     districting_objective,
 )
 from territory_opt.kpi.geography import evaluate_geography
+from territory_opt.kpi.quotas import quota_columns, quota_metrics
 from territory_opt.scenario.model import NO_TERRITORY, Scenario
 
 RULE_TOLERANCE = 1e-6
@@ -96,9 +97,15 @@ def evaluate(scenario: Scenario, assignment: np.ndarray) -> Evaluation:
     geography = _geography(scenario, assignment)
     if geography is not None:
         table = pd.concat([table, geography[0][list(GEOGRAPHY_COLUMNS)]], axis=1)
+    quotas = scenario.spec.quotas
+    if quotas is not None:
+        table = pd.concat([table, quota_columns(quotas, table[quotas.basis].to_numpy(),
+                                                scenario.fte)], axis=1)
     violations = _violations(scenario, assignment, assigned, table)
     terms = objective_terms(scenario, assignment)
     metrics = _plan_metrics(scenario, assignment, assigned, table)
+    if quotas is not None:
+        metrics.update(quota_metrics(table))
     if geography is not None:
         metrics.update({name: geography[1][name] for name in GEOGRAPHY_METRICS
                         if name in geography[1]})

@@ -305,6 +305,8 @@ def _rule_references(spec: ScenarioSpec, source: str = "scenario.yaml") -> list[
     check(spec.objective.disruption.per, "objective.disruption.per", allow_items=True)
     if spec.objective.dispersion is not None:
         check(spec.objective.dispersion.attribute, "objective.dispersion.attribute")
+    if spec.quotas is not None:
+        check(spec.quotas.basis, "quotas.basis")
     if spec.pairs is not None:
         for name in spec.pairs.loads:
             check(name, f"pairs.loads.{name}")

@@ -339,6 +339,29 @@ class LeadsSection(_Strict):
                         pattern=r"^\s*\d+(\.\d+)?\s*(s|min|h|d)\s*$")
 
 
+class Quotas(_Strict):
+    """Quotas: a company target split over the territories by their share of an attribute
+    (potential), optionally blended with their FTE share, within floors and caps."""
+
+    target: Annotated[float, Field(gt=0)] = Field(
+        description="Company target for the period (currency), split over the territories.")
+    basis: str = Field(description="Attribute whose share of each territory splits the target, "
+                       "e.g. potential.")
+    fte_weight: Share = Field(
+        0.0, description="Weight of the FTE share in the split: 0 splits by the basis share "
+        "alone, 1 by FTE alone, 0.3 blends 70% basis share with 30% FTE share.")
+    floor: Share | None = Field(
+        None, description="No quota below this share of the territory's FTE-fair quota "
+        "(target × FTE / total FTE), e.g. 0.7; at most 1.")
+    cap: Annotated[float, Field(ge=1)] | None = Field(
+        None, description="No quota above this multiple of the territory's FTE-fair quota, "
+        "e.g. 1.5; at least 1.")
+    round_to: Annotated[float, Field(gt=0)] | None = Field(
+        None, description="Round quotas to this unit (e.g. 1000) by largest remainder: the "
+        "total is kept when the target is a multiple of it, and a quota may end up to one unit "
+        "past its floor or cap.")
+
+
 class SolverSettings(_Strict):
     """Solver defaults; command-line flags override them."""
 
@@ -371,6 +394,9 @@ class ScenarioSpec(_Strict):
     pairs: PairTable | None = Field(
         None, description="Optional table of per item-territory distances and loads."
     )
+    quotas: Quotas | None = Field(
+        None, description="Split a company target into a quota per territory (alignment and "
+        "districting).")
     rules: Rules = Field(default_factory=Rules)
     objective: Objective = Field(default_factory=Objective)
     solver: SolverSettings = Field(default_factory=SolverSettings)
@@ -382,6 +408,9 @@ class ScenarioSpec(_Strict):
                              "created and leads.columns.value)")
         if self.model != "leads" and self.leads is not None:
             raise ValueError("leads only applies to model: leads")
+        if self.model == "leads" and self.quotas is not None:
+            raise ValueError("quotas apply to model: alignment and districting (a leads "
+                             "scenario allocates leads, not territories)")
         return self
 
     @model_validator(mode="after")
