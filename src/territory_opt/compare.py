@@ -47,6 +47,12 @@ class Comparison:
         """Plan-level KPIs, one column per allocation."""
         return pd.DataFrame({name: e.metrics for name, e in self.evaluations.items()})
 
+    def _repr_html_(self) -> str:
+        """Jupyter: the KPIs side by side and the first moves (``moves`` has them all)."""
+        from territory_opt.display import comparison_html
+
+        return comparison_html(self)
+
 
 def compare(scenario: Scenario, assignments: Mapping[str, np.ndarray]) -> Comparison:
     """Compare allocations (territory index per item) of ``scenario``; the first is the

@@ -205,6 +205,19 @@ class Plan:
         """Whether the scenario's files differ from those the plan was made from."""
         return self.scenario_digest is not None and self.scenario_digest != self.scenario.digest
 
+    def territories_frame(self) -> pd.DataFrame:
+        """One-call DataFrame view of the per-territory KPIs: a copy of
+        ``evaluation.territories`` (what ``territories.csv`` holds), one row per territory,
+        so editing it leaves the plan's evaluation alone."""
+        return self.evaluation.territories.copy()
+
+    def _repr_html_(self) -> str:
+        """Jupyter: scenario, status, backend, objective, bound, gap and seed, then the
+        evaluation (KPIs, territories, violations)."""
+        from territory_opt.display import plan_html
+
+        return plan_html(self)
+
 
 def read_assignment(scenario: Scenario, path: str | Path) -> np.ndarray:
     """Read an item -> territory table (a plan's or another tool's) as territory indices.

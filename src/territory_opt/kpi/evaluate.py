@@ -81,6 +81,18 @@ class Evaluation:
         """Whether every hard rule holds."""
         return not any(v.hard for v in self.violations)
 
+    def metrics_frame(self) -> pd.DataFrame:
+        """One-call DataFrame view of :attr:`metrics`: one row per KPI, columns ``kpi`` and
+        ``value`` (in the order of ``metrics``)."""
+        return pd.DataFrame({"kpi": list(self.metrics),
+                             "value": np.asarray(list(self.metrics.values()), dtype=float)})
+
+    def _repr_html_(self) -> str:
+        """Jupyter: the plan KPIs, the territory table and the violations, if any."""
+        from territory_opt.display import evaluation_html
+
+        return evaluation_html(self)
+
 
 def evaluate(scenario: Scenario, assignment: np.ndarray) -> Evaluation:
     """Score ``assignment`` (territory index per item, :data:`NO_TERRITORY` if unassigned)."""

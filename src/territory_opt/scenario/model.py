@@ -388,6 +388,31 @@ class Scenario:
         frame["lock"] = self.territory_label(self.lock)
         return frame
 
+    def territories_frame(self) -> pd.DataFrame:
+        """One-call DataFrame view of the territories, one row each.
+
+        Columns: ``territory``, ``name``, ``fte``, ``home_lat``, ``home_lon`` (NaN without a
+        home), ``skills`` (sorted, joined by ``;``), then ``<attribute>_capacity`` per capacity
+        (``inf`` where a territory has none).
+        """
+        frame = pd.DataFrame({
+            "territory": self.territory_ids,
+            "name": self.territory_names,
+            "fte": self.fte,
+            "home_lat": self.home_lat,
+            "home_lon": self.home_lon,
+            "skills": [";".join(sorted(skills)) for skills in self.skills],
+        })
+        for name, values in self.capacity.items():
+            frame[f"{name}_capacity"] = values
+        return frame
+
+    def _repr_html_(self) -> str:
+        """Jupyter: a summary of size, attributes, rules and settings, and the items' head."""
+        from territory_opt.display import scenario_html  # display imports this module
+
+        return scenario_html(self)
+
     def territory_label(self, index: np.ndarray) -> np.ndarray:
         """Territory ids for an index array; '' where the index is :data:`NO_TERRITORY`."""
         labels = np.where(index >= 0, self.territory_ids[np.maximum(index, 0)], "")
