@@ -129,6 +129,11 @@ def write_maps(plan_dir: Path, scenario: Scenario, assignment: np.ndarray,
     return [png, page]
 
 
+def map_png(scenario: Scenario, assignment: np.ndarray) -> bytes:
+    """The static map of a plan as PNG bytes (what ``map.png`` holds), written nowhere."""
+    return render_png(scenario, _layout(scenario, assignment))
+
+
 def territory_colours(scenario: Scenario, assignment: np.ndarray) -> list[str]:
     """Hex colour per territory as the maps draw it (neighbours differ in hue)."""
     return _layout(scenario, assignment).colours
