@@ -1,5 +1,5 @@
-"""Command line: ``territory-opt validate | solve | evaluate | compare | route | map |
-backends``.
+"""Command line: ``territory-opt validate | solve | evaluate | compare | tradeoff | route |
+map | report | backends``.
 
 Exit status: 0 success, 2 bad input or infeasible scenario (with an explanation), 3 no plan
 found within the time limit, 1 an unexpected internal error.
@@ -32,6 +32,7 @@ from territory_opt.diagnose import quick_conflicts
 from territory_opt.errors import (
     InfeasibleError,
     NoPlanFoundError,
+    Problem,
     ScenarioError,
     TerritoryOptError,
 )
@@ -293,6 +294,114 @@ def _moves_table(moves: Any) -> Table:
     return table
 
 
+@main.command(name="tradeoff")
+@scenario_argument
+@click.option("--rule", "setting", required=True,
+              help="YAML path of the setting to sweep: rules.disruption.max_share, "
+                   "rules.balance.ATTRIBUTE.tolerance, rules.max_distance_km, "
+                   "objective.NAME.weight, ...")
+@click.option("--values", "values_text", required=True,
+              help="Comma-separated values, at least two, e.g. 0.1,0.2,0.3,0.5,1 (a hard limit "
+                   "is solved from tight to loose whatever the order).")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path),
+              help="Folder to create [default: plans/<scenario>-tradeoff-<timestamp>].")
+@click.option("--backend", help="Solver backend [default: the scenario's, else highs].")
+@click.option("--time-limit", type=click.FloatRange(min=0, min_open=True),
+              help="Seconds per point.")
+@click.option("--gap", type=click.FloatRange(min=0), help="Relative gap target per point.")
+@click.option("--seed", type=click.IntRange(min=0), help="Random seed of the solver.")
+@click.option("--threads", type=click.IntRange(min=1), help="Solver threads.")
+@click.option("--independent", is_flag=True,
+              help="Solve every point on its own (default: warm-start each from the previous "
+                   "point's plan and keep the better one).")
+@json_option
+def tradeoff_command(scenario: Path, setting: str, values_text: str, out_dir: Path | None,
+                     backend: str | None, time_limit: float | None, gap: float | None,
+                     seed: int | None, threads: int | None, independent: bool,
+                     as_json: bool) -> None:
+    """Sweep one rule or weight and chart what it costs: writes tradeoff.csv, tradeoff.png and
+    tradeoff.json (travel, balance, disruption, objective and bound per value)."""
+    from territory_opt.tradeoff import TradeoffPoint, tradeoff
+
+    def run() -> None:
+        values = _parse_values(values_text)
+        s = load_scenario(scenario)
+        target = out_dir or _default_out(s, "tradeoff")
+        if target.exists():
+            raise TerritoryOptError(f"{target} already exists; choose another --out "
+                                    "(outputs are never overwritten)")
+
+        def show(point: TradeoffPoint) -> None:
+            if as_json:
+                return
+            if point.plan is None:  # the message's first line after the heading says why
+                why = (point.message.splitlines()[1:2] or [""])[0].strip(" -")
+                err.print(f"{setting}={point.value:g}: {point.status}: {escape(why)}")
+            else:
+                err.print(f"{setting}={point.value:g}: {point.status}   objective "
+                          f"{_fmt(point.objective)}   bound {_fmt(point.bound)}   "
+                          f"{point.plan.seconds.get('total', 0):.1f} s")
+
+        curve = tradeoff(s, setting, values, backend=backend, time_limit=time_limit, gap=gap,
+                         seed=seed, threads=threads, chain=not independent, progress=show)
+        written = curve.write(target)
+        if as_json:
+            click.echo(json.dumps(curve.summary() | {"out_dir": str(written)}, indent=2))
+        else:
+            out.print(_tradeoff_table(curve))
+            for line in curve.monotone_violations():
+                out.print(f"[bold red]not monotone:[/] {escape(line)}")
+            out.print(f"written to [bold]{escape(str(written))}[/] (tradeoff.csv, tradeoff.png, "
+                      "tradeoff.json)")
+        if all(p.plan is None for p in curve.points):
+            raise TerritoryOptError(
+                f"no value of {setting} gave a plan:\n" + "\n".join(
+                    f"  {p.value:g}: {p.message}" for p in curve.points))
+
+    _guarded(run)
+
+
+def _parse_values(text: str) -> list[float]:
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ScenarioError([Problem("--values", "values", repr(text),
+                                     "comma-separated numbers, e.g. 0.1,0.2,0.5")]) from None
+    if len(values) < 2 or not all(math.isfinite(v) for v in values):
+        raise ScenarioError([Problem("--values", "values", repr(text),
+                                     "at least two finite numbers, e.g. 0.1,0.2,0.5")])
+    return values
+
+
+def _tradeoff_table(curve: Any) -> Table:
+    s = curve.scenario
+    frame = curve.frame()
+    columns = [("status", "status", None), ("objective", "objective", 1), ("bound", "bound", 1),
+               ("gap %", "gap", None), ("travel", "travel", 0)]
+    columns += [(f"{r.attribute} |dev| %", f"{r.attribute}_max_abs_dev_pct", 2)
+                for r in s.spec.rules.balance]
+    columns += [("moved", "moved_items", 0), ("s", "seconds", 1)]
+    columns = [c for c in columns if c[1] in frame]
+    table = Table(title=f"trade-off of {curve.path}", title_justify="left")
+    table.add_column(curve.path.rsplit(".", 1)[-1], justify="right")
+    for label, _, _ in columns:
+        table.add_column(label, justify="right")
+    for rec in frame.to_dict(orient="records"):
+        cells = [f"{rec['value']:g}"]
+        for _, key, digits in columns:
+            value = rec.get(key)
+            if key == "status":
+                cells.append(str(value) + (" (kept previous)" if rec["kept_previous"] else ""))
+            elif key == "gap":
+                cells.append(f"{100 * value:.2f}" if math.isfinite(value) else "n/a")
+            elif rec["status"] in ("infeasible", "no plan"):
+                cells.append("")
+            else:
+                cells.append(_fmt(value, digits or 0))
+        table.add_row(*cells)
+    return table
+
+
 @main.command(name="route")
 @scenario_argument
 @click.option("--policy", "policies", multiple=True,
@@ -402,6 +511,24 @@ def _write_maps(plan: Plan, plan_dir: Path) -> list[Path]:
     return write_maps(plan_dir, plan.scenario, plan.assignment, plan.evaluation.territories)
 
 
+@main.command(name="report")
+@click.argument("plan_dir", type=click.Path(path_type=Path))
+def report_command(plan_dir: Path) -> None:
+    """Write report.html, a self-contained HTML report of a plan, into its plan directory."""
+
+    def run() -> None:
+        plan = _read_plan(plan_dir)
+        if plan.scenario_changed:
+            err.print("[yellow]warning:[/] the scenario's files changed since this plan was "
+                      "made; the report shows the plan on the scenario as it is now")
+        # Imported here: matplotlib, jinja2 (and geopandas for the map) are slow to import.
+        from territory_opt.report import write_report
+
+        out.print(f"report written to [bold]{escape(str(write_report(plan, plan_dir)))}[/]")
+
+    _guarded(run)
+
+
 @main.command(name="backends")
 @json_option
 def backends_command(as_json: bool) -> None:
@@ -446,13 +573,14 @@ def _warm_start(s: Scenario, value: str) -> WarmStart:
     return read_assignment(s, csv)
 
 
-def _default_out(s: Scenario) -> Path:
+def _default_out(s: Scenario, kind: str = "") -> Path:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    target = Path("plans") / f"{s.name}-{stamp}"
+    stem = f"{s.name}-{kind}-{stamp}" if kind else f"{s.name}-{stamp}"
+    target = Path("plans") / stem
     n = 1
     while target.exists():
         n += 1
-        target = Path("plans") / f"{s.name}-{stamp}-{n}"
+        target = Path("plans") / f"{stem}-{n}"
     return target
 
 

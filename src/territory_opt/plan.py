@@ -13,9 +13,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -25,8 +22,9 @@ import numpy as np
 import pandas as pd
 
 from territory_opt import __version__
+from territory_opt.atomic import write_folder
 from territory_opt.backends.base import Status, relative_gap
-from territory_opt.errors import Problem, ScenarioError, TerritoryOptError, scenario_error
+from territory_opt.errors import Problem, ScenarioError, scenario_error
 from territory_opt.kpi.evaluate import Evaluation, evaluate, moved_mask
 from territory_opt.kpi.quotas import QUOTA_COLUMNS
 from territory_opt.scenario.load import load_scenario, read_text_table
@@ -144,31 +142,21 @@ class Plan:
 
     def write(self, directory: str | Path) -> Path:
         """Write the plan directory atomically; refuse to overwrite an existing path."""
-        target = Path(directory)
-        if target.exists():
-            raise TerritoryOptError(f"{target} already exists; choose another --out "
-                                    "(plans are never overwritten)")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-        try:
-            self.assignment_frame().to_csv(tmp / ASSIGNMENT_FILE, index=False)
-            self.evaluation.territories.to_csv(tmp / TERRITORIES_FILE, index=False,
+
+        def fill(folder: Path) -> None:
+            self.assignment_frame().to_csv(folder / ASSIGNMENT_FILE, index=False)
+            self.evaluation.territories.to_csv(folder / TERRITORIES_FILE, index=False,
                                                float_format="%.6g")
             accounts = self.accounts_frame()
             if accounts is not None:
-                accounts.to_csv(tmp / ACCOUNTS_FILE, index=False)
+                accounts.to_csv(folder / ACCOUNTS_FILE, index=False)
             quotas = self.quotas_frame()
             if quotas is not None:
-                quotas.to_csv(tmp / QUOTAS_FILE, index=False, float_format="%.10g")
-            (tmp / PLAN_FILE).write_text(json.dumps(self.summary(), indent=2) + "\n",
-                                         encoding="utf-8")
-            # mkdtemp makes the folder private (0700); a plan gets a folder's usual mode.
-            os.chmod(tmp, 0o777 & ~_umask())
-            os.rename(tmp, target)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        return target
+                quotas.to_csv(folder / QUOTAS_FILE, index=False, float_format="%.10g")
+            (folder / PLAN_FILE).write_text(json.dumps(self.summary(), indent=2) + "\n",
+                                            encoding="utf-8")
+
+        return write_folder(directory, fill)
 
     @classmethod
     def read(cls, directory: str | Path, scenario: Scenario | None = None) -> Plan:
@@ -283,10 +271,3 @@ def _finite(value: float) -> float | None:
 
 def _number(value: float | None, missing: float = math.nan) -> float:
     return missing if value is None else float(value)
-
-
-def _umask() -> int:
-    """The process's umask (only readable by setting it, so set it back at once)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

@@ -97,7 +97,7 @@ def build_scenario(spec: ScenarioSpec, base: Path, yaml_path: Path | None = None
     )
     if p is not None and pairs is not None and pairs_path is not None:
         problems += _missing_columns(pairs, pairs_path, _pair_columns(p), "pairs")
-    problems += _rule_references(spec, source)
+    problems += rule_references(spec, source)
     if problems:
         raise ScenarioError(problems)
 
@@ -273,7 +273,7 @@ def _describe(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _rule_references(spec: ScenarioSpec, source: str = "scenario.yaml") -> list[Problem]:
+def rule_references(spec: ScenarioSpec, source: str = "scenario.yaml") -> list[Problem]:
     """Rules and objective may only name attributes and tags the tables declare."""
     attrs = set(spec.items.attribute_columns())
     if spec.accounts is not None:

@@ -1,0 +1,326 @@
+"""Trade-off curves: the price of a rule, by solving the scenario at each value of one setting.
+
+A planner sweeps one setting from tight to loose — the disruption cap, a balance tolerance, a
+weight — and sees travel, balance and disruption at each point. Points are solved in order, each
+warm-started from the previous point's plan; for a hard limit swept from tight to loose, the
+previous plan still meets the looser rules, so the curve keeps whichever of the two is better and
+the best objective can never rise as the rule loosens. The looser points' bounds also bound the
+tighter points (their optimum can only be higher), which tightens the reported gaps.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import itertools
+import json
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from territory_opt.atomic import write_folder
+from territory_opt.backends.base import Status, relative_gap
+from territory_opt.errors import InfeasibleError, NoPlanFoundError, scenario_error
+from territory_opt.plan import Plan
+from territory_opt.scenario.model import Scenario
+from territory_opt.solve import solve
+from territory_opt.variants import is_constraint_limit, with_settings
+
+CSV_FILE = "tradeoff.csv"
+PNG_FILE = "tradeoff.png"
+JSON_FILE = "tradeoff.json"
+
+MONOTONE_SLACK = 1e-9
+"""Relative slack when checking that a looser limit did not raise the objective."""
+
+
+@dataclass(frozen=True, eq=False)
+class TradeoffPoint:
+    """One value of the swept setting and what solving there gave.
+
+    ``plan`` is None when the point is infeasible or no plan was found in time (``message``
+    says why). ``bound`` may be higher than ``plan.bound``: a looser point's bound also holds
+    here. ``kept_previous`` is set when the previous point's plan beat the solver's.
+    """
+
+    value: float
+    plan: Plan | None
+    bound: float = -math.inf
+    status: str = ""
+    message: str = ""
+    kept_previous: bool = False
+
+    @property
+    def objective(self) -> float:
+        """The plan's objective (inf without a plan)."""
+        return self.plan.objective if self.plan is not None else math.inf
+
+    @property
+    def gap(self) -> float:
+        """Relative gap of the plan to :attr:`bound` (inf without a plan or bound)."""
+        return relative_gap(self.objective, self.bound) if self.plan is not None else math.inf
+
+
+@dataclass(frozen=True, eq=False)
+class TradeoffCurve:
+    """The points of one sweep, in the order they were solved (tight to loose for a limit)."""
+
+    scenario: Scenario
+    path: str
+    points: list[TradeoffPoint] = field(default_factory=list)
+
+    @property
+    def is_limit(self) -> bool:
+        """Whether the swept setting is a hard limit (larger = looser)."""
+        return is_constraint_limit(self.path)
+
+    def frame(self) -> pd.DataFrame:
+        """One row per point: value, status, objective, bound, gap, the objective terms and
+        the KPIs a planner weighs (travel, balance, disruption, geography, revenue)."""
+        rows = []
+        for point in self.points:
+            row: dict[str, Any] = {"value": point.value, "status": point.status,
+                                   "objective": point.objective, "bound": point.bound,
+                                   "gap": point.gap, "kept_previous": point.kept_previous,
+                                   "message": point.message}
+            if point.plan is not None:
+                e = point.plan.evaluation
+                row.update({f"term_{k}": v for k, v in e.objective.as_dict().items()})
+                row.update({k: e.metrics[k] for k in _curve_metrics(self.scenario)
+                            if k in e.metrics})
+                row["seconds"] = point.plan.seconds.get("total", math.nan)
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def monotone_violations(self) -> list[str]:
+        """Where a looser limit gave a worse objective than a tighter one (theory says it
+        cannot, when every point is solved to its gap target). Empty for a weight sweep,
+        where no such order holds."""
+        if not self.is_limit:
+            return []
+        out = []
+        solved = sorted((p for p in self.points if p.plan is not None), key=lambda p: p.value)
+        for tight, loose in itertools.pairwise(solved):
+            allowed = tight.objective + MONOTONE_SLACK * max(1.0, abs(tight.objective))
+            if loose.objective > allowed:
+                out.append(f"{self.path}={loose.value:g} has objective {loose.objective:,.2f}, "
+                           f"above {tight.objective:,.2f} at the tighter {tight.value:g}")
+        return out
+
+    def png(self) -> bytes:
+        """The chart: objective and bound, travel, balance and disruption per value."""
+        return _chart(self)
+
+    def summary(self) -> dict[str, Any]:
+        """What ``tradeoff.json`` holds."""
+        return {"format": "territory-opt tradeoff v1", "scenario": self.scenario.name,
+                "scenario_path": str(self.scenario.path) if self.scenario.path else None,
+                "scenario_digest": self.scenario.digest, "setting": self.path,
+                "is_limit": self.is_limit, "monotone_violations": self.monotone_violations(),
+                "points": _records(self.frame())}
+
+    def write(self, directory: str | Path) -> Path:
+        """Write ``tradeoff.csv``, ``tradeoff.png`` and ``tradeoff.json`` into a new folder,
+        atomically (an existing path is never overwritten)."""
+
+        def fill(folder: Path) -> None:
+            self.frame().to_csv(folder / CSV_FILE, index=False, float_format="%.10g")
+            (folder / PNG_FILE).write_bytes(self.png())
+            (folder / JSON_FILE).write_text(json.dumps(self.summary(), indent=2) + "\n",
+                                            encoding="utf-8")
+
+        return write_folder(directory, fill)
+
+    def _repr_html_(self) -> str:
+        """Jupyter: the chart above the table of points."""
+        import base64
+        import html
+
+        from territory_opt.display import frame_html
+
+        image = base64.b64encode(self.png()).decode("ascii")
+        title = html.escape(f"{self.scenario.name}: trade-off of {self.path}")
+        return (f"<div><h4>{title}</h4>"
+                f'<img src="data:image/png;base64,{image}" style="max-width:100%"/>'
+                f"{frame_html(self.frame().drop(columns=['message']))}</div>")
+
+
+def tradeoff(
+    scenario: Scenario,
+    path: str,
+    values: Sequence[float],
+    *,
+    backend: str | None = None,
+    time_limit: float | None = None,
+    gap: float | None = None,
+    seed: int | None = None,
+    threads: int | None = None,
+    chain: bool = True,
+    progress: Callable[[TradeoffPoint], None] | None = None,
+) -> TradeoffCurve:
+    """Solve ``scenario`` at each value of the setting at YAML path ``path``.
+
+    Parameters
+    ----------
+    scenario
+        The base scenario.
+    path
+        What to sweep, e.g. ``rules.disruption.max_share``, ``rules.balance.workload_h.
+        tolerance``, ``objective.disruption.weight`` (see
+        :data:`territory_opt.variants.SWEEPABLE_HELP`).
+    values
+        The values; a hard limit is solved from tight to loose whatever their order.
+    backend, time_limit, gap, seed, threads
+        As for :func:`territory_opt.solve`, for every point (``time_limit`` per point).
+    chain
+        Warm-start each point from the previous one's plan and keep the better of the two
+        (default). ``False`` solves every point on its own.
+    progress
+        Called with each point as soon as it is solved.
+
+    Raises
+    ------
+    ScenarioError
+        An unknown path, fewer than two values, or a value the schema refuses.
+    """
+    if len(values) < 2:
+        raise scenario_error(f"tradeoff {path}", "values", f"{len(values)} value(s)",
+                             "at least two values to draw a curve")
+    ordered = sorted(values) if is_constraint_limit(path) else list(values)
+    variants = [with_settings(scenario, {path: float(v)}) for v in ordered]  # check all first
+    points: list[TradeoffPoint] = []
+    previous: Plan | None = None
+    for value, variant in zip(ordered, variants, strict=True):
+        point = _solve_point(variant, float(value), previous if chain else None,
+                             backend=backend, time_limit=time_limit, gap=gap, seed=seed,
+                             threads=threads)
+        points.append(point)
+        previous = point.plan or previous
+        if progress is not None:
+            progress(point)
+    if is_constraint_limit(path):
+        points = _share_bounds(points)
+    return TradeoffCurve(scenario, path, points)
+
+
+def _solve_point(variant: Scenario, value: float, previous: Plan | None, **options: Any
+                 ) -> TradeoffPoint:
+    start: Any = previous.assignment if previous is not None else "construct"
+    try:
+        plan = solve(variant, warm_start=start, **options)
+    except InfeasibleError as exc:
+        return TradeoffPoint(value, None, status="infeasible", message=str(exc))
+    except NoPlanFoundError as exc:
+        return TradeoffPoint(value, None, status="no plan", message=str(exc))
+    kept = False
+    if previous is not None:
+        # The previous plan, judged under this point's rules and weights.
+        carried = dataclasses.replace(plan, assignment=previous.assignment,
+                                      found_by="the previous point's plan")
+        if carried.evaluation.feasible and carried.objective < plan.objective:
+            plan, kept = carried, True
+    return TradeoffPoint(value, plan, bound=plan.bound, status=_status(plan), kept_previous=kept)
+
+
+def _share_bounds(points: list[TradeoffPoint]) -> list[TradeoffPoint]:
+    """Give each point the best bound of it and the looser points: a tighter limit's optimum
+    is at least a looser one's, so their bounds hold for it too."""
+    out: list[TradeoffPoint] = []
+    best = -math.inf
+    for point in reversed(points):  # loosest first
+        best = max(best, point.bound)
+        if point.plan is None:
+            out.append(point)
+            continue
+        shared = dataclasses.replace(point, bound=best)
+        out.append(dataclasses.replace(shared, status=_status(point.plan, best)))
+    return out[::-1]
+
+
+def _status(plan: Plan, bound: float | None = None) -> str:
+    bound = plan.bound if bound is None else bound
+    target = float(plan.options.get("gap", 0.0) or 0.0)
+    if plan.status == Status.OPTIMAL or relative_gap(plan.objective, bound) <= max(target, 1e-9):
+        return "optimal"
+    return "feasible"
+
+
+def _curve_metrics(scenario: Scenario) -> list[str]:
+    """The plan KPIs a curve shows, in chart order."""
+    names = ["travel", "km_mean"]
+    names += [f"{r.attribute}_max_abs_dev_pct" for r in scenario.spec.rules.balance]
+    names += ["moved_items", "moved_share_items", "cut_edges", "disconnected_territories",
+              "expected_revenue", "fairness_max_abs_dev_pct", "quota_to_basis_max_pct",
+              "hard_violations"]
+    return names
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as JSON-ready dicts (inf/NaN become null)."""
+    def clean(v: Any) -> Any:
+        if isinstance(v, (float, np.floating)):
+            return float(v) if math.isfinite(v) else None
+        if isinstance(v, np.integer):
+            return int(v)
+        if isinstance(v, np.bool_):
+            return bool(v)
+        return v
+
+    return [{str(k): clean(v) for k, v in row.items()} for row in frame.to_dict(orient="records")]
+
+
+def _chart(curve: TradeoffCurve) -> bytes:
+    """Panels: objective (with bound), travel, balance |dev| %, disruption — those present."""
+    frame = curve.frame()
+    solved = frame[frame["objective"].map(math.isfinite)]
+    panels: list[tuple[str, list[tuple[str, str]]]] = [
+        ("objective", [("objective", "objective"), ("bound", "bound")])]
+    if "travel" in solved and solved["travel"].notna().any():
+        panels.append(("travel", [("travel", "travel")]))
+    devs = [(c, c.removesuffix("_max_abs_dev_pct")) for c in solved.columns
+            if c.endswith("_max_abs_dev_pct")]
+    if devs:
+        panels.append(("balance: max |dev| %", devs))
+    if "moved_share_items" in solved:
+        panels.append(("disruption: share of items moved", [("moved_share_items", "moved")]))
+    if "cut_edges" in solved:
+        panels.append(("cut edges", [("cut_edges", "cut edges")]))
+    if "expected_revenue" in solved:
+        panels.append(("expected revenue", [("expected_revenue", "expected revenue")]))
+    fig = Figure(figsize=(6.4, 2.2 * len(panels) + 0.6), dpi=110)
+    axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
+    unsolved = frame[~frame["objective"].map(math.isfinite)]
+    for ax, (title, series) in zip(axes, panels, strict=True):
+        for column, label in series:
+            values = solved[column].where(solved[column].map(_finite))
+            ax.plot(solved["value"], values, marker="o", label=label)
+        _mark_unsolved(ax, unsolved)
+        ax.set_title(title, fontsize=9, loc="left")
+        ax.grid(alpha=0.3)
+        if len(series) > 1:
+            ax.legend(fontsize=7)
+    axes[-1].set_xlabel(curve.path + (" (tight → loose)" if curve.is_limit else ""))
+    fig.suptitle(f"{curve.scenario.name}: trade-off of {curve.path}", fontsize=10)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def _mark_unsolved(ax: Axes, unsolved: pd.DataFrame) -> None:
+    """An infeasible (or unsolved) point: a red cross on the x axis."""
+    for value, status in zip(unsolved["value"], unsolved["status"], strict=True):
+        ax.axvline(value, color="tab:red", alpha=0.25, linestyle="--")
+        ax.annotate(status, (value, 0), xycoords=("data", "axes fraction"), fontsize=7,
+                    color="tab:red", rotation=90, va="bottom", ha="right")
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float, np.number)) and math.isfinite(float(value))
