@@ -86,6 +86,7 @@ def _with_quotas(tiny: TinyScenario, **quotas: object) -> Path:
 
 def test_evaluation_and_plan_carry_quotas(tiny: TinyScenario, tmp_path: Path) -> None:
     s = load_scenario(_with_quotas(tiny, floor=0.9))
+    assert "target 1,000,000 split by potential share, floor 90%" in s._repr_html_()
     e = evaluate(s, s.current)
     # Current potential: R1 220, R2 230, R3 275 of 725; fair share 333,333, floor 300,000.
     t = e.territories.set_index("territory")

@@ -190,6 +190,13 @@ def scenario_html(scenario: Scenario) -> str:
         listed = f"{len(s.pair_keys):,} listed pairs"
         pairs.append(("pair table", listed + (" (only these allowed)" if s.only_listed else "")))
     pairs.append(("objective", _objective_text(scenario)))
+    if spec.quotas is not None:
+        q = spec.quotas
+        bounds = [f"floor {_percent(q.floor)}" if q.floor is not None else "",
+                  f"cap {_percent(q.cap)}" if q.cap is not None else ""]
+        pairs.append(("quotas", f"target {fmt(q.target, 0)} split by {q.basis} share"
+                      + (f", {_percent(q.fte_weight)} by FTE" if q.fte_weight else "")
+                      + "".join(f", {b}" for b in bounds if b) + " of the FTE-fair quota"))
     threads = "auto" if solver.threads is None else str(solver.threads)
     pairs.append(("solver", f"{solver.backend}, time limit {solver.time_limit:g} s, gap "
                   f"{_percent(solver.gap)}, seed {solver.seed}, threads {threads}"))
