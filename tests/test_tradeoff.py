@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from pathlib import Path
@@ -28,7 +29,8 @@ def test_a_variant_changes_one_setting_and_leaves_the_base_alone(tiny: TinyScena
     assert capped.item_ids is s.item_ids  # tables are shared, not reloaded
     by_name = with_settings(s, {"rules.balance.workload.tolerance": 0.3})
     by_index = with_settings(s, {"rules.balance.0.tolerance": 0.3})
-    assert by_name.spec.rules.balance[0].tolerance == 0.3 == by_index.spec.rules.balance[0].tolerance
+    assert by_name.spec.rules.balance[0].tolerance == 0.3
+    assert by_index.spec.rules.balance[0].tolerance == 0.3
     weighted = with_settings(s, {"objective.disruption.weight": 2.5})
     assert weighted.spec.objective.disruption.weight == 2.5
 
@@ -65,7 +67,7 @@ def test_a_looser_cap_never_makes_the_optimum_worse(tiny: TinyScenario, chain: b
     objectives = [p.objective for p in curve.points]
     assert all(math.isfinite(v) for v in objectives)
     assert curve.monotone_violations() == []
-    assert all(b <= a + 1e-6 for a, b in zip(objectives, objectives[1:], strict=False))
+    assert all(b <= a + 1e-6 for a, b in itertools.pairwise(objectives))
     # Tiny solves to optimality: caps 0 and 1/8 keep the swapped pair, 1/4 undoes the swap.
     assert objectives[0] == pytest.approx(objectives[1])
     assert objectives[2] < objectives[1] - 300
@@ -79,7 +81,7 @@ def test_a_looser_cap_never_makes_the_optimum_worse(tiny: TinyScenario, chain: b
 def test_bounds_of_looser_points_tighten_the_tighter_ones(tiny: TinyScenario) -> None:
     curve = _disruption_curve(tiny, chain=True)
     bounds = [p.bound for p in curve.points]
-    assert all(a >= b - 1e-9 for a, b in zip(bounds, bounds[1:], strict=False))
+    assert all(a >= b - 1e-9 for a, b in itertools.pairwise(bounds))
     for p in curve.points:
         assert p.plan is not None and p.bound >= p.plan.bound - 1e-9
 
@@ -104,7 +106,7 @@ def test_an_infeasible_point_is_reported_and_the_rest_are_solved(tiny: TinyScena
     assert "balance" in first.message
     assert all(p.plan is not None for p in curve.points[1:])
     frame = curve.frame()
-    assert list(frame["status"])[0] == "infeasible"
+    assert next(iter(frame["status"])) == "infeasible"
     assert curve.png()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
