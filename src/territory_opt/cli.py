@@ -1,5 +1,5 @@
 """Command line: ``territory-opt validate | solve | evaluate | compare | tradeoff | route |
-map | report | backends``.
+map | report | serve | backends``.
 
 Exit status: 0 success, 2 bad input or infeasible scenario (with an explanation), 3 no plan
 found within the time limit, 1 an unexpected internal error.
@@ -36,6 +36,7 @@ from territory_opt.errors import (
     ScenarioError,
     TerritoryOptError,
 )
+from territory_opt.jsonable import clean, evaluation_json
 from territory_opt.kpi.evaluate import Evaluation, evaluate
 from territory_opt.plan import Plan, read_assignment
 from territory_opt.scenario.load import load_scenario
@@ -200,7 +201,7 @@ def evaluate_command(
             raise TerritoryOptError("nothing to evaluate: the scenario has no current "
                                     "alignment and no --assignment was given")
         if as_json:
-            click.echo(json.dumps({name: _evaluation_json(e) for name, e in columns.items()},
+            click.echo(json.dumps({name: evaluation_json(e) for name, e in columns.items()},
                                   indent=2))
             return
         out.print(_comparison_table(s, columns))
@@ -259,7 +260,7 @@ def compare_command(plan_dirs: Sequence[Path], current: bool, shown_moves: int,
             partial.replace(out_file)
         if as_json:
             click.echo(json.dumps({
-                "plans": {name: _evaluation_json(e) for name, e in result.evaluations.items()},
+                "plans": {name: evaluation_json(e) for name, e in result.evaluations.items()},
                 "moves": json.loads(result.moves.to_json(orient="records"))}, indent=2))
             return
         out.print(_comparison_table(s, result.evaluations))
@@ -441,9 +442,9 @@ def route_command(scenario: Path, policies: Sequence[str], window: str | None, b
         if out_file is not None:
             _write_routes(s, {p: r.assignment for p, r in results.items()}, out_file)
         if as_json:
-            click.echo(json.dumps({"policies": {p: {k: _clean(v) for k, v in m.items()}
+            click.echo(json.dumps({"policies": {p: {k: clean(v) for k, v in m.items()}
                                                 for p, m in metrics.items()},
-                                   "history": {k: _clean(v) for k, v in history.items()}},
+                                   "history": {k: clean(v) for k, v in history.items()}},
                                   indent=2))
             return
         out.print(side_by_side(metrics, f"{s.name}: {s.n_items:,} leads, "
@@ -525,6 +526,48 @@ def report_command(plan_dir: Path) -> None:
         from territory_opt.report import write_report
 
         out.print(f"report written to [bold]{escape(str(write_report(plan, plan_dir)))}[/]")
+
+    _guarded(run)
+
+
+@main.command(name="serve")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to bind; anything but loopback needs an API key.")
+@click.option("--port", type=click.IntRange(min=0, max=65535), default=8000, show_default=True)
+@click.option("--database", "database_url", default=None,
+              help="SQLAlchemy URL of the job database, e.g. postgresql+psycopg://... "
+                   "[default: sqlite:///territory-opt-service.db in the current folder].")
+@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Solver processes (jobs solved at once).")
+@click.option("--max-body-mb", type=click.FloatRange(min=0, min_open=True), default=20.0,
+              show_default=True, help="Largest request body, in MB.")
+@click.option("--max-time-limit", type=click.FloatRange(min=0, min_open=True), default=600.0,
+              show_default=True, help="Longest solve a request may ask for, in seconds.")
+@click.option("--api-key-file", type=click.Path(path_type=Path),
+              help="File of API keys, one per line (also: TERRITORY_OPT_API_KEYS, "
+                   "comma-separated).")
+def serve_command(host: str, port: int, database_url: str | None, workers: int,
+                  max_body_mb: float, max_time_limit: float, api_key_file: Path | None) -> None:
+    """Run the HTTP service (OpenAPI at /openapi.json, docs at /docs; see docs/service.md)."""
+
+    def run() -> None:
+        from territory_opt.service.config import (
+            DEFAULT_DATABASE,
+            KEYS_VARIABLE,
+            ServiceConfig,
+            read_api_keys,
+        )
+        from territory_opt.service.server import serve
+
+        config = ServiceConfig(database_url=database_url or DEFAULT_DATABASE, workers=workers,
+                               max_body_bytes=int(max_body_mb * 1024 * 1024),
+                               max_time_limit=max_time_limit,
+                               api_keys=read_api_keys(api_key_file), host=host, port=port)
+        config.check()
+        if not config.api_keys:
+            err.print(f"[yellow]no API key configured[/] ({KEYS_VARIABLE} or --api-key-file): "
+                      f"serving on loopback only ({host}), without authentication")
+        serve(config)
 
     _guarded(run)
 
@@ -740,25 +783,6 @@ def _print_violations(name: str, e: Evaluation) -> None:
         out.print(f"  - {v}")
     if len(e.violations) > 10:
         out.print(f"  ... and {len(e.violations) - 10} more")
-
-
-def _clean(v: Any) -> Any:
-    """A value JSON can hold: numpy numbers as Python ones, NaN and infinities as null."""
-    if isinstance(v, float | np.floating):
-        return float(v) if math.isfinite(v) else None
-    if isinstance(v, np.integer):
-        return int(v)
-    return v
-
-
-def _evaluation_json(e: Evaluation) -> dict[str, Any]:
-    return {
-        "metrics": {k: _clean(v) for k, v in e.metrics.items()},
-        "objective_terms": e.objective.as_dict(),
-        "violations": [str(v) for v in e.violations],
-        "territories": [{k: _clean(v) for k, v in row.items()}
-                        for row in e.territories.to_dict(orient="records")],
-    }
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -28,6 +28,7 @@ from matplotlib.figure import Figure
 from territory_opt.atomic import write_folder
 from territory_opt.backends.base import Status, relative_gap
 from territory_opt.errors import InfeasibleError, NoPlanFoundError, scenario_error
+from territory_opt.jsonable import records
 from territory_opt.plan import Plan
 from territory_opt.scenario.model import Scenario
 from territory_opt.solve import solve
@@ -124,7 +125,7 @@ class TradeoffCurve:
                 "scenario_path": str(self.scenario.path) if self.scenario.path else None,
                 "scenario_digest": self.scenario.digest, "setting": self.path,
                 "is_limit": self.is_limit, "monotone_violations": self.monotone_violations(),
-                "points": _records(self.frame())}
+                "points": records(self.frame())}
 
     def write(self, directory: str | Path) -> Path:
         """Write ``tradeoff.csv``, ``tradeoff.png`` and ``tradeoff.json`` into a new folder,
@@ -260,20 +261,6 @@ def _curve_metrics(scenario: Scenario) -> list[str]:
               "expected_revenue", "fairness_max_abs_dev_pct", "quota_to_basis_max_pct",
               "hard_violations"]
     return names
-
-
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Rows as JSON-ready dicts (inf/NaN become null)."""
-    def clean(v: Any) -> Any:
-        if isinstance(v, (float, np.floating)):
-            return float(v) if math.isfinite(v) else None
-        if isinstance(v, np.integer):
-            return int(v)
-        if isinstance(v, np.bool_):
-            return bool(v)
-        return v
-
-    return [{str(k): clean(v) for k, v in row.items()} for row in frame.to_dict(orient="records")]
 
 
 def _chart(curve: TradeoffCurve) -> bytes:

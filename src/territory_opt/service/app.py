@@ -1,0 +1,300 @@
+"""The FastAPI application: jobs, plans, evaluation and lead routing over HTTP.
+
+Every route but ``/v1/health`` needs an API key (``X-API-Key: KEY`` or ``Authorization: Bearer
+KEY``) when keys are configured; a job belongs to the key that submitted it, and other keys
+cannot see it. Bad scenarios get 422 with the command line's field-level messages; bodies over
+the limit get 413 before they are read.
+"""
+
+# No `from __future__ import annotations`: FastAPI reads the route signatures at run time, and
+# `Owner` below is local to create_app.
+
+import hashlib
+import hmac
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any, Literal
+
+import numpy as np
+import yaml
+from fastapi import Depends, FastAPI, File, Form, Request, UploadFile
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException
+
+from territory_opt import __version__
+from territory_opt.errors import Problem, ScenarioError, TerritoryOptError
+from territory_opt.jsonable import evaluation_json
+from territory_opt.kpi.evaluate import evaluate
+from territory_opt.scenario.model import NO_TERRITORY, Scenario
+from territory_opt.service.config import ServiceConfig
+from territory_opt.service.inputs import TableData, scenario_from, table_files
+from territory_opt.service.limits import BodySizeLimit
+from territory_opt.service.pool import WorkerPool
+from territory_opt.service.store import JobStore
+from territory_opt.service.worker import scenario_error_json
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SolveOptionsIn(_Body):
+    """Solve options of a job; missing ones take the scenario's ``solver:`` settings."""
+
+    time_limit: Annotated[float, Field(gt=0)] | None = Field(
+        None, description="Seconds; at most the server's --max-time-limit.")
+    gap: Annotated[float, Field(ge=0)] | None = None
+    seed: Annotated[int, Field(ge=0)] | None = None
+    backend: str | None = Field(None, description="highs, cpsat, scip, cbc, heuristic, auto.")
+
+
+class ScenarioIn(_Body):
+    """A scenario: the ``scenario.yaml`` document and its tables by file name."""
+
+    scenario: dict[str, Any] = Field(description="The scenario.yaml document as a JSON object; "
+                                     "each `path` names one of `tables`.")
+    tables: dict[str, TableData] = Field(
+        default_factory=dict, description="Table file name → CSV text, a list of row objects, "
+        "or a GeoJSON object. Names are plain file names, never paths.")
+
+
+class JobIn(ScenarioIn):
+    """``POST /v1/jobs``."""
+
+    options: SolveOptionsIn = Field(default_factory=SolveOptionsIn)
+
+
+class EvaluateIn(ScenarioIn):
+    """``POST /v1/evaluate``: an assignment (item id → territory id) to score."""
+
+    assignment: dict[str, str] = Field(description="Item id → territory id; items left out "
+                                       "are unassigned.")
+
+
+class LeadIn(_Body):
+    """A lead to route."""
+
+    id: str = ""
+    tags: dict[str, str] = Field(default_factory=dict)
+    value: Annotated[float, Field(ge=0)]
+    created: str | None = Field(None, description="ISO 8601 time; none means now.")
+    score_factor: Annotated[float, Field(ge=0)] = 1.0
+    account: str = ""
+
+
+class RouteIn(ScenarioIn):
+    """``POST /v1/route``: leads routed in order against a leads scenario's reps."""
+
+    leads: list[LeadIn] = Field(min_length=1)
+    policy: Literal["best-fit", "round-robin"] = "best-fit"
+    loads: dict[str, int] | None = Field(None, description="Leads each rep already has this "
+                                         "period (rep id → count); missing reps have 0.")
+
+
+def create_app(config: ServiceConfig, *, start_workers: bool = True) -> FastAPI:
+    """The application for ``config`` (its workers start and stop with it)."""
+    store = JobStore(config.database_url)
+    pool = WorkerPool(config.database_url, config.workers, store)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        store.recover()
+        if start_workers:
+            pool.start()
+        try:
+            yield
+        finally:
+            pool.stop()
+
+    app = FastAPI(title="territory-opt", version=__version__, lifespan=lifespan,
+                  description="Sales territory optimization as a service: submit a scenario as "
+                  "a job, poll it, fetch the plan and KPIs; evaluate assignments; route leads.")
+    app.add_middleware(BodySizeLimit, max_bytes=config.max_body_bytes)
+    owner_of = _authenticator(config)
+    Owner = Annotated[str, Depends(owner_of)]
+
+    @app.exception_handler(ScenarioError)
+    async def _invalid(_request: Request, exc: ScenarioError) -> JSONResponse:
+        return JSONResponse(status_code=422, content={"detail": scenario_error_json(exc)})
+
+    @app.exception_handler(TerritoryOptError)
+    async def _refused(_request: Request, exc: TerritoryOptError) -> JSONResponse:
+        return JSONResponse(status_code=422, content={"detail": {"kind": "error",
+                                                                 "message": str(exc)}})
+
+    @app.get("/v1/health")
+    def health() -> dict[str, Any]:
+        """Liveness: the version and the number of live solver processes (no key needed)."""
+        return {"status": "ok", "version": __version__, "workers": pool.alive()}
+
+    @app.post("/v1/jobs", status_code=202)
+    def submit(body: JobIn, owner: Owner) -> dict[str, Any]:
+        """Queue a solve. The scenario is validated first: a bad one gets 422 at once."""
+        return _submit(store, config, owner, body.scenario, table_files(body.tables),
+                       body.options)
+
+    @app.post("/v1/jobs/upload", status_code=202)
+    def upload(owner: Owner,
+               scenario: Annotated[UploadFile, File(description="scenario.yaml (or .json)")],
+               tables: Annotated[list[UploadFile], File(description="the table files")],
+               time_limit: Annotated[float | None, Form(gt=0)] = None,
+               gap: Annotated[float | None, Form(ge=0)] = None,
+               seed: Annotated[int | None, Form(ge=0)] = None,
+               backend: Annotated[str | None, Form()] = None) -> dict[str, Any]:
+        """Queue a solve from uploaded files: the scenario document and its tables."""
+        document = _document(scenario)
+        files = table_files({t.filename or "": t.file.read() for t in tables})
+        options = SolveOptionsIn(time_limit=time_limit, gap=gap, seed=seed, backend=backend)
+        return _submit(store, config, owner, document, files, options)
+
+    @app.get("/v1/jobs")
+    def list_jobs(owner: Owner, limit: Annotated[int, Field(ge=1, le=1000)] = 100
+                  ) -> list[dict[str, Any]]:
+        """Your latest jobs, newest first."""
+        return [job.public() for job in store.list(owner, limit)]
+
+    @app.get("/v1/jobs/{job_id}")
+    def job_status(job_id: str, owner: Owner) -> dict[str, Any]:
+        """A job's status, progress (objective, bound, seconds) and error, if any."""
+        job = store.get(job_id, owner)
+        if job is None:
+            raise HTTPException(404, f"no job {job_id}")
+        return job.public()
+
+    @app.get("/v1/jobs/{job_id}/plan")
+    def job_plan(job_id: str, owner: Owner) -> dict[str, Any]:
+        """The plan: plan.json's content, the assignment, the territory table, the quotas."""
+        job = store.get(job_id, owner)
+        if job is None:
+            raise HTTPException(404, f"no job {job_id}")
+        if job.result is None:
+            raise HTTPException(409, f"job {job_id} is {job.status} and has no plan"
+                                + (f": {job.error['message']}" if job.error else ""))
+        return {"job": job.public()} | job.result
+
+    @app.delete("/v1/jobs/{job_id}", status_code=202)
+    def cancel(job_id: str, owner: Owner) -> dict[str, Any]:
+        """Cancel a job: a queued one at once; a running one stops and keeps its best plan."""
+        job = store.cancel(job_id, owner)
+        if job is None:
+            raise HTTPException(404, f"no job {job_id}")
+        return job.public()
+
+    @app.post("/v1/evaluate")
+    def evaluate_assignment(body: EvaluateIn, owner: Owner) -> dict[str, Any]:
+        """KPIs of an assignment on a scenario: plan KPIs, objective terms, violations and the
+        territory table, as ``territory-opt evaluate --json`` gives them."""
+        del owner  # authenticated; evaluation keeps nothing
+        with scenario_from(body.scenario, table_files(body.tables)) as s:
+            return evaluation_json(evaluate(s, _assignment(s, body.assignment)))
+
+    @app.post("/v1/route")
+    def route(body: RouteIn, owner: Owner) -> dict[str, Any]:
+        """Route leads one by one (ownership → eligibility → capacity → best fit)."""
+        del owner
+        from territory_opt.leads.router import Lead, NoEligibleRepError, Router
+
+        with scenario_from(body.scenario, table_files(body.tables)) as s:
+            router = Router(s, body.policy)
+            if body.loads:
+                router.reset(_loads(s, body.loads))
+            decisions = []
+            for lead in body.leads:
+                try:
+                    d = router.route(Lead(tags=lead.tags, value=lead.value,
+                                          created=lead.created, score_factor=lead.score_factor,
+                                          account=lead.account, id=lead.id))
+                except NoEligibleRepError as exc:
+                    raise ScenarioError([Problem(f"request, lead {lead.id or '?'}", "tags",
+                                                 json.dumps(lead.tags), str(exc))]) from None
+                decisions.append({"lead": lead.id, "rep": d.rep_id, "reason": d.reason,
+                                  "expected_value": d.expected_value})
+            return {"policy": body.policy, "decisions": decisions}
+
+    return app
+
+
+def _authenticator(config: ServiceConfig) -> Any:
+    keys = sorted(config.api_keys)
+
+    def owner_of(request: Request) -> str:
+        """The caller's owner id: a hash of its key (``local`` when no keys are set)."""
+        if not keys:
+            return "local"
+        given = request.headers.get("x-api-key", "")
+        auth = request.headers.get("authorization", "")
+        if not given and auth.lower().startswith("bearer "):
+            given = auth[7:].strip()
+        if not given:
+            raise HTTPException(401, "missing API key: send it as 'X-API-Key: KEY' or "
+                                "'Authorization: Bearer KEY'",
+                                headers={"WWW-Authenticate": "Bearer"})
+        # Compare with every key in constant time: no timing hint of how much matched.
+        match = [k for k in keys if hmac.compare_digest(k.encode(), given.encode())]
+        if not match:
+            raise HTTPException(401, "wrong API key", headers={"WWW-Authenticate": "Bearer"})
+        return hashlib.sha256(match[0].encode()).hexdigest()[:16]
+
+    return owner_of
+
+
+def _submit(store: JobStore, config: ServiceConfig, owner: str, document: dict[str, Any],
+            files: dict[str, bytes], options: SolveOptionsIn) -> dict[str, Any]:
+    limit = config.max_time_limit
+    if options.time_limit is not None and options.time_limit > limit:
+        raise ScenarioError([Problem("request", "options.time_limit", f"{options.time_limit:g}",
+                                     f"at most {limit:g} seconds (this server's limit)")])
+    with scenario_from(document, files) as s:  # 422 now rather than a failed job later
+        name = s.name
+        default_limit = s.spec.solver.time_limit
+    chosen = options.model_dump(exclude_none=True)
+    chosen["time_limit"] = min(options.time_limit or default_limit, limit)
+    return store.submit(owner, name, document, files, chosen).public()
+
+
+def _document(upload: UploadFile) -> dict[str, Any]:
+    """The scenario document of an upload: YAML or JSON."""
+    try:
+        document = yaml.safe_load(upload.file.read().decode("utf-8"))
+    except (UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ScenarioError([Problem(upload.filename or "scenario", "(file)",
+                                     str(exc).splitlines()[0],
+                                     "a YAML or JSON scenario document")]) from None
+    if not isinstance(document, dict):
+        raise ScenarioError([Problem(upload.filename or "scenario", "(document)",
+                                     type(document).__name__, "a mapping of scenario keys")])
+    return document
+
+
+def _assignment(s: Scenario, mapping: dict[str, str]) -> np.ndarray:
+    """Item id → territory id as territory indices, every unknown id named."""
+    items = {iid: i for i, iid in enumerate(s.item_ids)}
+    territories = {tid: k for k, tid in enumerate(s.territory_ids)}
+    out = np.full(s.n_items, NO_TERRITORY, dtype=np.int64)
+    problems = []
+    for item, territory in mapping.items():
+        if item not in items:
+            problems.append(Problem("request", f"assignment.{item}", repr(item),
+                                    "an item id of the scenario"))
+        elif territory not in territories:
+            problems.append(Problem("request", f"assignment.{item}", repr(territory),
+                                    "a territory id of the scenario"))
+        else:
+            out[items[item]] = territories[territory]
+    if problems:
+        raise ScenarioError(problems[:20])
+    return out
+
+
+def _loads(s: Scenario, loads: dict[str, int]) -> list[int]:
+    index = {tid: k for k, tid in enumerate(s.territory_ids)}
+    unknown = [rep for rep in loads if rep not in index]
+    if unknown:
+        raise ScenarioError([Problem("request", "loads", repr(unknown[:5]),
+                                     "rep ids of the scenario")])
+    out = [0] * s.n_territories
+    for rep, count in loads.items():
+        out[index[rep]] = int(count)
+    return out
