@@ -87,7 +87,8 @@ def start_server(folder: Path, *extra: str, keys: str = KEY) -> Server:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     running = start_server(tmp_path_factory.mktemp("service"), "--workers", "2",
-                           "--max-body-mb", "1", "--max-time-limit", "60")
+                           "--max-body-mb", "1", "--max-time-limit", "60",
+                           "--max-active-jobs", "25")
     yield running
     running.stop()
 
@@ -225,6 +226,28 @@ def _local_objective(request: dict[str, Any], rows: list[dict[str, Any]]) -> flo
     assignment_csv.write_text("item,territory\n" + "".join(
         f"{r['item']},{r['territory']}\n" for r in rows))
     return evaluate(s, read_assignment(s, assignment_csv)).objective.total
+
+
+def test_time_and_queue_limits(server: Server) -> None:
+    with server.client() as client:
+        greedy = tiny_request()
+        greedy["options"]["time_limit"] = 3600
+        response = client.post("/v1/jobs", json=greedy)
+        assert response.status_code == 422 and "at most 60 seconds" in response.text
+        slow = small_request(time_limit=30)
+        ids = []
+        try:
+            for _ in range(26):  # one more than the per-key limit
+                response = client.post("/v1/jobs", json=slow)
+                if response.status_code == 429:
+                    break
+                ids.append(response.json()["id"])
+            assert response.status_code == 429 and "max-active-jobs" in response.text
+        finally:
+            for job_id in ids:
+                client.delete(f"/v1/jobs/{job_id}")
+            for job_id in ids:
+                wait_for(client, job_id, timeout=60)
 
 
 def test_a_job_can_be_cancelled_and_keeps_its_best_plan(server: Server) -> None:

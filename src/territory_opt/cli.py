@@ -543,11 +543,14 @@ def report_command(plan_dir: Path) -> None:
               show_default=True, help="Largest request body, in MB.")
 @click.option("--max-time-limit", type=click.FloatRange(min=0, min_open=True), default=600.0,
               show_default=True, help="Longest solve a request may ask for, in seconds.")
+@click.option("--max-active-jobs", type=click.IntRange(min=1), default=100, show_default=True,
+              help="Jobs one API key may have queued or running at once.")
 @click.option("--api-key-file", type=click.Path(path_type=Path),
               help="File of API keys, one per line (also: TERRITORY_OPT_API_KEYS, "
                    "comma-separated).")
 def serve_command(host: str, port: int, database_url: str | None, workers: int,
-                  max_body_mb: float, max_time_limit: float, api_key_file: Path | None) -> None:
+                  max_body_mb: float, max_time_limit: float, max_active_jobs: int,
+                  api_key_file: Path | None) -> None:
     """Run the HTTP service (OpenAPI at /openapi.json, docs at /docs; see docs/service.md)."""
 
     def run() -> None:
@@ -562,6 +565,7 @@ def serve_command(host: str, port: int, database_url: str | None, workers: int,
         config = ServiceConfig(database_url=database_url or DEFAULT_DATABASE, workers=workers,
                                max_body_bytes=int(max_body_mb * 1024 * 1024),
                                max_time_limit=max_time_limit,
+                               max_active_jobs=max_active_jobs,
                                api_keys=read_api_keys(api_key_file), host=host, port=port)
         config.check()
         if not config.api_keys:

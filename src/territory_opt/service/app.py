@@ -242,6 +242,9 @@ def _authenticator(config: ServiceConfig) -> Any:
 
 def _submit(store: JobStore, config: ServiceConfig, owner: str, document: dict[str, Any],
             files: dict[str, bytes], options: SolveOptionsIn) -> dict[str, Any]:
+    if store.active(owner) >= config.max_active_jobs:
+        raise HTTPException(429, f"{config.max_active_jobs} of your jobs are already queued or "
+                            "running (this server's --max-active-jobs); wait for some to finish")
     limit = config.max_time_limit
     if options.time_limit is not None and options.time_limit > limit:
         raise ScenarioError([Problem("request", "options.time_limit", f"{options.time_limit:g}",

@@ -26,6 +26,7 @@ class ServiceConfig:
     workers: int = 2
     max_body_bytes: int = 20 * 1024 * 1024
     max_time_limit: float = 600.0
+    max_active_jobs: int = 100  # queued or running, per API key
     api_keys: frozenset[str] = field(default_factory=frozenset)
     host: str = "127.0.0.1"
     port: int = 8000

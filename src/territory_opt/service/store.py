@@ -126,6 +126,13 @@ class JobStore:
         with self.engine.connect() as db:
             return [_job(row) for row in db.execute(query).mappings()]
 
+    def active(self, owner: str) -> int:
+        """How many of the owner's jobs are queued or running."""
+        with self.engine.connect() as db:
+            return int(db.execute(sa.select(sa.func.count()).select_from(jobs)
+                                  .where(jobs.c.owner == owner,
+                                         jobs.c.status.in_(ACTIVE))).scalar() or 0)
+
     def files(self, job_id: str) -> dict[str, bytes]:
         """The job's table files by name."""
         with self.engine.connect() as db:
