@@ -296,6 +296,27 @@ def _leads_request() -> dict[str, Any]:
                       {"id": "L2", "tags": {"language": "en"}, "value": 5000}]}
 
 
+def test_bad_leads_backends_and_cancels_are_refused(server: Server) -> None:
+    request = _leads_request()
+    with server.client() as client:
+        late = dict(request, leads=[{"id": "L4", "tags": {"language": "en"}, "value": 10,
+                                     "created": "yesterday"}])
+        response = client.post("/v1/route", json=late)
+        assert response.status_code == 422 and "ISO 8601" in response.text
+        negative = dict(request, loads={"R1": -1})
+        assert client.post("/v1/route", json=negative).status_code == 422
+        unknown = tiny_request()
+        unknown["options"]["backend"] = "foo"
+        response = client.post("/v1/jobs", json=unknown)
+        assert response.status_code == 422 and "foo" in response.text
+        job = client.post("/v1/jobs", json=tiny_request()).json()
+        wait_for(client, job["id"])
+        assert client.delete(f"/v1/jobs/{job['id']}").status_code == 409
+        assert client.delete("/v1/jobs/nosuchjob").status_code == 404
+    spec = httpx.get(f"{server.url}/openapi.json").json()
+    assert "APIKeyHeader" in spec["components"]["securitySchemes"]
+
+
 def test_upload_files(server: Server) -> None:
     folder = ROOT / "scenarios" / "small"
     files = [("scenario", ("scenario.yaml", (folder / "scenario.yaml").read_bytes())),
@@ -328,6 +349,22 @@ def test_a_job_survives_a_restart(tmp_path: Path) -> None:
             assert plan["plan"]["scenario"]["name"] == "small"
     finally:
         second.stop()
+
+
+def test_a_bad_database_or_a_taken_port_exits_2(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TERRITORY_OPT_API_KEYS", raising=False)
+    result = run_cli("serve", "--database", "notaurl", cwd=tmp_path)
+    assert result.code == 2 and "cannot open the job database" in result.output
+    assert "Traceback" not in result.output
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_cli("serve", "--port", str(port), "--database",
+                         f"sqlite:///{tmp_path / 'jobs.db'}", cwd=tmp_path)
+    assert result.code == 2 and "cannot listen" in result.output
+    assert not (tmp_path / "jobs.db").exists()  # failed before touching the database
 
 
 def test_no_key_binds_only_to_loopback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -18,12 +18,14 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 import yaml
-from fastapi import Depends, FastAPI, File, Form, Request, UploadFile
+from fastapi import Depends, FastAPI, File, Form, Request, Security, UploadFile
 from fastapi.responses import JSONResponse
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
 from territory_opt import __version__
+from territory_opt.backends.base import get_backend
 from territory_opt.errors import Problem, ScenarioError, TerritoryOptError
 from territory_opt.jsonable import evaluation_json
 from territory_opt.kpi.evaluate import evaluate
@@ -89,8 +91,9 @@ class RouteIn(ScenarioIn):
 
     leads: list[LeadIn] = Field(min_length=1)
     policy: Literal["best-fit", "round-robin"] = "best-fit"
-    loads: dict[str, int] | None = Field(None, description="Leads each rep already has this "
-                                         "period (rep id → count); missing reps have 0.")
+    loads: dict[str, Annotated[int, Field(ge=0)]] | None = Field(
+        None, description="Leads each rep already has this period (rep id → count); missing "
+        "reps have 0.")
 
 
 def create_app(config: ServiceConfig, *, start_workers: bool = True) -> FastAPI:
@@ -100,7 +103,6 @@ def create_app(config: ServiceConfig, *, start_workers: bool = True) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        store.recover()
         if start_workers:
             pool.start()
         try:
@@ -177,10 +179,14 @@ def create_app(config: ServiceConfig, *, start_workers: bool = True) -> FastAPI:
     @app.delete("/v1/jobs/{job_id}", status_code=202)
     def cancel(job_id: str, owner: Owner) -> dict[str, Any]:
         """Cancel a job: a queued one at once; a running one stops and keeps its best plan."""
-        job = store.cancel(job_id, owner)
+        job = store.get(job_id, owner)
         if job is None:
             raise HTTPException(404, f"no job {job_id}")
-        return job.public()
+        if job.status not in ("queued", "running"):
+            raise HTTPException(409, f"job {job_id} is already {job.status}")
+        cancelled = store.cancel(job_id, owner)
+        assert cancelled is not None
+        return cancelled.public()
 
     @app.post("/v1/evaluate")
     def evaluate_assignment(body: EvaluateIn, owner: Owner) -> dict[str, Any]:
@@ -201,14 +207,19 @@ def create_app(config: ServiceConfig, *, start_workers: bool = True) -> FastAPI:
             if body.loads:
                 router.reset(_loads(s, body.loads))
             decisions = []
-            for lead in body.leads:
+            for n, lead in enumerate(body.leads):
+                where = f"request, leads.{n}" + (f" ({lead.id})" if lead.id else "")
                 try:
                     d = router.route(Lead(tags=lead.tags, value=lead.value,
                                           created=lead.created, score_factor=lead.score_factor,
                                           account=lead.account, id=lead.id))
                 except NoEligibleRepError as exc:
-                    raise ScenarioError([Problem(f"request, lead {lead.id or '?'}", "tags",
-                                                 json.dumps(lead.tags), str(exc))]) from None
+                    raise ScenarioError([Problem(where, "tags", json.dumps(lead.tags),
+                                                 f"tags some rep has the skills for ({exc})")]
+                                        ) from None
+                except ValueError as exc:  # the router's word on a bad time or value
+                    raise ScenarioError([Problem(where, "created", repr(lead.created),
+                                                 f"an ISO 8601 time ({exc})")]) from None
                 decisions.append({"lead": lead.id, "rep": d.rep_id, "reason": d.reason,
                                   "expected_value": d.expected_value})
             return {"policy": body.policy, "decisions": decisions}
@@ -216,17 +227,23 @@ def create_app(config: ServiceConfig, *, start_workers: bool = True) -> FastAPI:
     return app
 
 
+API_KEY_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False,
+                              description="An API key of the server (or send it as a bearer "
+                              "token).")
+BEARER = HTTPBearer(auto_error=False)
+
+
 def _authenticator(config: ServiceConfig) -> Any:
     keys = sorted(config.api_keys)
 
-    def owner_of(request: Request) -> str:
-        """The caller's owner id: a hash of its key (``local`` when no keys are set)."""
+    def owner_of(header_key: Annotated[str | None, Security(API_KEY_HEADER)] = None,
+                 bearer: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)] = None
+                 ) -> str:
+        """The caller's owner id: a hash of its key (``local`` when no keys are set). Declared
+        as security schemes, so /docs has an Authorize button."""
         if not keys:
             return "local"
-        given = request.headers.get("x-api-key", "")
-        auth = request.headers.get("authorization", "")
-        if not given and auth.lower().startswith("bearer "):
-            given = auth[7:].strip()
+        given = header_key or (bearer.credentials if bearer is not None else "")
         if not given:
             raise HTTPException(401, "missing API key: send it as 'X-API-Key: KEY' or "
                                 "'Authorization: Bearer KEY'",
@@ -249,6 +266,8 @@ def _submit(store: JobStore, config: ServiceConfig, owner: str, document: dict[s
     if options.time_limit is not None and options.time_limit > limit:
         raise ScenarioError([Problem("request", "options.time_limit", f"{options.time_limit:g}",
                                      f"at most {limit:g} seconds (this server's limit)")])
+    if options.backend is not None:
+        get_backend(options.backend)  # an unknown or missing solver: 422 now
     with scenario_from(document, files) as s:  # 422 now rather than a failed job later
         name = s.name
         default_limit = s.spec.solver.time_limit

@@ -27,7 +27,10 @@ class WorkerPool:
         self._watcher: threading.Thread | None = None
 
     def start(self) -> None:
-        """Start the workers and a thread that replaces any that die."""
+        """Start the workers and a thread that beats, replaces workers that die, and
+        re-queues the jobs of servers that stopped beating."""
+        self.store.heartbeat(self.instance)
+        self.store.recover()
         for i in range(self.size):
             self._spawn(f"{self.instance}-{i}")
         self._watcher = threading.Thread(target=self._watch, name="worker-watch", daemon=True)
@@ -60,6 +63,8 @@ class WorkerPool:
 
     def _watch(self) -> None:
         while not self._stop.wait(WATCH_SECONDS):
+            self.store.heartbeat(self.instance)
+            self.store.recover()
             for name, process in list(self._processes.items()):
                 if process.is_alive() or self._stop.is_set():
                     continue

@@ -18,6 +18,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from territory_opt.errors import TerritoryOptError
+
 MAX_RESTARTS = 3
 """A job interrupted by this many restarts is failed rather than queued again."""
 
@@ -45,6 +47,19 @@ jobs = sa.Table(
     sa.Column("cancel_requested", sa.Boolean, nullable=False, default=False),
     sa.Column("note", sa.Text),
 )
+
+servers = sa.Table(
+    "servers", metadata,
+    sa.Column("instance", sa.String(32), primary_key=True),
+    sa.Column("heartbeat", sa.Float, nullable=False),
+)
+"""Live servers: each writes a heartbeat; a running job whose server stopped beating is
+re-queued by whichever server notices (so two servers on one database leave each other's jobs
+alone)."""
+
+HEARTBEAT_SECONDS = 2.0
+STALE_SECONDS = 10.0
+"""A server silent this long is dead: its running jobs are queued again."""
 
 job_files = sa.Table(
     "job_files", metadata,
@@ -91,8 +106,14 @@ class JobStore:
     processes)."""
 
     def __init__(self, url: str) -> None:
-        self.engine = _engine(url)
-        metadata.create_all(self.engine)
+        try:
+            self.engine = _engine(url)
+            metadata.create_all(self.engine)
+        except (sa.exc.ArgumentError, sa.exc.OperationalError, ImportError) as exc:
+            raise TerritoryOptError(f"cannot open the job database {url!r}: "
+                                    f"{str(exc).splitlines()[0]} (an SQLAlchemy URL such as "
+                                    "sqlite:///jobs.db; other databases need their driver "
+                                    "installed, e.g. pip install psycopg)") from None
 
     def submit(self, owner: str, name: str, scenario: dict[str, Any], files: dict[str, bytes],
                options: dict[str, Any]) -> Job:
@@ -208,26 +229,46 @@ class JobStore:
                               .values(status="failed", finished=time.time(),
                                       error=json.dumps(error))).rowcount
 
-    def recover(self) -> tuple[int, int]:
-        """After a restart: queue the jobs that were running again (their worker died with
-        the old server), or fail those restarted :data:`MAX_RESTARTS` times. Returns the
-        numbers re-queued and failed."""
-        stamp = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+    def heartbeat(self, instance: str) -> None:
+        """Say that server ``instance`` is alive."""
+        now = time.time()
         with self.engine.begin() as db:
-            failed = db.execute(jobs.update()
-                                .where(jobs.c.status == "running",
-                                       jobs.c.restarts >= MAX_RESTARTS - 1)
-                                .values(status="failed", finished=time.time(), worker=None,
-                                        error=json.dumps({
-                                            "kind": "interrupted",
-                                            "message": f"interrupted by {MAX_RESTARTS} server "
-                                                       "restarts; not queued again"}))).rowcount
-            requeued = db.execute(jobs.update()
-                                  .where(jobs.c.status == "running")
-                                  .values(status="queued", worker=None, started=None,
-                                          progress=None, restarts=jobs.c.restarts + 1,
-                                          note=f"interrupted by a server restart at {stamp}; "
-                                               "queued again")).rowcount
+            if not db.execute(servers.update().where(servers.c.instance == instance)
+                              .values(heartbeat=now)).rowcount:
+                db.execute(servers.insert().values(instance=instance, heartbeat=now))
+
+    def recover(self) -> tuple[int, int]:
+        """Queue again the running jobs of servers that stopped beating (their workers died
+        with them), or fail those restarted :data:`MAX_RESTARTS` times. Returns the numbers
+        re-queued and failed. Workers are named ``INSTANCE-N``."""
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+        alive = sa.select(servers.c.instance).where(
+            servers.c.heartbeat >= time.time() - STALE_SECONDS)
+        with self.engine.begin() as db:
+            live = {row[0] for row in db.execute(alive)}
+            running = db.execute(sa.select(jobs.c.id, jobs.c.worker, jobs.c.restarts)
+                                 .where(jobs.c.status == "running")).all()
+            orphans = [(job_id, restarts) for job_id, worker, restarts in running
+                       if (worker or "").split("-")[0] not in live]
+            failed = requeued = 0
+            for job_id, restarts in orphans:
+                if restarts >= MAX_RESTARTS - 1:
+                    failed += db.execute(jobs.update().where(jobs.c.id == job_id,
+                                                             jobs.c.status == "running")
+                                         .values(status="failed", finished=time.time(),
+                                                 worker=None, error=json.dumps({
+                                                     "kind": "interrupted",
+                                                     "message": f"interrupted by {MAX_RESTARTS} "
+                                                                "server restarts; not queued "
+                                                                "again"}))).rowcount
+                else:
+                    requeued += db.execute(jobs.update().where(jobs.c.id == job_id,
+                                                               jobs.c.status == "running")
+                                           .values(status="queued", worker=None, started=None,
+                                                   progress=None, restarts=restarts + 1,
+                                                   note=f"interrupted by a server restart at "
+                                                        f"{stamp}; queued again")).rowcount
+            db.execute(servers.delete().where(servers.c.heartbeat < time.time() - 3600))
         return requeued, failed
 
 
