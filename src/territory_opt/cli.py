@@ -126,6 +126,14 @@ def validate(scenario: Path, as_json: bool) -> None:
               help="Nearest territories offered per item [default: all pairs up to 1M pairs "
                    "for exact backends, else 8; column generation adds what the LP wants].")
 @click.option("--verbose", is_flag=True, help="Show the solver's own log.")
+@click.option("--regions", help="Solve region by region in parallel and stitch: a number of "
+                                "regions to cluster the reps into, or 'auto' (the territories' "
+                                "region column, else ~50 reps per region). For very large "
+                                "alignments.")
+@click.option("--scheduler", help="With --regions: 'serial', or a Dask scheduler address "
+                                  "tcp://HOST:PORT [default: a local Dask cluster].")
+@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True,
+              help="With --regions: processes of the local Dask cluster.")
 @click.option("--map", "draw_map", is_flag=True,
               help="Also draw the plan: map.png and map.html in the plan directory.")
 @json_option
@@ -140,6 +148,9 @@ def solve_command(
     warm_start: str,
     candidates: int | None,
     verbose: bool,
+    regions: str | None,
+    scheduler: str | None,
+    workers: int,
     as_json: bool,
     draw_map: bool,
 ) -> None:
@@ -155,10 +166,14 @@ def solve_command(
             raise TerritoryOptError(f"{target} already exists; choose another --out "
                                     "(plans are never overwritten)")
         progress = None if as_json else _progress_printer()
-        start = _warm_start(s, warm_start)
-        plan = solve(s, backend=backend, time_limit=time_limit, gap=gap, seed=seed,
-                     threads=threads, warm_start=start, candidates=candidates, progress=progress,
-                     verbose=verbose)
+        if regions is not None:
+            plan = _solve_in_regions(s, regions, backend, time_limit, gap, seed, workers,
+                                     scheduler, quiet=as_json)
+        else:
+            start = _warm_start(s, warm_start)
+            plan = solve(s, backend=backend, time_limit=time_limit, gap=gap, seed=seed,
+                         threads=threads, warm_start=start, candidates=candidates,
+                         progress=progress, verbose=verbose)
         if progress is not None:
             err.print()
         written = plan.write(target)
@@ -606,6 +621,24 @@ def backends_command(as_json: bool) -> None:
 
 
 # --- output helpers ---------------------------------------------------------------------------
+
+
+def _solve_in_regions(s: Scenario, regions: str, backend: str | None,
+                      time_limit: float | None, gap: float | None, seed: int | None,
+                      workers: int, scheduler: str | None, quiet: bool) -> Plan:
+    from territory_opt.decompose import solve_decomposed
+
+    if regions != "auto" and not (regions.isdigit() and int(regions) >= 1):
+        raise ScenarioError([Problem("--regions", "regions", repr(regions),
+                                     "a number of regions >= 1, or 'auto'")])
+    settings = s.spec.solver
+    plan, _ = solve_decomposed(
+        s, regions=None if regions == "auto" else int(regions),
+        backend=backend or "auto", time_limit=time_limit or settings.time_limit,
+        gap=gap if gap is not None else settings.gap,
+        seed=seed if seed is not None else settings.seed, workers=workers,
+        scheduler=scheduler, progress=None if quiet else (lambda m: err.print(escape(m))))
+    return plan
 
 
 def _warm_start(s: Scenario, value: str) -> WarmStart:

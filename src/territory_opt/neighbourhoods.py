@@ -43,10 +43,12 @@ class Improvement:
 
 
 def improve_by_neighbourhoods(model: AlignmentModel, x: np.ndarray, bound: float,
-                              options: SolveOptions, budget: float) -> Improvement:
+                              options: SolveOptions, budget: float,
+                              seeds: np.ndarray | None = None) -> Improvement:
     """Re-solve the pieces around each territory in turn (random order, seeded) until a
     whole pass gains nothing, the gap to ``bound`` reaches ``options.gap`` or ``budget``
-    seconds are spent."""
+    seconds are spent. ``seeds``: only the pieces around these territories (e.g. those on a
+    region border)."""
     began = time.perf_counter()
     linear = model.linear
     search = _Pieces(linear, x)
@@ -60,7 +62,8 @@ def improve_by_neighbourhoods(model: AlignmentModel, x: np.ndarray, bound: float
 
     while not done():
         gained = False
-        for seed_territory in rng.permutation(m):
+        order = rng.permutation(m) if seeds is None else rng.permutation(np.asarray(seeds))
+        for seed_territory in order:
             if done():
                 break
             free = _piece_columns(model, search.x, neighbours[seed_territory])

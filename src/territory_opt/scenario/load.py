@@ -184,6 +184,7 @@ def build_scenario(spec: ScenarioSpec, base: Path, yaml_path: Path | None = None
         territory_names=(
             _text(territories, t.name) if t.name else np.asarray(t_ids, dtype=object)
         ),
+        territory_region=_text(territories, t.region) if t.region else None,
         home_lat=home_lat,
         home_lon=home_lon,
         fte=fte,
@@ -418,7 +419,7 @@ def _item_columns(t: ItemsTable) -> dict[str, str]:
 
 def _territory_columns(t: TerritoriesTable) -> dict[str, str]:
     cols = {"territories.id": t.id}
-    for key in ("name", "home_latitude", "home_longitude", "fte", "skills"):
+    for key in ("name", "home_latitude", "home_longitude", "fte", "skills", "region"):
         value = getattr(t, key)
         if value is not None:
             cols[f"territories.{key}"] = value

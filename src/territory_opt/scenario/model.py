@@ -142,6 +142,8 @@ class Scenario:
     bridges: np.ndarray | None = None  # the adjacency edges added to join islands
     accounts: Accounts | None = None  # named accounts inside the units (districting)
     leads: LeadData | None = None  # lead routing data (model: leads; items are leads)
+    territory_region: np.ndarray | None = None  # per territory: its region (decomposition)
+    fixed_targets: dict[str, np.ndarray] | None = None  # a region's share of the whole's targets
 
     @property
     def name(self) -> str:
@@ -281,12 +283,15 @@ class Scenario:
         return where, self.pair_keys[index] % m, index
 
     def targets(self, attribute: str) -> np.ndarray:
-        """FTE-share target of ``attribute`` per territory: ``total × fte_k / Σ fte``.
+        """FTE-share target of ``attribute`` per territory: ``total × fte_k / Σ fte`` (or the
+        whole scenario's targets, for a region of it: ``fixed_targets``).
 
         The total is over the items' own attribute values (and the accounts' in a districting
         scenario with accounts), also when the pair table gives territory-specific loads (a
         plan's total load then depends on the plan).
         """
+        if self.fixed_targets is not None and attribute in self.fixed_targets:
+            return self.fixed_targets[attribute]
         total = float(self.attributes[attribute].sum())
         if self.accounts is not None:
             total += self.accounts.total(attribute)

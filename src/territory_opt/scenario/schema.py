@@ -83,6 +83,9 @@ class TerritoriesTable(_Strict):
     capacity: dict[str, str] = Field(
         default_factory=dict, description="Attribute name -> column with that territory's capacity."
     )
+    region: str | None = Field(
+        None, description="Column with the territory's region (decomposed solves: the "
+        "regions are solved in parallel and stitched; without it, regions are clustered).")
 
     @model_validator(mode="after")
     def _both_home_columns(self) -> TerritoriesTable:
