@@ -72,6 +72,9 @@ PRESETS: dict[str, Preset] = {
     "scale-20k": Preset("scale-20k", CONTIGUOUS_US, 20000, 100, 6, 120, US_BOX),
     "scale-100k": Preset("scale-100k", CONTIGUOUS_US, 100000, 500, 40, 300, US_BOX,
                          min_base_separation_km=30.0),
+    # The decomposed solve's benchmark (benchmarks/decomposed.py).
+    "scale-200k": Preset("scale-200k", CONTIGUOUS_US, 200000, 1000, 80, 900, US_BOX,
+                         min_base_separation_km=15.0),
 }
 EARTH_RADIUS_KM = 6371.0088
 ENTERPRISE_SHARE = 0.15
