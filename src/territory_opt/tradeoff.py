@@ -38,6 +38,9 @@ CSV_FILE = "tradeoff.csv"
 PNG_FILE = "tradeoff.png"
 JSON_FILE = "tradeoff.json"
 
+LINE_STYLES = ("-", "--", ":", "-.")
+"""Line styles of a chart's series when colours tell the groups apart."""
+
 MONOTONE_SLACK = 1e-9
 """Relative slack when checking that a looser limit did not raise the objective."""
 
@@ -94,7 +97,7 @@ class TradeoffCurve:
             if point.plan is not None:
                 e = point.plan.evaluation
                 row.update({f"term_{k}": v for k, v in e.objective.as_dict().items()})
-                row.update({k: e.metrics[k] for k in _curve_metrics(self.scenario)
+                row.update({k: e.metrics[k] for k in curve_metrics(self.scenario)
                             if k in e.metrics})
                 row["seconds"] = point.plan.seconds.get("total", math.nan)
             rows.append(row)
@@ -117,7 +120,9 @@ class TradeoffCurve:
 
     def png(self) -> bytes:
         """The chart: objective and bound, travel, balance and disruption per value."""
-        return _chart(self)
+        return chart(self.frame(), x="value",
+                     title=f"{self.scenario.name}: trade-off of {self.path}",
+                     xlabel=self.path + (" (tight → loose)" if self.is_limit else ""))
 
     def summary(self) -> dict[str, Any]:
         """What ``tradeoff.json`` holds."""
@@ -253,7 +258,7 @@ def _status(plan: Plan, bound: float | None = None) -> str:
     return "feasible"
 
 
-def _curve_metrics(scenario: Scenario) -> list[str]:
+def curve_metrics(scenario: Scenario) -> list[str]:
     """The plan KPIs a curve shows, in chart order."""
     names = ["travel", "km_mean"]
     names += [f"{r.attribute}_max_abs_dev_pct" for r in scenario.spec.rules.balance]
@@ -263,10 +268,15 @@ def _curve_metrics(scenario: Scenario) -> list[str]:
     return names
 
 
-def _chart(curve: TradeoffCurve) -> bytes:
-    """Panels: objective (with bound), travel, balance |dev| %, disruption — those present."""
-    frame = curve.frame()
-    solved = frame[frame["objective"].map(math.isfinite)]
+def chart(frame: pd.DataFrame, *, x: str, title: str, xlabel: str, by: str | None = None
+          ) -> bytes:
+    """Panels — objective (with bound), travel, balance |dev| %, disruption, those present —
+    of a table with one row per solved setting (a curve's or a sweep's frame), as PNG.
+
+    ``x`` is the column on the horizontal axis; with ``by``, one line per value of that column
+    (a grid sweep's second setting). Rows without a finite objective are marked on the axis.
+    """
+    solved = frame[frame["objective"].map(_finite)]
     panels: list[tuple[str, list[tuple[str, str]]]] = [
         ("objective", [("objective", "objective"), ("bound", "bound")])]
     if "travel" in solved and solved["travel"].notna().any():
@@ -283,27 +293,39 @@ def _chart(curve: TradeoffCurve) -> bytes:
         panels.append(("expected revenue", [("expected_revenue", "expected revenue")]))
     fig = Figure(figsize=(6.4, 2.2 * len(panels) + 0.6), dpi=110)
     axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
-    unsolved = frame[~frame["objective"].map(math.isfinite)]
-    for ax, (title, series) in zip(axes, panels, strict=True):
-        for column, label in series:
-            values = solved[column].where(solved[column].map(_finite))
-            ax.plot(solved["value"], values, marker="o", label=label)
-        _mark_unsolved(ax, unsolved)
-        ax.set_title(title, fontsize=9, loc="left")
+    unsolved = frame[~frame["objective"].map(_finite)]
+    groups = [("", solved)] if by is None else [
+        (f"{by}={_label(key)}", rows) for key, rows in solved.groupby(by, sort=False)]
+    for ax, (name, series) in zip(axes, panels, strict=True):
+        for g, (group, rows) in enumerate(groups):
+            for s, (column, label) in enumerate(series):
+                values = rows[column].where(rows[column].map(_finite))
+                shown = ", ".join(part for part in (label if len(series) > 1 else "", group)
+                                  if part)
+                # With groups: a colour per group, a line style per series (bound dashed).
+                style = {} if by is None else {"color": f"C{g % 10}",
+                                               "linestyle": LINE_STYLES[s % len(LINE_STYLES)]}
+                ax.plot(rows[x], values, marker="o", label=shown or label, **style)
+        _mark_unsolved(ax, unsolved, x)
+        ax.set_title(name, fontsize=9, loc="left")
         ax.grid(alpha=0.3)
-        if len(series) > 1:
+        if len(series) > 1 or len(groups) > 1:
             ax.legend(fontsize=7)
-    axes[-1].set_xlabel(curve.path + (" (tight → loose)" if curve.is_limit else ""))
-    fig.suptitle(f"{curve.scenario.name}: trade-off of {curve.path}", fontsize=10)
+    axes[-1].set_xlabel(xlabel)
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
     return buffer.getvalue()
 
 
-def _mark_unsolved(ax: Axes, unsolved: pd.DataFrame) -> None:
+def _label(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, int | float | np.number) else str(value)
+
+
+def _mark_unsolved(ax: Axes, unsolved: pd.DataFrame, x: str = "value") -> None:
     """An infeasible (or unsolved) point: a red cross on the x axis."""
-    for value, status in zip(unsolved["value"], unsolved["status"], strict=True):
+    for value, status in zip(unsolved[x], unsolved["status"], strict=True):
         ax.axvline(value, color="tab:red", alpha=0.25, linestyle="--")
         ax.annotate(status, (value, 0), xycoords=("data", "axes fraction"), fontsize=7,
                     color="tab:red", rotation=90, va="bottom", ha="right")
