@@ -1,10 +1,10 @@
 """Decomposed solves: very large alignments solved region by region, in parallel, and stitched.
 
 1. **Regions** of territories: the ``territories.region`` column, or k-means on the reps' homes.
-2. **Items to regions** by a transportation LP: each item to one of its cheapest regions, every
-   region's load of each hard balance attribute within its territories' summed band (narrowed,
-   so the territories inside still have room), locks kept. The LP is nearly integral; each item
-   goes where most of it is.
+2. **Items to regions** by a transportation LP over groups of alike items (same cheapest
+   territory, eligibility and lock): every region's load of each hard balance attribute within
+   its territories' summed band (narrowed, so the territories inside still have room). The LP is
+   nearly integral; the few split groups are cut by their items' preferences.
 3. **Regions solved in parallel** (Dask: a local cluster, an existing one, or in-process), each
    as a scenario of its own that keeps the whole scenario's targets.
 4. **Stitched and coordinated**: one plan, then neighbourhood MIPs around the territories on a
@@ -40,9 +40,6 @@ from territory_opt.solve import solve
 
 TERRITORIES_PER_REGION = 50
 """Default region size when regions are clustered: about the size solved well in a minute."""
-
-REGION_CANDIDATES = 3
-"""Cheapest regions offered to each item in the transportation LP."""
 
 BAND_NARROWING = 0.5
 """A region's summed band is narrowed to this share of its width around the target, leaving
@@ -208,42 +205,61 @@ def merge_regions(scenario: Scenario, labels: np.ndarray, region: int) -> np.nda
 
 
 def partition_items(scenario: Scenario, labels: np.ndarray, n_regions: int) -> np.ndarray:
-    """Region per item: the transportation LP of the module docstring, rounded."""
-    n = scenario.n_items
-    region_cost = _region_costs(scenario, labels, n_regions)
-    take = min(REGION_CANDIDATES, n_regions)
-    order = np.argsort(region_cost, axis=1, kind="stable")[:, :take]
-    cost = np.take_along_axis(region_cost, order, axis=1)
-    usable = np.isfinite(cost)
-    if not usable[:, 0].all():
-        stuck = scenario.item_ids[~usable[:, 0]][:5]
+    """Region per item: the transportation LP of the module docstring, rounded.
+
+    The LP works on groups of items that look alike to it — same cheapest territory, same
+    eligibility tags, same lock — so its size is groups × regions (a few thousand × tens at
+    200,000 items), not items × regions; a group split between regions is cut by its items'
+    preferences.
+    """
+    region_cost, nearest = _region_costs(scenario, labels, n_regions)
+    if not np.isfinite(region_cost).any(axis=1).all():
+        stuck = scenario.item_ids[~np.isfinite(region_cost).any(axis=1)][:5]
         raise InfeasibleError([Conflict("eligibility / distance",
                                         f"items {list(stuck)} may go to no territory")])
-    item = np.repeat(np.arange(n), take)[usable.ravel()]
-    region = order.ravel()[usable.ravel()]
-    c = cost.ravel()[usable.ravel()]
-    rows: list[sp.csr_array] = [sp.csr_array((np.ones(len(item)), (item, np.arange(len(item)))),
-                                             shape=(n, len(item)))]
-    lo: list[np.ndarray] = [np.ones(n)]
-    hi: list[np.ndarray] = [np.ones(n)]
-    for band in row_layout(scenario).bands:
-        if band.penalty is not None:
-            continue  # soft rules do not constrain the partition
+    eligibility, _ = scenario.eligibility_groups
+    key = (nearest * (int(eligibility.max()) + 1) + eligibility) * (scenario.n_territories + 1) \
+        + np.where(scenario.lock == NO_TERRITORY, scenario.n_territories, scenario.lock)
+    _, group = np.unique(key, return_inverse=True)
+    n_groups = int(group.max()) + 1
+    # A group may use a region only if every member may (sums of finite costs stay finite).
+    group_cost = np.zeros((n_groups, n_regions))
+    np.add.at(group_cost, group, region_cost)
+    hard_bands = [band for band in row_layout(scenario).bands if band.penalty is None]
+    weights = [np.bincount(group, weights=band.weight, minlength=n_groups)
+               for band in hard_bands]
+    share = _transport(group_cost, weights, hard_bands, labels, n_regions)
+    return _split_groups(share, group, region_cost, hard_bands[0].weight if hard_bands
+                         else np.ones(scenario.n_items))
+
+
+def _transport(cost: np.ndarray, weights: list[np.ndarray], bands: list[Any],
+               labels: np.ndarray, n_regions: int) -> np.ndarray:
+    """Share of each group in each region: min Σ cost × share, every group placed once, every
+    region's load of each band within its territories' summed band, narrowed."""
+    n_groups = cost.shape[0]
+    g_index, r_index = np.nonzero(np.isfinite(cost))
+    c = cost[g_index, r_index]
+    columns = np.arange(len(c))
+    rows: list[sp.csr_array] = [sp.csr_array((np.ones(len(c)), (g_index, columns)),
+                                             shape=(n_groups, len(c)))]
+    lo: list[np.ndarray] = [np.ones(n_groups)]
+    hi: list[np.ndarray] = [np.ones(n_groups)]
+    for band, weight in zip(bands, weights, strict=True):
         target = (band.lo + band.hi) / 2 if np.all(np.isfinite(band.hi)) else band.lo
         band_lo = np.where(np.isfinite(band.lo), target - BAND_NARROWING * (target - band.lo),
                            band.lo)
         band_hi = np.where(np.isfinite(band.hi), target + BAND_NARROWING * (band.hi - target),
                            band.hi)
-        weight = band.weight[item]
-        rows.append(sp.csr_array((weight, (region, np.arange(len(item)))),
-                                 shape=(n_regions, len(item))))
+        rows.append(sp.csr_array((weight[g_index], (r_index, columns)),
+                                 shape=(n_regions, len(c))))
         lo.append(np.bincount(labels, weights=np.nan_to_num(band_lo, neginf=0.0),
                               minlength=n_regions))
         hi.append(np.array([band_hi[labels == r].sum() for r in range(n_regions)]))
     a = sp.vstack(rows).tocsr()
     lower, upper = np.concatenate(lo), np.concatenate(hi)
     # linprog wants A_ub x <= b_ub: both sides of every row, infinite ones dropped.
-    finite_hi, finite_lo = np.isfinite(upper), np.isfinite(lower) & (lower > -np.inf)
+    finite_hi, finite_lo = np.isfinite(upper), np.isfinite(lower)
     a_ub = sp.vstack([a[finite_hi], -a[finite_lo]]).tocsr()
     b_ub = np.concatenate([upper[finite_hi], -lower[finite_lo]])
     result = linprog(c, A_ub=a_ub, b_ub=b_ub, bounds=(0, 1), method="highs")
@@ -252,26 +268,50 @@ def partition_items(scenario: Scenario, labels: np.ndarray, n_regions: int) -> n
             "regions + balance", f"no split of the items over the {n_regions} regions keeps "
             "every region's load within its territories' bands (narrowed to "
             f"{BAND_NARROWING:.0%}); try fewer regions or a region column ({result.message})")])
-    share = result.x
-    best = np.full(n, -1.0)
-    out = np.zeros(n, dtype=np.int64)
-    np.maximum.at(best, item, share)
-    winner = share >= best[item] - 1e-12
-    out[item[winner]] = region[winner]
-    return out
+    share = np.zeros(cost.shape)
+    share[g_index, r_index] = np.clip(result.x, 0.0, 1.0)
+    return share
 
 
-def _region_costs(scenario: Scenario, labels: np.ndarray, n_regions: int) -> np.ndarray:
-    """Per item and region: the cheapest allowed pair cost to a territory of that region."""
+def _split_groups(share: np.ndarray, group: np.ndarray, region_cost: np.ndarray,
+                  weight: np.ndarray) -> np.ndarray:
+    """Region per item from its group's shares: a whole group where the LP put it whole; a
+    split group's items by how much they prefer each region, filling each region's share of
+    the group's weight."""
+    out = np.argmax(share, axis=1)[group]
+    split = np.flatnonzero((share > 1e-9).sum(axis=1) > 1)
+    for g in split:
+        members = np.flatnonzero(group == g)
+        regions = np.flatnonzero(share[g] > 1e-9)
+        regions = regions[np.argsort(-share[g, regions])]
+        quota = share[g, regions] * weight[members].sum()
+        # Each item to the region (among the group's) it prefers most while quota is left.
+        regret = region_cost[np.ix_(members, regions)]
+        order = np.argsort(regret[:, 0] - regret.min(axis=1), kind="stable")
+        for i in order:
+            choice = np.argsort(regret[i], kind="stable")
+            fits = [j for j in choice if quota[j] >= weight[members[i]] / 2]
+            j = fits[0] if fits else int(np.argmax(quota))
+            out[members[i]] = regions[j]
+            quota[j] -= weight[members[i]]
+    return np.asarray(out, dtype=np.int64)
+
+
+def _region_costs(scenario: Scenario, labels: np.ndarray, n_regions: int
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Per item and region, the cheapest allowed pair cost to a territory of that region;
+    and each item's cheapest territory overall."""
     n = scenario.n_items
     out = np.full((n, n_regions), np.inf)
+    nearest = np.zeros(n, dtype=np.int64)
     order = np.argsort(labels, kind="stable")
     starts = np.flatnonzero(np.r_[True, labels[order][1:] != labels[order][:-1]])
     present = labels[order][starts]
     for block in item_blocks(n, scenario.n_territories):
-        cost = cost_block(scenario, block)[:, order]
-        out[block][:, present] = np.minimum.reduceat(cost, starts, axis=1)
-    return out
+        cost = cost_block(scenario, block)
+        nearest[block] = np.argmin(cost, axis=1)
+        out[block][:, present] = np.minimum.reduceat(cost[:, order], starts, axis=1)
+    return out, nearest
 
 
 def _solve_region(region: int, sub: Scenario, backend: str, time_limit: float, gap: float,
