@@ -206,6 +206,11 @@ def scenario_html(scenario: Scenario) -> str:
 
 
 def _objective_text(scenario: Scenario) -> str:
+    if scenario.leads is not None:
+        fairness = scenario.spec.leads.fairness if scenario.spec.leads else None
+        penalty = (f" − {fairness.penalty:g} × fairness excess"
+                   if fairness is not None and not fairness.hard else "")
+        return "expected revenue (maximised)" + penalty
     objective = scenario.spec.objective
     travel = f"travel × {objective.travel.weight:g}"
     if objective.travel.attribute:
