@@ -27,7 +27,7 @@ from scipy.cluster.vq import kmeans2
 from scipy.optimize import linprog
 
 from territory_opt.backends.base import SolveOptions, Status, relative_gap
-from territory_opt.errors import Conflict, InfeasibleError, TerritoryOptError
+from territory_opt.errors import Conflict, InfeasibleError, NoPlanFoundError, TerritoryOptError
 from territory_opt.geo import unit_vectors
 from territory_opt.models.alignment import build_alignment, row_layout
 from territory_opt.models.lagrange import lagrangian_relaxation
@@ -104,6 +104,8 @@ def solve_decomposed(
         For a scenario that cannot be decomposed (not an alignment, a disruption cap).
     InfeasibleError
         When no partition keeps every region's bands (the message says which).
+    NoPlanFoundError
+        When a region finds no plan in its share of the time.
     """
     say = progress or (lambda _message: None)
     if scenario.spec.rules.disruption is not None:
@@ -129,13 +131,19 @@ def solve_decomposed(
         began = time.perf_counter()
         results = _run_regions(tasks, backend, per_region, gap, seed, workers, scheduler, say)
         seconds["regions"] += time.perf_counter() - began
+        unsolved = [res for res in results if res.status == "failed"]
+        if unsolved:  # out of time: merging would only make it harder
+            raise NoPlanFoundError(
+                f"{len(unsolved)} of {len(names)} regions found no plan in {per_region:.0f} s "
+                f"each ({unsolved[0].error}); give a longer --time-limit (60% of it is shared "
+                "by the regions, in waves of --workers) or more workers")
         failed = [res.region for res in results if res.error]
         if not failed:
             break
         if len(names) == 1:
-            raise TerritoryOptError(f"the scenario has no plan: {results[0].error}")
-        # A region too small to balance its lumpy items: merge it into its nearest region
-        # and cut again (rare with regions of ~50 territories, routine with a handful).
+            raise InfeasibleError([Conflict("balance", results[0].error)])
+        # An infeasible region (too few territories to balance its lumpy items): merge it
+        # into its nearest region and cut again (rare with ~50 territories, routine with 4).
         merged = merge_regions(scenario, labels, failed[0])
         say(f"region {names[failed[0]]} could not be solved ({results[failed[0]].error}); "
             "merged into its nearest region")
@@ -324,7 +332,10 @@ def _solve_region(region: int, sub: Scenario, backend: str, time_limit: float, g
                      threads=1)
         return RegionResult(region, plan.assignment, plan.bound, str(plan.status),
                             time.perf_counter() - began)
-    except TerritoryOptError as exc:
+    except InfeasibleError as exc:
+        return RegionResult(region, np.zeros(0, np.int64), -np.inf, "infeasible",
+                            time.perf_counter() - began, error=str(exc).splitlines()[0])
+    except TerritoryOptError as exc:  # no plan in time, or a solver's refusal
         return RegionResult(region, np.zeros(0, np.int64), -np.inf, "failed",
                             time.perf_counter() - began, error=str(exc).splitlines()[0])
 
@@ -345,7 +356,7 @@ def _run_regions(tasks: list[tuple[int, Scenario]], backend: str, time_limit: fl
     cluster: Any = None
     if scheduler is None:
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None)
+                               dashboard_address=":0")
     client = Client(cluster if cluster is not None else scheduler)
     try:
         futures = [client.submit(_solve_region, region, sub, backend, time_limit, gap, seed,
