@@ -1,6 +1,7 @@
 """Decomposed solves: very large alignments solved region by region, in parallel, and stitched.
 
-1. **Regions** of territories: the ``territories.region`` column, or k-means on the reps' homes.
+1. **Regions** of territories: the ``territories.region`` column, or equal-sized regions cut
+   from the reps' homes by recursive bisection.
 2. **Items to regions** by a transportation LP over groups of alike items (same cheapest
    territory, eligibility and lock): every region's load of each hard balance attribute within
    its territories' summed band (narrowed, so the territories inside still have room). The LP is
@@ -23,7 +24,6 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.cluster.vq import kmeans2
 from scipy.optimize import linprog
 
 from territory_opt.backends.base import SolveOptions, Status, relative_gap
@@ -92,8 +92,8 @@ def solve_decomposed(
         Number of regions to cluster the territories into; ``None``: the ``region`` column,
         else one region per :data:`TERRITORIES_PER_REGION` territories.
     time_limit
-        Seconds for the whole solve, roughly: 60% to the regions (in waves of ``workers``),
-        20% to the whole model's bound, 20% to the coordination pass.
+        Seconds for the whole solve, roughly: 60% to the regions (shared by size over the
+        ``workers``), 20% to the whole model's bound, 20% to the coordination pass.
     scheduler
         ``None`` a local Dask cluster of ``workers`` processes, ``"serial"`` in this process,
         or the address of a Dask scheduler (``tcp://HOST:PORT``).
@@ -124,19 +124,22 @@ def solve_decomposed(
         item_region = partition_items(scenario, labels, len(names))
         seconds["partition"] += time.perf_counter() - began
         say(f"items to regions in {time.perf_counter() - began:.1f} s")
-        waves = -(-len(names) // max(1, workers))
-        per_region = max(5.0, 0.6 * time_limit / waves)
         tasks = [(r, sub_scenario(scenario, np.flatnonzero(item_region == r),
                                   np.flatnonzero(labels == r))) for r in range(len(names))]
+        # 60% of the time on every worker, shared in proportion to the regions' sizes.
+        cells = np.array([sub.n_items * sub.n_territories for _, sub in tasks], dtype=float)
+        budget = 0.6 * time_limit * min(workers, len(tasks)) * cells / cells.sum()
+        per_region = float(budget.min())
         began = time.perf_counter()
-        results = _run_regions(tasks, backend, per_region, gap, seed, workers, scheduler, say)
+        results = _run_regions(tasks, backend, budget, gap, seed, workers, scheduler, say)
         seconds["regions"] += time.perf_counter() - began
         unsolved = [res for res in results if res.status == "failed"]
         if unsolved:  # out of time: merging would only make it harder
             raise NoPlanFoundError(
-                f"{len(unsolved)} of {len(names)} regions found no plan in {per_region:.0f} s "
-                f"each ({unsolved[0].error}); give a longer --time-limit (60% of it is shared "
-                "by the regions, in waves of --workers) or more workers")
+                f"{len(unsolved)} of {len(names)} regions found no plan in their share of the "
+                f"time (the least {per_region:.0f} s; {unsolved[0].error}); give a longer "
+                "--time-limit (60% of it is shared by the regions, by size, over --workers) "
+                "or more workers")
         failed = [res.region for res in results if res.error]
         if not failed:
             break
@@ -182,21 +185,38 @@ def solve_decomposed(
 def territory_regions(scenario: Scenario, regions: int | None, seed: int
                       ) -> tuple[np.ndarray, list[str]]:
     """Region index per territory, and the regions' names: the ``region`` column when there is
-    one and ``regions`` is None, else k-means (seeded) on the homes."""
+    one and ``regions`` is None, else a recursive bisection of the homes into regions of equal
+    size (k-means gave regions of 19 to 93 territories at 1,000, and the largest ran out of
+    time)."""
     if regions is None and scenario.territory_region is not None:
         names, labels = np.unique(scenario.territory_region.astype(str), return_inverse=True)
         return labels.astype(np.int64), [str(n) for n in names]
     m = scenario.n_territories
-    count = regions or max(1, round(m / TERRITORIES_PER_REGION))
+    count = min(regions or max(1, round(m / TERRITORIES_PER_REGION)), m)
     if not scenario.has_home.all():
-        raise TerritoryOptError("clustering territories into regions needs every home; give "
+        raise TerritoryOptError("cutting territories into regions needs every home; give "
                                 "a territories.region column instead")
-    count = min(count, m)
-    points = unit_vectors(scenario.home_lat, scenario.home_lon)
-    _, labels = kmeans2(points, count, minit="++", seed=np.random.default_rng(seed))
-    # Empty clusters happen with kmeans2; renumber the used ones 0..R-1.
-    used, labels = np.unique(labels, return_inverse=True)
-    return labels.astype(np.int64), [f"R{r + 1}" for r in range(len(used))]
+    labels = np.zeros(m, dtype=np.int64)
+    _bisect(scenario.home_lat, scenario.home_lon, np.arange(m), count, labels, 0)
+    return labels, [f"R{r + 1}" for r in range(count)]
+
+
+def _bisect(lat: np.ndarray, lon: np.ndarray, members: np.ndarray, count: int,
+            labels: np.ndarray, first: int) -> None:
+    """Cut ``members`` into ``count`` regions of (nearly) equal numbers of territories:
+    recursively at the median along the wider of north-south and east-west. Equal regions
+    make equal tasks, so the waves of parallel solves end together."""
+    if count == 1:
+        labels[members] = first
+        return
+    y = lat[members]
+    x = lon[members] * np.cos(np.radians(float(np.mean(y))))
+    axis = x if np.ptp(x) >= np.ptp(y) else y
+    order = members[np.argsort(axis, kind="stable")]
+    left = count // 2
+    cut = round(len(members) * left / count)
+    _bisect(lat, lon, order[:cut], left, labels, first)
+    _bisect(lat, lon, order[cut:], count - left, labels, first + left)
 
 
 def merge_regions(scenario: Scenario, labels: np.ndarray, region: int) -> np.ndarray:
@@ -340,15 +360,17 @@ def _solve_region(region: int, sub: Scenario, backend: str, time_limit: float, g
                             time.perf_counter() - began, error=str(exc).splitlines()[0])
 
 
-def _run_regions(tasks: list[tuple[int, Scenario]], backend: str, time_limit: float, gap: float,
-                 seed: int, workers: int, scheduler: str | None,
+def _run_regions(tasks: list[tuple[int, Scenario]], backend: str, budget: np.ndarray,
+                 gap: float, seed: int, workers: int, scheduler: str | None,
                  say: Callable[[str], None]) -> list[RegionResult]:
-    """The regions' solves: in this process, or on a Dask cluster (largest regions first)."""
+    """The regions' solves, ``budget[r]`` seconds each: in this process, or on a Dask cluster
+    (largest regions first)."""
     tasks = sorted(tasks, key=lambda t: -t[1].n_items * t[1].n_territories)
     if scheduler == "serial":
         results = []
         for region, sub in tasks:
-            results.append(_solve_region(region, sub, backend, time_limit, gap, seed))
+            results.append(_solve_region(region, sub, backend, float(budget[region]), gap,
+                                         seed))
             say(f"region {region + 1}/{len(tasks)} solved")
         return sorted(results, key=lambda res: res.region)
     from distributed import Client, LocalCluster, as_completed
@@ -359,8 +381,9 @@ def _run_regions(tasks: list[tuple[int, Scenario]], backend: str, time_limit: fl
                                dashboard_address=":0")
     client = Client(cluster if cluster is not None else scheduler)
     try:
-        futures = [client.submit(_solve_region, region, sub, backend, time_limit, gap, seed,
-                                 key=f"region-{region}-{seed}", retries=2, pure=False)
+        futures = [client.submit(_solve_region, region, sub, backend, float(budget[region]),
+                                 gap, seed, key=f"region-{region}-{seed}", retries=2,
+                                 pure=False)
                    for region, sub in tasks]
         results = []
         for done, result in as_completed(futures, with_results=True):
