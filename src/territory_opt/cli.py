@@ -1,5 +1,5 @@
 """Command line: ``territory-opt validate | solve | evaluate | compare | tradeoff | route |
-map | report | serve | backends``.
+map | report | sweep | serve | backends``.
 
 Exit status: 0 success, 2 bad input or infeasible scenario (with an explanation), 3 no plan
 found within the time limit, 1 an unexpected internal error.
@@ -416,6 +416,46 @@ def _tradeoff_table(curve: Any) -> Table:
                 cells.append(_fmt(value, digits or 0))
         table.add_row(*cells)
     return table
+
+
+@main.command(name="sweep")
+@click.argument("sweep_yaml", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--scheduler", help="tcp://HOST:PORT of a running Dask scheduler, or 'serial' "
+                                  "(one variant after another in this process) [default: a "
+                                  "local cluster started here].")
+@click.option("--workers", type=click.IntRange(min=1),
+              help="Worker processes of the local cluster [default: min(variants, CPUs)].")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False),
+              help="Results folder; rerun with the same one to resume "
+                   "[default: plans/<folder>-<sweep file stem>].")
+@json_option
+def sweep_command(sweep_yaml: Path, scheduler: str | None, workers: int | None,
+                  out_dir: Path | None, as_json: bool) -> None:
+    """Solve the variants of a sweep.yaml in parallel on Dask; writes sweep.csv, sweep.png,
+    sweep.json and results/HASH.json per variant (a rerun skips the variants already done)."""
+    from territory_opt.sweep import load_sweep, run_sweep
+
+    def run() -> None:
+        sweep = load_sweep(sweep_yaml)
+        stem = f"{sweep_yaml.resolve().parent.name}-{sweep_yaml.stem}"
+        target = out_dir or Path("plans") / stem
+        result = run_sweep(sweep, out_dir=target, scheduler=scheduler, workers=workers,
+                           progress=not as_json)
+        if as_json:
+            click.echo(json.dumps(result.summary() | {"out_dir": str(target)}, indent=2))
+        else:
+            out.print(result.table())
+            if result.skipped:
+                out.print(f"skipped {result.skipped} variant(s) already solved in "
+                          f"{escape(str(target / 'results'))}")
+            out.print(f"written to [bold]{escape(str(target))}[/] (sweep.csv, sweep.png, "
+                      "sweep.json, results/)")
+        if not any(r.solved for r in result.records):
+            raise TerritoryOptError(f"no variant of {sweep_yaml} gave a plan:\n" + "\n".join(
+                f"  {r.name}: {r.status}: {r.error.splitlines()[0] if r.error else ''}"
+                for r in result.records))
+
+    _guarded(run)
 
 
 @main.command(name="route")
