@@ -17,9 +17,10 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 import pytest
 
-from conftest import REPS, TinyScenario
+from conftest import REPS, TinyScenario, run_cli
 from territory_opt import load_scenario
 from territory_opt.backends.base import Status
 from territory_opt.errors import ScenarioError, TerritoryOptError
@@ -348,3 +349,23 @@ def test_headcount_bad_inputs_are_named(clusters: Any, tmp_path: Path) -> None:
         read_candidates(bad)
     found = {(p.where, p.field) for p in err.value.problems}
     assert found == {(f"{bad}, row 2", "lat"), (f"{bad}, row 3", "id")}
+
+
+def test_cli_size_writes_the_answer_and_names_bad_input(tmp_path: Path) -> None:
+
+
+    small = Path(__file__).resolve().parents[1] / "scenarios" / "small"
+    reps = pd.read_csv(small / "reps.csv")
+    candidates = tmp_path / "candidates.csv"
+    pd.DataFrame({"id": reps.rep_id, "lat": reps.home_lat, "lon": reps.home_lon,
+                  "name": reps.name}).to_csv(candidates, index=False)
+    out = tmp_path / "sizing"
+    args = ["size", small / "scenario.yaml", "--candidates", candidates, "--workload",
+            "workload_h", "--capacity", "1000", "--max-km", "300", "--time-limit", "20"]
+    result = run_cli(*args, "--out", out, cwd=tmp_path)
+    assert result.code == 0, result.output
+    assert "8 reps (proven minimum)" in result.output
+    assert {"bases.csv", "assignment.csv", "attempts.csv", "sizing.json"} <= {
+        p.name for p in out.iterdir()}
+    bad = run_cli(*args[:5], "nope", *args[6:], cwd=tmp_path)
+    assert bad.code == 2 and "nope" in bad.output and "Traceback" not in bad.output

@@ -1,5 +1,5 @@
 """Command line: ``territory-opt validate | solve | evaluate | compare | tradeoff | route |
-map | report | sweep | serve | backends``.
+map | report | sweep | size | serve | backends``.
 
 Exit status: 0 success, 2 bad input or infeasible scenario (with an explanation), 3 no plan
 found within the time limit, 1 an unexpected internal error.
@@ -454,6 +454,73 @@ def sweep_command(sweep_yaml: Path, scheduler: str | None, workers: int | None,
             raise TerritoryOptError(f"no variant of {sweep_yaml} gave a plan:\n" + "\n".join(
                 f"  {r.name}: {r.status}: {r.error.splitlines()[0] if r.error else ''}"
                 for r in result.records))
+
+    _guarded(run)
+
+
+@main.command(name="size")
+@scenario_argument
+@click.option("--candidates", "candidates_csv", required=True, type=click.Path(path_type=Path),
+              help="CSV of candidate base locations: id, lat, lon (name optional); one rep "
+                   "at most per location.")
+@click.option("--workload", required=True, help="Item attribute that adds up to a rep's "
+              "workload, e.g. workload_h.")
+@click.option("--capacity", required=True, type=click.FloatRange(min=0, min_open=True),
+              help="Workload one rep can carry, e.g. 1600.")
+@click.option("--max-km", required=True, type=click.FloatRange(min=0, min_open=True),
+              help="Largest great-circle km from an account to its rep's base.")
+@click.option("--weight", help="Item attribute weighting each account's km in the travel "
+              "(e.g. visits) [default: plain km].")
+@click.option("--extra", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Also solve this many headcounts above the fewest.")
+@click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=60.0,
+              show_default=True, help="Seconds per solve (each headcount tried).")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Random seed of the solver.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path),
+              help="Folder to create [default: plans/<scenario>-sizing-<timestamp>].")
+@json_option
+def size_command(scenario: Path, candidates_csv: Path, workload: str, capacity: float,
+                 max_km: float, weight: str | None, extra: int, time_limit: float, seed: int,
+                 out_dir: Path | None, as_json: bool) -> None:
+    """Size the sales force: the fewest reps, based among the candidates, with every account
+    within --max-km of its rep's base and every rep's workload at most --capacity; and the
+    bases and assignment with the least travel for that headcount. Writes bases.csv,
+    assignment.csv, attempts.csv and sizing.json."""
+    from territory_opt.sizing import size_sales_force, write_sizing
+
+    def run() -> None:
+        s = load_scenario(scenario)
+        target = out_dir or _default_out(s, "sizing")
+        if target.exists():
+            raise TerritoryOptError(f"{target} already exists; choose another --out "
+                                    "(outputs are never overwritten)")
+        result = size_sales_force(s, candidates_csv, workload=workload, capacity=capacity,
+                                  max_km=max_km, weight=weight, time_limit=time_limit,
+                                  seed=seed, extra=extra)
+        written = write_sizing(result, target)
+        if as_json:
+            click.echo(json.dumps(result.summary() | {"out_dir": str(written)}, indent=2))
+        else:
+            table = Table(title=f"headcount for {s.name}", title_justify="left")
+            for column in ("reps", "status", "travel", "bound", "s", "why"):
+                table.add_column(column, justify="left" if column in ("status", "why")
+                                 else "right")
+            for a in result.attempts:
+                plan = a.status == "feasible"
+                table.add_row(str(a.p) if a.p else "any", a.status,
+                              _fmt(a.travel) if plan else "", _fmt(a.bound) if plan else "",
+                              f"{a.seconds:.1f}", escape(a.reason))
+            out.print(table)
+            if result.reps is not None:
+                proven = "proven minimum" if result.proven_minimum else "minimum not proven"
+                out.print(f"[bold]{result.reps} reps[/] ({proven}); bases: " + escape(
+                    ", ".join(result.bases()["name"].astype(str))))
+            out.print(f"written to [bold]{escape(str(written))}[/] (bases.csv, assignment.csv, "
+                      "attempts.csv, sizing.json)")
+        if result.reps is None:
+            reasons = "\n".join(f"  {a.p}: {a.reason}" for a in result.attempts[-3:])
+            raise TerritoryOptError(f"no headcount gave a plan:\n{reasons}")
 
     _guarded(run)
 
