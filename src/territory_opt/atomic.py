@@ -1,4 +1,4 @@
-"""Write an output folder all at once: a reader sees the whole folder or none of it.
+"""Write outputs all at once: a reader sees the whole folder (or file) or none of it.
 
 Plans, trade-off curves and reports are written into a temporary sibling folder and renamed into
 place; an existing path is never overwritten.
@@ -7,6 +7,7 @@ place; an existing path is never overwritten.
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -36,6 +37,20 @@ def write_folder(directory: str | Path, fill: Callable[[Path], None]) -> Path:
         os.rename(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
+
+
+def write_file(target: Path, data: bytes) -> Path:
+    """Write ``data`` to a fresh hidden file beside ``target``, then rename it into place (a
+    reader sees the old file or the new one, never half of one)."""
+    tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        with open(tmp, "xb") as f:  # "x": never clobber; the umask decides permissions
+            f.write(data)
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
         raise
     return target
 

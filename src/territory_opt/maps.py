@@ -14,8 +14,6 @@ import html
 import io
 import json
 import math
-import os
-import secrets
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -37,6 +35,7 @@ from matplotlib.patches import Patch
 from pyproj import Transformer
 from scipy.spatial import cKDTree
 
+from territory_opt.atomic import write_file
 from territory_opt.geo import unit_vectors
 from territory_opt.scenario.model import NO_TERRITORY, Scenario
 
@@ -123,9 +122,9 @@ def write_maps(plan_dir: Path, scenario: Scenario, assignment: np.ndarray,
     plan_dir = Path(plan_dir)
     layout = _layout(scenario, assignment)
     png = plan_dir / PNG_FILE
-    _write_atomic(png, render_png(scenario, layout))
+    write_file(png, render_png(scenario, layout))
     page = plan_dir / HTML_FILE
-    _write_atomic(page, render_html(scenario, layout, territory_kpis).encode("utf-8"))
+    write_file(page, render_html(scenario, layout, territory_kpis).encode("utf-8"))
     return [png, page]
 
 
@@ -661,13 +660,3 @@ def _format(value: Any) -> str:
 # --- files ------------------------------------------------------------------------------------
 
 
-def _write_atomic(target: Path, data: bytes) -> None:
-    """Write ``data`` to a fresh hidden file beside ``target``, then rename it into place."""
-    tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        with open(tmp, "xb") as f:  # "x": never clobber; the umask decides permissions
-            f.write(data)
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise

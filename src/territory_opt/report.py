@@ -14,9 +14,7 @@ import base64
 import io
 import json
 import math
-import os
 import re
-import secrets
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -33,6 +31,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from territory_opt import __version__
+from territory_opt.atomic import write_file
 from territory_opt.errors import TerritoryOptError
 from territory_opt.plan import PLAN_FILE, Plan
 from territory_opt.text import fmt
@@ -189,17 +188,7 @@ def write_report(plan: Plan, plan_dir: str | Path, name: str = REPORT_FILE) -> P
             or not name.lower().endswith((".html", ".htm")) or name == "map.html"):
         raise TerritoryOptError(f"report name '{name}': expected a plain file name ending in "
                                 ".html (not map.html)")
-    page = render_report(plan, plan_dir).encode("utf-8")
-    target = plan_dir / name
-    tmp = plan_dir / f".{name}.{secrets.token_hex(4)}.tmp"
-    try:
-        with open(tmp, "xb") as f:  # "x": never clobber; the umask decides permissions
-            f.write(page)
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return target
+    return write_file(plan_dir / name, render_report(plan, plan_dir).encode("utf-8"))
 
 
 def balance_bands(plan: Plan) -> dict[str, Band]:
