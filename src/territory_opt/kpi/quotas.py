@@ -59,7 +59,7 @@ def split_target(rules: Quotas, basis: np.ndarray, fte: np.ndarray) -> QuotaSpli
     scale = _water_level(rules.target, share, low, high)
     quota = np.clip(scale * share, low, high)
     short = rules.target - quota.sum()
-    if short > 1e-9 * rules.target:
+    if short > 1e-9 * rules.target and np.isfinite(high).all():
         # Caps left only territories with (next to) no share below their cap, and a share
         # cannot lift them: fill their headroom (Σ cap >= target, as cap >= 1).
         headroom = high - quota
@@ -78,13 +78,17 @@ def _water_level(total: float, share: np.ndarray, low: np.ndarray, high: np.ndar
     """The λ for which ``clip(λ × share, low, high)`` adds up to ``total``.
 
     The sum is piecewise linear and non-decreasing in λ, with breakpoints where a territory
-    leaves its floor or reaches its cap; find the segment holding ``total`` and solve it
-    exactly. Needs ``Σ low <= total <= Σ high`` (floor <= 1 <= cap guarantee it).
+    leaves its floor or reaches its cap: find the segment holding ``total``, then bisect in it
+    (solving the segment's line directly loses territories that sit on a breakpoint to rounding,
+    and overshoots). Needs ``Σ low <= total <= Σ high`` (floor <= 1 <= cap guarantee it).
     """
+    def filled(lam: float) -> float:
+        return float(np.clip(lam * share, low, high).sum())
+
     positive = share > 0
     points = np.concatenate([low[positive] / share[positive], high[positive] / share[positive]])
     points = np.unique(np.concatenate([[0.0], points[np.isfinite(points)]]))
-    sums = np.array([np.clip(lam * share, low, high).sum() for lam in points])
+    sums = np.array([filled(lam) for lam in points])
     tol = 1e-12 * total
     above = np.flatnonzero(sums >= total - tol)
     if len(above) and above[0] == 0:
@@ -94,13 +98,22 @@ def _water_level(total: float, share: np.ndarray, low: np.ndarray, high: np.ndar
         # The sum stays at the total over a range of λ (every territory at a floor or cap):
         # any λ there gives the same quotas; the middle one says which bound set each.
         return float(points[flat[0]] + points[flat[-1]]) / 2
-    # Past the last breakpoint (no cap binds there) the sum grows without end.
-    lo = float(points[above[0] - 1] if len(above) else points[-1])
-    base = np.clip(lo * share, low, high)
-    free = positive & (lo * share >= low) & (lo * share < high)
-    slope = float(share[free].sum())
-    lam = lo + (total - float(base.sum())) / slope if slope > 0 else lo
-    return lam if np.isfinite(lam) else lo
+    if len(above):
+        lo, hi = float(points[above[0] - 1]), float(points[above[0]])
+    elif not np.isinf(high[positive]).any():
+        # Every territory with a share is capped and the sum still falls short (the others
+        # have no share to grow by): the caller fills their headroom.
+        return float(points[-1])
+    else:  # past the last breakpoint an uncapped territory grows without end
+        lo = hi = float(points[-1])
+        while filled(hi) < total - tol:
+            hi = 2 * hi + 1.0
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        if mid in (lo, hi):
+            break
+        lo, hi = (mid, hi) if filled(mid) < total else (lo, mid)
+    return hi
 
 
 def _round_keeping_total(quota: np.ndarray, unit: float, target: float) -> np.ndarray:
