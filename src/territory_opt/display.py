@@ -60,17 +60,18 @@ def digits_for(name: str) -> int:
     return 1
 
 
-def cell(value: Any, digits: int = 1) -> str:
+def cell(value: Any, digits: int = 1, missing: str = "") -> str:
     """One value as text (not yet escaped): numbers by :func:`~territory_opt.text.fmt`
-    (integers without decimals), booleans as yes/no, the rest by ``str``."""
+    (integers without decimals), booleans as yes/no, ``missing`` for None or pandas' NA, the
+    rest by ``str``."""
     if isinstance(value, bool | np.bool_):
         return "yes" if value else "no"
     if isinstance(value, int | np.integer):
         return fmt(int(value), 0)
     if isinstance(value, float | np.floating):
         return fmt(float(value), digits)
-    if value is None:
-        return ""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return missing
     return str(value)
 
 

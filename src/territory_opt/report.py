@@ -32,6 +32,7 @@ from matplotlib.figure import Figure
 
 from territory_opt import __version__
 from territory_opt.atomic import write_file
+from territory_opt.display import cell
 from territory_opt.errors import TerritoryOptError
 from territory_opt.plan import PLAN_FILE, Plan
 from territory_opt.text import fmt
@@ -462,20 +463,7 @@ def _digits(values: np.ndarray, column: str) -> int:
 
 def _text(value: Any, digits: int) -> str:
     """A cell's text: yes/no, n/a for missing, ±∞, numbers by :func:`fmt`; text as is."""
-    if value is None:
-        return "n/a"
-    if isinstance(value, bool | np.bool_):
-        return "yes" if value else "no"
-    if isinstance(value, int | np.integer):
-        return f"{int(value):,}"
-    if isinstance(value, float | np.floating):
-        v = float(value)
-        if math.isinf(v) and v < 0:
-            return "−∞"
-        return fmt(v, digits)
-    if value is pd.NA or value is pd.NaT:
-        return "n/a"
-    return str(value)
+    return cell(value, digits, missing="n/a")
 
 
 def _outside(value: Any, band: Band) -> bool:
