@@ -1,8 +1,9 @@
 """Benchmark helpers: the instance readers and the hand-written PuLP baseline.
 
-Everything but the ``slow`` tests runs on tiny data written to ``tmp_path`` (CI has no shared
-instances folder). The ``slow`` tests read the real instances and are skipped only when that
-folder is absent.
+Everything but the ``slow`` tests runs on tiny data written to ``tmp_path``, so the readers are
+checked on any machine. The ``slow`` tests read the real instances (``.ci/run`` points
+``TERRITORY_OPT_INSTANCES`` at the shared folder) and are skipped only when that folder is
+absent.
 """
 
 from __future__ import annotations
