@@ -117,8 +117,8 @@ def _section(rows: dict[str, dict[str, Any]], args: argparse.Namespace) -> str:
             notes = (f"{row['regions']} regions; {phases}; region status "
                      f"{row['region_status']}; regions' objectives sum to "
                      f"{row['regions_objective']:,.0f}, their own bounds to "
-                     f"{row['regions_bound']:,.0f}; stitched {row['stitched']:,.0f}, after "
-                     "coordination the objective")
+                     f"{row['regions_bound']:,.0f}; stitched plan {row['stitched']:,.0f}, "
+                     "coordinated: the objective column")
         lines.append(f"| {method} | {cell(row, 'total_s', ',.0f')} | "
                      f"{cell(row, 'objective', ',.0f')} | {cell(row, 'bound', ',.0f')} | "
                      f"{cell(row, 'gap', '.2%')} | {cell(row, 'hard_violations', '.0f')} | "
