@@ -3,7 +3,9 @@ backend conformance suite. Each variant exercises some rules; together they cove
 
 from __future__ import annotations
 
+import functools
 import itertools
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +13,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from territory_opt import evaluate
+from territory_opt import evaluate, load_scenario
 from territory_opt.scenario.model import Scenario
 
 # Seven accounts on a line between three reps; workloads chosen so that "each account to its
@@ -88,6 +90,14 @@ def write_scenario(folder: Path, variant: dict[str, Any]) -> Path:
     path = folder / "scenario.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     return path
+
+
+@functools.cache
+def variant_optimum(name: str) -> float:
+    """Brute-force optimum of :data:`VARIANTS` ``name``, once per test session (thousands of
+    evaluations each: the end-to-end and conformance suites both need them)."""
+    with tempfile.TemporaryDirectory() as folder:
+        return brute_force(load_scenario(write_scenario(Path(folder), VARIANTS[name])))[0]
 
 
 def brute_force(scenario: Scenario) -> tuple[float, np.ndarray]:

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cases import VARIANTS, brute_force, write_scenario
+from cases import VARIANTS, variant_optimum, write_scenario
 from territory_opt import evaluate, load_scenario, solve
 from territory_opt.backends.base import Status, registered_backends
 from territory_opt.scenario.model import Scenario
@@ -31,7 +31,7 @@ def optima(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Scenario
     for name, variant in VARIANTS.items():
         folder = tmp_path_factory.mktemp("case")
         scenario = load_scenario(write_scenario(folder, variant))
-        out[name] = (scenario, brute_force(scenario)[0])
+        out[name] = (scenario, variant_optimum(name))
     return out
 
 

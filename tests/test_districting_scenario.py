@@ -108,7 +108,9 @@ def test_nc_counties_is_proven_optimal_with_connected_territories() -> None:
 def test_zip_units_heuristic_keeps_every_territory_connected() -> None:
     scenario = load_scenario(ROOT / "scenarios" / "zip-units" / "scenario.yaml")
     assert scenario.n_items > 2000
-    plan = solve(scenario, backend="heuristic", time_limit=60)
+    # Connectivity, not the gap, is checked: 20 s gave connected, feasible territories at a
+    # 5% gap here; 30 s leaves room for a slower CI machine.
+    plan = solve(scenario, backend="heuristic", time_limit=30)
     assert scenario.adjacency is not None
     assert connected(scenario.adjacency, plan.assignment, scenario.n_territories)
     assert evaluate(scenario, plan.assignment).feasible

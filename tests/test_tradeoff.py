@@ -154,8 +154,11 @@ def test_cli_bad_values_exit_2(tiny: TinyScenario, values: str, expected: str) -
 @pytest.mark.slow
 def test_demo_curve_has_five_monotone_points() -> None:
     s = load_scenario(ROOT / "scenarios" / "demo" / "scenario.yaml")
-    curve = tradeoff(s, "rules.disruption.max_share", [0.2, 0.3, 0.4, 0.5, 0.7, 1.0],
-                     time_limit=15)
+    # A 2% gap target: each point stops once proven that close (the curve took 90 s at the
+    # default 0.5%, 30 s so); monotone holds at any gap, since a point keeps the tighter
+    # point's plan when that one is better.
+    curve = tradeoff(s, "rules.disruption.max_share", [0.2, 0.3, 0.5, 0.7, 1.0],
+                     time_limit=15, gap=0.02)
     solved = [p for p in curve.points if p.plan is not None]
     assert len(solved) >= 5
     assert curve.monotone_violations() == []
