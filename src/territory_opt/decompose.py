@@ -52,6 +52,13 @@ region found no plan in its time."""
 REGRET_BUCKETS = 8
 """Items with the same two cheapest regions are grouped by regret quantile into this many."""
 
+BOUND_SHARE = 0.2
+"""Share of the time limit for the whole model's relaxation (the bound and the partition's
+prices)."""
+
+REGIONS_SHARE = 0.6
+"""Share of the time limit for the regions' solves, on every worker."""
+
 EVALUATION_RESERVE = 0.02
 """Share of the time limit kept for evaluating the final plan (seconds at 200,000 items)."""
 
@@ -134,7 +141,7 @@ def solve_decomposed(
     # The whole model's Lagrangian relaxation first: its bound holds whatever the partition,
     # and its band prices tell the partition which territories are short of load.
     began = time.perf_counter()
-    relaxation = whole_relaxation(scenario, 0.2 * time_limit, seed)
+    relaxation = whole_relaxation(scenario, BOUND_SHARE * time_limit, seed)
     bound = relaxation.bound
     seconds["bound"] = time.perf_counter() - began
     say(f"bound for the whole model {bound:,.1f} in {seconds['bound']:.1f} s")
@@ -146,10 +153,10 @@ def solve_decomposed(
         say(f"items to regions in {time.perf_counter() - began:.1f} s")
         tasks = [(r, sub_scenario(scenario, np.flatnonzero(item_region == r),
                                   np.flatnonzero(labels == r))) for r in range(len(names))]
-        # 60% of the time on every worker, shared in proportion to the regions' sizes.
+        # The regions' share of the time on every worker, in proportion to their sizes.
         cells = np.array([sub.n_items * sub.n_territories for _, sub in tasks], dtype=float)
         parallel = 1 if scheduler == "serial" else min(workers, len(tasks))
-        budget = 0.6 * time_limit * parallel * cells / cells.sum()
+        budget = REGIONS_SHARE * time_limit * parallel * cells / cells.sum()
         per_region = float(budget.min())
         began = time.perf_counter()
         results = _run_regions(tasks, backend, budget, gap, seed, workers, scheduler, say)
@@ -159,7 +166,8 @@ def solve_decomposed(
             raise NoPlanFoundError(
                 f"{len(unsolved)} of {len(names)} regions found no plan in their share of the "
                 f"time (the least {per_region:.0f} s; {unsolved[0].error}); give a longer "
-                "--time-limit (60% of it is shared by the regions, by size, over --workers) "
+                f"--time-limit ({REGIONS_SHARE:.0%} of it is shared by the regions, by size, over "
+                "--workers) "
                 "or more workers")
         failed = [res.region for res in results if res.error]
         if not failed:
