@@ -170,9 +170,8 @@ def solve_decomposed(
             raise NoPlanFoundError(
                 f"{len(unsolved)} of {len(names)} regions found no plan in their share of the "
                 f"time (the least {per_region:.0f} s; {unsolved[0].error}); give a longer "
-                f"--time-limit ({REGIONS_SHARE:.0%} of it is shared by the regions, by size, over "
-                "--workers) "
-                "or more workers")
+                f"--time-limit ({REGIONS_SHARE:.0%} of it is shared by the regions, by size, "
+                "over --workers) or more workers")
         failed = [res.region for res in results if res.error]
         if not failed:
             break
@@ -305,11 +304,8 @@ def _alike_groups(scenario: Scenario, region_cost: np.ndarray) -> np.ndarray:
     n_regions = region_cost.shape[1]
     if n_regions == 1:
         return np.zeros(scenario.n_items, dtype=np.int64)
-    top = np.argpartition(region_cost, 1, axis=1)[:, :2]
+    top = np.argsort(region_cost, axis=1, kind="stable")[:, :2]
     first = np.take_along_axis(region_cost, top, axis=1)
-    order = np.argsort(first, axis=1)
-    top = np.take_along_axis(top, order, axis=1)
-    first = np.take_along_axis(first, order, axis=1)
     regret = np.nan_to_num(first[:, 1] - first[:, 0], posinf=np.finfo(float).max)
     edges = np.unique(np.quantile(regret, np.linspace(0, 1, REGRET_BUCKETS + 1)[1:-1]))
     bucket = np.searchsorted(edges, regret)
