@@ -136,3 +136,10 @@ def test_regions_on_a_dask_cluster_match_the_serial_run() -> None:
     serial, _ = solve_decomposed(s, regions=2, time_limit=60, gap=0.05, scheduler="serial")
     local, _ = solve_decomposed(s, regions=2, time_limit=60, gap=0.05, workers=2)
     assert np.array_equal(serial.assignment, local.assignment)
+
+
+def test_an_unreachable_scheduler_is_a_clear_error_not_a_traceback() -> None:
+    # Port 1 on loopback: nothing listens there.
+    s = load_scenario(SMALL)
+    with pytest.raises(TerritoryOptError, match="cannot reach the Dask scheduler"):
+        solve_decomposed(s, regions=2, time_limit=10, scheduler="tcp://127.0.0.1:1")

@@ -429,14 +429,11 @@ def _run_regions(tasks: list[tuple[int, Scenario]], backend: str, budget: np.nda
                                          seed))
             say(f"region {region + 1}/{len(tasks)} solved")
         return sorted(results, key=lambda res: res.region)
-    from distributed import Client, LocalCluster, as_completed
+    from distributed import as_completed
 
-    cluster: Any = None
-    if scheduler is None:
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               dashboard_address=":0")
-    client = Client(cluster if cluster is not None else scheduler)
-    try:
+    from territory_opt.sweep import dask_client
+
+    with dask_client(scheduler, workers) as client:
         futures = [client.submit(_solve_region, region, sub, backend, float(budget[region]),
                                  gap, seed, key=f"region-{region}-{seed}", retries=2,
                                  pure=False)
@@ -448,10 +445,6 @@ def _run_regions(tasks: list[tuple[int, Scenario]], backend: str, budget: np.nda
                 f"({len(results)}/{len(tasks)})")
             del done
         return sorted(results, key=lambda res: res.region)
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
 
 
 def whole_relaxation(scenario: Scenario, budget: float, seed: int) -> Relaxation:

@@ -392,7 +392,7 @@ def run_sweep(
         with contextlib.ExitStack() as stack:
             # The cluster first: a scheduler that cannot be reached fails before the bar shows.
             client = None if scheduler == "serial" else stack.enter_context(
-                _client(scheduler, workers or min(len(tasks), _cpus())))
+                dask_client(scheduler, workers or min(len(tasks), _cpus())))
             advance = stack.enter_context(_progress_bar(progress, len(tasks), sweep.name))
 
             def report(record: VariantRecord) -> None:
@@ -468,8 +468,9 @@ def _run_dask(client: Any, tasks: list[VariantTask],
 
 
 @contextlib.contextmanager
-def _client(scheduler: Scheduler, workers: int) -> Iterator[Any]:
-    """A client of the scheduler at ``scheduler``, or of a LocalCluster started here."""
+def dask_client(scheduler: Scheduler, workers: int) -> Iterator[Any]:
+    """A client of the scheduler at ``scheduler``, or of a LocalCluster of ``workers``
+    processes started here; an unreachable scheduler is a :class:`TerritoryOptError`."""
     from distributed import Client, LocalCluster
 
     if scheduler is None:
