@@ -27,8 +27,9 @@ from territory_opt.backends.base import Status, relative_gap
 from territory_opt.errors import Problem, ScenarioError, scenario_error
 from territory_opt.kpi.evaluate import Evaluation, evaluate, moved_mask
 from territory_opt.kpi.quotas import QUOTA_COLUMNS
-from territory_opt.scenario.load import load_scenario, read_text_table
+from territory_opt.scenario.load import load_scenario
 from territory_opt.scenario.model import NO_TERRITORY, Scenario
+from territory_opt.scenario.tables import read_text_table
 
 ASSIGNMENT_FILE = "assignment.csv"
 TERRITORIES_FILE = "territories.csv"

@@ -15,6 +15,7 @@ import pandas as pd
 
 from territory_opt.errors import Problem, ScenarioError, scenario_error
 from territory_opt.geo import unit_vectors
+from territory_opt.scenario.tables import read_text_table
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -147,8 +148,6 @@ def adjacency_from_table(path: Path, ids: np.ndarray, a: str = "a", b: str = "b"
         Naming the file, rows and column of every problem: a missing file or column, an empty
         or unknown id, a unit listed as its own neighbour.
     """
-    # Imported here: the scenario loader imports this module, so a top-level import would cycle.
-    from territory_opt.scenario.load import read_text_table
 
     path = Path(path)
     if not path.is_file():

@@ -450,11 +450,12 @@ class Router:
         if (spec is None or spec.owners is None or not spec.ownership
                 or self.scenario.path is None):
             return owner_of
-        from territory_opt.scenario.load import _read_table, _text
+        from territory_opt.scenario.load import _text
+        from territory_opt.scenario.tables import read_table
 
         path = self.scenario.path.parent / spec.owners.path
         try:
-            table = _read_table(path, "leads.owners.path")
+            table = read_table(path, "leads.owners.path")
         except (OSError, TerritoryOptError):
             return owner_of
         if spec.owners.account not in table or spec.owners.rep not in table:

@@ -20,14 +20,14 @@ from territory_opt.scenario.load import (
     _missing_columns,
     _no_rows,
     _numeric,
-    _read_table,
     _references,
-    _row_label,
     _table_path,
     _text,
 )
 from territory_opt.scenario.model import Accounts
 from territory_opt.scenario.schema import AccountsTable
+from territory_opt.scenario.tables import read_table
+from territory_opt.scenario.tables import row_label as _row_label
 
 YAML_KEY = "accounts.path"
 
@@ -42,7 +42,7 @@ def read_accounts(spec: AccountsTable, base: Path, source: str, unit_ids: list[s
         Naming every problem found in the table.
     """
     path = _table_path(base, spec.path, YAML_KEY, source)
-    frame = _read_table(path, YAML_KEY, source)
+    frame = read_table(path, YAML_KEY, source)
     problems = _no_rows(frame, path, YAML_KEY, "account")
     if problems:
         raise ScenarioError(problems)

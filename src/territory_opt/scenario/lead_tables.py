@@ -21,12 +21,12 @@ from territory_opt.scenario.load import (
     _missing_columns,
     _no_rows,
     _numeric,
-    _read_table,
-    _row_label,
     _table_path,
     _text,
 )
 from territory_opt.scenario.schema import LeadsSection, Owners, WinRates
+from territory_opt.scenario.tables import read_table
+from territory_opt.scenario.tables import row_label as _row_label
 
 DEFAULT_WIN_RATE = 0.2
 """A rep's win rate where neither the win-rate table nor a win_rate column gives one."""
@@ -200,7 +200,7 @@ def _win_rates(spec: WinRates | None, base: Path, source: str, tags: dict[str, n
                                 f"one of the item tags {sorted(tags)}"))
         return np.zeros(n_leads, dtype=np.int64), ((),), default_rate[:, None].copy()
     path = _table_path(base, spec.path, "leads.win_rates.path", source)
-    table = _read_table(path, "leads.win_rates.path", source)
+    table = read_table(path, "leads.win_rates.path", source)
     problems += _no_rows(table, path, "leads.win_rates.path", "win rate")
     problems += _missing_columns(table, path, {"leads.win_rates.rep": spec.rep,
                                                **{f"leads.win_rates.by.{t}": t
@@ -238,7 +238,7 @@ def _owners(spec: Owners, base: Path, source: str, account: np.ndarray,
             rep_index: dict[str, int], problems: list[Problem]) -> np.ndarray:
     """Owning rep per lead (through its account), or :data:`NO_REP`."""
     path = _table_path(base, spec.path, "leads.owners.path", source)
-    table = _read_table(path, "leads.owners.path", source)
+    table = read_table(path, "leads.owners.path", source)
     problems += _missing_columns(table, path, {"leads.owners.account": spec.account,
                                                "leads.owners.rep": spec.rep}, "owners")
     if problems:

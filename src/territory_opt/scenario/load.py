@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +26,9 @@ from territory_opt.scenario.schema import (
     ScenarioSpec,
     TerritoriesTable,
 )
+from territory_opt.scenario.tables import GEOMETRY_COLUMN, read_table
+from territory_opt.scenario.tables import row_label as _row_label
 
-TABLE_READERS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
-GEO_SUFFIXES = {".geojson", ".json", ".gpkg", ".shp"}
-MAX_LISTED_ROWS = 5
 SKILL_SEPARATORS = (";", ",", "|")
 RESERVED_ATTRIBUTES = frozenset(
     {"items", "territory", "name", "fte", "travel", "km_mean", "km_max"}
@@ -74,15 +72,15 @@ def build_scenario(spec: ScenarioSpec, base: Path, yaml_path: Path | None = None
     items_path = _table_path(base, spec.items.path, "items.path", source)
     p = spec.pairs
     pairs_path = _table_path(base, p.path, "pairs.path", source) if p is not None else None
-    items = _read_table(items_path, "items.path", source)
+    items = read_table(items_path, "items.path", source)
     if spec.territories.path is not None:
         territories_path = _table_path(base, spec.territories.path, "territories.path", source)
-        territories = _read_table(territories_path, "territories.path", source)
+        territories = read_table(territories_path, "territories.path", source)
     else:  # districting by count: territories T1..Tk, nothing to read
         territories_path = Path(f"{source}, at territories.count")
         count = spec.territories.count or 0
         territories = pd.DataFrame({spec.territories.id: [f"T{j + 1}" for j in range(count)]})
-    pairs = _read_table(pairs_path, "pairs.path", source) if pairs_path is not None else None
+    pairs = read_table(pairs_path, "pairs.path", source) if pairs_path is not None else None
 
     problems: list[Problem] = []
     problems += _no_rows(items, items_path, "items.path", "item")
@@ -333,78 +331,6 @@ def _table_path(base: Path, relative: str, yaml_key: str, source: str = "scenari
     return path
 
 
-GEOMETRY_COLUMN = "__geometry__"
-"""Column of a geo table's features (shapely, WGS84); no CSV or attribute uses this name."""
-
-
-def _read_table(path: Path, yaml_key: str, source: str = "scenario.yaml") -> pd.DataFrame:
-    suffix = path.suffix.lower()
-    try:
-        if TABLE_READERS.get(suffix) == "csv":
-            # Read as text so ids keep their leading zeros and bad numbers can be reported.
-            return read_text_table(path)
-        if TABLE_READERS.get(suffix) == "parquet":
-            return pd.read_parquet(path)
-        if suffix in GEO_SUFFIXES:
-            return _read_geo(path)
-    except ScenarioError:
-        raise
-    except Exception as exc:  # any reader failure is a malformed input file
-        raise scenario_error(path, "(file)", f"unreadable: {exc}".splitlines()[0],
-                             f"a valid {suffix.lstrip('.')} table") from None
-    raise scenario_error(f"{source}, at {yaml_key}", yaml_key.split(".")[-1],
-                         f"a '{suffix}' file", "a .csv, .parquet, .geojson, .gpkg or .shp table")
-
-
-def _read_geo(path: Path) -> pd.DataFrame:
-    """Geo table: attributes, ``geometry_lat``/``geometry_lon`` of a point inside each feature
-    and the features themselves (:data:`GEOMETRY_COLUMN`), all in WGS84.
-
-    A layer without a CRS is refused rather than guessed (a Shapefile without its ``.prj``
-    could be in metres of any projection); so are empty and invalid geometries, by row."""
-    import geopandas as gpd
-    import shapely
-
-    frame = gpd.read_file(path)
-    if frame.crs is None:
-        raise scenario_error(path, "crs", "no coordinate reference system",
-                             "a layer with a CRS (a Shapefile needs its .prj beside it)")
-    geometry = frame.geometry
-    empty = np.flatnonzero(geometry.isna().to_numpy() | geometry.is_empty.to_numpy())
-    if len(empty):
-        raise scenario_error(_row_label(path, empty), "geometry", "an empty geometry",
-                             "a point or polygon per feature")
-    invalid = np.flatnonzero(~geometry.is_valid.to_numpy())
-    if len(invalid):
-        reason = shapely.is_valid_reason(geometry.iloc[invalid[0]])
-        raise scenario_error(_row_label(path, invalid), "geometry",
-                             f"an invalid geometry ({reason})",
-                             "valid polygons (repair them, e.g. shapely.make_valid or QGIS "
-                             "'Fix geometries')")
-    if not frame.crs.equals("EPSG:4326"):
-        frame = frame.to_crs("EPSG:4326")
-    points = frame.geometry.representative_point()
-    table = pd.DataFrame(frame.drop(columns=frame.geometry.name))
-    table["geometry_lat"] = points.y.to_numpy()
-    table["geometry_lon"] = points.x.to_numpy()
-    table[GEOMETRY_COLUMN] = frame.geometry.to_numpy()
-    return table
-
-
-def read_text_table(path: Path) -> pd.DataFrame:
-    """A CSV as text columns, the way spreadsheets and CRMs write them.
-
-    Text, so ids keep their leading zeros and bad numbers can be reported as found. ``utf-8-sig``
-    drops the byte-order mark Excel puts before the first header; a header with semicolons and
-    no commas (European Excel) is read with ``;`` as the separator.
-    """
-    with path.open(encoding="utf-8-sig") as handle:
-        header = handle.readline()
-    sep = ";" if ";" in header and "," not in header else ","
-    return pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True, sep=sep,
-                       encoding="utf-8-sig")
-
-
 def _item_columns(t: ItemsTable) -> dict[str, str]:
     """YAML key -> column for every column the items table must have."""
     cols = {"items.id": t.id}
@@ -454,18 +380,6 @@ def _missing_columns(
         for key, column in needed.items()
         if column not in frame.columns
     ]
-
-
-def _row_label(path: Path, rows: Iterable[int]) -> str:
-    """'accounts.csv, rows 3, 7 (lines 4, 8)': 1-based data rows, and a CSV's line numbers."""
-    rows = list(rows)
-    shown = ", ".join(str(r + 1) for r in rows[:MAX_LISTED_ROWS])
-    more = f" and {len(rows) - MAX_LISTED_ROWS} more" if len(rows) > MAX_LISTED_ROWS else ""
-    plural = "s" if len(rows) > 1 else ""
-    lines = ""
-    if TABLE_READERS.get(path.suffix.lower()) == "csv":  # the header is line 1
-        lines = f" (line{plural} " + ", ".join(str(r + 2) for r in rows[:MAX_LISTED_ROWS]) + ")"
-    return f"{path}, row{plural} {shown}{more}{lines}"
 
 
 def _text(frame: pd.DataFrame, column: str) -> np.ndarray:

@@ -1,0 +1,405 @@
+"""Read one table file into a DataFrame, by a reader chosen from its suffix and nothing else.
+
+A scenario's tables may come from someone else — a scenario folder received by mail, or a
+request to the HTTP service — so a table is data, never a pointer to other data:
+
+- the suffix picks one reader from a closed map (:data:`READERS`); the file's content must
+  then look like that format (its magic bytes), or it is refused unread;
+- GeoJSON is parsed as JSON here and GeoPackage through :mod:`sqlite3`, never by GDAL: GDAL
+  picks a driver from a file's *content*, and some drivers (OGR VRT and the like) open any path
+  or ``/vsicurl/`` URL the file names. Only Shapefiles go to GDAL (pyogrio), after their header
+  proved them Shapefiles, and no driver that follows a path can claim such a header;
+- Parquet is read by pyarrow from a file handle opened here; column chunks stored in another
+  file are refused;
+- :func:`reading_limits` caps rows and decoded bytes (the service sets it around a request,
+  so a small compressed upload cannot expand without bound).
+
+Every failure is a :class:`~territory_opt.errors.ScenarioError` naming the file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import json
+import sqlite3
+import struct
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from territory_opt.errors import ScenarioError, scenario_error
+
+GEOMETRY_COLUMN = "__geometry__"
+"""Column of a geo table's features (shapely, WGS84); no CSV or attribute uses this name."""
+MAX_LISTED_ROWS = 5
+
+
+@dataclass(frozen=True)
+class ReadingLimits:
+    """Caps on what one table may hold once read (None: no cap)."""
+
+    max_rows: int | None = None
+    max_decoded_bytes: int | None = None
+    """Parquet: the column chunks' uncompressed size, from the footer, before reading."""
+
+
+NO_LIMITS = ReadingLimits()
+_LIMITS: contextvars.ContextVar[ReadingLimits] = contextvars.ContextVar(
+    "territory_opt_reading_limits")
+
+
+@contextlib.contextmanager
+def reading_limits(limits: ReadingLimits) -> Iterator[None]:
+    """Apply ``limits`` to every table read in this context (the service's uploads)."""
+    token = _LIMITS.set(limits)
+    try:
+        yield
+    finally:
+        _LIMITS.reset(token)
+
+
+def is_csv(path: Path) -> bool:
+    """Whether ``path`` is read as CSV (its rows then have line numbers)."""
+    return path.suffix.lower() == ".csv"
+
+
+def read_table(path: Path, yaml_key: str, source: str = "scenario.yaml") -> pd.DataFrame:
+    """The table at ``path`` (named at ``yaml_key`` of ``source``) as a DataFrame.
+
+    Geo tables come with ``geometry_lat``/``geometry_lon`` (a point inside each feature) and
+    the features in :data:`GEOMETRY_COLUMN`, all in WGS84.
+
+    Raises
+    ------
+    ScenarioError
+        An unknown suffix, content that is not what the suffix says, a table over the
+        reading limits, or any reader's failure, naming the file.
+    """
+    suffix = path.suffix.lower()
+    reader = READERS.get(suffix)
+    if reader is None:
+        raise scenario_error(f"{source}, at {yaml_key}", yaml_key.split(".")[-1],
+                             f"a '{suffix}' file", f"a table ending in {', '.join(READERS)}")
+    try:
+        frame = reader(path)
+    except ScenarioError:
+        raise
+    except Exception as exc:  # any reader failure is a malformed input file
+        raise scenario_error(path, "(file)", _short(f"unreadable: {exc}"),
+                             f"a valid {suffix.lstrip('.')} table") from None
+    limit = _LIMITS.get(NO_LIMITS).max_rows
+    if limit is not None and len(frame) > limit:
+        raise _too_many_rows(path, len(frame), limit)
+    return frame
+
+
+def read_text_table(path: Path) -> pd.DataFrame:
+    """A CSV as text columns, the way spreadsheets and CRMs write them.
+
+    Text, so ids keep their leading zeros and bad numbers can be reported as found. ``utf-8-sig``
+    drops the byte-order mark Excel puts before the first header; a header with semicolons and
+    no commas (European Excel) is read with ``;`` as the separator.
+    """
+    with path.open(encoding="utf-8-sig") as handle:
+        header = handle.readline()
+    sep = ";" if ";" in header and "," not in header else ","
+    return pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True, sep=sep,
+                       encoding="utf-8-sig")
+
+
+# --- Parquet and GeoParquet ------------------------------------------------------------------
+
+PARQUET_MAGIC = b"PAR1"
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    """Parquet from a handle opened here; GeoParquet (a ``geo`` footer entry) as a geo table."""
+    import pyarrow.parquet as pq  # type: ignore[import-untyped]
+
+    _expect_magic(path, PARQUET_MAGIC, "Parquet", also_at_end=True)
+    with path.open("rb") as handle:
+        parquet = pq.ParquetFile(handle)
+        _check_parquet_footer(path, parquet.metadata)
+        if b"geo" not in (parquet.schema_arrow.metadata or {}):
+            frame: pd.DataFrame = parquet.read().to_pandas()
+            return frame
+        import geopandas as gpd
+
+        handle.seek(0)
+        return _geo_table(gpd.read_parquet(handle), path)
+
+
+def _check_parquet_footer(path: Path, meta: Any) -> None:
+    """Refuse, from the footer alone, chunks kept in other files and tables over the limits."""
+    limits = _LIMITS.get(NO_LIMITS)
+    if limits.max_rows is not None and meta.num_rows > limits.max_rows:
+        raise _too_many_rows(path, meta.num_rows, limits.max_rows)
+    decoded = 0
+    for g in range(meta.num_row_groups):
+        group = meta.row_group(g)
+        for c in range(group.num_columns):
+            chunk = group.column(c)
+            if chunk.file_path:
+                raise scenario_error(path, "(file)", "a column chunk stored in another file "
+                                     f"({_short(repr(chunk.file_path))})",
+                                     "a self-contained Parquet file")
+            decoded += chunk.total_uncompressed_size
+    if limits.max_decoded_bytes is not None and decoded > limits.max_decoded_bytes:
+        raise scenario_error(path, "(file)", f"{decoded:,} bytes once decompressed",
+                             f"at most {limits.max_decoded_bytes:,} (this server's limit)")
+
+
+# --- GeoJSON --------------------------------------------------------------------------------
+
+
+def _read_geojson(path: Path) -> pd.DataFrame:
+    """A GeoJSON FeatureCollection, parsed as JSON and built with shapely (no GDAL)."""
+    import geopandas as gpd
+
+    head = _head(path, 64).lstrip(b"\xef\xbb\xbf \t\r\n")
+    if not head.startswith(b"{"):
+        raise scenario_error(path, "(file)", f"content starting {_short(repr(head[:20]))}",
+                             "a GeoJSON FeatureCollection (a JSON object)")
+    document = json.loads(path.read_bytes().decode("utf-8-sig"), parse_constant=_no_constant)
+    if not isinstance(document, dict) or document.get("type") != "FeatureCollection":
+        kind = document.get("type") if isinstance(document, dict) else type(document).__name__
+        raise scenario_error(path, "type", _short(repr(kind)), "'FeatureCollection'")
+    features = document.get("features")
+    if not isinstance(features, list):
+        raise scenario_error(path, "features", type(features).__name__, "a list of features")
+    for n, feature in enumerate(features):
+        if not (isinstance(feature, dict) and feature.get("type") == "Feature"
+                and isinstance(feature.get("geometry"), dict | None)
+                and isinstance(feature.get("properties"), dict | None)):
+            raise scenario_error(f"{path}, feature {n + 1}", "(feature)",
+                                 "not a GeoJSON Feature", "an object with type 'Feature', "
+                                 "a geometry object and a properties object")
+    limit = _LIMITS.get(NO_LIMITS).max_rows
+    if limit is not None and len(features) > limit:
+        raise _too_many_rows(path, len(features), limit)
+    frame = gpd.GeoDataFrame.from_features(features, crs=_geojson_crs(path, document))
+    if not len(features):
+        frame = gpd.GeoDataFrame(geometry=[], crs=frame.crs)
+    return _geo_table(frame, path)
+
+
+def _geojson_crs(path: Path, document: dict[str, Any]) -> str:
+    """RFC 7946 GeoJSON is WGS84; the old ``crs`` member may name an EPSG code, nothing else
+    (a free-form CRS string could ask PROJ to read files)."""
+    crs = document.get("crs")
+    if crs is None:
+        return "EPSG:4326"
+    name = crs.get("properties", {}).get("name") if isinstance(crs, dict) else None
+    text = str(name or "")
+    for prefix in ("urn:ogc:def:crs:EPSG::", "EPSG:"):
+        if text.startswith(prefix) and text[len(prefix):].isdigit():
+            return "EPSG:" + text[len(prefix):]
+    if text in ("urn:ogc:def:crs:OGC:1.3:CRS84", "urn:ogc:def:crs:OGC::CRS84", "OGC:CRS84"):
+        return "EPSG:4326"
+    raise scenario_error(path, "crs", _short(repr(crs)), "no crs member (WGS84), or a named "
+                         "EPSG code such as 'urn:ogc:def:crs:EPSG::3857'")
+
+
+def _no_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+# --- GeoPackage -----------------------------------------------------------------------------
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+GPKG_APPLICATION_IDS = (b"GPKG", b"GP10", b"GP11")
+_ENVELOPE_BYTES = {0: 0, 1: 32, 2: 48, 3: 48, 4: 64}
+
+
+def _read_geopackage(path: Path) -> pd.DataFrame:
+    """The one feature layer of a GeoPackage, read with :mod:`sqlite3` and shapely.
+
+    Only base tables listed as features in ``gpkg_contents`` are read, on a read-only
+    connection that trusts nothing in the schema (no functions from views or triggers)."""
+    import geopandas as gpd
+    import shapely
+
+    _expect_magic(path, SQLITE_MAGIC, "GeoPackage (SQLite)")
+    if _head(path, 72)[68:72] not in GPKG_APPLICATION_IDS:
+        raise scenario_error(path, "(file)", "an SQLite database that is not a GeoPackage",
+                             "a GeoPackage (application id GPKG)")
+    db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        db.execute("PRAGMA trusted_schema = OFF")
+        db.execute("PRAGMA query_only = ON")
+        layers = db.execute(
+            "SELECT c.table_name, g.column_name, g.srs_id FROM gpkg_contents c "
+            "JOIN gpkg_geometry_columns g ON g.table_name = c.table_name "
+            "JOIN sqlite_master m ON m.name = c.table_name AND m.type = 'table' "
+            "WHERE c.data_type = 'features' ORDER BY c.rowid").fetchall()
+        if len(layers) != 1:
+            names = ", ".join(str(layer[0]) for layer in layers) or "none"
+            raise scenario_error(path, "(layers)", f"{len(layers)} feature layers ({names})",
+                                 "a GeoPackage with exactly one feature layer (a base table)")
+        table, column, srs_id = layers[0]
+        quoted = '"' + str(table).replace('"', '""') + '"'
+        limit = _LIMITS.get(NO_LIMITS).max_rows
+        count = db.execute(f"SELECT count(*) FROM {quoted}").fetchone()[0]
+        if limit is not None and count > limit:
+            raise _too_many_rows(path, count, limit)
+        info = db.execute(f"PRAGMA table_info({quoted})").fetchall()
+        key = [row[1] for row in info if row[5] == 1 and str(row[2]).upper() == "INTEGER"]
+        cursor = db.execute(f"SELECT * FROM {quoted}")
+        columns = [str(d[0]) for d in cursor.description]
+        rows = cursor.fetchall()
+        crs = _geopackage_crs(db, srs_id)
+    finally:
+        db.close()
+    frame = pd.DataFrame.from_records(rows, columns=columns)
+    blobs = frame.pop(column).to_numpy(dtype=object)
+    frame = frame.drop(columns=[k for k in key if k != column])
+    geometry = shapely.from_wkb([_gpkg_wkb(b) for b in blobs])
+    return _geo_table(gpd.GeoDataFrame(frame, geometry=geometry, crs=crs), path)
+
+
+def _geopackage_crs(db: sqlite3.Connection, srs_id: int) -> str | None:
+    """The layer's CRS: an EPSG code, or the WKT the GeoPackage defines (None: undefined)."""
+    row = db.execute("SELECT organization, organization_coordsys_id, definition "
+                     "FROM gpkg_spatial_ref_sys WHERE srs_id = ?", (srs_id,)).fetchone()
+    if row is None or srs_id in (-1, 0):
+        return None
+    organization, code, definition = row
+    if str(organization).upper() == "EPSG" and int(code) > 0:
+        return f"EPSG:{int(code)}"
+    text = str(definition or "").strip()
+    return text if text and text.lower() != "undefined" else None
+
+
+def _gpkg_wkb(blob: Any) -> bytes | None:
+    """The WKB inside a GeoPackage geometry blob (magic ``GP``, flags, srs id, envelope)."""
+    if blob is None:
+        return None
+    data = bytes(blob)
+    if data[:2] != b"GP" or len(data) < 8:
+        raise ValueError("a geometry that is not a GeoPackage geometry blob")
+    flags = data[3]
+    if flags & 0b10000:  # the empty-geometry flag
+        return None
+    envelope = _ENVELOPE_BYTES.get((flags >> 1) & 0b111)
+    if envelope is None:
+        raise ValueError("a GeoPackage geometry with an invalid envelope code")
+    return data[8 + envelope:]
+
+
+# --- Shapefile ------------------------------------------------------------------------------
+
+SHAPEFILE_MAGIC = struct.pack(">i", 9994)
+
+
+def _read_shapefile(path: Path) -> pd.DataFrame:
+    """A Shapefile through GDAL, once its header proved it one (so no other driver can claim
+    it); its ``.shx`` and ``.dbf`` must sit beside it as plain files."""
+    import geopandas as gpd
+
+    _expect_magic(path, SHAPEFILE_MAGIC, "Shapefile")
+    for part in (".shx", ".dbf"):
+        sibling = path.with_suffix(part)
+        if not sibling.is_file():
+            raise scenario_error(path, "(file)", f"no {sibling.name} beside it",
+                                 "a Shapefile with its .shx and .dbf")
+    frame = gpd.read_file(path, engine="pyogrio")
+    limit = _LIMITS.get(NO_LIMITS).max_rows
+    if limit is not None and len(frame) > limit:
+        raise _too_many_rows(path, len(frame), limit)
+    return _geo_table(frame, path)
+
+
+# --- shared ---------------------------------------------------------------------------------
+
+
+def _geo_table(frame: Any, path: Path) -> pd.DataFrame:
+    """Attributes, a point inside each feature and the features, all in WGS84.
+
+    A layer without a CRS is refused rather than guessed (a Shapefile without its ``.prj``
+    could be in metres of any projection); so are empty and invalid geometries, by row."""
+    import shapely
+
+    if frame.crs is None:
+        raise scenario_error(path, "crs", "no coordinate reference system",
+                             "a layer with a CRS (a Shapefile needs its .prj beside it)")
+    geometry = frame.geometry
+    empty = np.flatnonzero(geometry.isna().to_numpy() | geometry.is_empty.to_numpy())
+    if len(empty):
+        raise scenario_error(row_label(path, empty), "geometry", "an empty geometry",
+                             "a point or polygon per feature")
+    invalid = np.flatnonzero(~geometry.is_valid.to_numpy())
+    if len(invalid):
+        reason = shapely.is_valid_reason(geometry.iloc[invalid[0]])
+        raise scenario_error(row_label(path, invalid), "geometry",
+                             f"an invalid geometry ({reason})",
+                             "valid polygons (repair them, e.g. shapely.make_valid or QGIS "
+                             "'Fix geometries')")
+    if not frame.crs.equals("EPSG:4326"):
+        frame = frame.to_crs("EPSG:4326")
+    points = frame.geometry.representative_point()
+    table = pd.DataFrame(frame.drop(columns=frame.geometry.name))
+    table["geometry_lat"] = points.y.to_numpy()
+    table["geometry_lon"] = points.x.to_numpy()
+    table[GEOMETRY_COLUMN] = frame.geometry.to_numpy()
+    return table
+
+
+def _expect_magic(path: Path, magic: bytes, kind: str, *, also_at_end: bool = False) -> None:
+    """Refuse a file whose first (and last) bytes are not ``magic``, before any reader sees
+    it: the suffix promised this format."""
+    ok = _head(path, len(magic)) == magic
+    if ok and also_at_end:
+        with path.open("rb") as handle:
+            handle.seek(0, 2)
+            size = handle.tell()
+            handle.seek(max(size - len(magic), 0))
+            ok = size >= 2 * len(magic) and handle.read() == magic
+    if not ok:
+        head = _head(path, 16)
+        raise scenario_error(path, "(file)", f"content starting {_short(repr(head))}",
+                             f"a {kind} file, as its name says")
+
+
+def _head(path: Path, size: int) -> bytes:
+    with path.open("rb") as handle:
+        return handle.read(size)
+
+
+def row_label(path: Path, rows: Iterable[int]) -> str:
+    """'accounts.csv, rows 3, 7 (lines 4, 8)': 1-based data rows, and a CSV's line numbers."""
+    rows = list(rows)
+    shown = ", ".join(str(r + 1) for r in rows[:MAX_LISTED_ROWS])
+    more = f" and {len(rows) - MAX_LISTED_ROWS} more" if len(rows) > MAX_LISTED_ROWS else ""
+    plural = "s" if len(rows) > 1 else ""
+    lines = ""
+    if is_csv(path):  # the header is line 1
+        lines = f" (line{plural} " + ", ".join(str(r + 2) for r in rows[:MAX_LISTED_ROWS]) + ")"
+    return f"{path}, row{plural} {shown}{more}{lines}"
+
+
+def _too_many_rows(path: Path, rows: int, limit: int) -> ScenarioError:
+    return scenario_error(path, "(rows)", f"{rows:,} rows", f"at most {limit:,} (this "
+                          "server's limit)")
+
+
+def _short(text: str, limit: int = 120) -> str:
+    """One line of at most ``limit`` characters (a reader's message can quote the input)."""
+    line = text.splitlines()[0] if text else ""
+    return line if len(line) <= limit else line[:limit - 3] + "..."
+
+
+READERS: dict[str, Callable[[Path], pd.DataFrame]] = {
+    ".csv": read_text_table,
+    ".parquet": _read_parquet,
+    ".pq": _read_parquet,
+    ".geojson": _read_geojson,
+    ".json": _read_geojson,
+    ".gpkg": _read_geopackage,
+    ".shp": _read_shapefile,
+}
+"""Table suffix → its one reader. Nothing else is read."""
