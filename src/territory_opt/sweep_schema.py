@@ -15,11 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from territory_opt.errors import Problem, ScenarioError
-from territory_opt.scenario.load import _describe, _problem_from_pydantic
+from territory_opt.scenario.load import _describe, _problem_from_pydantic, read_yaml
 from territory_opt.variants import SWEEPABLE, SWEEPABLE_HELP
 
 Value = float | str
@@ -36,7 +35,9 @@ class SweepError(ScenarioError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # No .inf or .nan: a non-finite limit, gap, weight or target would pass every bound check
+    # (nan > 0 is false) and silently remove a limit or poison the objective.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class SolverOverrides(_Strict):
@@ -120,12 +121,11 @@ def load_sweep(path: str | Path) -> Sweep:
     if not source.is_file():
         raise SweepError([Problem(str(source), "(file)", "no such file", "a sweep.yaml file")])
     try:
-        raw = yaml.safe_load(source.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{source}, line {mark.line + 1}" if mark else str(source)
-        raise SweepError([Problem(where, "(YAML syntax)", str(getattr(exc, "problem", exc)),
-                                  "well-formed YAML")]) from None
+        raw = read_yaml(source.read_text(encoding="utf-8"), str(source))
+    except UnicodeDecodeError as exc:
+        raise SweepError([Problem(str(source), "(encoding)", str(exc), "UTF-8 text")]) from None
+    except ScenarioError as exc:
+        raise SweepError(exc.problems) from None
     return read_sweep_dict(raw, source)
 
 

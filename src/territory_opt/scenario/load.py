@@ -16,6 +16,7 @@ import pandas as pd
 import yaml
 from pydantic import ValidationError
 
+from territory_opt import safe_yaml
 from territory_opt.errors import Problem, ScenarioError, scenario_error
 from territory_opt.geo import to_lonlat
 from territory_opt.scenario.model import NO_TERRITORY, Scenario, item_blocks
@@ -28,6 +29,7 @@ from territory_opt.scenario.schema import (
 )
 from territory_opt.scenario.tables import GEOMETRY_COLUMN, read_table
 from territory_opt.scenario.tables import row_label as _row_label
+from territory_opt.text import bounded_repr
 
 SKILL_SEPARATORS = (";", ",", "|")
 RESERVED_ATTRIBUTES = frozenset(
@@ -211,17 +213,32 @@ def _read_spec(yaml_path: Path) -> ScenarioSpec:
     if not yaml_path.is_file():
         raise scenario_error(yaml_path, "(file)", "no such file", "a scenario.yaml file")
     try:
-        raw = yaml.safe_load(yaml_path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{yaml_path}, line {mark.line + 1}, column {mark.column + 1}" if mark else str(
-            yaml_path
-        )
-        raise scenario_error(where, "(YAML syntax)", _yaml_reason(exc),
-                             "well-formed YAML") from None
+        text = yaml_path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise scenario_error(yaml_path, "(encoding)", str(exc), "UTF-8 text") from None
-    return read_spec_dict(raw, str(yaml_path))
+    return read_spec_dict(read_yaml(text, str(yaml_path)), str(yaml_path))
+
+
+def read_yaml(text: str, source: str) -> Any:
+    """One YAML document, read by :func:`territory_opt.safe_yaml.load` (aliases capped,
+    duplicate keys refused, YAML 1.2 scalars).
+
+    Raises
+    ------
+    ScenarioError
+        Naming ``source``, the line and column, and what is wrong there.
+    """
+    try:
+        return safe_yaml.load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{source}, line {mark.line + 1}, column {mark.column + 1}" if mark else source
+        if isinstance(exc, safe_yaml.YamlRefused):
+            raise scenario_error(where, "(YAML)", str(exc.problem),
+                                 "plain YAML within the reader's limits (see "
+                                 "docs/scenario-format.md)") from None
+        raise scenario_error(where, "(YAML syntax)", _yaml_reason(exc),
+                             "well-formed YAML") from None
 
 
 def _yaml_reason(exc: yaml.YAMLError) -> str:
@@ -268,8 +285,7 @@ def _expected_from_pydantic(err: Any) -> str:
 
 
 def _describe(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return bounded_repr(value)
 
 
 def rule_references(spec: ScenarioSpec, source: str = "scenario.yaml") -> list[Problem]:

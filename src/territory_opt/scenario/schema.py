@@ -19,7 +19,9 @@ TABLE_PATH_HELP = "Table path relative to the YAML: .csv, .parquet, .geojson, .g
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # No .inf or .nan: a non-finite limit, gap, weight or target would pass every bound check
+    # (nan > 0 is false) and silently remove a limit or poison the objective.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class ItemsTable(_Strict):
