@@ -50,7 +50,7 @@ def listener() -> Iterator[tuple[str, list[str]]]:
     seen: list[str] = []
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        def do_GET(self) -> None:
             seen.append(self.path)
             body = f"id,lat,lon\n{SECRET},35,-80\n".encode()
             self.send_response(200)
@@ -58,7 +58,7 @@ def listener() -> Iterator[tuple[str, list[str]]]:
             self.end_headers()
             self.wfile.write(body)
 
-        do_HEAD = do_GET  # noqa: N815
+        do_HEAD = do_GET
 
         def log_message(self, *args: object) -> None:
             pass

@@ -667,11 +667,24 @@ def report_command(plan_dir: Path) -> None:
               show_default=True, help="Longest solve a request may ask for, in seconds.")
 @click.option("--max-active-jobs", type=click.IntRange(min=1), default=100, show_default=True,
               help="Jobs one API key may have queued or running at once.")
+@click.option("--max-queued-seconds", type=click.FloatRange(min=0, min_open=True), default=7200.0,
+              show_default=True, help="Solve time (the sum of time limits) one API key may have "
+              "queued or running at once.")
+@click.option("--header-timeout", type=click.FloatRange(min=0, min_open=True), default=10.0,
+              show_default=True, help="Seconds a client has to send its request headers.")
+@click.option("--body-timeout", type=click.FloatRange(min=0, min_open=True), default=60.0,
+              show_default=True, help="Seconds a client has to send its request body.")
+@click.option("--max-connections", type=click.IntRange(min=1), default=64, show_default=True,
+              help="Connections served at once; more get 503.")
+@click.option("--max-table-rows", type=click.IntRange(min=1), default=1_000_000,
+              show_default=True, help="Rows of one table of a request.")
 @click.option("--api-key-file", type=click.Path(path_type=Path),
               help="File of API keys, one per line (also: TERRITORY_OPT_API_KEYS, "
                    "comma-separated).")
 def serve_command(host: str, port: int, database_url: str | None, workers: int,
                   max_body_mb: float, max_time_limit: float, max_active_jobs: int,
+                  max_queued_seconds: float, header_timeout: float, body_timeout: float,
+                  max_connections: int, max_table_rows: int,
                   api_key_file: Path | None) -> None:
     """Run the HTTP service (OpenAPI at /openapi.json, docs at /docs; see docs/service.md)."""
 
@@ -688,6 +701,10 @@ def serve_command(host: str, port: int, database_url: str | None, workers: int,
                                max_body_bytes=int(max_body_mb * 1024 * 1024),
                                max_time_limit=max_time_limit,
                                max_active_jobs=max_active_jobs,
+                               max_queued_seconds=max_queued_seconds,
+                               header_timeout=header_timeout, body_timeout=body_timeout,
+                               max_connections=max_connections,
+                               max_table_rows=max_table_rows,
                                api_keys=read_api_keys(api_key_file), host=host, port=port)
         config.check()
         if not config.api_keys:

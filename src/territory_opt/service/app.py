@@ -3,22 +3,21 @@
 Every route but ``/v1/health`` needs an API key (``X-API-Key: KEY`` or ``Authorization: Bearer
 KEY``) when keys are configured; a job belongs to the key that submitted it, and other keys
 cannot see it. Bad scenarios get 422 with the command line's field-level messages; bodies over
-the limit get 413 before they are read.
+the limit get 413 before they are read; a request without a good key is refused before its
+body is read. JSON bodies are parsed strictly (:mod:`.bodies`).
 """
 
 # No `from __future__ import annotations`: FastAPI reads the route signatures at run time, and
 # `Owner` below is local to create_app.
 
-import hashlib
-import hmac
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
 
 import numpy as np
-import yaml
 from fastapi import Depends, FastAPI, File, Form, Request, Security, UploadFile
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
@@ -29,17 +28,23 @@ from territory_opt.backends.base import get_backend
 from territory_opt.errors import Problem, ScenarioError, TerritoryOptError
 from territory_opt.jsonable import evaluation_json
 from territory_opt.kpi.evaluate import evaluate
+from territory_opt.scenario.load import read_yaml
 from territory_opt.scenario.model import NO_TERRITORY, Scenario
+from territory_opt.scenario.tables import ReadingLimits
+from territory_opt.service.auth import MISSING_KEY, WRONG_KEY
+from territory_opt.service.auth import owner_of as auth_owner
+from territory_opt.service.bodies import StrictJSONRoute, validation_error_response
 from territory_opt.service.config import ServiceConfig
+from territory_opt.service.docs import DOC_PATHS, add_offline_docs
 from territory_opt.service.inputs import TableData, scenario_from, table_files
-from territory_opt.service.limits import BodySizeLimit
+from territory_opt.service.limits import RequestGuard
 from territory_opt.service.pool import WorkerPool
 from territory_opt.service.store import JobStore
 from territory_opt.service.worker import scenario_error_json
 
 
 class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class SolveOptionsIn(_Body):
@@ -111,9 +116,17 @@ def create_app(config: ServiceConfig, *, start_workers: bool = True) -> FastAPI:
             pool.stop()
 
     app = FastAPI(title="territory-opt", version=__version__, lifespan=lifespan,
+                  docs_url=None, redoc_url=None,  # served from packaged assets, below
                   description="Sales territory optimization as a service: submit a scenario as "
                   "a job, poll it, fetch the plan and KPIs; evaluate assignments; route leads.")
-    app.add_middleware(BodySizeLimit, max_bytes=config.max_body_bytes)
+    app.router.route_class = StrictJSONRoute
+    add_offline_docs(app)
+    app.add_middleware(RequestGuard, max_bytes=config.max_body_bytes,
+                       body_timeout=config.body_timeout, keys=config.api_keys,
+                       public=("/v1/health", *DOC_PATHS))
+    app.add_exception_handler(RequestValidationError, validation_error_response)
+    limits = ReadingLimits(max_rows=config.max_table_rows,
+                           max_decoded_bytes=config.max_decoded_bytes)
     owner_of = _authenticator(config)
     Owner = Annotated[str, Depends(owner_of)]
 
@@ -141,12 +154,18 @@ def create_app(config: ServiceConfig, *, start_workers: bool = True) -> FastAPI:
     def upload(owner: Owner,
                scenario: Annotated[UploadFile, File(description="scenario.yaml (or .json)")],
                tables: Annotated[list[UploadFile], File(description="the table files")],
-               time_limit: Annotated[float | None, Form(gt=0)] = None,
-               gap: Annotated[float | None, Form(ge=0)] = None,
+               time_limit: Annotated[float | None, Form(gt=0, allow_inf_nan=False)] = None,
+               gap: Annotated[float | None, Form(ge=0, allow_inf_nan=False)] = None,
                seed: Annotated[int | None, Form(ge=0)] = None,
                backend: Annotated[str | None, Form()] = None) -> dict[str, Any]:
         """Queue a solve from uploaded files: the scenario document and its tables."""
         document = _document(scenario)
+        names = [t.filename or "" for t in tables]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ScenarioError([Problem("request", f"tables.{n}", f"'{n}' uploaded "
+                                         f"{names.count(n)} times", "each table file once")
+                                 for n in twice])
         files = table_files({t.filename or "": t.file.read() for t in tables})
         options = SolveOptionsIn(time_limit=time_limit, gap=gap, seed=seed, backend=backend)
         return _submit(store, config, owner, document, files, options)
@@ -193,7 +212,7 @@ def create_app(config: ServiceConfig, *, start_workers: bool = True) -> FastAPI:
         """KPIs of an assignment on a scenario: plan KPIs, objective terms, violations and the
         territory table, as ``territory-opt evaluate --json`` gives them."""
         del owner  # authenticated; evaluation keeps nothing
-        with scenario_from(body.scenario, table_files(body.tables)) as s:
+        with scenario_from(body.scenario, table_files(body.tables), limits) as s:
             return evaluation_json(evaluate(s, _assignment(s, body.assignment)))
 
     @app.post("/v1/route")
@@ -202,7 +221,7 @@ def create_app(config: ServiceConfig, *, start_workers: bool = True) -> FastAPI:
         del owner
         from territory_opt.leads.router import Lead, NoEligibleRepError, Router
 
-        with scenario_from(body.scenario, table_files(body.tables)) as s:
+        with scenario_from(body.scenario, table_files(body.tables), limits) as s:
             router = Router(s, body.policy)
             if body.loads:
                 router.reset(_loads(s, body.loads))
@@ -240,19 +259,17 @@ def _authenticator(config: ServiceConfig) -> Any:
                  bearer: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)] = None
                  ) -> str:
         """The caller's owner id: a hash of its key (``local`` when no keys are set). Declared
-        as security schemes, so /docs has an Authorize button."""
+        as security schemes, so /docs has an Authorize button. (The request guard refused a
+        missing or wrong key already; this check stays for routes mounted without it.)"""
         if not keys:
             return "local"
         given = header_key or (bearer.credentials if bearer is not None else "")
         if not given:
-            raise HTTPException(401, "missing API key: send it as 'X-API-Key: KEY' or "
-                                "'Authorization: Bearer KEY'",
-                                headers={"WWW-Authenticate": "Bearer"})
-        # Compare with every key in constant time: no timing hint of how much matched.
-        match = [k for k in keys if hmac.compare_digest(k.encode(), given.encode())]
-        if not match:
-            raise HTTPException(401, "wrong API key", headers={"WWW-Authenticate": "Bearer"})
-        return hashlib.sha256(match[0].encode()).hexdigest()[:16]
+            raise HTTPException(401, MISSING_KEY, headers={"WWW-Authenticate": "Bearer"})
+        owner = auth_owner(keys, given)
+        if owner is None:
+            raise HTTPException(401, WRONG_KEY, headers={"WWW-Authenticate": "Bearer"})
+        return owner
 
     return owner_of
 
@@ -268,22 +285,30 @@ def _submit(store: JobStore, config: ServiceConfig, owner: str, document: dict[s
                                      f"at most {limit:g} seconds (this server's limit)")])
     if options.backend is not None:
         get_backend(options.backend)  # an unknown or missing solver: 422 now
-    with scenario_from(document, files) as s:  # 422 now rather than a failed job later
+    limits = ReadingLimits(max_rows=config.max_table_rows,
+                           max_decoded_bytes=config.max_decoded_bytes)
+    with scenario_from(document, files, limits) as s:  # 422 now rather than a failed job later
         name = s.name
         default_limit = s.spec.solver.time_limit
     chosen = options.model_dump(exclude_none=True)
     chosen["time_limit"] = min(options.time_limit or default_limit, limit)
+    queued = store.active_seconds(owner)
+    if queued + chosen["time_limit"] > config.max_queued_seconds:
+        raise HTTPException(429, f"your queued and running jobs already ask for {queued:g} s of "
+                            f"solving; this one's {chosen['time_limit']:g} s would pass this "
+                            f"server's --max-queued-seconds {config.max_queued_seconds:g}; "
+                            "wait for some to finish or ask for less time")
     return store.submit(owner, name, document, files, chosen).public()
 
 
 def _document(upload: UploadFile) -> dict[str, Any]:
     """The scenario document of an upload: YAML or JSON."""
+    name = upload.filename or "scenario"
     try:
-        document = yaml.safe_load(upload.file.read().decode("utf-8"))
-    except (UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise ScenarioError([Problem(upload.filename or "scenario", "(file)",
-                                     str(exc).splitlines()[0],
-                                     "a YAML or JSON scenario document")]) from None
+        document = read_yaml(upload.file.read().decode("utf-8"), name)
+    except UnicodeDecodeError as exc:
+        raise ScenarioError([Problem(name, "(file)", str(exc).splitlines()[0],
+                                     "a YAML or JSON scenario document in UTF-8")]) from None
     if not isinstance(document, dict):
         raise ScenarioError([Problem(upload.filename or "scenario", "(document)",
                                      type(document).__name__, "a mapping of scenario keys")])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,18 @@ class ServiceConfig:
     max_body_bytes: int = 20 * 1024 * 1024
     max_time_limit: float = 600.0
     max_active_jobs: int = 100  # queued or running, per API key
+    max_queued_seconds: float = 7200.0
+    """Solve time one API key may have queued or running at once (the sum of time limits)."""
+    header_timeout: float = 10.0
+    """Seconds a client has to send its request line and headers."""
+    body_timeout: float = 60.0
+    """Seconds a client has to send its whole body, once its headers are in."""
+    max_connections: int = 64
+    """Connections served at once; more get 503 (uvicorn's limit_concurrency)."""
+    max_table_rows: int = 1_000_000
+    """Rows of one table of a request (each row costs memory in every later step)."""
+    max_decoded_bytes: int = 1024 * 1024 * 1024
+    """Bytes a compressed table (Parquet) may decode to, judged from its footer."""
     api_keys: frozenset[str] = field(default_factory=frozenset)
     host: str = "127.0.0.1"
     port: int = 8000
@@ -39,6 +52,12 @@ class ServiceConfig:
                 f"or ::1), not {self.host}; set {KEYS_VARIABLE} or pass --api-key-file")
         if self.workers < 1:
             raise TerritoryOptError(f"--workers must be at least 1, not {self.workers}")
+        for name in ("max_body_bytes", "max_time_limit", "max_active_jobs",
+                     "max_queued_seconds", "header_timeout", "body_timeout", "max_connections",
+                     "max_table_rows", "max_decoded_bytes"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise TerritoryOptError(f"{name} must be a finite number > 0, not {value}")
 
 
 def is_loopback(host: str) -> bool:

@@ -21,11 +21,10 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from territory_opt.errors import Problem, ScenarioError
 from territory_opt.scenario.load import load_scenario
 from territory_opt.scenario.model import Scenario
+from territory_opt.scenario.tables import NO_LIMITS, ReadingLimits, reading_limits
 
 TABLE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
 TABLE_SUFFIXES = (".csv", ".parquet", ".geojson", ".json", ".gpkg", ".shp", ".shx", ".dbf",
@@ -82,8 +81,10 @@ def path_problems(document: Any, names: set[str], where: str = "scenario") -> li
 
 
 @contextlib.contextmanager
-def scenario_from(document: dict[str, Any], files: Mapping[str, bytes]) -> Iterator[Scenario]:
-    """Load the scenario of a request from a private temporary folder (removed afterwards).
+def scenario_from(document: dict[str, Any], files: Mapping[str, bytes],
+                  limits: ReadingLimits = NO_LIMITS) -> Iterator[Scenario]:
+    """Load the scenario of a request from a private temporary folder (removed afterwards),
+    its tables read within ``limits``.
 
     Raises
     ------
@@ -99,12 +100,15 @@ def scenario_from(document: dict[str, Any], files: Mapping[str, bytes]) -> Itera
         raise ScenarioError(problems)
     folder = Path(tempfile.mkdtemp(prefix="territory-opt-job-"))
     try:
-        (folder / "scenario.yaml").write_text(yaml.safe_dump(document, sort_keys=False),
-                                              encoding="utf-8")
+        # JSON is YAML, and keeps every string a string (a YAML dump would leave 1e5 plain,
+        # which the loader reads as a number).
+        (folder / "scenario.yaml").write_text(json.dumps(document, ensure_ascii=False,
+                                                         indent=1), encoding="utf-8")
         for name, data in files.items():
             (folder / name).write_bytes(data)
         try:
-            scenario = load_scenario(folder / "scenario.yaml")
+            with reading_limits(limits):
+                scenario = load_scenario(folder / "scenario.yaml")
         except ScenarioError as exc:
             raise ScenarioError([_without(p, folder) for p in exc.problems]) from None
         yield scenario

@@ -9,6 +9,7 @@ import uvicorn
 from territory_opt.errors import TerritoryOptError
 from territory_opt.service.app import create_app
 from territory_opt.service.config import ServiceConfig
+from territory_opt.service.protocol import guarded_h11
 
 
 def serve(config: ServiceConfig) -> None:
@@ -22,8 +23,12 @@ def serve(config: ServiceConfig) -> None:
     config.check()
     _check_address(config.host, config.port)
     app = create_app(config)
+    # h11 through our subclass, so a client that sends its headers slowly is cut off (the ASGI
+    # app cannot time what it has not been given); limit_concurrency bounds the connections,
+    # and with them the bodies held in memory (each at most --max-body-mb).
     uvicorn.run(app, host=config.host, port=config.port, log_level="info",
-                timeout_graceful_shutdown=5)
+                http=guarded_h11(config.header_timeout),
+                limit_concurrency=config.max_connections, timeout_graceful_shutdown=5)
 
 
 def _check_address(host: str, port: int) -> None:

@@ -154,6 +154,14 @@ class JobStore:
                                   .where(jobs.c.owner == owner,
                                          jobs.c.status.in_(ACTIVE))).scalar() or 0)
 
+    def active_seconds(self, owner: str) -> float:
+        """The time limits of the owner's queued and running jobs, summed (seconds)."""
+        with self.engine.connect() as db:
+            rows = db.execute(sa.select(jobs.c.options).where(jobs.c.owner == owner,
+                                                             jobs.c.status.in_(ACTIVE)))
+            return float(sum(json.loads(options).get("time_limit") or 0.0
+                             for (options,) in rows))
+
     def files(self, job_id: str) -> dict[str, bytes]:
         """The job's table files by name."""
         with self.engine.connect() as db:
@@ -191,13 +199,18 @@ class JobStore:
         """Record the outcome; False (and nothing written) when the job is no longer this
         worker's (it was re-queued after a restart)."""
         assert status in FINAL
+        values: dict[str, Any] = {}
+        if status == "cancelled":  # replaces an earlier note such as "queued again"
+            values["note"] = ("cancelled while running; the best plan found is kept"
+                              if result is not None else "cancelled before a plan was found")
         with self.engine.begin() as db:
             return db.execute(jobs.update()
                               .where(jobs.c.id == job_id, jobs.c.worker == worker,
                                      jobs.c.status == "running")
                               .values(status=status, finished=time.time(),
                                       result=json.dumps(result) if result is not None else None,
-                                      error=json.dumps(error) if error is not None else None)
+                                      error=json.dumps(error) if error is not None else None,
+                                      **values)
                               ).rowcount == 1
 
     def cancel(self, job_id: str, owner: str) -> Job | None:
@@ -246,13 +259,20 @@ class JobStore:
             servers.c.heartbeat >= time.time() - STALE_SECONDS)
         with self.engine.begin() as db:
             live = {row[0] for row in db.execute(alive)}
-            running = db.execute(sa.select(jobs.c.id, jobs.c.worker, jobs.c.restarts)
+            running = db.execute(sa.select(jobs.c.id, jobs.c.worker, jobs.c.restarts,
+                                           jobs.c.cancel_requested)
                                  .where(jobs.c.status == "running")).all()
-            orphans = [(job_id, restarts) for job_id, worker, restarts in running
+            orphans = [(job_id, restarts, cancel) for job_id, worker, restarts, cancel in running
                        if (worker or "").split("-")[0] not in live]
             failed = requeued = 0
-            for job_id, restarts in orphans:
-                if restarts >= MAX_RESTARTS - 1:
+            for job_id, restarts, cancel in orphans:
+                if cancel:  # its owner asked it to stop: it ends here, not in the queue
+                    db.execute(jobs.update().where(jobs.c.id == job_id,
+                                                   jobs.c.status == "running")
+                               .values(status="cancelled", finished=time.time(), worker=None,
+                                       note=f"cancelled; its server stopped at {stamp} "
+                                            "before the solve had stopped, so it has no plan"))
+                elif restarts >= MAX_RESTARTS - 1:
                     failed += db.execute(jobs.update().where(jobs.c.id == job_id,
                                                              jobs.c.status == "running")
                                          .values(status="failed", finished=time.time(),
