@@ -93,3 +93,16 @@ def test_non_finite_numbers_are_refused_with_their_path(tiny: TinyScenario,
     result = run_cli("validate", tiny.yaml_path, cwd=tiny.root, subprocess=False)
     assert result.code == 2, result.output
     assert ".".join(path) in result.output and "finite" in result.output
+
+
+def test_threads_beyond_the_machine_are_capped_from_a_scenario(tiny: TinyScenario) -> None:
+    """A scenario written on a large server still runs here: its solver.threads is capped to
+    this machine's cores (an explicit --threads beyond them is refused instead)."""
+    import os
+
+    from territory_opt import load_scenario, solve
+
+    tiny.spec["solver"]["threads"] = 100_000
+    tiny.write()
+    plan = solve(load_scenario(tiny.yaml_path), time_limit=10)
+    assert plan.options["threads"] == (os.cpu_count() or 1)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -24,6 +25,7 @@ from rich.table import Table
 from territory_opt import __version__
 from territory_opt.backends.base import (
     Progress,
+    Status,
     package_version,
     registered_backends,
     relative_gap,
@@ -70,6 +72,23 @@ def _guarded(action: Callable[[], None]) -> None:
         _fail(str(exc), EXIT_BAD_INPUT)
 
 
+class FiniteRange(click.FloatRange):
+    """A float range that also refuses ``nan`` and ``inf`` (``nan <= 0`` is false, so a plain
+    range lets NaN through: ``--time-limit nan`` removed the limit)."""
+
+    name = "finite float range"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
+CORES = os.cpu_count() or 1
+"""Threads a solver may be given: more only slows it (and 100,000 aborted HiGHS)."""
+
 scenario_argument = click.argument(
     "scenario", type=click.Path(path_type=Path, exists=False, dir_okay=True)
 )
@@ -115,10 +134,11 @@ def validate(scenario: Path, as_json: bool) -> None:
 @click.option("--out", "out_dir", type=click.Path(path_type=Path),
               help="Plan directory to create [default: plans/<scenario>-<timestamp>].")
 @click.option("--backend", help="Solver backend [default: the scenario's, else highs].")
-@click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), help="Seconds.")
-@click.option("--gap", type=click.FloatRange(min=0), help="Relative gap target, e.g. 0.001.")
+@click.option("--time-limit", type=FiniteRange(min=0, min_open=True), help="Seconds.")
+@click.option("--gap", type=FiniteRange(min=0), help="Relative gap target, e.g. 0.001.")
 @click.option("--seed", type=click.IntRange(min=0), help="Random seed of the solver.")
-@click.option("--threads", type=click.IntRange(min=1), help="Solver threads.")
+@click.option("--threads", type=click.IntRange(min=1, max=CORES),
+              help=f"Solver threads (at most {CORES}, this machine's cores).")
 @click.option("--warm-start", default="construct", show_default=True,
               help="construct (LP rounding + restricted MIP), current (the current alignment), "
                    "none, or a PLAN_DIR whose assignment starts the solve.")
@@ -162,9 +182,7 @@ def solve_command(
     def run() -> None:
         s = load_scenario(scenario)
         target = out_dir or _default_out(s)
-        if target.exists():
-            raise TerritoryOptError(f"{target} already exists; choose another --out "
-                                    "(plans are never overwritten)")
+        _check_new_output(target)
         progress = None if as_json else _progress_printer()
         if regions is not None:
             plan = _solve_in_regions(s, regions, backend, time_limit, gap, seed, workers,
@@ -176,15 +194,26 @@ def solve_command(
                          progress=progress, verbose=verbose)
         if progress is not None:
             err.print()
-        written = plan.write(target)
+        try:
+            written = plan.write(target)
+        except KeyboardInterrupt:  # signals wait for a write under way to finish
+            if not target.is_dir():
+                raise
+            err.print(f"interrupted; the plan was written to {escape(str(target))}")
+            sys.exit(130)
         maps = _write_maps(plan, written) if draw_map else []
         if as_json:
             extra = {"plan_dir": str(written)} | ({"maps": [str(p) for p in maps]} if maps else {})
             click.echo(json.dumps(plan.summary() | extra, indent=2))
-            return
-        _print_plan(plan, written)
-        for path in maps:
-            out.print(f"map written to [bold]{escape(str(path))}[/]")
+        else:
+            _print_plan(plan, written)
+            for path in maps:
+                out.print(f"map written to [bold]{escape(str(path))}[/]")
+        if plan.status == Status.VIOLATES:  # written for inspection, but not a plan to use
+            broken = [str(v) for v in plan.evaluation.violations if v.hard]
+            _fail(f"the plan in {written} breaks {len(broken)} hard rule(s) on the scenario's "
+                  "own numbers (within the solver's tolerance, outside the rule):\n"
+                  + "\n".join(f"  - {v}" for v in broken[:20]), EXIT_NO_PLAN)
 
     _guarded(run)
 
@@ -211,7 +240,7 @@ def evaluate_command(
             label = path.parent.name if path.name == "assignment.csv" else path.stem
             while label in columns:
                 label += "'"
-            columns[label] = evaluate(s, read_assignment(s, path))
+            columns[label] = _evaluate_assignment(s, path)
         if not columns:
             raise TerritoryOptError("nothing to evaluate: the scenario has no current "
                                     "alignment and no --assignment was given")
@@ -265,9 +294,8 @@ def compare_command(plan_dirs: Sequence[Path], current: bool, shown_moves: int,
         if len(columns) < 2:
             raise TerritoryOptError("nothing to compare: give two plans, or one plan of a "
                                     "scenario with a current alignment")
-        if out_file is not None and out_file.exists():
-            raise TerritoryOptError(f"{out_file} already exists; choose another --out "
-                                    "(files are never overwritten)")
+        if out_file is not None:
+            _check_new_output(out_file)
         result = compare(s, columns)
         if out_file is not None:
             partial = out_file.with_name(f".{out_file.name}.partial")
@@ -322,11 +350,12 @@ def _moves_table(moves: Any) -> Table:
 @click.option("--out", "out_dir", type=click.Path(path_type=Path),
               help="Folder to create [default: plans/<scenario>-tradeoff-<timestamp>].")
 @click.option("--backend", help="Solver backend [default: the scenario's, else highs].")
-@click.option("--time-limit", type=click.FloatRange(min=0, min_open=True),
+@click.option("--time-limit", type=FiniteRange(min=0, min_open=True),
               help="Seconds per point.")
-@click.option("--gap", type=click.FloatRange(min=0), help="Relative gap target per point.")
+@click.option("--gap", type=FiniteRange(min=0), help="Relative gap target per point.")
 @click.option("--seed", type=click.IntRange(min=0), help="Random seed of the solver.")
-@click.option("--threads", type=click.IntRange(min=1), help="Solver threads.")
+@click.option("--threads", type=click.IntRange(min=1, max=CORES),
+              help=f"Solver threads (at most {CORES}, this machine's cores).")
 @click.option("--independent", is_flag=True,
               help="Solve every point on its own (default: warm-start each from the previous "
                    "point's plan and keep the better one).")
@@ -343,9 +372,7 @@ def tradeoff_command(scenario: Path, setting: str, values_text: str, out_dir: Pa
         values = _parse_values(values_text)
         s = load_scenario(scenario)
         target = out_dir or _default_out(s, "tradeoff")
-        if target.exists():
-            raise TerritoryOptError(f"{target} already exists; choose another --out "
-                                    "(outputs are never overwritten)")
+        _check_new_output(target)
 
         def show(point: TradeoffPoint) -> None:
             if as_json:
@@ -465,15 +492,15 @@ def sweep_command(sweep_yaml: Path, scheduler: str | None, workers: int | None,
                    "at most per location.")
 @click.option("--workload", required=True, help="Item attribute that adds up to a rep's "
               "workload, e.g. workload_h.")
-@click.option("--capacity", required=True, type=click.FloatRange(min=0, min_open=True),
+@click.option("--capacity", required=True, type=FiniteRange(min=0, min_open=True),
               help="Workload one rep can carry, e.g. 1600.")
-@click.option("--max-km", required=True, type=click.FloatRange(min=0, min_open=True),
+@click.option("--max-km", required=True, type=FiniteRange(min=0, min_open=True),
               help="Largest great-circle km from an account to its rep's base.")
 @click.option("--weight", help="Item attribute weighting each account's km in the travel "
               "(e.g. visits) [default: plain km].")
 @click.option("--extra", type=click.IntRange(min=0), default=0, show_default=True,
               help="Also solve this many headcounts above the fewest.")
-@click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=60.0,
+@click.option("--time-limit", type=FiniteRange(min=0, min_open=True), default=60.0,
               show_default=True, help="Seconds per solve (each headcount tried).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Random seed of the solver.")
@@ -492,9 +519,7 @@ def size_command(scenario: Path, candidates_csv: Path, workload: str, capacity: 
     def run() -> None:
         s = load_scenario(scenario)
         target = out_dir or _default_out(s, "sizing")
-        if target.exists():
-            raise TerritoryOptError(f"{target} already exists; choose another --out "
-                                    "(outputs are never overwritten)")
+        _check_new_output(target)
         result = size_sales_force(s, candidates_csv, workload=workload, capacity=capacity,
                                   max_km=max_km, weight=weight, time_limit=time_limit,
                                   seed=seed, extra=extra)
@@ -550,9 +575,8 @@ def route_command(scenario: Path, policies: Sequence[str], window: str | None, b
         if s.leads is None:
             raise TerritoryOptError(f"{scenario}: route needs a model: leads scenario (this "
                                     f"one is model: {s.spec.model})")
-        if out_file is not None and out_file.exists():
-            raise TerritoryOptError(f"{out_file} already exists; choose another --out "
-                                    "(files are never overwritten)")
+        if out_file is not None:
+            _check_new_output(out_file)
         try:
             seconds = parse_window(window) if window is not None else None
         except ValueError as exc:
@@ -619,12 +643,37 @@ def _read_plan(plan_dir: Path) -> Plan:
         raise TerritoryOptError(f"{plan_dir} is not a plan directory: it has no plan.json "
                                 "(give a folder that territory-opt solve wrote)")
     try:
-        return Plan.read(plan_dir)
+        plan = Plan.read(plan_dir)
     except TerritoryOptError as exc:  # its scenario or assignment: say whose they are
         raise TerritoryOptError(f"cannot read the plan in {plan_dir}: {exc}") from None
     except (ValueError, KeyError, TypeError) as exc:  # JSON syntax, missing keys, bad status
         raise TerritoryOptError(f"cannot read the plan in {plan_dir}: plan.json is garbled "
                                 f"({type(exc).__name__}: {exc})") from None
+    _warn_disagreements(plan_dir, plan)
+    return plan
+
+
+def _warn_disagreements(plan_dir: Path, plan: Plan) -> None:
+    """Say where a plan directory disagrees with its plan.json (a file cut short, an edit)."""
+    for sentence in plan.disagreements:
+        err.print(f"[yellow]warning:[/] {escape(str(plan_dir))}: {escape(sentence)}")
+    if plan.status_now != plan.status:
+        err.print(f"[yellow]warning:[/] {escape(str(plan_dir))}: its status now is "
+                  f"'{plan.status_now}', not '{plan.status}' as plan.json says")
+
+
+def _evaluate_assignment(s: Scenario, path: Path) -> Evaluation:
+    """Score an assignment CSV; one in a plan directory is read with its plan.json, whose
+    disagreements are shown."""
+    if path.name == "assignment.csv" and (path.parent / "plan.json").is_file():
+        try:
+            plan = Plan.read(path.parent, scenario=s)
+        except (ValueError, KeyError, TypeError):  # a garbled plan.json: the CSV alone
+            pass
+        else:
+            _warn_disagreements(path.parent, plan)
+            return plan.evaluation
+    return evaluate(s, read_assignment(s, path))
 
 
 def _write_maps(plan: Plan, plan_dir: Path) -> list[Path]:
@@ -661,18 +710,18 @@ def report_command(plan_dir: Path) -> None:
                    "[default: sqlite:///territory-opt-service.db in the current folder].")
 @click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True,
               help="Solver processes (jobs solved at once).")
-@click.option("--max-body-mb", type=click.FloatRange(min=0, min_open=True), default=20.0,
+@click.option("--max-body-mb", type=FiniteRange(min=0, min_open=True), default=20.0,
               show_default=True, help="Largest request body, in MB.")
-@click.option("--max-time-limit", type=click.FloatRange(min=0, min_open=True), default=600.0,
+@click.option("--max-time-limit", type=FiniteRange(min=0, min_open=True), default=600.0,
               show_default=True, help="Longest solve a request may ask for, in seconds.")
 @click.option("--max-active-jobs", type=click.IntRange(min=1), default=100, show_default=True,
               help="Jobs one API key may have queued or running at once.")
-@click.option("--max-queued-seconds", type=click.FloatRange(min=0, min_open=True), default=7200.0,
+@click.option("--max-queued-seconds", type=FiniteRange(min=0, min_open=True), default=7200.0,
               show_default=True, help="Solve time (the sum of time limits) one API key may have "
               "queued or running at once.")
-@click.option("--header-timeout", type=click.FloatRange(min=0, min_open=True), default=10.0,
+@click.option("--header-timeout", type=FiniteRange(min=0, min_open=True), default=10.0,
               show_default=True, help="Seconds a client has to send its request headers.")
-@click.option("--body-timeout", type=click.FloatRange(min=0, min_open=True), default=60.0,
+@click.option("--body-timeout", type=FiniteRange(min=0, min_open=True), default=60.0,
               show_default=True, help="Seconds a client has to send its request body.")
 @click.option("--max-connections", type=click.IntRange(min=1), default=64, show_default=True,
               help="Connections served at once; more get 503.")
@@ -775,6 +824,24 @@ def _warm_start(s: Scenario, value: str) -> WarmStart:
         raise TerritoryOptError(f"--warm-start {value}: expected construct, current, none, a plan "
                                 "directory or an assignment CSV; found no such file")
     return read_assignment(s, csv)
+
+
+def _check_new_output(target: Path) -> None:
+    """Refuse, before any solving, an output that could not be written: one that exists
+    (outputs are never overwritten), one under a file, or one in a folder this process may not
+    write (a read-only folder or file system). Found after the solve, these lost the plan."""
+    if target.exists() or target.is_symlink():
+        raise TerritoryOptError(f"{target} already exists; choose another --out "
+                                "(outputs are never overwritten)")
+    folder = target.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent  # the nearest folder that exists: the rest will be created
+    if not folder.is_dir():
+        raise TerritoryOptError(f"cannot write {target}: {folder} is a file, not a folder; "
+                                "choose another --out")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise TerritoryOptError(f"cannot write {target}: {folder} is not writable (read-only "
+                                "folder or file system); choose another --out")
 
 
 def _default_out(s: Scenario, kind: str = "") -> Path:

@@ -35,6 +35,7 @@ from territory_opt.models.colgen import Relaxation
 from territory_opt.models.lagrange import lagrangian_relaxation
 from territory_opt.models.pairs import cost_block, nearest_pairs
 from territory_opt.neighbourhoods import improve_by_neighbourhoods, territory_neighbours
+from territory_opt.outcome import settle
 from territory_opt.plan import Plan
 from territory_opt.scenario.model import NO_TERRITORY, Scenario, item_blocks
 from territory_opt.scenario.subset import sub_scenario
@@ -212,7 +213,7 @@ def solve_decomposed(
                 seconds=seconds, found_by=f"{len(names)} regions + border coordination")
     if plan.evaluation.feasible and relative_gap(plan.objective, bound) <= gap:
         plan = dataclasses.replace(plan, status=Status.OPTIMAL)
-    return plan, Decomposition(labels, item_region, names, results, seconds, stitched)
+    return settle(plan), Decomposition(labels, item_region, names, results, seconds, stitched)
 
 
 def territory_regions(scenario: Scenario, regions: int | None, seed: int

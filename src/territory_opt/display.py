@@ -270,7 +270,11 @@ def evaluation_html(evaluation: Evaluation) -> str:
 def plan_html(plan: Plan) -> str:
     """Plan header (scenario, status, backend, objective, bound, gap, seed) and its
     evaluation."""
-    status = str(plan.status) + (f" ({plan.stop_reason})" if plan.stop_reason else "")
+    if plan.status_now != plan.status:  # a plan directory whose files contradict plan.json
+        status = f"{plan.status_now} (plan.json says '{plan.status}'; " + "; ".join(
+            plan.disagreements) + ")"
+    else:
+        status = str(plan.status) + (f" ({plan.stop_reason})" if plan.stop_reason else "")
     gap = f"{plan.gap:.3%}" if math.isfinite(plan.gap) else "n/a"
     pairs = [("scenario", plan.scenario.name), ("status", status),
              ("backend", plan.backend + (f" (plan found by {plan.found_by})"

@@ -7,6 +7,10 @@ basis load, quota, share, per FTE, floor or cap) and ``plan.json`` (scenario pat
 version, backend and options, seed, status, objective, bound, gap, times, plan-level KPIs). It
 is written into a temporary sibling directory and renamed into place, so a reader never sees
 half a plan.
+
+Reading a plan directory re-evaluates its assignment and checks it against what ``plan.json``
+recorded (rows, objective, status): a folder cut short or edited by hand is flagged in
+:attr:`Plan.disagreements` instead of being shown with the status it once had.
 """
 
 from __future__ import annotations
@@ -30,6 +34,10 @@ from territory_opt.kpi.quotas import QUOTA_COLUMNS
 from territory_opt.scenario.load import load_scenario
 from territory_opt.scenario.model import NO_TERRITORY, Scenario
 from territory_opt.scenario.tables import read_text_table
+from territory_opt.text import fmt
+
+OBJECTIVE_TOLERANCE = 1e-6
+"""Relative and absolute tolerance between ``plan.json``'s objective and the recomputed one."""
 
 ASSIGNMENT_FILE = "assignment.csv"
 TERRITORIES_FILE = "territories.csv"
@@ -44,7 +52,10 @@ class Plan:
 
     ``objective`` is recomputed by the KPI evaluator from the assignment, not copied from the
     solver; ``bound`` is a lower bound on the optimum valid for the whole model
-    (``-inf`` when none is known).
+    (``-inf`` when none is known). ``disagreements`` are sentences naming where a plan read
+    from a directory differs from its ``plan.json`` (none for a plan made in memory);
+    ``recorded_hard_violations`` is the number of hard violations ``plan.json`` recorded (None
+    for a plan made in memory). Neither is written into ``plan.json``.
     """
 
     scenario: Scenario
@@ -59,6 +70,8 @@ class Plan:
     scenario_digest: str | None = None
     stop_reason: str = ""
     found_by: str = ""
+    disagreements: tuple[str, ...] = ()
+    recorded_hard_violations: int | None = None
 
     @cached_property
     def evaluation(self) -> Evaluation:
@@ -74,6 +87,16 @@ class Plan:
     def gap(self) -> float:
         """``(objective - bound) / |objective|``; inf without a bound."""
         return relative_gap(self.objective, self.bound)
+
+    @property
+    def status_now(self) -> Status:
+        """The status as the assignment supports it now: the recorded one, or
+        :attr:`Status.VIOLATES` when the recorded status promises a plan but the assignment
+        breaks more hard rules than ``plan.json`` recorded (:func:`_status_contradicted`)."""
+        if self.recorded_hard_violations is not None and _status_contradicted(
+                self.status, self.recorded_hard_violations, _hard_count(self.evaluation)):
+            return Status.VIOLATES
+        return self.status
 
     @property
     def seed(self) -> int:
@@ -161,7 +184,12 @@ class Plan:
 
     @classmethod
     def read(cls, directory: str | Path, scenario: Scenario | None = None) -> Plan:
-        """Read a plan directory; loads its scenario from ``plan.json`` unless one is given."""
+        """Read a plan directory; loads its scenario from ``plan.json`` unless one is given.
+
+        The assignment is evaluated at once and compared with ``plan.json``; what differs is in
+        :attr:`disagreements` (see :func:`_disagreements`), and :attr:`status_now` says whether
+        the recorded status still holds.
+        """
         directory = Path(directory)
         meta_path = directory / PLAN_FILE
         if not meta_path.is_file():
@@ -173,11 +201,14 @@ class Plan:
                 raise scenario_error(meta_path, "scenario.path", "nothing",
                                      "the scenario's path (or pass the scenario)")
             scenario = load_scenario(path)
-        assignment = read_assignment(scenario, directory / ASSIGNMENT_FILE)
-        return cls(
+        assignment, rows = _read_assignment_rows(scenario, directory / ASSIGNMENT_FILE)
+        status = Status(meta["status"])
+        evaluation = evaluate(scenario, assignment)
+        recorded_hard = _recorded_hard(meta)
+        plan = cls(
             scenario=scenario,
             assignment=assignment,
-            status=Status(meta["status"]),
+            status=status,
             bound=_number(meta.get("bound"), missing=-math.inf),
             backend=meta.get("backend", "unknown"),
             bound_source=meta.get("bound_source", "none"),
@@ -187,7 +218,14 @@ class Plan:
             scenario_digest=meta["scenario"].get("digest"),
             stop_reason=meta.get("stop_reason", ""),
             found_by=meta.get("found_by", ""),
+            disagreements=_disagreements(scenario, assignment, evaluation, rows, meta,
+                                         recorded_hard),
+            recorded_hard_violations=recorded_hard,
         )
+        # cached_property keeps its value in the instance's __dict__: hand it the evaluation
+        # just made rather than evaluating the plan a second time.
+        vars(plan)["evaluation"] = evaluation
+        return plan
 
     @property
     def scenario_changed(self) -> bool:
@@ -208,6 +246,53 @@ class Plan:
         return plan_html(self)
 
 
+def _disagreements(scenario: Scenario, assignment: np.ndarray, evaluation: Evaluation,
+                   rows: int, meta: dict[str, Any], recorded_hard: int) -> tuple[str, ...]:
+    """Where a plan directory's files disagree with its ``plan.json``, as sentences.
+
+    Parameters
+    ----------
+    scenario, assignment, evaluation
+        The scenario, the assignment read from ``assignment.csv`` and its evaluation.
+    rows
+        Data rows of ``assignment.csv``: fewer than the scenario's items means a file cut
+        short (the items without a row are unassigned, as is one whose row was cut before its
+        territory).
+    meta
+        ``plan.json``: its ``objective`` is compared with the recomputed one (tolerance
+        :data:`OBJECTIVE_TOLERANCE`), its ``status`` with the hard violations now.
+    recorded_hard
+        Hard violations ``plan.json`` recorded (:func:`_recorded_hard`).
+    """
+    out = []
+    if rows < scenario.n_items:
+        unassigned = int(np.count_nonzero(assignment == NO_TERRITORY))
+        out.append(f"{ASSIGNMENT_FILE} has {_count(rows, 'row')} for "
+                   f"{_count(scenario.n_items, 'item')}: {_count(unassigned, 'item')} "
+                   f"{'is' if unassigned == 1 else 'are'} unassigned")
+    if "objective" in meta:
+        said = _number(meta["objective"])  # null: a non-finite objective
+        now = evaluation.objective.total
+        if not _same_objective(said, now):
+            said_text, now_text = _telling_apart(said, now)
+            out.append(f"{PLAN_FILE} says objective {said_text}; the files give {now_text}")
+    status = Status(meta["status"])
+    hard = _hard_count(evaluation)
+    if _status_contradicted(status, recorded_hard, hard):
+        recorded = f" ({PLAN_FILE} recorded {recorded_hard:,})" if recorded_hard else ""
+        out.append(f"{PLAN_FILE} says '{status}' but the assignment breaks "
+                   f"{_count(hard, 'hard rule')}{recorded}")
+    return tuple(out)
+
+
+def _status_contradicted(status: Status, recorded_hard: int, hard_now: int) -> bool:
+    """Whether a recorded status that comes with a plan (optimal, feasible) is contradicted:
+    the assignment breaks more hard rules now than were recorded with it. (A plan may be
+    written with hard violations, e.g. a current alignment kept as a plan: those recorded are
+    no disagreement.)"""
+    return status.has_plan and hard_now > recorded_hard
+
+
 def read_assignment(scenario: Scenario, path: str | Path) -> np.ndarray:
     """Read an item -> territory table (a plan's or another tool's) as territory indices.
 
@@ -220,6 +305,11 @@ def read_assignment(scenario: Scenario, path: str | Path) -> np.ndarray:
     ScenarioError
         For an unreadable file, missing columns, unknown or duplicate ids.
     """
+    return _read_assignment_rows(scenario, path)[0]
+
+
+def _read_assignment_rows(scenario: Scenario, path: str | Path) -> tuple[np.ndarray, int]:
+    """:func:`read_assignment`, and the number of data rows the file has."""
     path = Path(path)
     if not path.is_file():
         raise scenario_error(path, "(file)", "no such file", "an assignment CSV")
@@ -254,7 +344,7 @@ def read_assignment(scenario: Scenario, path: str | Path) -> np.ndarray:
             break
     if problems:
         raise ScenarioError(problems)
-    return out
+    return out, len(frame)
 
 
 def _pick(frame: pd.DataFrame, names: list[str], path: Path, what: str) -> str:
@@ -272,3 +362,43 @@ def _finite(value: float) -> float | None:
 
 def _number(value: float | None, missing: float = math.nan) -> float:
     return missing if value is None else float(value)
+
+
+def _hard_count(evaluation: Evaluation) -> int:
+    """Hard violations of an evaluation (each :class:`Violation` says whether it is hard)."""
+    return sum(v.hard for v in evaluation.violations)
+
+
+def _recorded_hard(meta: dict[str, Any]) -> int:
+    """Hard violations ``plan.json`` recorded: its ``kpis.hard_violations``, else its
+    ``violations`` list without the soft ones (written ``rule (soft): ...``), else 0."""
+    kpis = meta.get("kpis")
+    value = kpis.get("hard_violations") if isinstance(kpis, dict) else None
+    if isinstance(value, int | float) and math.isfinite(value):
+        return int(value)
+    violations = meta.get("violations")
+    if isinstance(violations, list):
+        return sum(" (soft): " not in str(v) for v in violations)
+    return 0
+
+
+def _same_objective(said: float, now: float) -> bool:
+    """Equal within :data:`OBJECTIVE_TOLERANCE`; two non-finite values (``plan.json`` writes
+    null for either infinity or NaN) count as equal."""
+    if not math.isfinite(said) or not math.isfinite(now):
+        return not math.isfinite(said) and not math.isfinite(now)
+    return math.isclose(said, now, rel_tol=OBJECTIVE_TOLERANCE, abs_tol=OBJECTIVE_TOLERANCE)
+
+
+def _telling_apart(a: float, b: float) -> tuple[str, str]:
+    """Both numbers with the fewest decimals (one at least) that show them different."""
+    for digits in range(1, 10):
+        texts = fmt(a, digits), fmt(b, digits)
+        if texts[0] != texts[1]:
+            return texts
+    return repr(a), repr(b)
+
+
+def _count(n: int, noun: str) -> str:
+    """``1 row``, ``1,000 items``."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"

@@ -5,7 +5,9 @@ map as a base64 PNG — and loads nothing: it opens from disk with no server and
 Content-Security-Policy in the page forbids any fetch), so it can be mailed or archived as one
 file. It holds the plan's provenance, KPIs, objective terms, rule violations, the per-territory
 table with deviations outside their rule's band highlighted, a balance chart, a map where the
-items have coordinates, and the quotas when the territory table has them.
+items have coordinates, and the quotas when the territory table has them. A plan directory that
+disagrees with its ``plan.json`` (a file cut short, an edited objective) is flagged at the top,
+and the status shown is the one its files support now.
 """
 
 from __future__ import annotations
@@ -124,6 +126,7 @@ def render_report(plan: Plan, plan_dir: str | Path | None = None) -> str:
         "csp": CSP,
         "version": __version__,
         "changed": plan.scenario_changed,
+        "disagreements": list(plan.disagreements),
         "facts": _facts(plan, Path(plan_dir) if plan_dir is not None else None),
         "feasible": evaluation.feasible,
         "hard_count": sum(v.hard for v in violations),
@@ -329,7 +332,7 @@ def _facts(plan: Plan, plan_dir: Path | None) -> list[tuple[str, str]]:
     """The header: provenance and solve outcome as (label, text) rows."""
     s = plan.scenario
     meta = _plan_json(plan_dir)
-    status = str(plan.status) + (f" ({plan.stop_reason})" if plan.stop_reason else "")
+    status = _status_text(plan)
     backend = plan.backend + (f", found by {plan.found_by}" if plan.found_by else "")
     bound = "none" if not math.isfinite(plan.bound) else fmt(plan.bound, 2)
     if plan.bound_source not in ("", "none") and math.isfinite(plan.bound):
@@ -362,6 +365,15 @@ def _facts(plan: Plan, plan_dir: Path | None) -> list[tuple[str, str]]:
     if s.digest:
         rows.append(("scenario digest", s.digest))
     return rows
+
+
+def _status_text(plan: Plan) -> str:
+    """The status the files support now (:attr:`Plan.status_now`), with the solve's stop
+    reason; a recorded status the assignment contradicts is named only as a claim."""
+    now = plan.status_now
+    if now != plan.status:
+        return f"{now} ({PLAN_FILE} says '{plan.status}', which the assignment contradicts)"
+    return str(now) + (f" ({plan.stop_reason})" if plan.stop_reason else "")
 
 
 def _plan_json(plan_dir: Path | None) -> dict[str, Any] | None:
@@ -528,6 +540,8 @@ table.facts td { white-space: normal; }
 .scroll { overflow-x: auto; max-width: 100%; }
 .warning { background: #fff3cd; border: 1px solid #e0b600; padding: 8px 12px;
   border-radius: 4px; }
+.warning.alert { background: #f8d7da; border-color: #b02a37; color: #58151c; }
+.warning ul { margin: 4px 0 0; padding-left: 20px; }
 .ok { color: #1b6e20; font-weight: 600; }
 .bad { color: #8a1c00; font-weight: 600; }
 .note { color: #555; }
@@ -543,6 +557,17 @@ figcaption { color: #555; font-size: 12px; margin-top: 4px; }
 <body>
 <header>
 <h1>{{ title }}</h1>
+{% if disagreements %}
+<div class="warning alert" id="plan-disagreements" role="alert"><strong>This plan directory
+disagrees with its plan.json:</strong> the files may have been cut short or edited. This report
+shows the files as they are, evaluated afresh, not what plan.json recorded.
+<ul>
+{% for sentence in disagreements %}
+<li>{{ sentence }}</li>
+{% endfor %}
+</ul>
+</div>
+{% endif %}
 {% if changed %}
 <p class="warning" id="scenario-changed"><strong>Scenario changed since this plan:</strong>
 the scenario's files differ from those the plan was made from. This report evaluates the plan

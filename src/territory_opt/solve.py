@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
+import os
 import signal
 import threading
 import time
@@ -39,6 +41,7 @@ from territory_opt.models.alignment import AlignmentModel
 from territory_opt.models.colgen import Relaxation, relax
 from territory_opt.models.lagrange import lagrangian_relaxation
 from territory_opt.models.pairs import PairSet, all_pairs, nearest_pairs
+from territory_opt.outcome import settle
 from territory_opt.plan import Plan
 from territory_opt.scenario.model import NO_TERRITORY, Scenario
 
@@ -69,6 +72,26 @@ DEFAULT_CANDIDATES = 8
 """Nearest territories offered per item on the large path (column generation adds more)."""
 
 
+def _check_limits(time_limit: float | None, gap: float | None, threads: int | None) -> None:
+    """Refuse limits no solver can honour: NaN passes every ``> 0`` test and would remove a
+    time limit; infinity is no limit either."""
+    for name, value, least in (("time_limit", time_limit, "> 0"), ("gap", gap, ">= 0")):
+        if value is not None and not (math.isfinite(value)
+                                      and (value > 0 if least == "> 0" else value >= 0)):
+            raise TerritoryOptError(f"{name} must be a finite number {least}, not {value!r}")
+    cores = os.cpu_count() or 1
+    if threads is not None and not 1 <= threads <= cores:
+        raise TerritoryOptError(f"threads must be between 1 and {cores} (this machine's "
+                                f"cores), not {threads!r}")
+
+
+def _machine_threads(threads: int | None) -> int | None:
+    """A scenario's ``solver.threads`` on this machine: at most its cores (a scenario written
+    on a large server still runs on a laptop; more threads than cores only slow a solver, and
+    100,000 aborted HiGHS)."""
+    return None if threads is None else min(threads, os.cpu_count() or 1)
+
+
 def solve(
     scenario: Scenario,
     *,
@@ -94,6 +117,7 @@ def solve(
     NoPlanFoundError
         The time limit passed (or Ctrl-C came) before any plan was found.
     """
+    _check_limits(time_limit, gap, threads)
     defaults = scenario.spec.solver
     if scenario.spec.model in ("districting", "leads"):
         # The other models have solvers of their own, with the same settings (imported on use:
@@ -104,12 +128,12 @@ def solve(
         other = solve_districting if scenario.spec.model == "districting" else solve_leads
         name = backend if isinstance(backend, str) else (
             backend.name if backend is not None else defaults.backend)
-        return other(
+        return settle(other(
             scenario, backend=name,
             time_limit=time_limit if time_limit is not None else defaults.time_limit,
             gap=gap if gap is not None else defaults.gap,
-            threads=threads if threads is not None else defaults.threads,
-            seed=seed if seed is not None else defaults.seed, progress=progress)
+            threads=threads if threads is not None else _machine_threads(defaults.threads),
+            seed=seed if seed is not None else defaults.seed, progress=progress))
     conflicts = quick_conflicts(scenario)
     if conflicts:
         raise InfeasibleError(conflicts)
@@ -125,7 +149,7 @@ def solve(
         options = SolveOptions(
             time_limit=limit,
             gap=gap if gap is not None else defaults.gap,
-            threads=threads if threads is not None else defaults.threads,
+            threads=threads if threads is not None else _machine_threads(defaults.threads),
             seed=seed if seed is not None else defaults.seed,
             verbose=verbose,
             progress=progress,
@@ -153,11 +177,24 @@ def solve(
         interrupted = stop.is_set()
     solved = time.perf_counter()
 
+    checked_by: Backend | None = None
+    if _needs_cross_check(model, chosen, result, interrupted):
+        # A solver's "infeasible" or "no plan" on a small model is a claim about the user's
+        # scenario: CBC called feasible cases infeasible, CP-SAT found no plan on tiny ones.
+        # HiGHS on the same model confirms it, or finds the plan that proves it wrong.
+        checked_by = get_backend("highs")
+        result = checked_by.solve(model.linear, dataclasses.replace(
+            options, time_limit=min(CROSS_CHECK_SECONDS, max(0.25 * limit, 1.0)),
+            warm_start=None))
+        solved = time.perf_counter()
     if result.status == Status.INFEASIBLE and model.pairs.complete:
-        raise InfeasibleError(_conflicts(relaxation, chosen, options))
+        raise InfeasibleError(_conflicts(relaxation, checked_by or chosen, options))
     if result.status == Status.ERROR:
-        raise TerritoryOptError(f"{chosen.name} failed.\n{result.log[-2000:]}")
-    assignment, objective, found_by = _best_plan(model, chosen, result, construction)
+        raise TerritoryOptError(f"{(checked_by or chosen).name} failed.\n{result.log[-2000:]}")
+    assignment, objective, found_by = _best_plan(model, checked_by or chosen, result,
+                                                 construction)
+    if checked_by is not None and found_by == checked_by.name:
+        found_by = f"highs, cross-checking {chosen.name}'s answer"
     if assignment is None:
         why = "was interrupted" if interrupted else f"found no plan within {limit:g} s"
         raise NoPlanFoundError(
@@ -177,7 +214,7 @@ def solve(
         reason = "gap target reached"
     else:
         reason = result.stop_reason or "time limit"
-    return Plan(
+    return settle(Plan(
         scenario=scenario,
         assignment=assignment,
         status=Status.OPTIMAL if proven else Status.FEASIBLE,
@@ -202,7 +239,22 @@ def solve(
         scenario_digest=scenario.digest,
         stop_reason=reason,
         found_by=found_by,
-    )
+    ))
+
+
+CROSS_CHECK_COLUMNS = 20_000
+"""Models up to this many columns have a backend's "infeasible" or "no plan" checked by HiGHS."""
+
+CROSS_CHECK_SECONDS = 10.0
+
+
+def _needs_cross_check(model: AlignmentModel, backend: Backend, result: SolveResult,
+                       interrupted: bool) -> bool:
+    """Whether ``result`` is a "no plan exists" or "none found" on a model small enough for
+    HiGHS to settle it quickly (and HiGHS did not give the answer itself)."""
+    return (result.status in (Status.INFEASIBLE, Status.NO_PLAN) and not interrupted
+            and backend.name != "highs" and model.pairs.complete
+            and model.linear.n_cols <= CROSS_CHECK_COLUMNS)
 
 
 def offered_pairs(scenario: Scenario, backend: Backend, candidates: int | None) -> PairSet:

@@ -260,6 +260,14 @@ def bridge_components(edges: np.ndarray, lat: np.ndarray, lon: np.ndarray
     return edges, added
 
 
+def pieces(n: int, edges: np.ndarray) -> np.ndarray:
+    """The connected piece of each unit (0, 1, …; the largest piece need not be 0)."""
+    from scipy.sparse.csgraph import connected_components
+
+    return np.asarray(connected_components(_sparse(n, normalise_edges(edges)),
+                                           directed=False)[1], dtype=np.int64)
+
+
 def _sparse(n: int, edges: np.ndarray) -> Any:
     """The adjacency as a scipy sparse matrix (for connected components)."""
     from scipy.sparse import coo_matrix

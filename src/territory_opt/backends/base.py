@@ -48,6 +48,7 @@ class Status(enum.StrEnum):
     INFEASIBLE = "infeasible"
     NO_PLAN = "no_plan"  # stopped by a limit without any plan
     ERROR = "error"
+    VIOLATES = "violates"  # a plan that breaks a hard rule on the scenario's own numbers
 
     @property
     def has_plan(self) -> bool:

@@ -296,7 +296,8 @@ def _add_seeds(problem: DistrictingProblem, nbrs: list[list[int]], labels: list[
     else:
         allowed[:] = True
     hops = _hops(nbrs, [u for u, j in enumerate(labels) if j >= 0], problem.n_units)
-    if not np.isfinite(hops).any() or all(x < 0 for x in labels):
+    seeded = np.isfinite(hops)  # units in a graph piece that holds a district already
+    if not seeded.any():
         # no seed yet: start from the unit farthest from a random one (the periphery)
         first = rng.randrange(problem.n_units)
         hops = _hops(nbrs, [first], problem.n_units)
@@ -305,11 +306,16 @@ def _add_seeds(problem: DistrictingProblem, nbrs: list[list[int]], labels: list[
         free = allowed & (np.asarray(labels) < 0)
         if not free.any():
             break
-        score = np.where(free, np.where(np.isfinite(hops), hops, 1e18), -1.0)
+        # Every graph piece (an island kept apart by bridges: false) gets a district before
+        # any piece gets a second: growing never crosses from one piece to another.
+        pool = free & ~seeded if (free & ~seeded).any() else free
+        score = np.where(pool, np.where(np.isfinite(hops), hops, 1e18), -1.0)
         best = np.flatnonzero(score == score.max())
         u = int(best[rng.randrange(len(best))])
         labels[u] = j
-        hops = np.minimum(hops, _hops(nbrs, [u], problem.n_units))
+        reach = _hops(nbrs, [u], problem.n_units)
+        seeded |= np.isfinite(reach)
+        hops = np.minimum(hops, reach)
 
 
 def _hops(nbrs: list[list[int]], sources: list[int], n: int) -> np.ndarray:

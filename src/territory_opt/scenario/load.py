@@ -27,7 +27,7 @@ from territory_opt.scenario.schema import (
     ScenarioSpec,
     TerritoriesTable,
 )
-from territory_opt.scenario.tables import GEOMETRY_COLUMN, read_table
+from territory_opt.scenario.tables import GEOMETRY_COLUMN, not_a_file, read_table
 from territory_opt.scenario.tables import row_label as _row_label
 from territory_opt.text import bounded_repr
 
@@ -63,9 +63,10 @@ def read_spec_dict(raw: Any, source: str) -> ScenarioSpec:
     if not isinstance(raw, dict):
         raise scenario_error(source, "(document)", _describe(raw), "a mapping of scenario keys")
     try:
-        return ScenarioSpec.model_validate(raw)
+        spec = ScenarioSpec.model_validate(raw)
     except ValidationError as exc:
         raise ScenarioError([_problem_from_pydantic(source, err) for err in exc.errors()]) from None
+    return spec
 
 
 def build_scenario(spec: ScenarioSpec, base: Path, yaml_path: Path | None = None) -> Scenario:
@@ -136,6 +137,7 @@ def build_scenario(spec: ScenarioSpec, base: Path, yaml_path: Path | None = None
         name: _numeric(territories, col, territories_path, problems, name=name, blank=math.inf)
         for name, col in t.capacity.items()
     }
+    problems += _overflowing_totals(spec, attributes, items_path, fte, territories_path)
     pair_keys, pair_km, pair_loads = (
         _pair_table(pairs, p, pairs_path, i_ids, t_ids, problems)
         if p is not None and pairs is not None and pairs_path is not None
@@ -147,6 +149,10 @@ def build_scenario(spec: ScenarioSpec, base: Path, yaml_path: Path | None = None
                 if GEOMETRY_COLUMN in items.columns else None)
     adjacency, bridges = _adjacency(spec, base, source, items_path, geometry, np.asarray(i_ids),
                                     lat, lon)
+    if spec.model == "districting":
+        problems += _districting_shape(spec, source, i_ids, len(t_ids), adjacency)
+        if problems:
+            raise ScenarioError(problems)
     accounts, accounts_path = None, None
     if spec.accounts is not None:
         # Imported here: the accounts reader reuses this module's table helpers.
@@ -339,11 +345,16 @@ def rule_references(spec: ScenarioSpec, source: str = "scenario.yaml") -> list[P
 
 
 def _table_path(base: Path, relative: str, yaml_key: str, source: str = "scenario.yaml") -> Path:
-    path = (base / relative).resolve()
-    if not path.is_file():
+    try:
+        path = (base / relative).resolve()
+    except (RuntimeError, OSError):  # Python 3.11 raises RuntimeError for a link loop
+        path = None
+    problem = not_a_file(base / relative) if path is None else not_a_file(path)
+    if problem is not None:
         raise scenario_error(f"{source}, at {yaml_key}", yaml_key.split(".")[-1],
-                             f"'{relative}', which does not exist ({path})",
+                             f"'{relative}', {problem}" + ("" if path is None else f" ({path})"),
                              "a table file relative to the YAML")
+    assert path is not None
     return path
 
 
@@ -585,7 +596,72 @@ def _adjacency(spec: ScenarioSpec, base: Path, source: str, items_path: Path,
         edges = units.adjacency_from_geometry(geometry, adjacency.method)
     if not adjacency.bridges:
         return edges, np.zeros((0, 2), dtype=np.int64)
-    return units.bridge_components(edges, lat, lon)
+    try:
+        return units.bridge_components(edges, lat, lon)
+    except ValueError as exc:  # a piece without coordinates cannot be bridged
+        raise scenario_error(f"{source}, at adjacency.bridges", "bridges", str(exc),
+                             "coordinates for those units, neighbours for them in the "
+                             "adjacency, or bridges: false") from None
+
+
+def _overflowing_totals(spec: ScenarioSpec, attributes: dict[str, np.ndarray],
+                        items_path: Path, fte: np.ndarray, territories_path: Path
+                        ) -> list[Problem]:
+    """Columns whose values are finite but whose total is not: every band target is a share
+    of a total, so 1e308 in each row would make every target infinite and the solve fail with
+    advice to loosen tolerances."""
+    problems = []
+    columns = spec.items.attribute_columns()
+    for name, values in attributes.items():
+        with np.errstate(over="ignore", invalid="ignore"):
+            total = float(np.sum(values))
+        if np.isfinite(values).all() and not np.isfinite(total):
+            users = [f"rules.balance.{i}" for i, rule in enumerate(spec.rules.balance)
+                     if rule.attribute == name]
+            used = f" (used by {', '.join(users)})" if users else ""
+            problems.append(Problem(str(items_path), columns.get(name, name),
+                                    f"values whose total overflows a float{used}",
+                                    "values that add up to less than 1e308 (rescale the "
+                                    "column, e.g. to thousands)"))
+    with np.errstate(over="ignore", invalid="ignore"):
+        fte_total = float(np.sum(fte))
+    if np.isfinite(fte).all() and not np.isfinite(fte_total):
+        problems.append(Problem(str(territories_path), spec.territories.fte or "fte",
+                                "FTE values whose total overflows a float",
+                                "FTE as a share of one full-time rep (e.g. 0.5, 1)"))
+    return problems
+
+
+def _districting_shape(spec: ScenarioSpec, source: str, ids: list[str], k: int,
+                       adjacency: np.ndarray | None) -> list[Problem]:
+    """What no districting can do, from counts alone: more territories than units, or (with
+    contiguity) more separate pieces of the unit graph than territories."""
+    from territory_opt import units
+
+    n = len(ids)
+    at = "territories.count" if spec.territories.count is not None else "territories.path"
+    if k > n:
+        return [Problem(f"{source}, at {at}", at.split(".")[-1], f"{k:,} territories from "
+                        f"{n:,} units", f"at most {n:,} territories (each needs a unit)")]
+    if adjacency is None or not spec.rules.contiguity:
+        return []
+    piece = units.pieces(n, adjacency)
+    count = int(piece.max()) + 1 if n else 0
+    if count <= k:
+        return []
+    sizes = np.bincount(piece)
+    small = np.flatnonzero(np.isin(piece, np.argsort(sizes, kind="stable")[:-1]))
+    shown = ", ".join(ids[i] for i in small[:MAX_SHOWN]) + (" …" if len(small) > MAX_SHOWN
+                                                             else "")
+    return [Problem(f"{source}, at adjacency.bridges", "bridges",
+                    f"false, and the units form {count:,} separate pieces (outside the largest: "
+                    f"{shown}) for {k:,} territories",
+                    f"bridges: true (islands joined to their nearest unit), at least {count:,} "
+                    "territories, or rules.contiguity: false (each territory must be one "
+                    "connected piece, and no piece can reach another)")]
+
+
+MAX_SHOWN = 5
 
 
 def _blank(frame: pd.DataFrame, column: str) -> np.ndarray:

@@ -21,8 +21,12 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import csv
+import errno
+import io
 import json
 import sqlite3
+import stat
 import struct
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -68,6 +72,29 @@ def is_csv(path: Path) -> bool:
     return path.suffix.lower() == ".csv"
 
 
+def not_a_file(path: Path) -> str | None:
+    """Why ``path`` cannot be read as a table (None when it is a regular file): missing, a
+    directory, a named pipe, a device, a socket, or a link that loops. Said as such, since
+    "does not exist" for a FIFO sends the user looking in the wrong place — and reading one
+    would block, and reading /dev/zero would never end."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return "which is a link to nothing" if path.is_symlink() else "which does not exist"
+    except (RuntimeError, OSError) as exc:
+        if getattr(exc, "errno", None) == errno.ELOOP or isinstance(exc, RuntimeError):
+            return "a symbolic link that loops back on itself"
+        return f"which cannot be read ({exc.strerror or exc})"
+    for test, kind in ((stat.S_ISREG, None), (stat.S_ISDIR, "a directory, not a file"),
+                       (stat.S_ISFIFO, "a named pipe (FIFO), not a file"),
+                       (stat.S_ISCHR, "a device, not a file"),
+                       (stat.S_ISBLK, "a device, not a file"),
+                       (stat.S_ISSOCK, "a socket, not a file")):
+        if test(mode):
+            return kind
+    return "not a regular file"
+
+
 def read_table(path: Path, yaml_key: str, source: str = "scenario.yaml") -> pd.DataFrame:
     """The table at ``path`` (named at ``yaml_key`` of ``source``) as a DataFrame.
 
@@ -95,6 +122,10 @@ def read_table(path: Path, yaml_key: str, source: str = "scenario.yaml") -> pd.D
     limit = _LIMITS.get(NO_LIMITS).max_rows
     if limit is not None and len(frame) > limit:
         raise _too_many_rows(path, len(frame), limit)
+    twice = frame.columns[frame.columns.duplicated()]
+    if len(twice):  # a Parquet or geo table may repeat a name; which one would be read?
+        raise scenario_error(path, str(twice[0]), f"the column '{twice[0]}' more than once",
+                             "each column name once")
     return frame
 
 
@@ -104,12 +135,70 @@ def read_text_table(path: Path) -> pd.DataFrame:
     Text, so ids keep their leading zeros and bad numbers can be reported as found. ``utf-8-sig``
     drops the byte-order mark Excel puts before the first header; a header with semicolons and
     no commas (European Excel) is read with ``;`` as the separator.
+
+    Raises
+    ------
+    ScenarioError
+        A file that is not UTF-8 (naming the first bad row and the likely encoding), or a
+        header that names a column twice (pandas would rename the second ``potential.1`` and
+        the first would be read silently).
     """
-    with path.open(encoding="utf-8-sig") as handle:
-        header = handle.readline()
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise _not_utf8(path, raw, exc) from None
+    header = text.split("\n", 1)[0]
     sep = ";" if ";" in header and "," not in header else ","
-    return pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True, sep=sep,
-                       encoding="utf-8-sig")
+    names = next(csv.reader([header], delimiter=sep, skipinitialspace=True), [])
+    seen: dict[str, int] = {}
+    for position, name in enumerate(names, start=1):
+        if name.strip() and name.strip() in seen:
+            raise scenario_error(f"{path}, line 1", name.strip(), f"the column "
+                                 f"'{_short(name.strip(), 60)}' twice (columns "
+                                 f"{seen[name.strip()]} and {position})",
+                                 "each column name once in the header")
+        seen.setdefault(name.strip(), position)
+    frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False,
+                        skipinitialspace=True, sep=sep)
+    _remember_lines(path, text, sep, len(frame))
+    return frame
+
+
+_FIRST_LINES: dict[Path, np.ndarray] = {}
+"""CSV path → the physical line of each data row, for files where rows and lines differ (a
+quoted cell holding a newline, blank lines); other CSVs have row r on line r + 2."""
+
+
+def _remember_lines(path: Path, text: str, sep: str, rows: int) -> None:
+    _FIRST_LINES.pop(path, None)
+    lines = text.count("\n") + (0 if text.endswith("\n") else 1)
+    if lines == rows + 1:
+        return
+    starts, previous = [], 0
+    reader = csv.reader(io.StringIO(text), delimiter=sep, skipinitialspace=True)
+    for number, record in enumerate(reader):
+        if number and any(cell.strip() for cell in record):  # pandas skips blank lines too
+            starts.append(previous + 1)
+        previous = reader.line_num
+    if len(starts) == rows:
+        _FIRST_LINES[path] = np.asarray(starts, dtype=np.int64)
+
+
+def _not_utf8(path: Path, raw: bytes, exc: UnicodeDecodeError) -> ScenarioError:
+    """Which row holds the first byte that is not UTF-8, and what the file probably is."""
+    line = raw[:exc.start].count(b"\n") + 1
+    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        guess = "UTF-16 (Excel's 'Unicode Text')"
+    else:
+        start = raw.rfind(b"\n", 0, exc.start) + 1  # the bad byte's line, around it
+        sample = raw[max(start, exc.start - 20):exc.start + 20].split(b"\n")[0]
+        text = sample.decode("cp1252", errors="replace").strip()
+        guess = f"Windows-1252 / Latin-1, which reads it as '{text}'"
+    where = f"{path}, line {line}" + (f" (row {line - 1})" if line > 1 else " (the header)")
+    return scenario_error(where, "(encoding)", f"byte 0x{raw[exc.start]:02x}, which is not "
+                          f"UTF-8; the file looks like {guess}",
+                          "UTF-8 text: in Excel, Save As 'CSV UTF-8 (Comma delimited)'")
 
 
 # --- Parquet and GeoParquet ------------------------------------------------------------------
@@ -377,8 +466,11 @@ def row_label(path: Path, rows: Iterable[int]) -> str:
     more = f" and {len(rows) - MAX_LISTED_ROWS} more" if len(rows) > MAX_LISTED_ROWS else ""
     plural = "s" if len(rows) > 1 else ""
     lines = ""
-    if is_csv(path):  # the header is line 1
-        lines = f" (line{plural} " + ", ".join(str(r + 2) for r in rows[:MAX_LISTED_ROWS]) + ")"
+    if is_csv(path):  # the header is line 1; rows may span lines (quoted newlines)
+        first = _FIRST_LINES.get(path)
+        numbers = [int(first[r]) if first is not None and r < len(first) else r + 2
+                   for r in rows[:MAX_LISTED_ROWS]]
+        lines = f" (line{plural} " + ", ".join(map(str, numbers)) + ")"
     return f"{path}, row{plural} {shown}{more}{lines}"
 
 
