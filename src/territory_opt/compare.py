@@ -18,7 +18,6 @@ import numpy as np
 import pandas as pd
 
 from territory_opt.kpi.evaluate import (
-    RULE_TOLERANCE,
     Evaluation,
     ObjectiveTerms,
     attribute_loads,
@@ -27,6 +26,7 @@ from territory_opt.kpi.evaluate import (
     objective_terms,
 )
 from territory_opt.scenario.model import NO_TERRITORY, Scenario
+from territory_opt.tolerance import band_slack, capacity_limit, share_limit
 
 MAX_ANALYSED_MOVES = 2_000
 """Moves per plan whose effect is measured (undoing each re-evaluates the objective); the rest
@@ -148,7 +148,7 @@ class _RuleCheck:
             change = self._load_change(name, item, now, back)
             for k, delta in change.items():
                 load = self.loads[name][k] + delta
-                slack = RULE_TOLERANCE * max(target[k], 1.0)
+                slack = float(band_slack(target[k]))
                 if (load < (1 - tolerance) * target[k] - slack
                         or load > (1 + tolerance) * target[k] + slack):
                     out.append(f"balance {name} ±{tolerance * 100:g}%")
@@ -156,14 +156,14 @@ class _RuleCheck:
         for name, capacity in s.capacity.items():
             if back != NO_TERRITORY:
                 load = self.loads[name][back] + self._load_change(name, item, now, back)[back]
-                if load > capacity[back] * (1 + RULE_TOLERANCE) + RULE_TOLERANCE:
+                if load > capacity_limit(capacity[back]):
                     out.append(f"capacity {name}")
         if self.cap is not None and s.current[item] != NO_TERRITORY:
             was = s.current[item] != now
             would = s.current[item] != back
             share = self.moved_share + (float(would) - float(was)) * float(
                 self.cap_weight[item]) / max(float(self.cap_weight.sum()), 1e-12)
-            if share > self.cap.max_share + RULE_TOLERANCE:
+            if share > share_limit(self.cap.max_share):
                 out.append("disruption cap")
         return list(dict.fromkeys(out))
 

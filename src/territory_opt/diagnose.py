@@ -19,6 +19,7 @@ from territory_opt.errors import Conflict
 from territory_opt.models.alignment import build_alignment
 from territory_opt.scenario.model import NO_TERRITORY, Scenario, item_blocks
 from territory_opt.scenario.schema import DisruptionTerm, Objective, TravelTerm
+from territory_opt.tolerance import RULE_TOLERANCE, band_slack, capacity_limit
 
 MAX_LISTED = 5
 REL_EPS = 1e-6
@@ -144,7 +145,7 @@ def _capacity_totals(scenario: Scenario) -> list[Conflict]:
         total = float(_least_loads(scenario, name).sum() if per_pair
                       else scenario.attributes[name].sum())
         room = float(cap.sum())
-        if total > room * (1 + REL_EPS):
+        if total > float(capacity_limit(cap).sum()):
             least = "least possible total" if per_pair else "total"
             out.append(Conflict(
                 f"capacity {name}",
@@ -173,8 +174,9 @@ def _bands_vs_capacity(scenario: Scenario) -> list[Conflict]:
         cap = scenario.capacity.get(rule.attribute)
         if not rule.hard or cap is None:
             continue
-        floor = (1 - rule.tolerance) * scenario.targets(rule.attribute)
-        bad = np.flatnonzero(floor > cap * (1 + REL_EPS))
+        target = scenario.targets(rule.attribute)
+        floor = (1 - rule.tolerance) * target
+        bad = np.flatnonzero(floor - band_slack(target) > capacity_limit(cap))
         if len(bad):
             names = [f"{scenario.territory_ids[k]} (floor {floor[k]:,.2f} > capacity "
                      f"{cap[k]:,.2f})" for k in bad]
@@ -190,16 +192,18 @@ def _locked_loads(scenario: Scenario) -> list[Conflict]:
         return []
     out = []
     limits = [(f"balance {r.attribute} ±{r.tolerance * 100:g}%", r.attribute,
-               (1 + r.tolerance) * scenario.targets(r.attribute), "band ceiling")
+               (1 + r.tolerance) * scenario.targets(r.attribute), "band ceiling",
+               band_slack(scenario.targets(r.attribute)))
               for r in scenario.spec.rules.balance if r.hard]
-    limits += [(f"capacity {name}", name, cap, "capacity")
+    limits += [(f"capacity {name}", name, cap, "capacity",
+                np.where(np.isfinite(cap), RULE_TOLERANCE * (np.abs(cap) + 1), 0.0))
                for name, cap in scenario.capacity.items()]
-    for rule, attribute, ceiling, what in limits:
+    for rule, attribute, ceiling, what, give in limits:
         items = np.flatnonzero(locked)
         load = np.bincount(scenario.lock[items],
                            weights=scenario.pair_load(attribute, items, scenario.lock[items]),
                            minlength=scenario.n_territories)
-        bad = np.flatnonzero(load > ceiling * (1 + REL_EPS))
+        bad = np.flatnonzero(load > ceiling + give)
         if len(bad):
             names = [f"{scenario.territory_ids[k]}: locked {attribute} {load[k]:,.2f} > {what} "
                      f"{ceiling[k]:,.2f} (over by {load[k] - ceiling[k]:,.2f})" for k in bad]
@@ -251,6 +255,8 @@ def _elastic_conflicts(
         return []
     out = []
     for block in model.elastic:
+        if not block.hard:  # a soft rule giving is no conflict: its penalty is the price
+            continue
         slack = model.slack(result.x, block.group)
         short = slack[:, 0] + slack[:, 1]
         bad = np.flatnonzero(short > REL_EPS * np.maximum(block.scale, 1.0))

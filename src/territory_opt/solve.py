@@ -169,7 +169,8 @@ def solve(
         sub = dataclasses.replace(options, time_limit=remaining, warm_start=start_x)
         if isinstance(chosen, AlignmentBackend):
             result = chosen.solve_alignment(model, relaxation, sub)
-        elif relaxation.x is None:
+        elif relaxation.x is None and not model.pairs.complete:
+            # A restricted model without the LP's prices would only mislead the MIP.
             result = SolveResult(Status.NO_PLAN, None, float("inf"), float("-inf"), 0.0,
                                  stop_reason="the LP relaxation was not solved in time")
         else:

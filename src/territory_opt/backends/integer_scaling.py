@@ -316,7 +316,9 @@ def _row_digits(
     check_rows, check_vals = check_rows[finite], check_vals[finite]
 
     magnitude = _row_magnitude(model, rows, cols, vals, is_int, int_lb, int_ub)
-    with np.errstate(divide="ignore"):
+    # A row of zeros (an attribute 0 everywhere) has room for any digits: cap it at 1e-300
+    # without overflowing (2**53 / 1e-300 is inf).
+    with np.errstate(divide="ignore", over="ignore"):
         room = np.floor(np.log10(MAX_MAGNITUDE / np.maximum(magnitude, 1e-300)))
     too_big = np.flatnonzero(room < 0)
     if len(too_big):

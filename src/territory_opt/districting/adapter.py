@@ -32,6 +32,7 @@ from territory_opt.geo import haversine_km, unit_vectors
 from territory_opt.kpi.districting import dispersion_weight, districting_objective
 from territory_opt.plan import Plan
 from territory_opt.scenario.model import NO_TERRITORY, Scenario
+from territory_opt.tolerance import band_slack, capacity_limit
 
 ALL_CANDIDATES = 2_000
 """Up to this many units, every unit may be a centre (dispersion)."""
@@ -55,12 +56,14 @@ def districting_problem(scenario: Scenario, seed: int = 0) -> DistrictingProblem
                                     "supported by districting yet; make it hard")
         target = scenario.targets(rule.attribute)
         fixed = locked_loads(scenario, rule.attribute)
+        give = band_slack(target)  # the rule checker's slack (tolerance.py)
         bands.append(DistrictBand(rule.attribute, scenario.item_weight(rule.attribute),
-                                  target * (1 - rule.tolerance) - fixed,
-                                  target * (1 + rule.tolerance) - fixed))
+                                  target * (1 - rule.tolerance) - give - fixed,
+                                  target * (1 + rule.tolerance) + give - fixed))
     for name, capacity in scenario.capacity.items():
         bands.append(DistrictBand(f"capacity {name}", scenario.item_weight(name),
-                                  np.zeros(k), capacity - locked_loads(scenario, name)))
+                                  np.zeros(k), capacity_limit(capacity)
+                                  - locked_loads(scenario, name)))
     kind = districting_objective(spec)
     lock = scenario.lock if (scenario.lock != NO_TERRITORY).any() else None
     base = DistrictingProblem(n_units=scenario.n_items, k=k, edges=scenario.adjacency,

@@ -20,9 +20,7 @@ from territory_opt.kpi.districting import (
 from territory_opt.kpi.geography import evaluate_geography
 from territory_opt.kpi.quotas import quota_columns, quota_metrics
 from territory_opt.scenario.model import NO_TERRITORY, Scenario
-
-RULE_TOLERANCE = 1e-6
-"""Relative slack allowed when checking a rule (solvers work to ~1e-6 feasibility)."""
+from territory_opt.tolerance import band_slack, capacity_limit, share_limit
 
 
 @dataclass(frozen=True)
@@ -346,7 +344,7 @@ def _violations(
         load = table[rule.attribute].to_numpy()
         target = scenario.targets(rule.attribute)
         lo, hi = (1 - rule.tolerance) * target, (1 + rule.tolerance) * target
-        slack = RULE_TOLERANCE * np.maximum(target, 1.0)
+        slack = band_slack(target)
         for k in np.flatnonzero((load < lo - slack) | (load > hi + slack)):
             side, amount = ("below", lo[k] - load[k]) if load[k] < lo[k] else (
                 "above", load[k] - hi[k])
@@ -358,7 +356,7 @@ def _violations(
 
     for name, cap in scenario.capacity.items():
         load = table[name].to_numpy()
-        for k in np.flatnonzero(load > cap * (1 + RULE_TOLERANCE) + RULE_TOLERANCE):
+        for k in np.flatnonzero(load > capacity_limit(cap)):
             out.append(Violation(f"capacity {name}", f"territory {scenario.territory_ids[k]}",
                                  float(load[k] - cap[k]),
                                  f"load {load[k]:,.2f} exceeds capacity {cap[k]:,.2f}"))
@@ -376,7 +374,7 @@ def _violations(
     if cap_rule is not None and scenario.has_current:
         weight = scenario.item_weight(cap_rule.attribute)
         share = float(weight[moved_mask(scenario, assignment)].sum() / max(weight.sum(), 1e-12))
-        if share > cap_rule.max_share + RULE_TOLERANCE:
+        if share > share_limit(cap_rule.max_share):
             out.append(Violation(f"disruption cap ({cap_rule.attribute})", "plan",
                                  share - cap_rule.max_share,
                                  f"moved share {share:.2%} exceeds the cap "

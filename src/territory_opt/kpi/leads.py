@@ -13,7 +13,6 @@ import numpy as np
 import pandas as pd
 
 from territory_opt.kpi.evaluate import (
-    RULE_TOLERANCE,
     Evaluation,
     ObjectiveTerms,
     Violation,
@@ -21,6 +20,7 @@ from territory_opt.kpi.evaluate import (
 )
 from territory_opt.scenario.leads import LeadData, period_start
 from territory_opt.scenario.model import NO_TERRITORY, Scenario
+from territory_opt.tolerance import RULE_TOLERANCE, band_slack
 
 
 def lead_data(scenario: Scenario) -> LeadData:
@@ -120,7 +120,7 @@ def evaluate_leads(scenario: Scenario, assignment: np.ndarray,
     penalty = 0.0
     if fairness is not None:
         excess = fairness_excess(scenario, expected_by_rep, fairness.tolerance)
-        slack = RULE_TOLERANCE * np.maximum(target, 1.0)
+        slack = band_slack(target)
         for k in np.flatnonzero(excess > slack):
             violations.append(Violation(
                 f"fairness ±{fairness.tolerance * 100:g}%", f"rep {scenario.territory_ids[k]}",

@@ -27,6 +27,7 @@ import scipy.sparse as sp
 from territory_opt.models.linear import LinearModel, RowGroup
 from territory_opt.models.pairs import PairSet, all_pairs, pair_costs
 from territory_opt.scenario.model import NO_TERRITORY, Scenario
+from territory_opt.tolerance import band_slack, capacity_limit, share_limit
 
 ELASTIC_PRICE = 1e3
 """Diagnosis: cost of a 100% violation of a row. Not 1: divided by a row's size (potential in
@@ -198,21 +199,25 @@ def row_layout(scenario: Scenario) -> RowLayout:
     bands = []
     for rule in rules.balance:
         target = scenario.targets(rule.attribute)
+        # Hard rows allow the rule checker's slack, no more and no less (tolerance.py); a soft
+        # band's penalty counts from the band itself, as the evaluator's objective does.
+        give = band_slack(target) if rule.hard else 0.0
         bands.append(Band(f"balance {rule.attribute}", scenario.attributes[rule.attribute],
-                          (1 - rule.tolerance) * target, (1 + rule.tolerance) * target,
+                          (1 - rule.tolerance) * target - give,
+                          (1 + rule.tolerance) * target + give,
                           None if rule.hard else rule.penalty, np.maximum(target, 1e-9),
                           rule.attribute))
     for name, cap in scenario.capacity.items():
         bands.append(Band(f"capacity {name}", scenario.attributes[name], np.full(m, -np.inf),
-                          cap, None, np.maximum(np.where(np.isfinite(cap), cap, 1.0), 1e-9),
-                          name))
+                          capacity_limit(cap), None,
+                          np.maximum(np.where(np.isfinite(cap), cap, 1.0), 1e-9), name))
     cap_rule = rules.disruption
     if cap_rule is None or not scenario.has_current:
         return RowLayout(scenario, tuple(bands), None, 0.0)
     weight = scenario.item_weight(cap_rule.attribute)
     # moved = W_cur - Σ_{stay pairs} w x  <=  share × W   <=>   Σ w x >= W_cur - share × W
     floor = float(weight[scenario.current != NO_TERRITORY].sum()
-                  - cap_rule.max_share * weight.sum())
+                  - share_limit(cap_rule.max_share) * weight.sum())
     return RowLayout(scenario, tuple(bands), weight, floor)
 
 
@@ -247,8 +252,8 @@ def build_alignment(
     m = scenario.n_territories
 
     def slack_cost(band: Band) -> np.ndarray | None:
-        if elastic:
-            return ELASTIC_PRICE / band.scale
+        if elastic:  # diagnosis: a hard rule gives at a price, a soft one for free
+            return ELASTIC_PRICE / band.scale if band.penalty is None else np.zeros(m)
         if band.penalty is not None:
             return np.full(m, band.penalty)
         return soften / band.scale if soften is not None else None
