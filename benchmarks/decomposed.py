@@ -65,7 +65,7 @@ def _run(method: str, scenario_path: Path, time_limit: float, workers: int) -> d
     out: dict[str, Any] = {"load_s": loaded}
     try:
         if method == "decomposed":
-            from territory_opt.decompose import solve_decomposed
+            from territory_opt.alignment.decompose import solve_decomposed
 
             plan, parts = solve_decomposed(scenario, time_limit=time_limit, workers=workers,
                                            gap=0.005, progress=_log)

@@ -19,9 +19,9 @@ import numpy as np
 from results import ROOT, provenance, write_section
 
 from territory_opt import load_scenario, solve
+from territory_opt.alignment.formulation import build_alignment
 from territory_opt.backends.base import Progress, SolveOptions, relative_gap
 from territory_opt.backends.highs import HighsBackend
-from territory_opt.models.alignment import build_alignment
 
 DEMO = ROOT / "scenarios" / "demo" / "scenario.yaml"
 

@@ -84,7 +84,7 @@ def _baseline(s: object, limit: float, load_s: float) -> dict[str, object]:
     from benchmarks.handwritten_pulp import solve_by_hand
 
     from territory_opt import evaluate
-    from territory_opt.models.pairs import cost_block
+    from territory_opt.alignment.pairs import cost_block
     from territory_opt.scenario.model import Scenario
 
     assert isinstance(s, Scenario)

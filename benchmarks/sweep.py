@@ -30,8 +30,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from results import provenance, write_section  # noqa: E402
 
-from territory_opt.sweep import SweepResult, run_sweep  # noqa: E402
-from territory_opt.sweep_schema import SolverOverrides, Sweep, load_sweep  # noqa: E402
+from territory_opt.studies.sweep import SweepResult, run_sweep  # noqa: E402
+from territory_opt.studies.sweep_schema import SolverOverrides, Sweep, load_sweep  # noqa: E402
 
 
 def main() -> None:

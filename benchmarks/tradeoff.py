@@ -19,7 +19,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from results import provenance, write_section  # noqa: E402
 
 from territory_opt import load_scenario  # noqa: E402
-from territory_opt.tradeoff import TradeoffCurve, tradeoff  # noqa: E402
+from territory_opt.studies.tradeoff import TradeoffCurve, tradeoff  # noqa: E402
 
 CAPS = [0.1, 0.2, 0.3, 0.4, 0.5, 0.7, 1.0]
 

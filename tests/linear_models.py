@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from territory_opt.models.linear import LinearModel, RowBuilder
+from territory_opt.backends.linear import LinearModel, RowBuilder
 
 INF = np.inf
 

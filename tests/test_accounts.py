@@ -176,7 +176,7 @@ def test_accounts_only_apply_to_districting(tmp_path: Path) -> None:
 
 
 def test_maps_mark_the_accounts(tmp_path: Path) -> None:
-    from territory_opt.maps import write_maps
+    from territory_opt.present.maps import write_maps
 
     scenario = load_scenario(strip_scenario(tmp_path, [
         {"account": "Acme</script>", "lat": 35.05, "lon": -79.95, "lock": "T2", "load": 0},

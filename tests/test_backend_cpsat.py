@@ -24,7 +24,7 @@ from territory_opt.backends.base import (
     get_backend,
 )
 from territory_opt.backends.highs import HighsBackend
-from territory_opt.models.linear import LinearModel
+from territory_opt.backends.linear import LinearModel
 
 pytest.importorskip("ortools")
 
@@ -342,7 +342,7 @@ def test_two_workers_do_not_stall_on_a_tiny_soft_band_scenario(tmp_path: Path) -
     # this 20-binary scenario for ~10 s, so it is left out.
     cases = pytest.importorskip("cases")
     from territory_opt import load_scenario
-    from territory_opt.models.alignment import build_alignment
+    from territory_opt.alignment.formulation import build_alignment
 
     variant = cases.VARIANTS["soft potential band + disruption penalty"]
     model = build_alignment(load_scenario(cases.write_scenario(tmp_path, variant))).linear

@@ -24,13 +24,13 @@ from territory_opt.backends.base import (
     registered_backends,
 )
 from territory_opt.backends.highs import HighsBackend
+from territory_opt.backends.linear import LinearModel
 from territory_opt.backends.pulp import (
     PulpBackend,
     _cbc_bound,
     _map_status,
     other_pulp_backends,
 )
-from territory_opt.models.linear import LinearModel
 
 pulp = pytest.importorskip("pulp")
 

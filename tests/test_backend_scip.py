@@ -17,8 +17,8 @@ from territory_opt.backends.base import (
     get_backend,
 )
 from territory_opt.backends.highs import HighsBackend
+from territory_opt.backends.linear import LinearModel
 from territory_opt.backends.scip import ScipBackend
-from territory_opt.models.linear import LinearModel
 
 pytest.importorskip("ortools")
 

@@ -88,7 +88,7 @@ def test_a_users_own_backend_object_is_accepted(
 ) -> None:
     from territory_opt.backends.base import Capabilities, SolveOptions, SolveResult
     from territory_opt.backends.highs import HighsBackend
-    from territory_opt.models.linear import LinearModel
+    from territory_opt.backends.linear import LinearModel
 
     class Mine:
         name = "mine"

@@ -9,9 +9,9 @@ import pytest
 
 from conftest import TinyScenario
 from territory_opt import decompose, evaluate, load_scenario, solve
-from territory_opt.decompose import partition_items, solve_decomposed, territory_regions
+from territory_opt.alignment.decompose import partition_items, solve_decomposed, territory_regions
+from territory_opt.alignment.formulation import row_layout
 from territory_opt.errors import TerritoryOptError
-from territory_opt.models.alignment import row_layout
 from territory_opt.scenario.model import NO_TERRITORY, Scenario
 from territory_opt.scenario.subset import sub_scenario
 

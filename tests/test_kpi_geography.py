@@ -20,7 +20,7 @@ from territory_opt.kpi.geography import (
     territory_components,
     weighted_centroids,
 )
-from territory_opt.units import adjacency_from_geometry
+from territory_opt.scenario.units import adjacency_from_geometry
 
 LOCAL_KM = "+proj=laea +lat_0=35.5 +lon_0=-79 +datum=WGS84 +units=km +no_defs"
 

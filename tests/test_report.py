@@ -1,7 +1,7 @@
-"""The HTML report of a plan (``territory_opt.report``): its structure parsed with the standard
-library (every section, a row per territory, decodable images, nothing loaded from the network),
-the quota section with and without quota columns, lead and coordinate-less scenarios, the atomic
-write, and the page as headless Chromium renders it."""
+"""The HTML report of a plan (``territory_opt.present.report``): its structure parsed with the
+standard library (every section, a row per territory, decodable images, nothing loaded from the
+network), the quota section with and without quota columns, lead and coordinate-less scenarios,
+the atomic write, and the page as headless Chromium renders it."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ from leads_cases import lead_scenario
 from territory_opt import Plan, load_scenario
 from territory_opt.backends.base import Status
 from territory_opt.errors import TerritoryOptError
-from territory_opt.report import quota_table, render_report, write_report
+from territory_opt.present.report import quota_table, render_report, write_report
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = ROOT / "scenarios"

@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 
 from territory_opt import evaluate, load_scenario, solve
+from territory_opt.alignment.colgen import relax
+from territory_opt.alignment.formulation import build_alignment
+from territory_opt.alignment.pairs import all_pairs, nearest_pairs
+from territory_opt.alignment.repair import round_and_repair
 from territory_opt.backends.base import SolveOptions, Status, get_backend
 from territory_opt.backends.highs import HighsBackend
-from territory_opt.models.alignment import build_alignment
-from territory_opt.models.colgen import relax
-from territory_opt.models.linear import sub_model
-from territory_opt.models.pairs import all_pairs, nearest_pairs
-from territory_opt.repair import round_and_repair
+from territory_opt.backends.linear import sub_model
 from territory_opt.scenario.model import NO_TERRITORY, Scenario
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,7 +60,7 @@ def test_column_generation_reaches_the_full_lp_bound(demo: Scenario, k: int) -> 
 
 
 def test_lagrangian_bound_is_valid_before_pricing_converges(demo: Scenario) -> None:
-    import territory_opt.models.colgen as colgen
+    import territory_opt.alignment.colgen as colgen
 
     full = relax(demo, all_pairs(demo), OPTIONS, 60)
     original = colgen.MAX_ROUNDS
@@ -143,7 +143,7 @@ def test_exact_backend_on_candidates_reports_only_the_priced_bound(small: Scenar
 
 
 def test_lagrangian_bound_is_valid_and_close_to_the_lp(demo: Scenario) -> None:
-    from territory_opt.models.lagrange import lagrangian_relaxation
+    from territory_opt.alignment.lagrange import lagrangian_relaxation
 
     full = relax(demo, all_pairs(demo), OPTIONS, 60)
     lagrange = lagrangian_relaxation(demo, nearest_pairs(demo, 4), OPTIONS, 20)
@@ -157,7 +157,7 @@ def test_lagrangian_bound_is_valid_and_close_to_the_lp(demo: Scenario) -> None:
 
 
 def test_flow_keeps_its_band_exactly_and_costs_no_more_than_the_lp(demo: Scenario) -> None:
-    from territory_opt.flow import balance_flow
+    from territory_opt.alignment.flow import balance_flow
 
     full = relax(demo, all_pairs(demo), OPTIONS, 60)
     model = build_alignment(demo, all_pairs(demo))
@@ -182,8 +182,8 @@ def test_flow_keeps_its_band_exactly_and_costs_no_more_than_the_lp(demo: Scenari
 
 
 def test_flow_at_the_lagrangian_prices_rounds_to_a_plan(demo: Scenario) -> None:
-    from territory_opt.flow import flow_point
-    from territory_opt.models.lagrange import lagrangian_relaxation
+    from territory_opt.alignment.flow import flow_point
+    from territory_opt.alignment.lagrange import lagrangian_relaxation
 
     lagrange = lagrangian_relaxation(demo, nearest_pairs(demo, 4), OPTIONS, 10)
     assert lagrange.duals is not None and len(lagrange.duals) == lagrange.model.linear.n_rows

@@ -17,9 +17,9 @@ import yaml
 from conftest import TinyScenario, run_cli
 from territory_opt import load_scenario
 from territory_opt.errors import ScenarioError
-from territory_opt.sweep import SweepResult, VariantRecord, run_sweep, variant_task
-from territory_opt.sweep_schema import load_sweep
-from territory_opt.variants import with_settings
+from territory_opt.studies.sweep import SweepResult, VariantRecord, run_sweep, variant_task
+from territory_opt.studies.sweep_schema import load_sweep
+from territory_opt.studies.variants import with_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -162,7 +162,7 @@ def test_a_failed_variant_is_recorded_and_the_others_complete(tiny: TinyScenario
 
 def test_a_rerun_skips_the_variants_already_done(tiny: TinyScenario,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    import territory_opt.sweep as sweep_module
+    import territory_opt.studies.sweep as sweep_module
 
     _swapped_tiny(tiny)
     doc = {"base": "in/scenario.yaml", "solver": {"gap": 0, "time_limit": 20},

@@ -13,8 +13,8 @@ import pytest
 from conftest import TinyScenario, run_cli
 from territory_opt import load_scenario
 from territory_opt.errors import ScenarioError
-from territory_opt.tradeoff import TradeoffCurve, tradeoff
-from territory_opt.variants import with_settings
+from territory_opt.studies.tradeoff import TradeoffCurve, tradeoff
+from territory_opt.studies.variants import with_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 

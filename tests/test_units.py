@@ -15,7 +15,7 @@ from shapely.geometry import Point, box
 
 from territory_opt.errors import ScenarioError
 from territory_opt.geo import haversine_km
-from territory_opt.units import (
+from territory_opt.scenario.units import (
     WORLD_EQUAL_AREA,
     adjacency_from_geometry,
     adjacency_from_table,

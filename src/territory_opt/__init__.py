@@ -4,19 +4,13 @@ The public API: :func:`load_scenario`, :func:`solve`, :func:`evaluate`, :func:`c
 :class:`Scenario`, :class:`Plan`.
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("territory-opt")
-except PackageNotFoundError:  # running from a source tree without installing
-    __version__ = "0+unknown"
-
-from territory_opt.compare import Comparison, compare
+from territory_opt.kpi.compare import Comparison, compare
 from territory_opt.kpi.evaluate import Evaluation, evaluate
 from territory_opt.plan import Plan
 from territory_opt.scenario.load import load_scenario
 from territory_opt.scenario.model import Scenario
 from territory_opt.solve import solve
+from territory_opt.version import __version__
 
 __all__ = ["Comparison", "Evaluation", "Plan", "Scenario", "__version__", "compare", "evaluate",
            "load_scenario", "solve"]

@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from territory_opt import __version__
+from territory_opt.alignment.diagnose import quick_conflicts
 from territory_opt.backends.base import (
     Progress,
     Status,
@@ -30,7 +30,6 @@ from territory_opt.backends.base import (
     registered_backends,
     relative_gap,
 )
-from territory_opt.diagnose import quick_conflicts
 from territory_opt.errors import (
     InfeasibleError,
     NoPlanFoundError,
@@ -38,13 +37,14 @@ from territory_opt.errors import (
     ScenarioError,
     TerritoryOptError,
 )
-from territory_opt.jsonable import clean, evaluation_json
 from territory_opt.kpi.evaluate import Evaluation, evaluate
 from territory_opt.plan import Plan, read_assignment
+from territory_opt.present.jsonable import clean, evaluation_json
 from territory_opt.scenario.load import load_scenario
 from territory_opt.scenario.model import NO_TERRITORY, Scenario
 from territory_opt.solve import WarmStart, solve
 from territory_opt.text import fmt as _fmt
+from territory_opt.version import __version__
 
 EXIT_BAD_INPUT = 2
 EXIT_NO_PLAN = 3
@@ -273,7 +273,7 @@ def compare_command(plan_dirs: Sequence[Path], current: bool, shown_moves: int,
     in the objective and the rule that forced it."""
 
     def run() -> None:
-        from territory_opt.compare import compare
+        from territory_opt.kpi.compare import compare
 
         if not plan_dirs:
             raise TerritoryOptError("give at least one PLAN_DIR")
@@ -366,7 +366,7 @@ def tradeoff_command(scenario: Path, setting: str, values_text: str, out_dir: Pa
                      as_json: bool) -> None:
     """Sweep one rule or weight and chart what it costs: writes tradeoff.csv, tradeoff.png and
     tradeoff.json (travel, balance, disruption, objective and bound per value)."""
-    from territory_opt.tradeoff import TradeoffPoint, tradeoff
+    from territory_opt.studies.tradeoff import TradeoffPoint, tradeoff
 
     def run() -> None:
         values = _parse_values(values_text)
@@ -460,7 +460,7 @@ def sweep_command(sweep_yaml: Path, scheduler: str | None, workers: int | None,
                   out_dir: Path | None, as_json: bool) -> None:
     """Solve the variants of a sweep.yaml in parallel on Dask; writes sweep.csv, sweep.png,
     sweep.json and results/HASH.json per variant (a rerun skips the variants already done)."""
-    from territory_opt.sweep import load_sweep, run_sweep
+    from territory_opt.studies.sweep import load_sweep, run_sweep
 
     def run() -> None:
         sweep = load_sweep(sweep_yaml)
@@ -678,7 +678,7 @@ def _evaluate_assignment(s: Scenario, path: Path) -> Evaluation:
 
 def _write_maps(plan: Plan, plan_dir: Path) -> list[Path]:
     # Imported here: matplotlib, geopandas and folium take a second to import.
-    from territory_opt.maps import write_maps
+    from territory_opt.present.maps import write_maps
 
     return write_maps(plan_dir, plan.scenario, plan.assignment, plan.evaluation.territories)
 
@@ -694,7 +694,7 @@ def report_command(plan_dir: Path) -> None:
             err.print("[yellow]warning:[/] the scenario's files changed since this plan was "
                       "made; the report shows the plan on the scenario as it is now")
         # Imported here: matplotlib, jinja2 (and geopandas for the map) are slow to import.
-        from territory_opt.report import write_report
+        from territory_opt.present.report import write_report
 
         out.print(f"report written to [bold]{escape(str(write_report(plan, plan_dir)))}[/]")
 
@@ -799,7 +799,7 @@ def backends_command(as_json: bool) -> None:
 def _solve_in_regions(s: Scenario, regions: str, backend: str | None,
                       time_limit: float | None, gap: float | None, seed: int | None,
                       workers: int, scheduler: str | None, quiet: bool) -> Plan:
-    from territory_opt.decompose import solve_decomposed
+    from territory_opt.alignment.decompose import solve_decomposed
 
     if regions != "auto" and not (regions.isdigit() and int(regions) >= 1):
         raise ScenarioError([Problem("--regions", "regions", repr(regions),

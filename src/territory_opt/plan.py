@@ -25,7 +25,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from territory_opt import __version__
 from territory_opt.atomic import write_folder
 from territory_opt.backends.base import Status, relative_gap
 from territory_opt.errors import Problem, ScenarioError, scenario_error
@@ -35,6 +34,7 @@ from territory_opt.scenario.load import load_scenario
 from territory_opt.scenario.model import NO_TERRITORY, Scenario
 from territory_opt.scenario.tables import read_text_table
 from territory_opt.text import fmt
+from territory_opt.version import __version__
 
 OBJECTIVE_TOLERANCE = 1e-6
 """Relative and absolute tolerance between ``plan.json``'s objective and the recomputed one."""
@@ -241,7 +241,7 @@ class Plan:
     def _repr_html_(self) -> str:
         """Jupyter: scenario, status, backend, objective, bound, gap and seed, then the
         evaluation (KPIs, territories, violations)."""
-        from territory_opt.display import plan_html
+        from territory_opt.present.notebook import plan_html
 
         return plan_html(self)
 

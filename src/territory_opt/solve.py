@@ -1,9 +1,10 @@
 """``solve()``: scenario -> model -> backend -> :class:`~territory_opt.plan.Plan`.
 
 The flow: quick arithmetic checks; the pairs to offer (all, or each item's nearest territories
-on large scenarios, :mod:`territory_opt.models.pairs`); the LP relaxation by column generation,
-whose bound is valid for every pair (:mod:`territory_opt.models.colgen`); a quick construction
-(the LP rounded by restricted MIPs, :mod:`territory_opt.construct`) as a feasible warm start;
+on large scenarios, :mod:`territory_opt.alignment.pairs`); the LP relaxation by column generation,
+whose bound is valid for every pair (:mod:`territory_opt.alignment.colgen`); a quick construction
+(the LP rounded by restricted MIPs, :mod:`territory_opt.alignment.construct`) as a feasible
+warm start;
 the backend; then the better of the backend's plan and the construction, with the best valid
 bound. Ctrl-C stops the backend and returns the best plan found so far.
 """
@@ -22,6 +23,12 @@ from typing import Literal
 
 import numpy as np
 
+from territory_opt.alignment.colgen import Relaxation, relax
+from territory_opt.alignment.construct import Construction, construct, improve
+from territory_opt.alignment.diagnose import quick_conflicts, solver_conflicts, violation_conflicts
+from territory_opt.alignment.formulation import AlignmentModel
+from territory_opt.alignment.lagrange import lagrangian_relaxation
+from territory_opt.alignment.pairs import PairSet, all_pairs, nearest_pairs
 from territory_opt.backends.base import (
     OPTIMALITY_GAP,
     AlignmentBackend,
@@ -33,14 +40,8 @@ from territory_opt.backends.base import (
     get_backend,
     relative_gap,
 )
-from territory_opt.construct import Construction, construct, improve
-from territory_opt.diagnose import quick_conflicts, solver_conflicts, violation_conflicts
 from territory_opt.errors import Conflict, InfeasibleError, NoPlanFoundError, TerritoryOptError
 from territory_opt.kpi.evaluate import objective_terms
-from territory_opt.models.alignment import AlignmentModel
-from territory_opt.models.colgen import Relaxation, relax
-from territory_opt.models.lagrange import lagrangian_relaxation
-from territory_opt.models.pairs import PairSet, all_pairs, nearest_pairs
 from territory_opt.outcome import settle
 from territory_opt.plan import Plan
 from territory_opt.scenario.model import NO_TERRITORY, Scenario
@@ -280,7 +281,7 @@ def _relax(scenario: Scenario, pairs: PairSet, options: SolveOptions, budget: fl
     """Column generation (an LP solution and its bound) when it should fit in ``budget``;
     otherwise — above :data:`LAGRANGE_CELLS` item × territory cells, where even the restricted
     LP takes minutes, or when the time is short for the LP's size — the Lagrangian bound by
-    subgradient ascent (:mod:`territory_opt.models.lagrange`)."""
+    subgradient ascent (:mod:`territory_opt.alignment.lagrange`)."""
     cells = scenario.n_items * scenario.n_territories
     lp_seconds = LP_SECONDS_PER_CELL * cells
     if not pairs.complete and (cells > LAGRANGE_CELLS or lp_seconds > budget):

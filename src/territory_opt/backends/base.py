@@ -1,6 +1,6 @@
 """The contract every solver backend fulfils, and the registry that finds them.
 
-A backend translates a :class:`~territory_opt.models.linear.LinearModel`, solves it and maps the
+A backend translates a :class:`~territory_opt.backends.linear.LinearModel`, solves it and maps the
 solver's status onto :class:`Status`. It never sees a scenario: models and backends meet only
 through the solver-neutral model.
 
@@ -29,12 +29,12 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
+from territory_opt.backends.linear import LinearModel
 from territory_opt.errors import BackendError
-from territory_opt.models.linear import LinearModel
 
 if TYPE_CHECKING:  # the models import this module
-    from territory_opt.models.alignment import AlignmentModel
-    from territory_opt.models.colgen import Relaxation
+    from territory_opt.alignment.colgen import Relaxation
+    from territory_opt.alignment.formulation import AlignmentModel
 
 OPTIMALITY_GAP = 1e-4
 """A plan is reported optimal when its relative gap is at most this (HiGHS's default)."""
@@ -233,7 +233,7 @@ def _cbc() -> Backend:
 
 
 def _heuristic() -> Backend:
-    from territory_opt.backends.heuristic import HeuristicBackend
+    from territory_opt.alignment.heuristic import HeuristicBackend
 
     return HeuristicBackend()
 

@@ -1,7 +1,7 @@
 """CP-SAT backend (OR-Tools): the model made integral, then solved by CP-SAT.
 
 CP-SAT accepts integer variables and integer coefficients only, so the
-:class:`~territory_opt.models.linear.LinearModel` is translated (rules and a worked example in
+:class:`~territory_opt.backends.linear.LinearModel` is translated (rules and a worked example in
 ``docs/backends-cpsat.md``, section "CP-SAT integer scaling"):
 
 * integer columns stay integer (``[0, 1]`` ones become Booleans);
@@ -45,7 +45,7 @@ from territory_opt.backends.integer_scaling import (
     UnsupportedModelError,
     translate,
 )
-from territory_opt.models.linear import LinearModel
+from territory_opt.backends.linear import LinearModel
 
 if TYPE_CHECKING:
     from ortools.sat.python import cp_model

@@ -18,7 +18,7 @@ from territory_opt.backends.base import (
     final_status,
     module_available,
 )
-from territory_opt.models.linear import LinearModel
+from territory_opt.backends.linear import LinearModel
 
 _FEASIBLE_SOLUTION = 2  # HiGHS's kSolutionStatusFeasible
 

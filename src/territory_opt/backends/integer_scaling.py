@@ -1,4 +1,4 @@
-"""Integer scaling of a :class:`~territory_opt.models.linear.LinearModel` for CP-SAT.
+"""Integer scaling of a :class:`~territory_opt.backends.linear.LinearModel` for CP-SAT.
 
 CP-SAT takes integers only. :func:`translate` makes an integer copy of the model whose feasible
 points are feasible in floats, and says whether the copy is *exact* (every row scaled without
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
-from territory_opt.models.linear import LinearModel
+from territory_opt.backends.linear import LinearModel
 
 INTEGRAL_TOL = 1e-9
 """A value ``v`` counts as integral when ``|v - round(v)| <= INTEGRAL_TOL * max(1, |v|)``."""

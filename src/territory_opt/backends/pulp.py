@@ -51,7 +51,7 @@ from territory_opt.backends.base import (
     module_available,
     watch_stop,
 )
-from territory_opt.models.linear import LinearModel
+from territory_opt.backends.linear import LinearModel
 
 _CBC_SOLVERS = frozenset({"PULP_CBC_CMD", "COIN_CMD"})
 """PuLP solvers that run the CBC command line (log summary, MIP start, SIGINT)."""

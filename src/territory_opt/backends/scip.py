@@ -31,7 +31,7 @@ from territory_opt.backends.base import (
     module_available,
     watch_stop,
 )
-from territory_opt.models.linear import LinearModel
+from territory_opt.backends.linear import LinearModel
 
 _SCIP_INFINITY = 1e20
 """SCIP's default ``numerics/infinity``: a bound this large means "none"."""

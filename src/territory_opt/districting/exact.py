@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from territory_opt.backends.base import OPTIMALITY_GAP, SolveOptions, SolveResult, Status
+from territory_opt.backends.linear import LinearModel, RowBuilder
 from territory_opt.districting.contiguity import (
     Adjacency,
     candidate_units,
@@ -55,7 +56,6 @@ from territory_opt.districting.problem import (
     DistrictingProblem,
     DistrictingResult,
 )
-from territory_opt.models.linear import LinearModel, RowBuilder
 
 WARM_SHARE = 0.15
 """Share of the time limit given to the heuristic for a warm start (at most WARM_MAX s)."""

@@ -87,7 +87,7 @@ class Evaluation:
 
     def _repr_html_(self) -> str:
         """Jupyter: the plan KPIs, the territory table and the violations, if any."""
-        from territory_opt.display import evaluation_html
+        from territory_opt.present.notebook import evaluation_html
 
         return evaluation_html(self)
 

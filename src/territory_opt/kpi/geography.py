@@ -5,7 +5,7 @@ Pure functions of arrays — features, points, adjacency edges, a label per item
 territory indices ``0..k-1``, or ``-1`` for an unassigned item, which counts nowhere.
 
 Shapes are measured in an equal-area projection chosen for their extent
-(:func:`territory_opt.units.equal_area`); distances are great-circle km
+(:func:`territory_opt.scenario.units.equal_area`); distances are great-circle km
 (:func:`territory_opt.geo.haversine_km`). A KPI that is not defined — polygon measures of point
 items or of an empty territory, components without edges — is NaN.
 """
@@ -48,7 +48,7 @@ def evaluate_geography(
     lat, lon
         Per item a point in degrees (NaN where unknown: it counts in no distance).
     edges
-        Adjacency ``(e, 2)`` over items (:mod:`territory_opt.units`), or None.
+        Adjacency ``(e, 2)`` over items (:mod:`territory_opt.scenario.units`), or None.
     labels
         Territory index per item, ``-1`` if unassigned.
     n_territories
@@ -142,7 +142,7 @@ def dissolve(geometry: np.ndarray, labels: np.ndarray, n_territories: int) -> gp
     """
     import geopandas as gpd
 
-    from territory_opt.units import equal_area
+    from territory_opt.scenario.units import equal_area
 
     labels = np.asarray(labels, dtype=np.int64)
     projected = equal_area(geometry)

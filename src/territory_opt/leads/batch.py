@@ -33,9 +33,9 @@ from territory_opt.backends.base import (
     get_backend,
     relative_gap,
 )
+from territory_opt.backends.linear import LinearModel, RowBuilder
 from territory_opt.errors import Conflict
 from territory_opt.kpi.leads import lead_data
-from territory_opt.models.linear import LinearModel, RowBuilder
 from territory_opt.scenario.leads import NO_REP, period_start
 from territory_opt.scenario.model import Scenario, item_blocks
 from territory_opt.scenario.schema import Fairness

@@ -576,7 +576,7 @@ def _adjacency(spec: ScenarioSpec, base: Path, source: str, items_path: Path,
     """Neighbouring items (districting): from the polygons or a table, islands bridged."""
     if spec.model != "districting":
         return None, None
-    from territory_opt import units
+    from territory_opt.scenario import units
 
     adjacency = spec.adjacency or Adjacency()
     if adjacency.method == "table":
@@ -636,7 +636,7 @@ def _districting_shape(spec: ScenarioSpec, source: str, ids: list[str], k: int,
                        adjacency: np.ndarray | None) -> list[Problem]:
     """What no districting can do, from counts alone: more territories than units, or (with
     contiguity) more separate pieces of the unit graph than territories."""
-    from territory_opt import units
+    from territory_opt.scenario import units
 
     n = len(ids)
     at = "territories.count" if spec.territories.count is not None else "territories.path"

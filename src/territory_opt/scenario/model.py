@@ -414,7 +414,7 @@ class Scenario:
 
     def _repr_html_(self) -> str:
         """Jupyter: a summary of size, attributes, rules and settings, and the items' head."""
-        from territory_opt.display import scenario_html  # display imports this module
+        from territory_opt.present.notebook import scenario_html  # display imports this module
 
         return scenario_html(self)
 

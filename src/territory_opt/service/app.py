@@ -23,11 +23,10 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
-from territory_opt import __version__
 from territory_opt.backends.base import get_backend
 from territory_opt.errors import Problem, ScenarioError, TerritoryOptError
-from territory_opt.jsonable import evaluation_json
 from territory_opt.kpi.evaluate import evaluate
+from territory_opt.present.jsonable import evaluation_json
 from territory_opt.scenario.load import read_yaml
 from territory_opt.scenario.model import NO_TERRITORY, Scenario
 from territory_opt.scenario.tables import ReadingLimits
@@ -41,6 +40,7 @@ from territory_opt.service.limits import RequestGuard
 from territory_opt.service.pool import WorkerPool
 from territory_opt.service.store import JobStore
 from territory_opt.service.worker import scenario_error_json
+from territory_opt.version import __version__
 
 
 class _Body(BaseModel):

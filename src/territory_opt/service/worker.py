@@ -25,8 +25,8 @@ from territory_opt.errors import (
     ScenarioError,
     TerritoryOptError,
 )
-from territory_opt.jsonable import clean, records
 from territory_opt.plan import Plan
+from territory_opt.present.jsonable import clean, records
 from territory_opt.service.inputs import scenario_from
 from territory_opt.service.store import Job, JobStore
 from territory_opt.solve import solve

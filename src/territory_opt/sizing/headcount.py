@@ -30,9 +30,9 @@ import scipy.sparse as sp
 
 from territory_opt.atomic import write_folder
 from territory_opt.backends.base import SolveOptions, Status
+from territory_opt.backends.linear import LinearModel
 from territory_opt.errors import Problem, ScenarioError
 from territory_opt.geo import haversine_km
-from territory_opt.models.linear import LinearModel
 from territory_opt.scenario.model import Scenario
 from territory_opt.sizing.pmedian import NO_SITE, MedianResult, solve_capacitated
 

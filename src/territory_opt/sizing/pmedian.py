@@ -28,7 +28,7 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 from territory_opt.backends.base import SolveOptions, SolveResult, Status, relative_gap
-from territory_opt.models.linear import LinearModel
+from territory_opt.backends.linear import LinearModel
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]

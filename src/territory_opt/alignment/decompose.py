@@ -12,7 +12,7 @@
 4. **Regions solved in parallel** (Dask: a local cluster, an existing one, or in-process), each
    as a scenario of its own that keeps the whole scenario's targets.
 5. **Stitched and coordinated**: one plan, then neighbourhood MIPs around the territories on a
-   region border re-solve across it (:mod:`territory_opt.neighbourhoods`).
+   region border re-solve across it (:mod:`territory_opt.alignment.neighbourhoods`).
 """
 
 from __future__ import annotations
@@ -27,14 +27,15 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import linprog
 
+from territory_opt.alignment.colgen import Relaxation
+from territory_opt.alignment.formulation import build_alignment, row_layout
+from territory_opt.alignment.lagrange import lagrangian_relaxation
+from territory_opt.alignment.neighbourhoods import improve_by_neighbourhoods, territory_neighbours
+from territory_opt.alignment.pairs import cost_block, nearest_pairs
 from territory_opt.backends.base import SolveOptions, Status, relative_gap
+from territory_opt.cluster import dask_client
 from territory_opt.errors import Conflict, InfeasibleError, NoPlanFoundError, TerritoryOptError
 from territory_opt.geo import unit_vectors
-from territory_opt.models.alignment import build_alignment, row_layout
-from territory_opt.models.colgen import Relaxation
-from territory_opt.models.lagrange import lagrangian_relaxation
-from territory_opt.models.pairs import cost_block, nearest_pairs
-from territory_opt.neighbourhoods import improve_by_neighbourhoods, territory_neighbours
 from territory_opt.outcome import settle
 from territory_opt.plan import Plan
 from territory_opt.scenario.model import NO_TERRITORY, Scenario, item_blocks
@@ -431,8 +432,6 @@ def _run_regions(tasks: list[tuple[int, Scenario]], backend: str, budget: np.nda
             say(f"region {region + 1}/{len(tasks)} solved")
         return sorted(results, key=lambda res: res.region)
     from distributed import as_completed
-
-    from territory_opt.sweep import dask_client
 
     with dask_client(scheduler, workers) as client:
         futures = [client.submit(_solve_region, region, sub, backend, float(budget[region]),

@@ -28,11 +28,11 @@ from matplotlib.figure import Figure
 from territory_opt.atomic import write_folder
 from territory_opt.backends.base import Status, relative_gap
 from territory_opt.errors import InfeasibleError, NoPlanFoundError, scenario_error
-from territory_opt.jsonable import records
 from territory_opt.plan import Plan
+from territory_opt.present.jsonable import records
 from territory_opt.scenario.model import Scenario
 from territory_opt.solve import solve
-from territory_opt.variants import is_constraint_limit, with_settings
+from territory_opt.studies.variants import is_constraint_limit, with_settings
 
 CSV_FILE = "tradeoff.csv"
 PNG_FILE = "tradeoff.png"
@@ -149,7 +149,7 @@ class TradeoffCurve:
         import base64
         import html
 
-        from territory_opt.display import frame_html
+        from territory_opt.present.notebook import frame_html
 
         image = base64.b64encode(self.png()).decode("ascii")
         title = html.escape(f"{self.scenario.name}: trade-off of {self.path}")
@@ -180,7 +180,7 @@ def tradeoff(
     path
         What to sweep, e.g. ``rules.disruption.max_share``, ``rules.balance.workload_h.
         tolerance``, ``objective.disruption.weight`` (see
-        :data:`territory_opt.variants.SWEEPABLE_HELP`).
+        :data:`territory_opt.studies.variants.SWEEPABLE_HELP`).
     values
         The values; a hard limit is solved from tight to loose whatever their order.
     backend, time_limit, gap, seed, threads

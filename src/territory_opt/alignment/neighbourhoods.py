@@ -1,7 +1,7 @@
 """Large-neighbourhood search: HiGHS re-solves the items of a few neighbouring territories.
 
 Each piece frees the pairs that keep an item of a small group of neighbouring territories within
-that group; everything else stays fixed (:func:`territory_opt.models.linear.sub_model`). A piece
+that group; everything else stays fixed (:func:`territory_opt.backends.linear.sub_model`). A piece
 is a MIP of a few hundred to a few thousand items that HiGHS solves in a second or two, so the
 work scales with the number of territories, not with the model. HiGHS finds the swaps and
 chains of moves that single-item local search cannot (two bands at once need them).
@@ -20,11 +20,11 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.spatial import cKDTree
 
+from territory_opt.alignment.formulation import AlignmentModel
 from territory_opt.backends.base import Progress, SolveOptions, relative_gap
 from territory_opt.backends.highs import HighsBackend
+from territory_opt.backends.linear import LinearModel, sub_model
 from territory_opt.geo import unit_vectors
-from territory_opt.models.alignment import AlignmentModel
-from territory_opt.models.linear import LinearModel, sub_model
 
 NEIGHBOURHOOD_TERRITORIES = 6
 """Territories whose items one improving piece re-assigns among themselves."""

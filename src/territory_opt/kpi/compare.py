@@ -49,7 +49,7 @@ class Comparison:
 
     def _repr_html_(self) -> str:
         """Jupyter: the KPIs side by side and the first moves (``moves`` has them all)."""
-        from territory_opt.display import comparison_html
+        from territory_opt.present.notebook import comparison_html
 
         return comparison_html(self)
 

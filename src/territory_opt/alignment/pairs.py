@@ -4,7 +4,7 @@ Small scenarios offer every allowed pair: the model is the whole problem and a s
 valid for it. Large ones offer each item its ``k`` nearest eligible territories (plus its current
 one and any territory without a home): a few pairs per item instead of hundreds, found with a
 KD-tree, never through an items × territories array. Column generation
-(:mod:`territory_opt.models.colgen`) then adds any missing pair the LP wants, which both widens
+(:mod:`territory_opt.alignment.colgen`) then adds any missing pair the LP wants, which both widens
 the set where ``k`` is too small and makes the LP bound valid for the whole problem.
 """
 

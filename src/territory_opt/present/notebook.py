@@ -22,7 +22,7 @@ from territory_opt.scenario.model import NO_TERRITORY
 from territory_opt.text import fmt
 
 if TYPE_CHECKING:  # the classes import this module inside their _repr_html_
-    from territory_opt.compare import Comparison
+    from territory_opt.kpi.compare import Comparison
     from territory_opt.kpi.evaluate import Evaluation
     from territory_opt.plan import Plan
     from territory_opt.scenario.model import Scenario

@@ -1,6 +1,6 @@
 """The LP relaxation of the alignment model by column generation, with a bound valid for all pairs.
 
-The model is built over a few pairs per item (:mod:`territory_opt.models.pairs`); HiGHS solves
+The model is built over a few pairs per item (:mod:`territory_opt.alignment.pairs`); HiGHS solves
 that restricted LP; then every pair of the whole problem is priced against its duals, block by
 block in numpy, and the pairs with negative reduced cost join the LP, until none is left.
 
@@ -28,15 +28,15 @@ from typing import Any
 
 import numpy as np
 
-from territory_opt.backends.base import SolveOptions, Status
-from territory_opt.backends.highs import new_highs, to_highs_lp
-from territory_opt.models.alignment import (
+from territory_opt.alignment.formulation import (
     AlignmentModel,
     ElasticBlock,
     RowLayout,
     build_alignment,
 )
-from territory_opt.models.pairs import PairSet, cost_block, pair_costs
+from territory_opt.alignment.pairs import PairSet, cost_block, pair_costs
+from territory_opt.backends.base import SolveOptions, Status
+from territory_opt.backends.highs import new_highs, to_highs_lp
 from territory_opt.scenario.model import Scenario, item_blocks
 
 ADD_PER_ITEM = 2

@@ -1,7 +1,7 @@
 """Plans from the LP relaxation: restricted MIPs over the pairs with the lowest reduced cost.
 
 Balanced assignment LPs are nearly integral (a few dozen split items at 1,000 × 20, at most about
-two per territory), so given the relaxation (:mod:`territory_opt.models.colgen`):
+two per territory), so given the relaxation (:mod:`territory_opt.alignment.colgen`):
 
 1. keep every pair the LP uses, plus the pairs whose reduced cost is smallest, and forbid the
    rest: a MIP over that set is small, and any plan it finds is feasible for the whole model;
@@ -21,13 +21,13 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from territory_opt.alignment.colgen import Relaxation, violation_cost
+from territory_opt.alignment.flow import flow_point
+from territory_opt.alignment.formulation import AlignmentModel, build_alignment
+from territory_opt.alignment.neighbourhoods import improve_by_neighbourhoods
+from territory_opt.alignment.repair import round_and_repair
 from territory_opt.backends.base import Progress, SolveOptions, SolveResult, Status, relative_gap
 from territory_opt.backends.highs import HighsBackend
-from territory_opt.flow import flow_point
-from territory_opt.models.alignment import AlignmentModel, build_alignment
-from territory_opt.models.colgen import Relaxation, violation_cost
-from territory_opt.neighbourhoods import improve_by_neighbourhoods
-from territory_opt.repair import round_and_repair
 from territory_opt.scenario.model import NO_TERRITORY
 
 EXTRA_PAIRS_PER_ITEM = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
@@ -186,7 +186,7 @@ def _repair_by_mip(model: AlignmentModel, relaxation: Relaxation, assignment: np
 
 def improve_in_pieces(model: AlignmentModel, relaxation: Relaxation, start: Construction,
                       options: SolveOptions, budget: float) -> Construction:
-    """Improve ``start`` by neighbourhood MIPs (:mod:`territory_opt.neighbourhoods`)."""
+    """Improve ``start`` by neighbourhood MIPs (:mod:`territory_opt.alignment.neighbourhoods`)."""
     if start.x is None:
         return start
     began = time.perf_counter()

@@ -5,7 +5,8 @@ A variant is a map from a YAML path (``rules.disruption.max_share``,
 value. It changes rules, weights and solver settings only, never the tables, so the loaded arrays
 are shared and a variant costs nothing to build — except ``territories.count`` (districting),
 which draws a different number of territories and so rebuilds the scenario from its files.
-Trade-off curves (:mod:`territory_opt.tradeoff`) and sweeps (:mod:`territory_opt.sweep`) use it.
+Trade-off curves (:mod:`territory_opt.studies.tradeoff`) and sweeps
+(:mod:`territory_opt.studies.sweep`) use it.
 """
 
 from __future__ import annotations

@@ -32,12 +32,12 @@ from markupsafe import Markup
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from territory_opt import __version__
 from territory_opt.atomic import write_file
-from territory_opt.display import cell
 from territory_opt.errors import TerritoryOptError
 from territory_opt.plan import PLAN_FILE, Plan
+from territory_opt.present.notebook import cell
 from territory_opt.text import fmt
+from territory_opt.version import __version__
 
 REPORT_FILE = "report.html"
 
@@ -424,7 +424,7 @@ def _map(plan: Plan) -> tuple[str | None, str]:
         return None, ("No map: no item has coordinates (latitude and longitude, or a "
                       "polygon) in this scenario.")
     # Imported here: geopandas, pyproj and folium take a second to import.
-    from territory_opt.maps import map_png
+    from territory_opt.present.maps import map_png
 
     png = map_png(s, plan.assignment)
     note = "Territories coloured so that neighbours differ (also for colour-blind eyes)."

@@ -10,7 +10,8 @@ condition, so the flow's plan is close to the LP's — but it keeps the flow ban
 whereas the cheapest-pair points of a Lagrangian ascent keep no band at all.
 
 Pairs missing from the candidate set can leave a territory short: dummy arcs at a prohibitive
-price keep the flow feasible, and the repair (:mod:`territory_opt.repair`) mends what is left.
+price keep the flow feasible, and the repair (:mod:`territory_opt.alignment.repair`) mends
+what is left.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import dataclasses
 
 import numpy as np
 
-from territory_opt.models.alignment import AlignmentModel, Band
+from territory_opt.alignment.formulation import AlignmentModel, Band
 
 SUPPLY_UNITS = 1e9
 """Flow units the whole flow band's load is scaled to (integers for the solver)."""

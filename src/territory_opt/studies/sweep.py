@@ -1,12 +1,12 @@
 """Scenario sweeps: many variants of one scenario solved in parallel on Dask, resumable.
 
-A sweep (:mod:`territory_opt.sweep_schema`) names a base scenario and its variants. Each variant
-is one task: a worker loads the base scenario from its path (a small message, not the arrays),
-applies the variant's settings (:func:`territory_opt.variants.with_settings`), solves, and returns
-a small :class:`VariantRecord` — status, objective, bound, KPIs and the assignment. The client
-writes each record as it arrives to ``OUT/results/HASH.json``; the hash covers the base
-scenario's digest, the settings, the solver options and the territory-opt version, so a rerun
-into the same folder skips what is done and a changed input is solved again.
+A sweep (:mod:`territory_opt.studies.sweep_schema`) names a base scenario and its variants. Each
+variant is one task: a worker loads the base scenario from its path (a small message, not the
+arrays), applies the variant's settings (:func:`territory_opt.studies.variants.with_settings`),
+solves, and returns a small :class:`VariantRecord` — status, objective, bound, KPIs and the
+assignment. The client writes each record as it arrives to ``OUT/results/HASH.json``; the hash
+covers the base scenario's digest, the settings, the solver options and the territory-opt
+version, so a rerun into the same folder skips what is done and a changed input is solved again.
 
 Tasks carry keys made from that hash: a task whose worker dies is run again elsewhere (the
 scheduler's ``allowed-failures``) and a task that raises is retried (``retries``); two clients
@@ -37,7 +37,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
 
-from territory_opt import __version__
+from territory_opt.cluster import Scheduler, dask_client
 from territory_opt.errors import (
     BackendError,
     InfeasibleError,
@@ -45,14 +45,15 @@ from territory_opt.errors import (
     ScenarioError,
     TerritoryOptError,
 )
-from territory_opt.jsonable import clean, records
+from territory_opt.present.jsonable import clean, records
 from territory_opt.scenario.load import load_scenario
 from territory_opt.scenario.model import Scenario
 from territory_opt.solve import solve
-from territory_opt.sweep_schema import Sweep, Value, Variant, load_sweep, short_names
+from territory_opt.studies.sweep_schema import Sweep, Value, Variant, load_sweep, short_names
+from territory_opt.studies.tradeoff import chart
+from territory_opt.studies.variants import with_settings
 from territory_opt.text import fmt
-from territory_opt.tradeoff import chart
-from territory_opt.variants import with_settings
+from territory_opt.version import __version__
 
 RESULTS_DIR = "results"
 CSV_FILE = "sweep.csv"
@@ -68,7 +69,6 @@ KEPT = frozenset({"optimal", "feasible", "infeasible"})
 (the clock ran out first), ``invalid`` (refused before solving) and ``error`` (a crash, a
 worker that could not read the files) are tried again."""
 
-Scheduler = str | None
 """``None`` (an embedded LocalCluster), ``"serial"`` (in this process, no Dask) or the
 address of a running scheduler, ``"tcp://HOST:PORT"``."""
 
@@ -465,28 +465,6 @@ def _run_dask(client: Any, tasks: list[VariantTask],
             record = _crashed(task, exc)
         future.release()
         report(record)
-
-
-@contextlib.contextmanager
-def dask_client(scheduler: Scheduler, workers: int) -> Iterator[Any]:
-    """A client of the scheduler at ``scheduler``, or of a LocalCluster of ``workers``
-    processes started here; an unreachable scheduler is a :class:`TerritoryOptError`."""
-    from distributed import Client, LocalCluster
-
-    if scheduler is None:
-        # Processes, one thread each: HiGHS holds the GIL, and one solve per core is fastest.
-        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                          dashboard_address=None) as cluster, Client(cluster) as client:
-            yield client
-        return
-    try:
-        client = Client(scheduler, timeout="10s")
-    except (OSError, ValueError) as exc:
-        raise TerritoryOptError(f"cannot reach the Dask scheduler at {scheduler}: {exc} "
-                                "(start one with `dask scheduler`, or use --scheduler serial)"
-                                ) from None
-    with client:
-        yield client
 
 
 def _crashed(task: VariantTask, exc: BaseException) -> VariantRecord:

@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from territory_opt.models.alignment import AlignmentModel
+from territory_opt.alignment.formulation import AlignmentModel
 
 MAX_MOVES_PER_ITEM = 0.05
 """Give up after this many moves per item (plus a fixed 1,000)."""

@@ -14,9 +14,9 @@ import dataclasses
 
 import numpy as np
 
+from territory_opt.alignment.formulation import build_alignment
 from territory_opt.backends.base import Backend, SolveOptions
 from territory_opt.errors import Conflict
-from territory_opt.models.alignment import build_alignment
 from territory_opt.scenario.model import NO_TERRITORY, Scenario, item_blocks
 from territory_opt.scenario.schema import DisruptionTerm, Objective, TravelTerm
 from territory_opt.tolerance import RULE_TOLERANCE, band_slack, capacity_limit

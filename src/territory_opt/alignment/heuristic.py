@@ -3,9 +3,9 @@
 General MIP solvers stall on tightly balanced assignment long before that size, yet its LP
 relaxation is nearly integral. So this backend does not search the whole model: it takes the LP
 relaxation solved by column generation over each item's nearest territories (its bound valid for
-every pair, :mod:`territory_opt.models.colgen`), rounds it with a restricted HiGHS MIP over the
+every pair, :mod:`territory_opt.alignment.colgen`), rounds it with a restricted HiGHS MIP over the
 pairs of lowest reduced cost, and improves that plan with wider restricted MIPs until the gap to
-the bound reaches the target or the time is up (:mod:`territory_opt.construct`).
+the bound reaches the target or the time is up (:mod:`territory_opt.alignment.construct`).
 
 It is seeded (HiGHS's random seed) and anytime: Ctrl-C or the clock returns the best plan so far.
 """
@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import time
 
+from territory_opt.alignment.colgen import Relaxation
+from territory_opt.alignment.construct import construct, improve, improve_in_pieces
+from territory_opt.alignment.formulation import AlignmentModel
 from territory_opt.backends.base import (
     Capabilities,
     SolveOptions,
@@ -22,10 +25,7 @@ from territory_opt.backends.base import (
     module_available,
     relative_gap,
 )
-from territory_opt.construct import construct, improve, improve_in_pieces
-from territory_opt.models.alignment import AlignmentModel
-from territory_opt.models.colgen import Relaxation
-from territory_opt.models.linear import LinearModel
+from territory_opt.backends.linear import LinearModel
 
 WHOLE_MODEL_PAIRS = 100_000
 """Up to this many pairs, improve by restricted MIPs over the whole model before pieces."""

@@ -2,10 +2,10 @@
 
 Variables: one binary ``x[i,k]`` per offered pair (every *allowed* pair by default — locks,
 eligibility and the distance limit remove the others; large scenarios offer fewer, see
-:mod:`territory_opt.models.pairs`), then two continuous slacks (below / above the band) per
+:mod:`territory_opt.alignment.pairs`), then two continuous slacks (below / above the band) per
 elastic band row.
 
-Rows, in this order (each a :class:`~territory_opt.models.linear.RowGroup`):
+Rows, in this order (each a :class:`~territory_opt.backends.linear.RowGroup`):
 
 * ``assign``: every item in exactly one territory;
 * ``balance <attr>``: ``(1-τ)·target_k <= load_k (+ below - above) <= (1+τ)·target_k``;
@@ -24,8 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from territory_opt.models.linear import LinearModel, RowGroup
-from territory_opt.models.pairs import PairSet, all_pairs, pair_costs
+from territory_opt.alignment.pairs import PairSet, all_pairs, pair_costs
+from territory_opt.backends.linear import LinearModel, RowGroup
 from territory_opt.scenario.model import NO_TERRITORY, Scenario
 from territory_opt.tolerance import band_slack, capacity_limit, share_limit
 

@@ -2,7 +2,8 @@
 
 Validated by pydantic models that refuse unknown keys; every problem names the sweep file, the
 YAML path, what was found and what was expected, as the scenario loader does. Settings are
-checked against :data:`territory_opt.variants.SWEEPABLE` here, without the scenario; whether a
+checked against :data:`territory_opt.studies.variants.SWEEPABLE` here, without the scenario;
+whether a
 value suits the scenario (a balance rule that exists, a share ≤ 1) is checked per variant when
 the sweep runs, so one bad value fails that variant only.
 """
@@ -19,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from territory_opt.errors import Problem, ScenarioError
 from territory_opt.scenario.load import _describe, _problem_from_pydantic, read_yaml
-from territory_opt.variants import SWEEPABLE, SWEEPABLE_HELP
+from territory_opt.studies.variants import SWEEPABLE, SWEEPABLE_HELP
 
 Value = float | str
 """A setting's value: a number, or a string (``solver.backend``)."""

@@ -7,13 +7,13 @@ cheapest pair (``c_ik − Σ_r a_r,ik y_r``), a vectorised pass over the candida
 steps (Polyak's rule) move ``y`` towards the dual optimum, which equals the LP bound.
 
 Every so often, and at the end, ``y`` is priced over *all* pairs (the same pricing as column
-generation, :func:`territory_opt.models.colgen.price`): that gives a bound valid for the whole
+generation, :func:`territory_opt.alignment.colgen.price`): that gives a bound valid for the whole
 problem, and any pair with negative reduced cost joins the candidates.
 
 A cheapest-pair point is rarely balanced (at 100,000 × 500 its rows are 15–20% of a band off on
 average, however good ``y``): ties flip whole groups of items at once. The *average* of the
 recent cheapest-pair points is close to an LP solution (primal recovery, as in the volume
-algorithm), so that fractional point is what :mod:`territory_opt.repair` rounds and mends.
+algorithm), so that fractional point is what :mod:`territory_opt.alignment.repair` rounds and mends.
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ import time
 import numpy as np
 import scipy.sparse as sp
 
+from territory_opt.alignment.colgen import Pricing, Relaxation, price
+from territory_opt.alignment.formulation import AlignmentModel, build_alignment
+from territory_opt.alignment.pairs import PairSet
 from territory_opt.backends.base import SolveOptions, Status
-from territory_opt.models.alignment import AlignmentModel, build_alignment
-from territory_opt.models.colgen import Pricing, Relaxation, price
-from territory_opt.models.pairs import PairSet
 from territory_opt.scenario.model import Scenario
 
 FULL_PRICING_EVERY = 100

@@ -1,0 +1,2 @@
+"""The alignment family: formulation, candidate pairs, relaxations, the heuristic engine,
+diagnosis and decomposition."""

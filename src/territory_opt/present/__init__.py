@@ -1,0 +1,1 @@
+"""What people read: terminal tables, notebook HTML, the report, maps, JSON views."""

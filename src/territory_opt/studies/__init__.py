@@ -1,0 +1,1 @@
+"""Studies over many solves: sweeps, trade-off curves, variants of a scenario."""
