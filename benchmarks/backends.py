@@ -27,7 +27,8 @@ from pathlib import Path
 from results import ROOT, provenance, write_section
 
 from territory_opt import load_scenario, solve
-from territory_opt.backends.base import Progress, get_backend, relative_gap
+from territory_opt.backends.contract import Progress, relative_gap
+from territory_opt.backends.registry import get_backend
 from territory_opt.errors import TerritoryOptError
 from territory_opt.scenario.model import Scenario
 

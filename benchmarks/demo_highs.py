@@ -20,7 +20,7 @@ from results import ROOT, provenance, write_section
 
 from territory_opt import load_scenario, solve
 from territory_opt.alignment.formulation import build_alignment
-from territory_opt.backends.base import Progress, SolveOptions, relative_gap
+from territory_opt.backends.contract import Progress, SolveOptions, relative_gap
 from territory_opt.backends.highs import HighsBackend
 
 DEMO = ROOT / "scenarios" / "demo" / "scenario.yaml"

@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from instances import instances_root
 from results import provenance, write_section
 
-from territory_opt.backends.base import Status
+from territory_opt.backends.contract import Status
 from territory_opt.districting.exact import solve_exact
 from territory_opt.districting.problem import (
     DistrictBand,

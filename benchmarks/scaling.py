@@ -50,7 +50,7 @@ def run_one(scenario: str, method: str, limit: float, gap: float) -> dict[str, o
     import numpy as np
 
     from territory_opt import load_scenario, solve
-    from territory_opt.backends.base import Progress
+    from territory_opt.backends.contract import Progress
 
     started = time.perf_counter()
     s = load_scenario(scenario)

@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from results import ROOT, provenance, write_section
 
 from territory_opt import load_scenario
-from territory_opt.backends.base import Status, package_version
+from territory_opt.backends.contract import Status, package_version
 from territory_opt.sizing import (
     city_candidates,
     combine,

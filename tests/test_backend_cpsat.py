@@ -15,16 +15,10 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from territory_opt.backends.base import (
-    Backend,
-    Progress,
-    SolveOptions,
-    SolveResult,
-    Status,
-    get_backend,
-)
+from territory_opt.backends.contract import Backend, Progress, SolveOptions, SolveResult, Status
 from territory_opt.backends.highs import HighsBackend
 from territory_opt.backends.linear import LinearModel
+from territory_opt.backends.registry import get_backend
 
 pytest.importorskip("ortools")
 

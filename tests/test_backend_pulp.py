@@ -15,14 +15,7 @@ import numpy as np
 import pytest
 
 from linear_models import assignment_with_slack, balanced, feasible, infeasible, odd_shapes
-from territory_opt.backends.base import (
-    Backend,
-    Progress,
-    SolveOptions,
-    Status,
-    get_backend,
-    registered_backends,
-)
+from territory_opt.backends.contract import Backend, Progress, SolveOptions, Status
 from territory_opt.backends.highs import HighsBackend
 from territory_opt.backends.linear import LinearModel
 from territory_opt.backends.pulp import (
@@ -31,6 +24,7 @@ from territory_opt.backends.pulp import (
     _map_status,
     other_pulp_backends,
 )
+from territory_opt.backends.registry import get_backend, registered_backends
 
 pulp = pytest.importorskip("pulp")
 

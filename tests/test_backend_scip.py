@@ -9,15 +9,10 @@ import numpy as np
 import pytest
 
 from linear_models import assignment_with_slack, balanced, feasible, infeasible, odd_shapes
-from territory_opt.backends.base import (
-    REGISTRY,
-    Backend,
-    SolveOptions,
-    Status,
-    get_backend,
-)
+from territory_opt.backends.contract import Backend, SolveOptions, Status
 from territory_opt.backends.highs import HighsBackend
 from territory_opt.backends.linear import LinearModel
+from territory_opt.backends.registry import REGISTRY, get_backend
 from territory_opt.backends.scip import ScipBackend
 
 pytest.importorskip("ortools")

@@ -14,7 +14,8 @@ import pytest
 
 from cases import VARIANTS, variant_optimum, write_scenario
 from territory_opt import evaluate, load_scenario, solve
-from territory_opt.backends.base import Status, registered_backends
+from territory_opt.backends.contract import Status
+from territory_opt.backends.registry import registered_backends
 from territory_opt.scenario.model import Scenario
 
 INSTALLED = [b.name for b in registered_backends() if b.available()]
@@ -86,7 +87,7 @@ def test_runs_ending_on_the_gap_target_are_reproducible(backend: str) -> None:
 def test_a_users_own_backend_object_is_accepted(
     optima: dict[str, tuple[Scenario, float]],
 ) -> None:
-    from territory_opt.backends.base import Capabilities, SolveOptions, SolveResult
+    from territory_opt.backends.contract import Capabilities, SolveOptions, SolveResult
     from territory_opt.backends.highs import HighsBackend
     from territory_opt.backends.linear import LinearModel
 

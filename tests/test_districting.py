@@ -17,7 +17,7 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from territory_opt.backends.base import Status
+from territory_opt.backends.contract import Status
 from territory_opt.districting.contiguity import (
     Adjacency,
     cut_edges,

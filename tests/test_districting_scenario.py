@@ -12,7 +12,7 @@ import yaml
 from shapely.geometry import box
 
 from territory_opt import evaluate, load_scenario, solve
-from territory_opt.backends.base import Status
+from territory_opt.backends.contract import Status
 from territory_opt.errors import ScenarioError
 from territory_opt.kpi.districting import best_centres, cut_edges
 

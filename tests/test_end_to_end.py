@@ -17,7 +17,7 @@ import pytest
 
 from cases import VARIANTS, variant_optimum, write_scenario
 from territory_opt import Plan, evaluate, load_scenario, solve
-from territory_opt.backends.base import Status
+from territory_opt.backends.contract import Status
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS), ids=list(VARIANTS))

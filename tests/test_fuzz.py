@@ -53,7 +53,8 @@ from fuzz_cases import (
     names_a_soft_rule,
 )
 from territory_opt import evaluate, load_scenario, solve
-from territory_opt.backends.base import OPTIMALITY_GAP, Status, registered_backends
+from territory_opt.backends.contract import OPTIMALITY_GAP, Status
+from territory_opt.backends.registry import registered_backends
 from territory_opt.errors import InfeasibleError, NoPlanFoundError, ScenarioError
 from territory_opt.plan import Plan
 from territory_opt.scenario.model import Scenario

@@ -11,7 +11,7 @@ import pytest
 
 from leads_cases import lead_scenario
 from territory_opt import evaluate, solve
-from territory_opt.backends.base import Status
+from territory_opt.backends.contract import Status
 from territory_opt.errors import InfeasibleError
 from territory_opt.scenario.model import Scenario
 

@@ -18,7 +18,7 @@ from shapely.geometry import box
 
 from conftest import TinyScenario, run_cli, solve_args
 from territory_opt import Plan, Scenario, evaluate, load_scenario
-from territory_opt.backends.base import Status
+from territory_opt.backends.contract import Status
 from territory_opt.present.maps import (
     DISTINCT_MIN,
     UNASSIGNED,

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from conftest import TinyScenario, run_cli
 from territory_opt import evaluate, load_scenario
-from territory_opt.backends.base import Status
+from territory_opt.backends.contract import Status
 from territory_opt.kpi.quotas import split_target
 from territory_opt.plan import Plan
 from territory_opt.scenario.schema import Quotas

@@ -28,7 +28,7 @@ import pytest
 from conftest import TinyScenario, snapshot, write_csv
 from leads_cases import lead_scenario
 from territory_opt import Plan, load_scenario
-from territory_opt.backends.base import Status
+from territory_opt.backends.contract import Status
 from territory_opt.errors import TerritoryOptError
 from territory_opt.present.report import quota_table, render_report, write_report
 

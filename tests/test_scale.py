@@ -15,9 +15,10 @@ from territory_opt.alignment.colgen import relax
 from territory_opt.alignment.formulation import build_alignment
 from territory_opt.alignment.pairs import all_pairs, nearest_pairs
 from territory_opt.alignment.repair import round_and_repair
-from territory_opt.backends.base import SolveOptions, Status, get_backend
+from territory_opt.backends.contract import SolveOptions, Status
 from territory_opt.backends.highs import HighsBackend
 from territory_opt.backends.linear import sub_model
+from territory_opt.backends.registry import get_backend
 from territory_opt.scenario.model import NO_TERRITORY, Scenario
 
 ROOT = Path(__file__).resolve().parents[1]

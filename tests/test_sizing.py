@@ -22,7 +22,7 @@ import pytest
 
 from conftest import REPS, TinyScenario, run_cli
 from territory_opt import load_scenario
-from territory_opt.backends.base import Status
+from territory_opt.backends.contract import Status
 from territory_opt.errors import ScenarioError, TerritoryOptError
 from territory_opt.geo import haversine_km
 from territory_opt.sizing import (

@@ -26,7 +26,7 @@ import pytest
 from conftest import TinyScenario, run_cli
 from territory_opt import Plan, load_scenario
 from territory_opt.atomic import _owner_tag, write_file, write_folder
-from territory_opt.backends.base import Status
+from territory_opt.backends.contract import Status
 from territory_opt.present.report import write_report
 
 HAS_PROC = Path("/proc/self/stat").is_file()

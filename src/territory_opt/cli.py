@@ -23,13 +23,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from territory_opt.alignment.diagnose import quick_conflicts
-from territory_opt.backends.base import (
-    Progress,
-    Status,
-    package_version,
-    registered_backends,
-    relative_gap,
-)
+from territory_opt.backends.contract import Progress, Status, package_version, relative_gap
+from territory_opt.backends.registry import registered_backends
 from territory_opt.errors import (
     InfeasibleError,
     NoPlanFoundError,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from territory_opt.backends.base import Status
+from territory_opt.backends.contract import Status
 from territory_opt.kpi.evaluate import Violation
 from territory_opt.plan import Plan
 

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from territory_opt.atomic import write_folder
-from territory_opt.backends.base import Status, relative_gap
+from territory_opt.backends.contract import Status, relative_gap
 from territory_opt.errors import Problem, ScenarioError, scenario_error
 from territory_opt.kpi.evaluate import Evaluation, evaluate, moved_mask
 from territory_opt.kpi.quotas import QUOTA_COLUMNS

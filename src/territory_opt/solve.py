@@ -27,19 +27,19 @@ from territory_opt.alignment.colgen import Relaxation, relax
 from territory_opt.alignment.construct import Construction, construct, improve
 from territory_opt.alignment.diagnose import quick_conflicts, solver_conflicts, violation_conflicts
 from territory_opt.alignment.formulation import AlignmentModel
+from territory_opt.alignment.heuristic import AlignmentBackend
 from territory_opt.alignment.lagrange import lagrangian_relaxation
 from territory_opt.alignment.pairs import PairSet, all_pairs, nearest_pairs
-from territory_opt.backends.base import (
+from territory_opt.backends.contract import (
     OPTIMALITY_GAP,
-    AlignmentBackend,
     Backend,
     Progress,
     SolveOptions,
     SolveResult,
     Status,
-    get_backend,
     relative_gap,
 )
+from territory_opt.backends.registry import get_backend
 from territory_opt.errors import Conflict, InfeasibleError, NoPlanFoundError, TerritoryOptError
 from territory_opt.kpi.evaluate import objective_terms
 from territory_opt.outcome import settle

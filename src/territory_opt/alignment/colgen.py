@@ -35,7 +35,7 @@ from territory_opt.alignment.formulation import (
     build_alignment,
 )
 from territory_opt.alignment.pairs import PairSet, cost_block, pair_costs
-from territory_opt.backends.base import SolveOptions, Status
+from territory_opt.backends.contract import SolveOptions, Status
 from territory_opt.backends.highs import new_highs, to_highs_lp
 from territory_opt.scenario.model import Scenario, item_blocks
 

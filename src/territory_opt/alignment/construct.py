@@ -26,7 +26,13 @@ from territory_opt.alignment.flow import flow_point
 from territory_opt.alignment.formulation import AlignmentModel, build_alignment
 from territory_opt.alignment.neighbourhoods import improve_by_neighbourhoods
 from territory_opt.alignment.repair import round_and_repair
-from territory_opt.backends.base import Progress, SolveOptions, SolveResult, Status, relative_gap
+from territory_opt.backends.contract import (
+    Progress,
+    SolveOptions,
+    SolveResult,
+    Status,
+    relative_gap,
+)
 from territory_opt.backends.highs import HighsBackend
 from territory_opt.scenario.model import NO_TERRITORY
 

@@ -32,7 +32,7 @@ from territory_opt.alignment.formulation import build_alignment, row_layout
 from territory_opt.alignment.lagrange import lagrangian_relaxation
 from territory_opt.alignment.neighbourhoods import improve_by_neighbourhoods, territory_neighbours
 from territory_opt.alignment.pairs import cost_block, nearest_pairs
-from territory_opt.backends.base import SolveOptions, Status, relative_gap
+from territory_opt.backends.contract import SolveOptions, Status, relative_gap
 from territory_opt.cluster import dask_client
 from territory_opt.errors import Conflict, InfeasibleError, NoPlanFoundError, TerritoryOptError
 from territory_opt.geo import unit_vectors

@@ -15,7 +15,7 @@ import dataclasses
 import numpy as np
 
 from territory_opt.alignment.formulation import build_alignment
-from territory_opt.backends.base import Backend, SolveOptions
+from territory_opt.backends.contract import Backend, SolveOptions
 from territory_opt.errors import Conflict
 from territory_opt.scenario.model import NO_TERRITORY, Scenario, item_blocks
 from territory_opt.scenario.schema import DisruptionTerm, Objective, TravelTerm

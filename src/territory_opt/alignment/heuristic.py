@@ -13,11 +13,12 @@ It is seeded (HiGHS's random seed) and anytime: Ctrl-C or the clock returns the 
 from __future__ import annotations
 
 import time
+from typing import Protocol, runtime_checkable
 
 from territory_opt.alignment.colgen import Relaxation
 from territory_opt.alignment.construct import construct, improve, improve_in_pieces
 from territory_opt.alignment.formulation import AlignmentModel
-from territory_opt.backends.base import (
+from territory_opt.backends.contract import (
     Capabilities,
     SolveOptions,
     SolveResult,
@@ -26,6 +27,20 @@ from territory_opt.backends.base import (
     relative_gap,
 )
 from territory_opt.backends.linear import LinearModel
+
+
+@runtime_checkable
+class AlignmentBackend(Protocol):
+    """A backend that works on the alignment structure and the LP relaxation, not just the
+    linear model (the ``heuristic``). Its bound must be valid for every allowed pair."""
+
+    name: str
+
+    def solve_alignment(self, model: AlignmentModel, relaxation: Relaxation,
+                        options: SolveOptions) -> SolveResult:
+        """Plans of ``model`` from ``relaxation`` under ``options``."""
+        ...
+
 
 WHOLE_MODEL_PAIRS = 100_000
 """Up to this many pairs, improve by restricted MIPs over the whole model before pieces."""

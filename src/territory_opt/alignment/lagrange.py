@@ -26,7 +26,7 @@ import scipy.sparse as sp
 from territory_opt.alignment.colgen import Pricing, Relaxation, price
 from territory_opt.alignment.formulation import AlignmentModel, build_alignment
 from territory_opt.alignment.pairs import PairSet
-from territory_opt.backends.base import SolveOptions, Status
+from territory_opt.backends.contract import SolveOptions, Status
 from territory_opt.scenario.model import Scenario
 
 FULL_PRICING_EVERY = 100

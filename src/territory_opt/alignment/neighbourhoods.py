@@ -21,7 +21,7 @@ import scipy.sparse as sp
 from scipy.spatial import cKDTree
 
 from territory_opt.alignment.formulation import AlignmentModel
-from territory_opt.backends.base import Progress, SolveOptions, relative_gap
+from territory_opt.backends.contract import Progress, SolveOptions, relative_gap
 from territory_opt.backends.highs import HighsBackend
 from territory_opt.backends.linear import LinearModel, sub_model
 from territory_opt.geo import unit_vectors

@@ -1,12 +1,2 @@
-"""Solver backends behind one contract (see :mod:`territory_opt.backends.base`)."""
-
-from territory_opt.backends.base import (
-    Backend,
-    Progress,
-    SolveOptions,
-    SolveResult,
-    Status,
-    get_backend,
-)
-
-__all__ = ["Backend", "Progress", "SolveOptions", "SolveResult", "Status", "get_backend"]
+"""Solver backends behind one contract (:mod:`territory_opt.backends.contract`), found through
+one registry (:mod:`territory_opt.backends.registry`)."""

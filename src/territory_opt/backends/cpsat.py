@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from territory_opt.backends.base import (
+from territory_opt.backends.contract import (
     Capabilities,
     Progress,
     SolveOptions,
@@ -74,7 +74,8 @@ class CpSatBackend:
         return module_available("ortools")
 
     def solve(self, model: LinearModel, options: SolveOptions) -> SolveResult:
-        """Solve ``model`` with CP-SAT under ``options``; see :mod:`territory_opt.backends.base`.
+        """Solve ``model`` with CP-SAT under ``options`` (the contract:
+        :mod:`territory_opt.backends.contract`).
 
         Parameters
         ----------

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from territory_opt.backends.base import (
+from territory_opt.backends.contract import (
     Capabilities,
     Progress,
     SolveOptions,

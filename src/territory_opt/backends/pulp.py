@@ -8,7 +8,7 @@ dual bound, hence:
 * **bound**: for CBC it is read from the summary CBC prints at the end of its log ("Lower
   bound:", or the objective itself after "Optimal solution found" without a gap tolerance);
   other solvers give the objective when they prove optimality with a gap target within
-  :data:`~territory_opt.backends.base.OPTIMALITY_GAP`, else ``-inf``;
+  :data:`~territory_opt.backends.contract.OPTIMALITY_GAP`, else ``-inf``;
 * **status**: PuLP reports ``status == 1`` ("Optimal") for a CBC run stopped by its time limit
   with a solution, so the mapping reads ``prob.sol_status`` (optimal / integer feasible / none);
 * **stop** (CBC only): CBC traps SIGINT and, once branch-and-bound runs, stops and writes its
@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from territory_opt.backends.base import (
+from territory_opt.backends.contract import (
     OPTIMALITY_GAP,
     Backend,
     Capabilities,

@@ -25,7 +25,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from territory_opt.backends.base import OPTIMALITY_GAP, Progress, Status, relative_gap
+from territory_opt.backends.contract import OPTIMALITY_GAP, Progress, Status, relative_gap
 from territory_opt.districting.problem import DistrictBand, DistrictingProblem, DistrictingResult
 from territory_opt.errors import Conflict, InfeasibleError, NoPlanFoundError, TerritoryOptError
 from territory_opt.geo import haversine_km, unit_vectors

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from territory_opt.backends.base import OPTIMALITY_GAP, SolveOptions, SolveResult, Status
+from territory_opt.backends.contract import OPTIMALITY_GAP, SolveOptions, SolveResult, Status
 from territory_opt.backends.linear import LinearModel, RowBuilder
 from territory_opt.districting.contiguity import (
     Adjacency,

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from territory_opt.backends.base import Status
+from territory_opt.backends.contract import Status
 from territory_opt.districting.contiguity import (
     Adjacency,
     best_centres,

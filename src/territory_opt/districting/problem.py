@@ -21,7 +21,7 @@ from typing import Literal
 
 import numpy as np
 
-from territory_opt.backends.base import Status
+from territory_opt.backends.contract import Status
 
 Objective = Literal["cut_edges", "dispersion", "travel"]
 

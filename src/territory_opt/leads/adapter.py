@@ -13,7 +13,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from territory_opt.backends.base import OPTIMALITY_GAP, Progress, Status, relative_gap
+from territory_opt.backends.contract import OPTIMALITY_GAP, Progress, Status, relative_gap
 from territory_opt.errors import InfeasibleError, NoPlanFoundError, TerritoryOptError
 from territory_opt.leads.batch import LEAD_BACKENDS, allocate, batch_conflicts
 from territory_opt.plan import Plan

@@ -24,16 +24,16 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from territory_opt.backends.base import (
+from territory_opt.backends.contract import (
     OPTIMALITY_GAP,
     Backend,
     Progress,
     SolveOptions,
     Status,
-    get_backend,
     relative_gap,
 )
 from territory_opt.backends.linear import LinearModel, RowBuilder
+from territory_opt.backends.registry import get_backend
 from territory_opt.errors import Conflict
 from territory_opt.kpi.leads import lead_data
 from territory_opt.scenario.leads import NO_REP, period_start

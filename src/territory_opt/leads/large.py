@@ -26,7 +26,7 @@ from collections.abc import Mapping
 import numpy as np
 import scipy.sparse as sp
 
-from territory_opt.backends.base import SolveOptions, Status
+from territory_opt.backends.contract import SolveOptions, Status
 from territory_opt.backends.highs import HighsBackend
 from territory_opt.backends.linear import LinearModel, sub_model
 from territory_opt.kpi.leads import lead_data

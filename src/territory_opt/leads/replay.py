@@ -29,7 +29,7 @@ from typing import Literal
 
 import numpy as np
 
-from territory_opt.backends.base import Status
+from territory_opt.backends.contract import Status
 from territory_opt.errors import TerritoryOptError
 from territory_opt.kpi.leads import evaluate_leads, lead_data
 from territory_opt.leads.batch import allocate

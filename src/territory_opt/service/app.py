@@ -23,7 +23,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
-from territory_opt.backends.base import get_backend
+from territory_opt.backends.registry import get_backend
 from territory_opt.errors import Problem, ScenarioError, TerritoryOptError
 from territory_opt.kpi.evaluate import evaluate
 from territory_opt.present.jsonable import evaluation_json

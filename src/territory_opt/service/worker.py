@@ -18,7 +18,7 @@ import time
 import traceback
 from typing import Any
 
-from territory_opt.backends.base import Progress
+from territory_opt.backends.contract import Progress
 from territory_opt.errors import (
     InfeasibleError,
     NoPlanFoundError,

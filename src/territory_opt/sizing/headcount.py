@@ -29,7 +29,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from territory_opt.atomic import write_folder
-from territory_opt.backends.base import SolveOptions, Status
+from territory_opt.backends.contract import SolveOptions, Status
 from territory_opt.backends.linear import LinearModel
 from territory_opt.errors import Problem, ScenarioError
 from territory_opt.geo import haversine_km

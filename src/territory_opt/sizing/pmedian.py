@@ -27,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
-from territory_opt.backends.base import SolveOptions, SolveResult, Status, relative_gap
+from territory_opt.backends.contract import SolveOptions, SolveResult, Status, relative_gap
 from territory_opt.backends.linear import LinearModel
 
 FloatArray = npt.NDArray[np.float64]

@@ -26,7 +26,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from territory_opt.atomic import write_folder
-from territory_opt.backends.base import Status, relative_gap
+from territory_opt.backends.contract import Status, relative_gap
 from territory_opt.errors import InfeasibleError, NoPlanFoundError, scenario_error
 from territory_opt.plan import Plan
 from territory_opt.present.jsonable import records

@@ -1,4 +1,5 @@
-"""The contract every solver backend fulfils, and the registry that finds them.
+"""The contract every solver backend fulfils (the registry that finds them is
+:mod:`territory_opt.backends.registry`).
 
 A backend translates a :class:`~territory_opt.backends.linear.LinearModel`, solves it and maps the
 solver's status onto :class:`Status`. It never sees a scenario: models and backends meet only
@@ -25,16 +26,11 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
 from territory_opt.backends.linear import LinearModel
-from territory_opt.errors import BackendError
-
-if TYPE_CHECKING:  # the models import this module
-    from territory_opt.alignment.colgen import Relaxation
-    from territory_opt.alignment.formulation import AlignmentModel
 
 OPTIMALITY_GAP = 1e-4
 """A plan is reported optimal when its relative gap is at most this (HiGHS's default)."""
@@ -151,19 +147,6 @@ class Backend(Protocol):
         ...
 
 
-@runtime_checkable
-class AlignmentBackend(Protocol):
-    """A backend that works on the alignment structure and the LP relaxation, not just the
-    linear model (the ``heuristic``). Its bound must be valid for every allowed pair."""
-
-    name: str
-
-    def solve_alignment(self, model: AlignmentModel, relaxation: Relaxation,
-                        options: SolveOptions) -> SolveResult:
-        """Plans of ``model`` from ``relaxation`` under ``options``."""
-        ...
-
-
 def module_available(module: str) -> bool:
     """Whether ``module`` is importable, without importing it."""
     try:
@@ -203,107 +186,3 @@ def watch_stop(stop: threading.Event | None, action: Callable[[], None]) -> Call
         thread.join()
 
     return end
-
-
-# --- registry ---------------------------------------------------------------------------------
-
-
-def _highs() -> Backend:
-    from territory_opt.backends.highs import HighsBackend
-
-    return HighsBackend()
-
-
-def _cpsat() -> Backend:
-    from territory_opt.backends.cpsat import CpSatBackend
-
-    return CpSatBackend()
-
-
-def _scip() -> Backend:
-    from territory_opt.backends.scip import ScipBackend
-
-    return ScipBackend()
-
-
-def _cbc() -> Backend:
-    from territory_opt.backends.pulp import PulpBackend
-
-    return PulpBackend("PULP_CBC_CMD", name="cbc")
-
-
-def _heuristic() -> Backend:
-    from territory_opt.alignment.heuristic import HeuristicBackend
-
-    return HeuristicBackend()
-
-
-REGISTRY: dict[str, Callable[[], Backend]] = {
-    "highs": _highs,
-    "cpsat": _cpsat,
-    "scip": _scip,
-    "cbc": _cbc,
-    "heuristic": _heuristic,
-}
-"""Backend factories in preference order (``auto`` takes the first that fits)."""
-
-
-def registered_backends() -> list[Backend]:
-    """One instance of every registered backend, in preference order (installed or not)."""
-    backends = [factory() for factory in REGISTRY.values()]
-    from territory_opt.backends.pulp import other_pulp_backends
-
-    return backends + other_pulp_backends()
-
-
-def get_backend(name_or_backend: str | Backend, *, n_pairs: int = 0) -> Backend:
-    """Resolve a backend name (or pass a user's own backend object through).
-
-    ``auto`` takes the first installed backend in preference order; ``pulp:NAME`` any solver
-    PuLP can reach (``territory-opt backends`` lists them).
-
-    Raises
-    ------
-    BackendError
-        With the known names, if the name is not registered or the solver is not installed.
-    """
-    if not isinstance(name_or_backend, str):
-        return name_or_backend
-    name = name_or_backend
-    if name == "auto":
-        return _auto(n_pairs)
-    if name.startswith("pulp:"):
-        from territory_opt.backends.pulp import PulpBackend
-
-        backend: Backend = PulpBackend(name.split(":", 1)[1])
-    elif name in REGISTRY:
-        backend = REGISTRY[name]()
-    else:
-        known = ", ".join([*REGISTRY, "auto", "pulp:NAME"])
-        raise BackendError(f"unknown backend '{name}'; known: {known}")
-    if not backend.available():
-        raise BackendError(f"backend '{name}' is not installed here; "
-                       "`territory-opt backends` lists what is")
-    return backend
-
-
-AUTO_HEURISTIC_PAIRS = 1_000_000
-"""``auto`` picks the heuristic above this many item × territory pairs."""
-
-
-def _auto(n_pairs: int) -> Backend:
-    """The heuristic above :data:`AUTO_HEURISTIC_PAIRS`, else the first installed backend in
-    preference order.
-
-    HiGHS leads the exact backends at every size measured here (see ``benchmarks/RESULTS.md``);
-    beyond about 20,000 × 50 none of them finds a plan in minutes, while the heuristic does.
-    """
-    if n_pairs > AUTO_HEURISTIC_PAIRS:
-        heuristic = _heuristic()
-        if heuristic.available():
-            return heuristic
-    for factory in REGISTRY.values():
-        backend = factory()
-        if backend.available():
-            return backend
-    raise BackendError("no solver backend is installed (install highspy, ortools or pulp)")
