@@ -34,8 +34,8 @@ from leads_router import measure_router  # noqa: E402
 from results import provenance, write_section  # noqa: E402
 
 from territory_opt import load_scenario  # noqa: E402
-from territory_opt.kpi.leads import evaluate_leads  # noqa: E402
 from territory_opt.leads.batch import allocate  # noqa: E402
+from territory_opt.leads.kpis import evaluate_leads  # noqa: E402
 from territory_opt.leads.replay import POLICIES, replay, replay_metrics  # noqa: E402
 from territory_opt.leads.router import Router  # noqa: E402
 from territory_opt.scenario.leads import NO_REP  # noqa: E402
@@ -99,7 +99,7 @@ def batch_rows(scenario: Scenario, time_limit: float) -> list[str]:
         revenue = evaluation.metrics["expected_revenue"]
         penalty = 0.0
         if fairness is not None:
-            from territory_opt.kpi.leads import fairness_excess
+            from territory_opt.leads.kpis import fairness_excess
 
             by_rep = evaluation.territories["expected_value"].to_numpy()
             penalty = fairness.penalty * float(

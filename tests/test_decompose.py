@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from conftest import TinyScenario
-from territory_opt import decompose, evaluate, load_scenario, solve
+from territory_opt import evaluate, load_scenario, solve
+from territory_opt.alignment import decompose
 from territory_opt.alignment.decompose import partition_items, solve_decomposed, territory_regions
 from territory_opt.alignment.formulation import row_layout
 from territory_opt.errors import TerritoryOptError

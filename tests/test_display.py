@@ -12,8 +12,8 @@ import pytest
 
 from conftest import TinyScenario
 from territory_opt import Plan, compare, evaluate, load_scenario
-from territory_opt import display as display_module
 from territory_opt.backends.contract import Status
+from territory_opt.present import notebook as display_module
 from territory_opt.present.notebook import MAX_ROWS, digits_for, frame_html, kpi_text
 from territory_opt.scenario.model import Scenario
 from territory_opt.text import fmt

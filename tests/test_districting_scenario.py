@@ -13,8 +13,8 @@ from shapely.geometry import box
 
 from territory_opt import evaluate, load_scenario, solve
 from territory_opt.backends.contract import Status
+from territory_opt.districting.kpis import best_centres, cut_edges
 from territory_opt.errors import ScenarioError
-from territory_opt.kpi.districting import best_centres, cut_edges
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -26,10 +26,10 @@ from dataclasses import replace
 import numpy as np
 
 from territory_opt.backends.contract import OPTIMALITY_GAP, Progress, Status, relative_gap
+from territory_opt.districting.kpis import dispersion_weight, districting_objective
 from territory_opt.districting.problem import DistrictBand, DistrictingProblem, DistrictingResult
 from territory_opt.errors import Conflict, InfeasibleError, NoPlanFoundError, TerritoryOptError
 from territory_opt.geo import haversine_km, unit_vectors
-from territory_opt.kpi.districting import dispersion_weight, districting_objective
 from territory_opt.plan import Plan
 from territory_opt.scenario.model import NO_TERRITORY, Scenario
 from territory_opt.tolerance import band_slack, capacity_limit

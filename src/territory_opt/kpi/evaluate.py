@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
-from territory_opt.kpi.districting import (
+from territory_opt.districting.kpis import (
     best_centres,
     cut_edges,
     dispersion_weight,
@@ -99,7 +99,7 @@ def evaluate(scenario: Scenario, assignment: np.ndarray) -> Evaluation:
         raise ValueError(f"assignment has shape {assignment.shape}; expected ({scenario.n_items},)")
     if scenario.leads is not None:
         # Imported here: the lead KPIs build on this module's Evaluation and Violation.
-        from territory_opt.kpi.leads import evaluate_leads
+        from territory_opt.leads.kpis import evaluate_leads
 
         return evaluate_leads(scenario, assignment)
     assigned = assignment != NO_TERRITORY

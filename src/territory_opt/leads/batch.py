@@ -35,7 +35,7 @@ from territory_opt.backends.contract import (
 from territory_opt.backends.linear import LinearModel, RowBuilder
 from territory_opt.backends.registry import get_backend
 from territory_opt.errors import Conflict
-from territory_opt.kpi.leads import lead_data
+from territory_opt.leads.kpis import lead_data
 from territory_opt.scenario.leads import NO_REP, period_start
 from territory_opt.scenario.model import Scenario, item_blocks
 from territory_opt.scenario.schema import Fairness

@@ -29,8 +29,8 @@ import scipy.sparse as sp
 from territory_opt.backends.contract import SolveOptions, Status
 from territory_opt.backends.highs import HighsBackend
 from territory_opt.backends.linear import LinearModel, sub_model
-from territory_opt.kpi.leads import lead_data
 from territory_opt.leads.batch import BatchModel
+from territory_opt.leads.kpis import lead_data
 from territory_opt.scenario.leads import NO_REP
 from territory_opt.scenario.model import Scenario
 

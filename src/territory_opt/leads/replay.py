@@ -16,7 +16,7 @@ Policies:
   (:func:`~territory_opt.leads.large.lagrangian_fairness`) — and after each window the
   multipliers take a step along the cumulative band violation (online primal-dual).
 
-Every policy's allocation is scored by the same KPIs (:mod:`territory_opt.kpi.leads`), plus the
+Every policy's allocation is scored by the same KPIs (:mod:`territory_opt.leads.kpis`), plus the
 response time: from a lead's creation to its routing (the end of its window, for
 ``optimized``) and on to the rep's next shift where availability is given.
 """
@@ -31,8 +31,8 @@ import numpy as np
 
 from territory_opt.backends.contract import Status
 from territory_opt.errors import TerritoryOptError
-from territory_opt.kpi.leads import evaluate_leads, lead_data
 from territory_opt.leads.batch import allocate
+from territory_opt.leads.kpis import evaluate_leads, lead_data
 from territory_opt.leads.router import Router
 from territory_opt.scenario.leads import NO_REP
 from territory_opt.scenario.model import Scenario
