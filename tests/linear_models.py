@@ -9,13 +9,17 @@ from territory_opt.backends.linear import LinearModel, RowBuilder
 
 INF = np.inf
 
+ASSIGNMENT_WITH_SLACK_OPTIMUM = np.array([1.0, 0.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 2.0])
+"""The unique optimal ``x`` of :func:`assignment_with_slack` (objective 19.5)."""
+
 
 def assignment_with_slack() -> LinearModel:
     """4 items × 2 groups, a ranged load row with a costly slack, a one-sided row, an offset.
 
     Every item is free in group 1 and costs 10 in group 0; group 0's load plus a slack (4 per
     unit) must lie in [5, 7], and group 1's load is at most 7 (of 8). The unique optimum puts
-    item 0 (weight 3) in group 0 with slack 2: 10 + 8 + offset 1.5 = 19.5.
+    item 0 (weight 3) in group 0 with slack 2: 10 + 8 + offset 1.5 = 19.5
+    (:data:`ASSIGNMENT_WITH_SLACK_OPTIMUM`).
     """
     weight = np.array([3.0, 2.0, 2.0, 1.0])
     n, m = len(weight), 2
@@ -41,6 +45,16 @@ def infeasible() -> LinearModel:
     rows.add("load", pair_group, np.arange(n * m), weight[pair_item], np.full(m, -INF),
              np.full(m, 3.0))
     return _model(np.ones(n * m), rows, n_binary=n * m)
+
+
+def pigeonhole() -> LinearModel:
+    """Three items, two territories that take at most one item each (x[i,k] at column 2i+k)."""
+    a = sp.csr_array(np.array([[1, 1, 0, 0, 0, 0], [0, 0, 1, 1, 0, 0], [0, 0, 0, 0, 1, 1],
+                               [1, 0, 1, 0, 1, 0], [0, 1, 0, 1, 0, 1]], dtype=float))
+    return LinearModel(
+        c=np.ones(6), offset=0.0, lb=np.zeros(6), ub=np.ones(6), integer=np.ones(6, dtype=bool),
+        a=a, row_lo=np.array([1.0, 1, 1, 0, 0]), row_hi=np.ones(5),
+    )
 
 
 def odd_shapes() -> LinearModel:
@@ -76,6 +90,27 @@ def balanced(n: int, m: int, tol: float, seed: int, *, costs: bool = True
     start = np.zeros(n * m)
     start[np.arange(n) * m + plan] = 1.0
     return _model(cost, rows, n_binary=n * m), start
+
+
+def random_assignment(n_items: int, n_terr: int, tolerance: float, seed: int) -> LinearModel:
+    """Items to territories with ±tolerance workload bands and two-decimal costs."""
+    rng = np.random.default_rng(seed)
+    n = n_items * n_terr
+    weight = rng.integers(1, 20, n_items).astype(float)
+    item = np.repeat(np.arange(n_items), n_terr)
+    terr = np.tile(np.arange(n_terr), n_items)
+    a = sp.csr_array(
+        (np.concatenate([np.ones(n), weight[item]]),
+         (np.concatenate([item, n_items + terr]), np.tile(np.arange(n), 2))),
+        shape=(n_items + n_terr, n),
+    )
+    target = weight.sum() / n_terr
+    return LinearModel(
+        c=rng.uniform(1, 100, n).round(2), offset=0.0, lb=np.zeros(n), ub=np.ones(n),
+        integer=np.ones(n, dtype=bool), a=a,
+        row_lo=np.concatenate([np.ones(n_items), np.full(n_terr, (1 - tolerance) * target)]),
+        row_hi=np.concatenate([np.ones(n_items), np.full(n_terr, (1 + tolerance) * target)]),
+    )
 
 
 def _model(c: np.ndarray, rows: RowBuilder, *, n_binary: int, offset: float = 0.0,

@@ -424,6 +424,6 @@ def test_validate_reports_bad_input_too(tiny: TinyScenario) -> None:
 
 def test_json_spec_is_what_the_fixture_writes() -> None:
     """Guard against the fixture drifting from the schema: the base spec itself validates."""
-    from territory_opt.scenario.load import read_spec_dict
+    from territory_opt.scenario.document import read_spec_dict
 
     read_spec_dict(yaml.safe_load(yaml.safe_dump(SPEC)), "scenario.yaml")

@@ -3,6 +3,8 @@
 Backends run without the construction's warm start, so each is judged on its own. Plans are
 re-checked by the KPI evaluator (feasibility, objective recomputed independently) and bounds
 must be valid. Objectives are compared, never assignments: ties may differ between solvers.
+The backends themselves, on bare linear models, and which must be installed:
+test_backend_contract.py.
 """
 
 from __future__ import annotations
@@ -12,27 +14,25 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cases import VARIANTS, variant_optimum, write_scenario
+from cases import VARIANTS, write_scenario
 from territory_opt import evaluate, load_scenario, solve
 from territory_opt.backends.contract import Status
-from territory_opt.backends.registry import registered_backends
+from territory_opt.backends.registry import get_backend, registered_backends
 from territory_opt.scenario.model import Scenario
+from variant_optima import VARIANT_OPTIMA
 
 INSTALLED = [b.name for b in registered_backends() if b.available()]
 
 
-def test_the_expected_backends_are_installed() -> None:
-    # The test extras install every solver: a backend missing here is a packaging bug.
-    assert {"highs", "cpsat", "scip", "cbc"} <= set(INSTALLED)
-
-
 @pytest.fixture(scope="module")
 def optima(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Scenario, float]]:
+    """Each tiny scenario with its stored brute-force optimum (checked by a slow test in
+    ``test_end_to_end.py``)."""
     out = {}
     for name, variant in VARIANTS.items():
         folder = tmp_path_factory.mktemp("case")
         scenario = load_scenario(write_scenario(folder, variant))
-        out[name] = (scenario, variant_optimum(name))
+        out[name] = (scenario, VARIANT_OPTIMA[name])
     return out
 
 
@@ -88,7 +88,6 @@ def test_a_users_own_backend_object_is_accepted(
     optima: dict[str, tuple[Scenario, float]],
 ) -> None:
     from territory_opt.backends.contract import Capabilities, SolveOptions, SolveResult
-    from territory_opt.backends.highs import HighsBackend
     from territory_opt.backends.linear import LinearModel
 
     class Mine:
@@ -101,7 +100,7 @@ def test_a_users_own_backend_object_is_accepted(
 
         def solve(self, model: LinearModel, options: SolveOptions) -> SolveResult:
             Mine.calls += 1
-            return HighsBackend().solve(model, options)
+            return get_backend("highs").solve(model, options)
 
     scenario, optimum = optima["balance only"]
     plan = solve(scenario, backend=Mine(), warm_start="none", gap=0.0)

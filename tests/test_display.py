@@ -13,6 +13,7 @@ import pytest
 from conftest import TinyScenario
 from territory_opt import Plan, compare, evaluate, load_scenario
 from territory_opt.backends.contract import Status
+from territory_opt.kpi.metrics import metric
 from territory_opt.present import notebook as display_module
 from territory_opt.present.notebook import MAX_ROWS, digits_for, frame_html, kpi_text
 from territory_opt.scenario.model import Scenario
@@ -125,9 +126,10 @@ def test_evaluation_html_kpis_and_territories(tiny: TinyScenario) -> None:
     html = evaluation._repr_html_()
     root = parse(html)
     kpis = kpi_rows(root)
-    assert list(kpis) == list(evaluation.metrics)
+    # rows titled by the metric registry's labels, in the evaluation's order
+    assert list(kpis) == [metric(key).label for key in evaluation.metrics]
     assert kpis["travel"] == [fmt(evaluation.metrics["travel"], 1)]
-    assert kpis["workload_cv"] == [fmt(evaluation.metrics["workload_cv"], 4)]
+    assert kpis["workload CV"] == [fmt(evaluation.metrics["workload_cv"], 4)]
     assert kpis["items"] == ["8"]
     territories = next(t for t in tables(root) if t[0][0] == "territory")
     assert [row[0] for row in territories[1:]] == ["R1", "R2", "R3"]
@@ -211,7 +213,7 @@ def test_comparison_html_kpis_side_by_side_and_moves(tiny: TinyScenario,
     kpis = next(t for t in tables(root) if t[0][0] == "kpi")
     assert kpis[0] == ["kpi", "current", "plan"]
     rows = {row[0]: row[1:] for row in kpis[1:]}
-    assert rows["moved_items"] == ["0", "5"]
+    assert rows["moved items"] == ["0", "5"]
     assert rows["travel"] == [fmt(e.metrics["travel"], 1)
                               for e in comparison.evaluations.values()]
     moves = next(t for t in tables(root) if t[0][0] == "plan")
@@ -246,10 +248,10 @@ def test_frame_html_cuts_escapes_and_formats() -> None:
     assert "… 70 more rows" in texts(root)
 
 
-def test_digits_follow_the_terminal_tables() -> None:
+def test_digits_follow_the_metric_registry() -> None:
     assert digits_for("potential_cv") == 4
     assert digits_for("moved_share_items") == 4
-    assert digits_for("workload_dev_pct") == 2
+    assert digits_for("workload_dev_pct") == 1  # every percentage: one decimal, everywhere
     assert digits_for("hard_violations") == 0
     assert kpi_text("quota_at_floor", 3.0) == "3"  # an unknown whole KPI is a count
     assert kpi_text("travel", 1234.56) == "1,234.6"

@@ -174,7 +174,8 @@ def test_large_batch_solve_prints_pure_json(tmp_path: Path) -> None:
     import importlib.util
 
     from territory_opt import load_scenario
-    from territory_opt.leads.batch import DIRECT_MIP_PAIRS, build_batch
+    from territory_opt.leads.batch import DIRECT_MIP_PAIRS
+    from territory_opt.leads.model import build_batch
 
     root = Path(__file__).resolve().parents[1]
     spec = importlib.util.spec_from_file_location("leads_build",

@@ -94,7 +94,7 @@ def test_demo_maps(tmp_path: Path, demo: Scenario) -> None:
     assert "leaflet" in page and "bindTooltip" in page
     for name in demo.territory_names:
         assert name in page
-    assert demo.item_ids[0] in page and "workload_h_dev_pct" in page
+    assert demo.item_ids[0] in page and "workload_h dev %" in page  # registry label
 
 
 def test_neighbours_look_different_beyond_the_palette() -> None:

@@ -30,6 +30,7 @@ from leads_cases import lead_scenario
 from territory_opt import Plan, load_scenario
 from territory_opt.backends.contract import Status
 from territory_opt.errors import TerritoryOptError
+from territory_opt.kpi.metrics import metric
 from territory_opt.present.report import quota_table, render_report, write_report
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -117,11 +118,14 @@ def cells(row: Node) -> list[str]:
     return [td.text.strip() for td in row.all("td")]
 
 
+def header_keys(doc: Node, table_id: str) -> list[str]:
+    """The keys of a table's columns (``data-key`` of each header; its text is the label)."""
+    return [th.attrs["data-key"] for th in doc.by_id(table_id).all("thead")[0].all("th")]
+
+
 def column(doc: Node, table_id: str, name: str) -> list[Node]:
-    """The <td> elements of one column of a table, by its header."""
-    table = doc.by_id(table_id)
-    header = [th.text.strip() for th in table.all("thead")[0].all("th")]
-    k = header.index(name)
+    """The <td> elements of one column of a table, by its key."""
+    k = header_keys(doc, table_id).index(name)
     return [row.all("td")[k] for row in table_rows(doc, table_id)]
 
 
@@ -146,9 +150,9 @@ def check_page(page: str, plan: Plan) -> Node:
         assert label in facts
     assert doc.has_id("scenario-changed") == plan.scenario_changed
     # KPIs, objective terms
-    kpis = {cells(r)[0] for r in table_rows(doc, "kpi-table")}
-    assert kpis == set(plan.evaluation.metrics)
-    terms = [cells(r)[0] for r in table_rows(doc, "objective-terms")]
+    kpis = {r.attrs["data-key"]: cells(r)[0] for r in table_rows(doc, "kpi-table")}
+    assert kpis == {key: metric(key).label for key in plan.evaluation.metrics}
+    terms = [r.attrs["data-key"] for r in table_rows(doc, "objective-terms")]
     assert terms == list(plan.evaluation.objective.as_dict())
     # violations
     violations = plan.evaluation.violations
@@ -269,7 +273,7 @@ def test_polygon_report(tmp_path: Path) -> None:
     doc = check_page(page, plan)
     assert doc.has_id("map-image") and doc.has_id("balance-chart")
     assert "plan date" not in doc.by_id("plan-facts").text  # no plan directory: no date
-    header = [th.text for th in doc.by_id("territory-table").all("th")]
+    header = header_keys(doc, "territory-table")
     assert "polsby_popper" in header and "components" in header
     assert not doc.has_id("quota-table")
 
@@ -285,7 +289,7 @@ def test_leads_report(tmp_path: Path) -> None:
     doc = check_page(render_report(plan), plan)
     assert "leads" in doc.by_id("no-map").text and not doc.all("img")
     assert doc.by_id("territories").all("h2")[0].text == "Per rep"
-    header = [th.text for th in doc.by_id("territory-table").all("th")]
+    header = header_keys(doc, "territory-table")
     assert {"expected_value", "fair_dev_pct", "capacity"} <= set(header)
     fair = column(doc, "territory-table", "fair_dev_pct")
     assert [td.text for td in fair] == ["33.3", "-33.3"]
@@ -354,14 +358,14 @@ def test_quota_section_iff_quota_columns(tiny: TinyScenario) -> None:
     plan = with_quota_columns(current_plan(tiny.yaml_path))
     doc = check_page(render_report(plan), plan)
     assert doc.by_id("quotas").all("h2")[0].text == "Quotas"
-    header = [th.text for th in doc.by_id("quota-table").all("th")]
+    header = header_keys(doc, "quota-table")
     assert header == ["territory", "name", "fte", "quota", "quota_share_pct", "quota_per_fte",
                       "quota_bound"]
     assert [cells(r)[3] for r in table_rows(doc, "quota-table")] == ["1,000", "1,500", "2,500"]
     total = [td.text for td in doc.by_id("quota-table").all("tfoot")[0].all("td")]
     assert total == ["total", "", "3", "5,000", "100.0", "1,667", "cap ×1, floor ×1"]
     # quota columns move to the quota section
-    territory_header = [th.text for th in doc.by_id("territory-table").all("th")]
+    territory_header = header_keys(doc, "territory-table")
     assert not any(h.startswith("quota") for h in territory_header)
 
 

@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from territory_opt.errors import ScenarioError
-from territory_opt.scenario.load import read_spec_dict
+from territory_opt.scenario.document import read_spec_dict
 from territory_opt.scenario.schema import ScenarioSpec, json_schema
 
 try:

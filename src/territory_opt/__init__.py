@@ -4,6 +4,7 @@ The public API: :func:`load_scenario`, :func:`solve`, :func:`evaluate`, :func:`c
 :class:`Scenario`, :class:`Plan`.
 """
 
+import territory_opt.present.notebook  # noqa: F401  (registers the notebook HTML renderers)
 from territory_opt.kpi.compare import Comparison, compare
 from territory_opt.kpi.evaluate import Evaluation, evaluate
 from territory_opt.plan import Plan

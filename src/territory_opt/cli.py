@@ -32,11 +32,20 @@ from territory_opt.errors import (
     ScenarioError,
     TerritoryOptError,
 )
+from territory_opt.family import family_of
 from territory_opt.kpi.evaluate import Evaluation, evaluate
 from territory_opt.plan import Plan, read_assignment
 from territory_opt.present.jsonable import clean, evaluation_json
+from territory_opt.present.terminal import (
+    metric_table,
+    moves_table,
+    replay_table,
+    territory_table,
+    tradeoff_table,
+    violation_lines,
+)
 from territory_opt.scenario.load import load_scenario
-from territory_opt.scenario.model import NO_TERRITORY, Scenario
+from territory_opt.scenario.model import Scenario
 from territory_opt.solve import WarmStart, solve
 from territory_opt.text import fmt as _fmt
 from territory_opt.version import __version__
@@ -105,14 +114,15 @@ def validate(scenario: Path, as_json: bool) -> None:
     def run() -> None:
         s = load_scenario(scenario)
         conflicts = quick_conflicts(s)
+        counts = family_of(s).views.counts(s)
         if as_json:
             click.echo(json.dumps({"valid": not conflicts, "items": s.n_items,
-                                   "accounts": len(s.accounts) if s.accounts else 0,
+                                   "accounts": counts.get("accounts", 0),
                                    "territories": s.n_territories,
                                    "conflicts": [str(c) for c in conflicts]}, indent=2))
         else:
-            accounts = f", {len(s.accounts):,} named accounts" if s.accounts else ""
-            out.print(f"scenario '{s.name}': {s.n_items:,} items{accounts}, "
+            extra = "".join(f", {n:,} named {name}" for name, n in counts.items() if n)
+            out.print(f"scenario '{s.name}': {s.n_items:,} items{extra}, "
                       f"{s.n_territories:,} territories ({s.fte.sum():g} FTE)")
             for name in s.attributes:
                 out.print(f"  {name}: total {float(s.targets(name).sum()):,.2f}")
@@ -243,10 +253,10 @@ def evaluate_command(
             click.echo(json.dumps({name: evaluation_json(e) for name, e in columns.items()},
                                   indent=2))
             return
-        out.print(_comparison_table(s, columns))
+        out.print(metric_table(s, columns))
         for name, e in columns.items():
             if show_territories:
-                out.print(_territory_table(s, e, title=name))
+                out.print(territory_table(s, e, title=name))
             _print_violations(name, e)
 
     _guarded(run)
@@ -301,7 +311,7 @@ def compare_command(plan_dirs: Sequence[Path], current: bool, shown_moves: int,
                 "plans": {name: evaluation_json(e) for name, e in result.evaluations.items()},
                 "moves": json.loads(result.moves.to_json(orient="records"))}, indent=2))
             return
-        out.print(_comparison_table(s, result.evaluations))
+        out.print(metric_table(s, result.evaluations))
         baseline = next(iter(columns))
         for name in list(columns)[1:]:
             moves = result.moves[result.moves["plan"] == name]
@@ -310,27 +320,11 @@ def compare_command(plan_dirs: Sequence[Path], current: bool, shown_moves: int,
                       f"moved; {forced:,} cost objective and were forced by a rule, the rest "
                       "improved it")
             if shown_moves and len(moves):
-                out.print(_moves_table(moves.head(shown_moves)))
+                out.print(moves_table(moves.head(shown_moves)))
         if out_file is not None:
             out.print(f"moves written to [bold]{escape(str(out_file))}[/]")
 
     _guarded(run)
-
-
-def _moves_table(moves: Any) -> Table:
-    """Moves with their effect per objective term (the undone move's change) and rule."""
-    table = Table(title_justify="left")
-    deltas = [c for c in moves.columns if c.startswith("delta_")]
-    for column in ("item", "from", "to", *[c.removeprefix("delta_") for c in deltas],
-                   "forced by"):
-        table.add_column(column, justify="left" if column in ("item", "from", "to",
-                                                              "forced by") else "right")
-    for rec in moves.to_dict(orient="records"):
-        table.add_row(escape(str(rec["item"])), escape(str(rec["from"])),
-                      escape(str(rec["to"])), *[f"{rec[c]:+,.1f}" if math.isfinite(rec[c])
-                                                 else "n/a" for c in deltas],
-                      escape(rec["forced_by"]) or "—")
-    return table
 
 
 @main.command(name="tradeoff")
@@ -386,7 +380,7 @@ def tradeoff_command(scenario: Path, setting: str, values_text: str, out_dir: Pa
         if as_json:
             click.echo(json.dumps(curve.summary() | {"out_dir": str(written)}, indent=2))
         else:
-            out.print(_tradeoff_table(curve))
+            out.print(tradeoff_table(curve))
             for line in curve.monotone_violations():
                 out.print(f"[bold red]not monotone:[/] {escape(line)}")
             out.print(f"written to [bold]{escape(str(written))}[/] (tradeoff.csv, tradeoff.png, "
@@ -409,35 +403,6 @@ def _parse_values(text: str) -> list[float]:
         raise ScenarioError([Problem("--values", "values", repr(text),
                                      "at least two finite numbers, e.g. 0.1,0.2,0.5")])
     return values
-
-
-def _tradeoff_table(curve: Any) -> Table:
-    s = curve.scenario
-    frame = curve.frame()
-    columns = [("status", "status", None), ("objective", "objective", 1), ("bound", "bound", 1),
-               ("gap %", "gap", None), ("travel", "travel", 0)]
-    columns += [(f"{r.attribute} |dev| %", f"{r.attribute}_max_abs_dev_pct", 2)
-                for r in s.spec.rules.balance]
-    columns += [("moved", "moved_items", 0), ("s", "seconds", 1)]
-    columns = [c for c in columns if c[1] in frame]
-    table = Table(title=f"trade-off of {curve.path}", title_justify="left")
-    table.add_column(curve.path.rsplit(".", 1)[-1], justify="right")
-    for label, _, _ in columns:
-        table.add_column(label, justify="right")
-    for rec in frame.to_dict(orient="records"):
-        cells = [f"{rec['value']:g}"]
-        for _, key, digits in columns:
-            value = rec.get(key)
-            if key == "status":
-                cells.append(str(value) + (" (kept previous)" if rec["kept_previous"] else ""))
-            elif key == "gap":
-                cells.append(f"{100 * value:.2f}" if math.isfinite(value) else "n/a")
-            elif rec["status"] in ("infeasible", "no plan"):
-                cells.append("")
-            else:
-                cells.append(_fmt(value, digits or 0))
-        table.add_row(*cells)
-    return table
 
 
 @main.command(name="sweep")
@@ -562,14 +527,17 @@ def route_command(scenario: Path, policies: Sequence[str], window: str | None, b
     """Replay a lead history under routing policies and compare their KPIs."""
 
     def run() -> None:
-        from territory_opt.leads.replay import POLICIES, history_metrics, replay, replay_metrics
-        from territory_opt.leads.report import side_by_side
+        from territory_opt.leads.replay import (
+            POLICIES,
+            history_metrics,
+            replay,
+            replay_metrics,
+            require_leads,
+        )
         from territory_opt.scenario.leads import parse_window
 
         s = load_scenario(scenario)
-        if s.leads is None:
-            raise TerritoryOptError(f"{scenario}: route needs a model: leads scenario (this "
-                                    f"one is model: {s.spec.model})")
+        require_leads(s)
         if out_file is not None:
             _check_new_output(out_file)
         try:
@@ -588,7 +556,7 @@ def route_command(scenario: Path, policies: Sequence[str], window: str | None, b
                                    "history": {k: clean(v) for k, v in history.items()}},
                                   indent=2))
             return
-        out.print(side_by_side(metrics, f"{s.name}: {s.n_items:,} leads, "
+        out.print(replay_table(metrics, f"{s.name}: {s.n_items:,} leads, "
                                f"{s.n_territories} reps (best per row in bold)", history))
         base, best = metrics.get("round-robin"), metrics.get("optimized")
         if base and best and base["expected_revenue"] > 0:
@@ -882,130 +850,18 @@ def _print_plan(plan: Plan, written: Path) -> None:
               f"{plan.seconds.get('total', 0):.1f} s ({plan.backend}, seed {plan.seed})")
     if plan.found_by and plan.found_by != plan.backend:
         out.print(f"plan found by the {plan.found_by}")
-    out.print(_territory_table(s, plan.evaluation, title="territories"))
+    out.print(territory_table(s, plan.evaluation, title="territories"))
     columns = {"plan": plan.evaluation}
     if s.has_current:
         columns = {"current": evaluate(s, s.current)} | columns
-    out.print(_comparison_table(s, columns))
+    out.print(metric_table(s, columns))
     _print_violations("plan", plan.evaluation)
     out.print(f"plan written to [bold]{written}[/]")
 
 
-def _metric_rows(s: Scenario) -> list[tuple[str, str, int, bool]]:
-    """(label, metric key, decimals, lower is better) for the side-by-side table."""
-    if s.leads is not None:
-        from territory_opt.leads.report import LEAD_METRIC_ROWS
-
-        # Response times belong to a replay (territory-opt route), not to one allocation.
-        rows = [row for row in LEAD_METRIC_ROWS if not row[1].startswith("response")]
-        return [("objective", "objective", 1, True), *rows,
-                ("hard violations", "hard_violations", 0, True)]
-    rows = [("objective", "objective", 1, True)]
-    if s.has_distance.any():  # districting by count has no homes, so no travel
-        rows += [("travel", "travel", 1, True), ("mean km to home", "km_mean", 1, True)]
-    for name in s.attributes:
-        rows += [(f"{name} max |dev| %", f"{name}_max_abs_dev_pct", 2, True),
-                 (f"{name} CV", f"{name}_cv", 4, True),
-                 (f"{name} Gini", f"{name}_gini", 4, True)]
-    if s.has_current:
-        rows += [("moved items", "moved_items", 0, True)]
-        rows += [(f"moved share {n}", f"moved_share_{n}", 4, True) for n in s.attributes]
-    if s.accounts is not None:
-        rows += [("accounts locked away from their unit", "accounts_locked_away", 0, True)]
-        if (s.accounts.current != NO_TERRITORY).any():
-            rows += [("moved accounts", "moved_accounts", 0, True)]
-    if s.spec.quotas is not None:
-        rows += [("quota total", "quota_total", 0, True),
-                 ("quota % of basis, min", "quota_to_basis_min_pct", 1, False),
-                 ("quota % of basis, max", "quota_to_basis_max_pct", 1, True),
-                 ("quotas at floor", "quota_at_floor", 0, True),
-                 ("quotas at cap", "quota_at_cap", 0, True)]
-    if s.adjacency is not None or s.geometry is not None:
-        rows += [("cut edges", "cut_edges", 0, True),
-                 ("disconnected territories", "disconnected_territories", 0, True),
-                 ("Polsby-Popper mean", "polsby_popper_mean", 3, False),
-                 ("Polsby-Popper min", "polsby_popper_min", 3, False)]
-    rows += [("unassigned", "unassigned", 0, True),
-             ("hard violations", "hard_violations", 0, True)]
-    return rows
-
-
-def _comparison_table(s: Scenario, columns: dict[str, Evaluation]) -> Table:
-    table = Table(title="plan KPIs (best per row in bold)", title_justify="left")
-    table.add_column("KPI")
-    for name in columns:
-        table.add_column(name, justify="right")
-    for label, key, digits, lower_is_better in _metric_rows(s):
-        values = [e.metrics.get(key, float("nan")) for e in columns.values()]
-        finite = [v for v in values if math.isfinite(v)]
-        best = (min(finite) if lower_is_better else max(finite)) if finite else None
-        cells = [
-            f"[bold]{_fmt(v, digits)}[/]" if len(columns) > 1 and v == best else _fmt(v, digits)
-            for v in values
-        ]
-        table.add_row(label, *cells)
-    return table
-
-
-def _territory_table(s: Scenario, e: Evaluation, title: str) -> Table:
-    if s.leads is not None:
-        from territory_opt.leads.report import rep_table
-
-        return rep_table(e, title)
-    t = e.territories
-    table = Table(title=title, title_justify="left")
-    table.add_column("territory")
-    table.add_column("fte", justify="right")
-    table.add_column("items", justify="right")
-    if "accounts" in t:
-        table.add_column("accounts", justify="right")
-    balanced = [r.attribute for r in s.spec.rules.balance] or list(s.attributes)
-    for name in balanced:
-        table.add_column(name, justify="right")
-        table.add_column("dev %", justify="right")
-    homes = bool(s.has_distance.any())  # districting by count: no homes, no travel
-    if homes:
-        table.add_column("travel", justify="right")
-        table.add_column("km mean", justify="right")
-        table.add_column("km max", justify="right")
-    for name in s.capacity:
-        table.add_column(f"{name} cap %", justify="right")
-    quotas = "quota" in t
-    if quotas:
-        table.add_column("quota", justify="right")
-        table.add_column(f"% of {s.spec.quotas.basis}" if s.spec.quotas else "", justify="right")
-    geography = "components" in t
-    if geography:
-        for label in ("pieces", "Polsby-Popper", "hull ratio", "dispersion km"):
-            table.add_column(label, justify="right")
-    for rec in t.to_dict(orient="records"):
-        row = [str(rec["territory"]), f"{rec['fte']:g}", str(rec["items"])]
-        if "accounts" in t:
-            row.append(str(rec["accounts"]))
-        for name in balanced:
-            row += [_fmt(rec[name]), f"{rec[f'{name}_dev_pct']:+.1f}"]
-        if homes:
-            row += [_fmt(rec["travel"], 0), _fmt(rec["km_mean"]), _fmt(rec["km_max"])]
-        row += [_fmt(rec[f"{name}_capacity_use_pct"]) for name in s.capacity]
-        if quotas:
-            bound = f" ({rec['quota_bound']})" if rec["quota_bound"] else ""
-            row += [_fmt(rec["quota"], 0) + bound, _fmt(rec["quota_to_basis_pct"], 1)]
-        if geography:
-            row += [_fmt(rec["components"], 0), _fmt(rec["polsby_popper"], 3),
-                    _fmt(rec["hull_ratio"], 3), _fmt(rec["dispersion_km"], 1)]
-        table.add_row(*row)
-    return table
-
-
 def _print_violations(name: str, e: Evaluation) -> None:
-    if not e.violations:
-        return
-    hard = sum(v.hard for v in e.violations)
-    out.print(f"{name}: {hard} hard and {len(e.violations) - hard} soft rule violations")
-    for v in e.violations[:10]:
-        out.print(f"  - {v}")
-    if len(e.violations) > 10:
-        out.print(f"  ... and {len(e.violations) - 10} more")
+    for line in violation_lines(name, e):
+        out.print(escape(line))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -48,6 +48,25 @@ class Band:
     hard: bool
 
 
+@dataclass(frozen=True)
+class Markers:
+    """Points a family draws over its items on a map (named accounts of a districting).
+
+    One entry per point with a location: ``ids``, ``lat``/``lon`` (WGS84), ``territory`` (its
+    territory index under the plan drawn, or ``NO_TERRITORY``) and ``locked``.
+    """
+
+    ids: np.ndarray
+    lat: np.ndarray
+    lon: np.ndarray
+    territory: np.ndarray
+    locked: np.ndarray
+    label: str = "named accounts"
+    """The layer's name; the legend's entries are its singular (``named account``)."""
+    summary: str = ""
+    """What the map's title adds about them (``, 12 named accounts``)."""
+
+
 class Views(Protocol):
     """What presentation needs to know of a family; every method is a pure function of the
     scenario (and its evaluation), so terminal, notebook and report say the same thing."""
@@ -72,8 +91,17 @@ class Views(Protocol):
         """The scenario in (label, text) rows: size, rules, objective."""
         ...
 
+    def counts(self, scenario: Scenario) -> dict[str, int]:
+        """What the scenario holds beside its items and territories, by name
+        (``{"accounts": 12}``: named accounts); ``territory-opt validate`` reports them."""
+        ...
+
     def map_note(self, scenario: Scenario) -> str | None:
         """Why no map can be drawn, or None when one can."""
+        ...
+
+    def markers(self, scenario: Scenario, assignment: np.ndarray) -> Markers | None:
+        """Points drawn over the items on a map under ``assignment`` (None: nothing extra)."""
         ...
 
 

@@ -116,18 +116,7 @@ class Plan:
     def accounts_frame(self) -> pd.DataFrame | None:
         """One row per named account: account, unit, territory, locked, moved (None without
         accounts)."""
-        s, accounts = self.scenario, self.scenario.accounts
-        if accounts is None:
-            return None
-        where = accounts.territory(self.assignment)
-        current = accounts.current != NO_TERRITORY
-        return pd.DataFrame({
-            "account": accounts.ids,
-            "unit": s.item_ids[accounts.unit],
-            "territory": s.territory_label(where),
-            "locked": accounts.locked,
-            "moved": current & (where != accounts.current),
-        })
+        return self.scenario.accounts_frame(self.assignment)
 
     def quotas_frame(self) -> pd.DataFrame | None:
         """One row per territory: territory, name, fte, the basis load and the quota columns
@@ -241,9 +230,9 @@ class Plan:
     def _repr_html_(self) -> str:
         """Jupyter: scenario, status, backend, objective, bound, gap and seed, then the
         evaluation (KPIs, territories, violations)."""
-        from territory_opt.present.notebook import plan_html
+        from territory_opt.rendering import to_html  # the renderer is registered from above
 
-        return plan_html(self)
+        return to_html(self)
 
 
 def _disagreements(scenario: Scenario, assignment: np.ndarray, evaluation: Evaluation,

@@ -1,96 +1,24 @@
-"""``solve()``: scenario -> model -> backend -> :class:`~territory_opt.plan.Plan`.
+"""``solve()``: scenario → its family → plan, settled against the scenario's own numbers.
 
-The flow: quick arithmetic checks; the pairs to offer (all, or each item's nearest territories
-on large scenarios, :mod:`territory_opt.alignment.pairs`); the LP relaxation by column generation,
-whose bound is valid for every pair (:mod:`territory_opt.alignment.colgen`); a quick construction
-(the LP rounded by restricted MIPs, :mod:`territory_opt.alignment.construct`) as a feasible
-warm start;
-the backend; then the better of the backend's plan and the construction, with the best valid
-bound. Ctrl-C stops the backend and returns the best plan found so far.
+The settings are merged once (explicit argument > scenario ``solver:`` > defaults,
+:class:`~territory_opt.settings.SolveSettings`) and handed whole to the scenario's problem
+family (:mod:`territory_opt.family`): the alignment engine, districting or lead allocation.
+Whatever the family returns passes :func:`~territory_opt.outcome.settle`, so no plan that breaks
+a hard rule is called optimal.
 """
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
-import math
-import os
-import signal
-import threading
-import time
-from collections.abc import Callable, Iterator
-from typing import Literal
+from collections.abc import Callable
 
-import numpy as np
-
-from territory_opt.alignment.colgen import Relaxation, relax
-from territory_opt.alignment.construct import Construction, construct, improve
-from territory_opt.alignment.diagnose import quick_conflicts, solver_conflicts, violation_conflicts
-from territory_opt.alignment.formulation import AlignmentModel
-from territory_opt.alignment.heuristic import AlignmentBackend
-from territory_opt.alignment.lagrange import lagrangian_relaxation
-from territory_opt.alignment.pairs import PairSet, all_pairs, nearest_pairs
-from territory_opt.backends.contract import (
-    OPTIMALITY_GAP,
-    Backend,
-    Progress,
-    SolveOptions,
-    SolveResult,
-    Status,
-    relative_gap,
-)
-from territory_opt.backends.registry import get_backend
-from territory_opt.errors import Conflict, InfeasibleError, NoPlanFoundError, TerritoryOptError
-from territory_opt.kpi.evaluate import objective_terms
+from territory_opt.backends.contract import Backend, Progress
+from territory_opt.family import family_of
 from territory_opt.outcome import settle
 from territory_opt.plan import Plan
-from territory_opt.scenario.model import NO_TERRITORY, Scenario
+from territory_opt.scenario.model import Scenario
+from territory_opt.settings import SolveSettings, WarmStart
 
-WarmStart = Literal["construct", "current", "none"] | np.ndarray
-"""``construct`` (default), ``current`` (the current alignment as a hint), ``none``, or an
-assignment (territory index per item, e.g. ``Plan.assignment``)."""
-
-CONSTRUCT_SHARE = 0.3
-"""Share of the time limit the construction may use at most."""
-
-POLISH_SHARE = 0.1
-"""Share of the time limit the construction's polishing MIP may use at most."""
-
-RELAX_SHARE = 0.6
-"""Share of the time limit the LP relaxation (column generation) may use at most."""
-
-ALL_PAIRS_LIMIT = 1_000_000
-"""Up to this many item × territory cells, exact backends get every allowed pair."""
-
-LAGRANGE_CELLS = 10_000_000
-"""Above this many item × territory cells the relaxation is Lagrangian, not an LP."""
-
-LP_SECONDS_PER_CELL = 1e-5
-"""Column generation's time per item × territory cell, measured here (2 cores): 1.6 s at
-5,000 × 50, 21 s at 20,000 × 100 (benchmarks/RESULTS.md, scaling)."""
-
-DEFAULT_CANDIDATES = 8
-"""Nearest territories offered per item on the large path (column generation adds more)."""
-
-
-def _check_limits(time_limit: float | None, gap: float | None, threads: int | None) -> None:
-    """Refuse limits no solver can honour: NaN passes every ``> 0`` test and would remove a
-    time limit; infinity is no limit either."""
-    for name, value, least in (("time_limit", time_limit, "> 0"), ("gap", gap, ">= 0")):
-        if value is not None and not (math.isfinite(value)
-                                      and (value > 0 if least == "> 0" else value >= 0)):
-            raise TerritoryOptError(f"{name} must be a finite number {least}, not {value!r}")
-    cores = os.cpu_count() or 1
-    if threads is not None and not 1 <= threads <= cores:
-        raise TerritoryOptError(f"threads must be between 1 and {cores} (this machine's "
-                                f"cores), not {threads!r}")
-
-
-def _machine_threads(threads: int | None) -> int | None:
-    """A scenario's ``solver.threads`` on this machine: at most its cores (a scenario written
-    on a large server still runs on a laptop; more threads than cores only slow a solver, and
-    100,000 aborted HiGHS)."""
-    return None if threads is None else min(threads, os.cpu_count() or 1)
+__all__ = ["SolveSettings", "WarmStart", "solve"]
 
 
 def solve(
@@ -109,7 +37,8 @@ def solve(
     """Find the best plan the backend can prove within the limits.
 
     Arguments left as ``None`` take the scenario's ``solver:`` defaults. ``candidates``: the
-    nearest territories offered per item (see :func:`offered_pairs`).
+    nearest territories offered per item on the alignment engine's large path
+    (:func:`territory_opt.alignment.engine.offered_pairs`).
 
     Raises
     ------
@@ -117,273 +46,10 @@ def solve(
         No plan meets every hard rule; its ``conflicts`` name the rules and amounts.
     NoPlanFoundError
         The time limit passed (or Ctrl-C came) before any plan was found.
+    TerritoryOptError
+        A limit no solver can honour, or a backend the family does not run on.
     """
-    _check_limits(time_limit, gap, threads)
-    defaults = scenario.spec.solver
-    if scenario.spec.model in ("districting", "leads"):
-        # The other models have solvers of their own, with the same settings (imported on use:
-        # most scenarios are alignments).
-        from territory_opt.districting.adapter import solve_districting
-        from territory_opt.leads.adapter import solve_leads
-
-        other = solve_districting if scenario.spec.model == "districting" else solve_leads
-        name = backend if isinstance(backend, str) else (
-            backend.name if backend is not None else defaults.backend)
-        return settle(other(
-            scenario, backend=name,
-            time_limit=time_limit if time_limit is not None else defaults.time_limit,
-            gap=gap if gap is not None else defaults.gap,
-            threads=threads if threads is not None else _machine_threads(defaults.threads),
-            seed=seed if seed is not None else defaults.seed, progress=progress))
-    conflicts = quick_conflicts(scenario)
-    if conflicts:
-        raise InfeasibleError(conflicts)
-
-    started = time.perf_counter()
-    chosen = get_backend(backend if backend is not None else defaults.backend,
-                         n_pairs=scenario.n_items * scenario.n_territories)
-    pairs = offered_pairs(scenario, chosen, candidates if candidates is not None
-                          else defaults.candidates)
-    limit = time_limit if time_limit is not None else defaults.time_limit
-
-    with _stop_on_ctrl_c() as stop:
-        options = SolveOptions(
-            time_limit=limit,
-            gap=gap if gap is not None else defaults.gap,
-            threads=threads if threads is not None else _machine_threads(defaults.threads),
-            seed=seed if seed is not None else defaults.seed,
-            verbose=verbose,
-            progress=progress,
-            stop=stop,
-        )
-        relaxation = _relax(scenario, pairs, options, RELAX_SHARE * limit)
-        if relaxation.status == Status.INFEASIBLE:
-            raise InfeasibleError(_conflicts(relaxation, chosen, options))
-        model = relaxation.model
-        built = time.perf_counter()
-        # The heuristic builds its own plans from the relaxation; others get a warm start.
-        construction = (None if isinstance(chosen, AlignmentBackend)
-                        else _construct(model, relaxation, options, warm_start))
-        start_x = _start_vector(model, construction, warm_start)
-        # The limit counts from the start of solve(): the relaxation and construction use it too.
-        remaining = max(limit - (time.perf_counter() - started), 0.1 * limit)
-        sub = dataclasses.replace(options, time_limit=remaining, warm_start=start_x)
-        if isinstance(chosen, AlignmentBackend):
-            result = chosen.solve_alignment(model, relaxation, sub)
-        elif relaxation.x is None and not model.pairs.complete:
-            # A restricted model without the LP's prices would only mislead the MIP.
-            result = SolveResult(Status.NO_PLAN, None, float("inf"), float("-inf"), 0.0,
-                                 stop_reason="the LP relaxation was not solved in time")
-        else:
-            result = chosen.solve(model.linear, sub)
-        interrupted = stop.is_set()
-    solved = time.perf_counter()
-
-    checked_by: Backend | None = None
-    if _needs_cross_check(model, chosen, result, interrupted):
-        # A solver's "infeasible" or "no plan" on a small model is a claim about the user's
-        # scenario: CBC called feasible cases infeasible, CP-SAT found no plan on tiny ones.
-        # HiGHS on the same model confirms it, or finds the plan that proves it wrong.
-        checked_by = get_backend("highs")
-        result = checked_by.solve(model.linear, dataclasses.replace(
-            options, time_limit=min(CROSS_CHECK_SECONDS, max(0.25 * limit, 1.0)),
-            warm_start=None))
-        solved = time.perf_counter()
-    if result.status == Status.INFEASIBLE and model.pairs.complete:
-        raise InfeasibleError(_conflicts(relaxation, checked_by or chosen, options))
-    if result.status == Status.ERROR:
-        raise TerritoryOptError(f"{(checked_by or chosen).name} failed.\n{result.log[-2000:]}")
-    assignment, objective, found_by = _best_plan(model, checked_by or chosen, result,
-                                                 construction)
-    if checked_by is not None and found_by == checked_by.name:
-        found_by = f"highs, cross-checking {chosen.name}'s answer"
-    if assignment is None:
-        why = "was interrupted" if interrupted else f"found no plan within {limit:g} s"
-        raise NoPlanFoundError(
-            f"{chosen.name} {why} ({model.linear.n_cols:,} variables, "
-            f"{model.linear.n_rows:,} rows). Try a longer --time-limit, another --backend, "
-            "looser balance tolerances, or soft balance rules (hard: false)."
-        )
-    bound, bound_source = _best_bound(result, relaxation, chosen)
-    gap_now = relative_gap(objective, bound)
-    # Optimal means proven by a valid bound, whoever found the plan and whatever the solver said.
-    proven = gap_now <= OPTIMALITY_GAP
-    if proven:
-        reason = "proven optimal"
-    elif interrupted:
-        reason = "interrupted"
-    elif gap_now <= options.gap or result.status == Status.OPTIMAL:
-        reason = "gap target reached"
-    else:
-        reason = result.stop_reason or "time limit"
-    return settle(Plan(
-        scenario=scenario,
-        assignment=assignment,
-        status=Status.OPTIMAL if proven else Status.FEASIBLE,
-        bound=bound,
-        bound_source=bound_source,
-        backend=chosen.name,
-        options={
-            "time_limit": options.time_limit,
-            "gap": options.gap,
-            "threads": options.threads,
-            "seed": options.seed,
-            "warm_start": warm_start if isinstance(warm_start, str) else "assignment",
-        },
-        seconds={
-            "relax": relaxation.seconds,
-            "build": built - started - relaxation.seconds,
-            "construct": construction.seconds if construction is not None else 0.0,
-            "solve": result.seconds,
-            "total": solved - started,
-        },
-        solver_objective=result.objective,
-        scenario_digest=scenario.digest,
-        stop_reason=reason,
-        found_by=found_by,
-    ))
-
-
-CROSS_CHECK_COLUMNS = 20_000
-"""Models up to this many columns have a backend's "infeasible" or "no plan" checked by HiGHS."""
-
-CROSS_CHECK_SECONDS = 10.0
-
-
-def _needs_cross_check(model: AlignmentModel, backend: Backend, result: SolveResult,
-                       interrupted: bool) -> bool:
-    """Whether ``result`` is a "no plan exists" or "none found" on a model small enough for
-    HiGHS to settle it quickly (and HiGHS did not give the answer itself)."""
-    return (result.status in (Status.INFEASIBLE, Status.NO_PLAN) and not interrupted
-            and backend.name != "highs" and model.pairs.complete
-            and model.linear.n_cols <= CROSS_CHECK_COLUMNS)
-
-
-def offered_pairs(scenario: Scenario, backend: Backend, candidates: int | None) -> PairSet:
-    """Every allowed pair, or each item's ``candidates`` nearest territories.
-
-    By default (``None``) exact backends get every pair up to :data:`ALL_PAIRS_LIMIT` item ×
-    territory cells (their bounds then hold for the whole model) and the heuristic its
-    :data:`DEFAULT_CANDIDATES` nearest; column generation adds whatever pair the LP wants.
-    """
-    cells = scenario.n_items * scenario.n_territories
-    if candidates is None:
-        if not isinstance(backend, AlignmentBackend) and cells <= ALL_PAIRS_LIMIT:
-            return all_pairs(scenario)
-        candidates = DEFAULT_CANDIDATES
-    if candidates >= scenario.n_territories:
-        return all_pairs(scenario)
-    return nearest_pairs(scenario, candidates)
-
-
-def _relax(scenario: Scenario, pairs: PairSet, options: SolveOptions, budget: float
-           ) -> Relaxation:
-    """Column generation (an LP solution and its bound) when it should fit in ``budget``;
-    otherwise — above :data:`LAGRANGE_CELLS` item × territory cells, where even the restricted
-    LP takes minutes, or when the time is short for the LP's size — the Lagrangian bound by
-    subgradient ascent (:mod:`territory_opt.alignment.lagrange`)."""
-    cells = scenario.n_items * scenario.n_territories
-    lp_seconds = LP_SECONDS_PER_CELL * cells
-    if not pairs.complete and (cells > LAGRANGE_CELLS or lp_seconds > budget):
-        return lagrangian_relaxation(scenario, pairs, options, budget)
-    return relax(scenario, pairs, options, budget)
-
-
-def _conflicts(relaxation: Relaxation, backend: Backend, options: SolveOptions
-               ) -> list[Conflict]:
-    """Why no plan exists: the full diagnosis on models that fit, else the rows the LP had to
-    violate (column generation's phase 1)."""
-    model = relaxation.model
-    if model.pairs.complete:
-        if isinstance(backend, AlignmentBackend):  # the probes are plain MIPs
-            backend = get_backend("highs")
-        return solver_conflicts(model.scenario, backend, options)
-    return violation_conflicts(model.scenario, relaxation.violation)
-
-
-def _construct(model: AlignmentModel, relaxation: Relaxation, options: SolveOptions,
-               warm_start: WarmStart) -> Construction | None:
-    """The construction (first plan from the relaxation, briefly improved) by default."""
-    if not (isinstance(warm_start, str) and warm_start == "construct"):
-        return None
-    first = construct(model, relaxation, options, CONSTRUCT_SHARE * options.time_limit)
-    if options.progress is not None and first.x is not None:
-        options.progress(Progress(first.objective, relaxation.bound, first.seconds))
-    return improve(model, relaxation, first, options, POLISH_SHARE * options.time_limit)
-
-
-def _start_vector(
-    model: AlignmentModel, construction: Construction | None, warm_start: WarmStart
-) -> np.ndarray | None:
-    if isinstance(warm_start, np.ndarray):
-        return model.start_vector(warm_start)
-    if warm_start == "current":
-        return model.start_vector(model.scenario.current)
-    if warm_start == "construct" and construction is not None:
-        return construction.x
-    return None
-
-
-def _best_plan(
-    model: AlignmentModel,
-    backend: Backend,
-    result: SolveResult,
-    construction: Construction | None,
-) -> tuple[np.ndarray | None, float, str]:
-    """The better of the backend's plan and the construction's, scored by the evaluator.
-
-    Returns the assignment, its objective and who found it (the backend's name, or the
-    construction's note). Ties go to the backend.
-    """
-    scenario = model.scenario
-    candidates: list[tuple[float, int, np.ndarray, str]] = []
-    if result.status.has_plan and result.x is not None:
-        a = model.assignment(result.x)
-        if (a != NO_TERRITORY).all():
-            # The heuristic's log says which of its steps found the plan.
-            who = (f"{backend.name} ({result.log})" if isinstance(backend, AlignmentBackend)
-                   and result.log else backend.name)
-            candidates.append((objective_terms(scenario, a).total, 0, a, who))
-    if construction is not None and construction.x is not None:
-        a = model.assignment(construction.x)
-        candidates.append((objective_terms(scenario, a).total, 1, a,
-                           f"construction ({construction.note})"))
-    if not candidates:
-        return None, float("inf"), ""
-    objective, _, assignment, found_by = min(candidates, key=lambda c: (c[0], c[1]))
-    return assignment, objective, found_by
-
-
-def _best_bound(result: SolveResult, relaxation: Relaxation, backend: Backend
-                ) -> tuple[float, str]:
-    """The larger of the relaxation's bound and the backend's — the backend's only when its
-    model held every allowed pair (a bound over fewer pairs is not valid for the whole) or
-    the backend built it on the relaxation's."""
-    complete = relaxation.model.pairs.complete
-    options = [(relaxation.bound, "LP relaxation (HiGHS)" if complete
-                else "LP relaxation (column generation over all pairs, HiGHS)")]
-    if complete or isinstance(backend, AlignmentBackend):
-        options.append((result.bound, result.bound_source or f"{result.status} bound"))
-    bound, source = max(options, key=lambda b: b[0])
-    return (bound, source) if np.isfinite(bound) else (float("-inf"), "none")
-
-
-@contextlib.contextmanager
-def _stop_on_ctrl_c() -> Iterator[threading.Event]:
-    """While solving, the first Ctrl-C asks the solver to stop and return its best plan; a
-    second one aborts as usual. Only the main thread can own signal handlers."""
-    stop = threading.Event()
-    if threading.current_thread() is not threading.main_thread():
-        yield stop
-        return
-
-    def handler(signum: int, frame: object) -> None:
-        if stop.is_set():
-            raise KeyboardInterrupt
-        stop.set()
-
-    previous = signal.signal(signal.SIGINT, handler)
-    try:
-        yield stop
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    settings = SolveSettings.merged(
+        scenario, backend=backend, time_limit=time_limit, gap=gap, threads=threads, seed=seed,
+        warm_start=warm_start, candidates=candidates, progress=progress, verbose=verbose)
+    return settle(family_of(scenario).solve(scenario, settings))

@@ -36,7 +36,7 @@ from territory_opt.alignment.formulation import (
 )
 from territory_opt.alignment.pairs import PairSet, cost_block, pair_costs
 from territory_opt.backends.contract import SolveOptions, Status
-from territory_opt.backends.highs import new_highs, to_highs_lp
+from territory_opt.backends.registry import lp_engine
 from territory_opt.scenario.model import Scenario, item_blocks
 
 ADD_PER_ITEM = 2
@@ -229,15 +229,15 @@ class _IncrementalLp:
         self.highspy = highspy
         self.model = model
         self.options = options
-        self.h: Any = new_highs(highspy)
-        self.h.setOptionValue("log_to_console", bool(options.verbose))
+        settings: dict[str, bool | int | float | str] = {
+            "log_to_console": bool(options.verbose)}
         if options.threads is not None:
             highspy.Highs.resetGlobalScheduler(True)
-            self.h.setOptionValue("threads", int(options.threads))
-        self.h.setOptionValue("random_seed", int(options.seed))
+            settings["threads"] = int(options.threads)
+        settings["random_seed"] = int(options.seed)
         linear = model.linear
         relaxed = dataclasses.replace(linear, integer=np.zeros(linear.n_cols, dtype=bool))
-        self.h.passModel(to_highs_lp(highspy, relaxed))
+        self.h: Any = lp_engine().lp_session(relaxed, settings)
         self.costs = linear.c.copy()  # phase 2 costs of every column, appended ones too
         self.col_item = np.full(linear.n_cols, -1, dtype=np.int64)  # -1: a slack column
         self.col_territory = np.full(linear.n_cols, -1, dtype=np.int64)

@@ -33,7 +33,7 @@ from territory_opt.backends.contract import (
     Status,
     relative_gap,
 )
-from territory_opt.backends.highs import HighsBackend
+from territory_opt.backends.registry import get_backend
 from territory_opt.scenario.model import NO_TERRITORY
 
 EXTRA_PAIRS_PER_ITEM = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
@@ -181,7 +181,7 @@ def _repair_by_mip(model: AlignmentModel, relaxation: Relaxation, assignment: np
                               progress=None, warm_start=elastic.start_vector(assignment),
                               gap=0.0)
     stop_at_zero = dataclasses.replace(elastic.linear, ub=ub)
-    result = HighsBackend().solve(stop_at_zero, sub)
+    result = get_backend("highs").solve(stop_at_zero, sub)
     if not result.status.has_plan or result.x is None:
         return None
     if any(result.x[b.start:b.stop].sum() > 1e-6 * float(b.scale.max()) for b in hard):
@@ -220,7 +220,7 @@ def _restricted(model: AlignmentModel, allowed: np.ndarray, options: SolveOption
     ub[:n_pairs] = np.where(allowed, ub[:n_pairs], 0.0)
     sub = dataclasses.replace(options, time_limit=max(limit, 0.1), progress=None,
                               solution_limit=1 if first_plan else None)
-    return HighsBackend().solve(dataclasses.replace(linear, ub=ub), sub)
+    return get_backend("highs").solve(dataclasses.replace(linear, ub=ub), sub)
 
 
 def _pair_set(model: AlignmentModel, relaxation: Relaxation, n_extra: int) -> np.ndarray:

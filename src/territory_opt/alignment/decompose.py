@@ -28,6 +28,7 @@ import scipy.sparse as sp
 from scipy.optimize import linprog
 
 from territory_opt.alignment.colgen import Relaxation
+from territory_opt.alignment.engine import solve_alignment
 from territory_opt.alignment.formulation import build_alignment, row_layout
 from territory_opt.alignment.lagrange import lagrangian_relaxation
 from territory_opt.alignment.neighbourhoods import improve_by_neighbourhoods, territory_neighbours
@@ -40,7 +41,7 @@ from territory_opt.outcome import settle
 from territory_opt.plan import Plan
 from territory_opt.scenario.model import NO_TERRITORY, Scenario, item_blocks
 from territory_opt.scenario.subset import sub_scenario
-from territory_opt.solve import solve
+from territory_opt.settings import SolveSettings
 
 TERRITORIES_PER_REGION = 50
 """Default region size when regions are clustered: about the size solved well in a minute."""
@@ -402,12 +403,12 @@ def _region_costs(scenario: Scenario, labels: np.ndarray, n_regions: int,
 
 def _solve_region(region: int, sub: Scenario, backend: str, time_limit: float, gap: float,
                   seed: int) -> RegionResult:
-    """One region's plan, by :func:`territory_opt.solve` (one thread: regions run side by
-    side)."""
+    """One region's plan, by the alignment engine (one thread: regions run side by side),
+    settled on the region's own numbers."""
     began = time.perf_counter()
     try:
-        plan = solve(sub, backend=backend, time_limit=time_limit, gap=gap, seed=seed,
-                     threads=1)
+        plan = settle(solve_alignment(sub, SolveSettings.merged(
+            sub, backend=backend, time_limit=time_limit, gap=gap, seed=seed, threads=1)))
         return RegionResult(region, plan.assignment, plan.bound, str(plan.status),
                             plan.objective, time.perf_counter() - began)
     except InfeasibleError as exc:

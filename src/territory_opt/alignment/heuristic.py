@@ -24,9 +24,9 @@ from territory_opt.backends.contract import (
     SolveResult,
     Status,
     module_available,
-    relative_gap,
 )
 from territory_opt.backends.linear import LinearModel
+from territory_opt.outcome import stop_status
 
 
 @runtime_checkable
@@ -91,9 +91,8 @@ class HeuristicBackend:
                                stop_reason="interrupted" if stopped else "time limit",
                                bound_source="column-generation LP bound")
         bound = max(relaxation.bound, best.bound)
-        gap = relative_gap(best.objective, bound)
-        reason = ("interrupted" if options.stop is not None and options.stop.is_set()
-                  else "gap target reached" if gap <= options.gap else "time limit")
+        _, reason = stop_status(best.objective, bound, gap_target=options.gap,
+                                interrupted=options.stop is not None and options.stop.is_set())
         source = ("HiGHS MIP bound over every pair" if best.bound > relaxation.bound
                   else "column-generation LP bound")
         return SolveResult(Status.FEASIBLE, best.x, best.objective, bound, seconds,

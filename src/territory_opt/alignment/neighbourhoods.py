@@ -22,8 +22,8 @@ from scipy.spatial import cKDTree
 
 from territory_opt.alignment.formulation import AlignmentModel
 from territory_opt.backends.contract import Progress, SolveOptions, relative_gap
-from territory_opt.backends.highs import HighsBackend
 from territory_opt.backends.linear import LinearModel, sub_model
+from territory_opt.backends.registry import get_backend
 from territory_opt.geo import unit_vectors
 
 NEIGHBOURHOOD_TERRITORIES = 6
@@ -90,7 +90,7 @@ class _Pieces:
     def solve(self, free: np.ndarray, options: SolveOptions, time_left: float) -> bool:
         """Re-solve the columns ``free`` with HiGHS; True (and a new incumbent) if better."""
         piece = sub_model(self.linear, free, self.x, columns=self.columns)
-        result = HighsBackend().solve(piece, dataclasses.replace(
+        result = get_backend("highs").solve(piece, dataclasses.replace(
             options, time_limit=max(min(PIECE_SECONDS, time_left), 0.1), gap=1e-4,
             warm_start=self.x[free], progress=None, solution_limit=None))
         self.pieces += 1

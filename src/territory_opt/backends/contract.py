@@ -1,5 +1,5 @@
-"""The contract every solver backend fulfils (the registry that finds them is
-:mod:`territory_opt.backends.registry`).
+"""The contract every solver backend fulfils: what it is given, what it returns, and the
+capability flags it declares.
 
 A backend translates a :class:`~territory_opt.backends.linear.LinearModel`, solves it and maps the
 solver's status onto :class:`Status`. It never sees a scenario: models and backends meet only
@@ -16,6 +16,9 @@ Contract of :meth:`Backend.solve`:
   *whole* model (``-inf`` if the solver gives none it can vouch for), and whose ``objective`` is
   ``+inf`` when ``x`` is None. Never raise for a solver's own failure: return ``Status.ERROR``
   with the log.
+
+A backend whose :class:`Capabilities` say ``incremental_lp`` also fulfils :class:`IncrementalLp`.
+``tests/test_backend_contract.py`` checks every installed backend against this contract.
 """
 
 from __future__ import annotations
@@ -23,10 +26,10 @@ from __future__ import annotations
 import enum
 import importlib.util
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -54,7 +57,13 @@ class Status(enum.StrEnum):
 
 @dataclass(frozen=True)
 class Capabilities:
-    """What a backend can do; the CLI lists these and ``auto`` reads them."""
+    """What a backend declares it can do (``territory-opt backends`` lists these).
+
+    ``live_progress``: ``progress`` hears of each new incumbent during the solve (else once, at
+    the end). ``stop``: a stop set *during* the solve ends it early (every backend honours a stop
+    set before it starts). ``incremental_lp``: it also opens LP sessions kept between solves
+    (:class:`IncrementalLp`).
+    """
 
     mip: bool = True
     time_limit: bool = True
@@ -63,6 +72,9 @@ class Capabilities:
     threads: bool = True
     bound: bool = True  # reports a dual bound of its own
     deterministic: bool = True  # same seed and threads -> same result, when not cut by the clock
+    live_progress: bool = True
+    stop: bool = True
+    incremental_lp: bool = False
     notes: str = ""
 
 
@@ -144,6 +156,26 @@ class Backend(Protocol):
 
     def solve(self, model: LinearModel, options: SolveOptions) -> SolveResult:
         """Solve ``model`` (minimisation); see the module docstring for the contract."""
+        ...
+
+
+@runtime_checkable
+class IncrementalLp(Protocol):
+    """A backend that hands out LP sessions kept between solves.
+
+    Column generation adds columns and changes bounds between solves and restarts the simplex
+    from the last basis; only the solver's own object can do that, so the session *is* that
+    object (``highspy.Highs`` for HiGHS) and its user speaks the solver's API. The registry's
+    ``lp_engine()`` finds such a backend.
+    """
+
+    name: str
+    capabilities: Capabilities
+
+    def lp_session(self, model: LinearModel,
+                   settings: Mapping[str, bool | int | float | str] | None = None) -> Any:
+        """A fresh solver LP object, quiet on stdout, with ``settings`` (solver options) set
+        before ``model`` is loaded into it (integrality as the model gives it)."""
         ...
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -27,11 +28,24 @@ class HighsBackend:
     """Branch-and-cut by HiGHS; reports its proven dual bound."""
 
     name = "highs"
-    capabilities = Capabilities(notes="default; deterministic for a given seed and thread count")
+    capabilities = Capabilities(incremental_lp=True,
+                                notes="default; deterministic for a given seed and thread count")
 
     def available(self) -> bool:
         """Whether highspy is installed."""
         return module_available("highspy")
+
+    def lp_session(self, model: LinearModel,
+                   settings: Mapping[str, bool | int | float | str] | None = None) -> Any:
+        """A ``highspy.Highs`` holding ``model``, its ``settings`` (HiGHS options) set first;
+        the caller adds columns, changes bounds and re-runs it (column generation)."""
+        import highspy
+
+        h = new_highs(highspy)
+        for key, value in (settings or {}).items():
+            h.setOptionValue(key, value)
+        h.passModel(to_highs_lp(highspy, model))
+        return h
 
     def solve(self, model: LinearModel, options: SolveOptions) -> SolveResult:
         """Solve ``model`` with HiGHS under ``options``."""
@@ -134,6 +148,7 @@ def new_highs(highspy: Any) -> Any:
 
 
 def to_highs_lp(highspy: Any, model: LinearModel) -> Any:
+    """``model`` as a ``highspy.HighsLp`` (column-wise matrix)."""
     csc = model.a.tocsc()
     lp = highspy.HighsLp()
     lp.num_col_ = model.n_cols

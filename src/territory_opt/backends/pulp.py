@@ -160,11 +160,12 @@ def _import_pulp() -> Any:
 def _capabilities(solver_name: str) -> Capabilities:
     """Honest flags per solver family (known without importing PuLP)."""
     if solver_name in _CBC_SOLVERS:
-        return Capabilities(notes=_CBC_NOTES)
+        return Capabilities(live_progress=False, notes=_CBC_NOTES)
     if solver_name == "HiGHS":
-        return Capabilities(warm_start=False, bound=False, notes=_HIGHS_NOTES)
+        return Capabilities(warm_start=False, bound=False, live_progress=False, stop=False,
+                            notes=_HIGHS_NOTES)
     return Capabilities(warm_start=False, bound=False, deterministic=False,
-                        notes=_GENERIC_NOTES)
+                        live_progress=False, stop=False, notes=_GENERIC_NOTES)
 
 
 # --- one solve --------------------------------------------------------------------------------

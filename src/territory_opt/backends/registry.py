@@ -1,42 +1,35 @@
-"""The registry of solver backends, in preference order: names to factories, resolved lazily.
+"""The registry of solver backends: names to factories in preference order, ``auto``, and the
+LP engine for column generation.
 
 A factory is a ``module:Class`` path imported on first use, so listing the backends or checking
-one is installed imports no solver (and the registry imports no backend module: backends and
-the heuristic plug in here without the contract knowing them).
+one is installed imports no solver. The registry imports no backend module (and the contract
+knows no registry): backends, PuLP's solvers and the alignment heuristic plug in here by name.
 """
 
 from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
+from typing import Any
 
-from territory_opt.backends.contract import Backend
+from territory_opt.backends.contract import Backend, IncrementalLp
 from territory_opt.errors import BackendError
+
+
+def _load(path: str) -> Any:
+    """The object a ``module:name`` path names, its module imported now."""
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def _factory(path: str, *args: str, **kwargs: str) -> Callable[[], Backend]:
     """A factory that imports ``module:Class`` and instantiates it with ``args``."""
 
     def make() -> Backend:
-        module, _, name = path.partition(":")
-        cls = getattr(importlib.import_module(module), name)
-        backend: Backend = cls(*args, **kwargs)
+        backend: Backend = _load(path)(*args, **kwargs)
         return backend
 
     return make
-
-
-def _highs() -> Backend:
-    return REGISTRY["highs"]()
-
-
-def _heuristic() -> Backend:
-    return REGISTRY["heuristic"]()
-
-
-def _pulp(solver: str, name: str | None = None) -> Backend:
-    kwargs = {} if name is None else {"name": name}
-    return _factory("territory_opt.backends.pulp:PulpBackend", solver, **kwargs)()
 
 
 REGISTRY: dict[str, Callable[[], Backend]] = {
@@ -46,22 +39,27 @@ REGISTRY: dict[str, Callable[[], Backend]] = {
     "cbc": _factory("territory_opt.backends.pulp:PulpBackend", "PULP_CBC_CMD", name="cbc"),
     "heuristic": _factory("territory_opt.alignment.heuristic:HeuristicBackend"),
 }
-"""Backend factories in preference order (``auto`` takes the first that fits)."""
+"""Backend factories in preference order (``auto`` takes the first installed one)."""
+
+PULP_BACKEND = "territory_opt.backends.pulp:PulpBackend"
+"""``pulp:NAME`` builds this with PuLP's solver name ``NAME``."""
+PULP_OTHERS = "territory_opt.backends.pulp:other_pulp_backends"
+"""Lists the PuLP solvers installed here that no registry name covers."""
 
 
 def registered_backends() -> list[Backend]:
-    """One instance of every registered backend, in preference order (installed or not)."""
-    backends = [factory() for factory in REGISTRY.values()]
-    pulp = importlib.import_module("territory_opt.backends.pulp")
-    others: Callable[[], list[Backend]] = pulp.other_pulp_backends
-    return backends + others()
+    """One instance of every registered backend, in preference order (installed or not), then
+    the other solvers PuLP reaches here (as ``pulp:NAME``)."""
+    others: Callable[[], list[Backend]] = _load(PULP_OTHERS)
+    return [factory() for factory in REGISTRY.values()] + others()
 
 
 def get_backend(name_or_backend: str | Backend, *, n_pairs: int = 0) -> Backend:
     """Resolve a backend name (or pass a user's own backend object through).
 
-    ``auto`` takes the first installed backend in preference order; ``pulp:NAME`` any solver
-    PuLP can reach (``territory-opt backends`` lists them).
+    ``auto`` takes the first installed backend in preference order (the heuristic above
+    :data:`AUTO_HEURISTIC_PAIRS` item × territory pairs); ``pulp:NAME`` any solver PuLP can
+    reach (``territory-opt backends`` lists them).
 
     Raises
     ------
@@ -74,7 +72,7 @@ def get_backend(name_or_backend: str | Backend, *, n_pairs: int = 0) -> Backend:
     if name == "auto":
         return _auto(n_pairs)
     if name.startswith("pulp:"):
-        backend: Backend = _pulp(name.split(":", 1)[1])
+        backend: Backend = _factory(PULP_BACKEND, name.split(":", 1)[1])()
     elif name in REGISTRY:
         backend = REGISTRY[name]()
     else:
@@ -82,7 +80,7 @@ def get_backend(name_or_backend: str | Backend, *, n_pairs: int = 0) -> Backend:
         raise BackendError(f"unknown backend '{name}'; known: {known}")
     if not backend.available():
         raise BackendError(f"backend '{name}' is not installed here; "
-                       "`territory-opt backends` lists what is")
+                           "`territory-opt backends` lists what is")
     return backend
 
 
@@ -98,7 +96,7 @@ def _auto(n_pairs: int) -> Backend:
     beyond about 20,000 × 50 none of them finds a plan in minutes, while the heuristic does.
     """
     if n_pairs > AUTO_HEURISTIC_PAIRS:
-        heuristic = _heuristic()
+        heuristic = REGISTRY["heuristic"]()
         if heuristic.available():
             return heuristic
     for factory in REGISTRY.values():
@@ -106,3 +104,20 @@ def _auto(n_pairs: int) -> Backend:
         if backend.available():
             return backend
     raise BackendError("no solver backend is installed (install highspy, ortools or pulp)")
+
+
+def lp_engine() -> IncrementalLp:
+    """The first installed backend, in preference order, that opens incremental LP sessions
+    (``Capabilities.incremental_lp``; HiGHS here), for column generation.
+
+    Raises
+    ------
+    BackendError
+        If no such backend is installed.
+    """
+    for factory in REGISTRY.values():
+        backend = factory()
+        if (backend.capabilities.incremental_lp and backend.available()
+                and isinstance(backend, IncrementalLp)):
+            return backend
+    raise BackendError("no installed backend solves incremental LPs (install highspy)")

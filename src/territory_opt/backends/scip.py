@@ -53,6 +53,7 @@ class ScipBackend:
 
     name = "scip"
     capabilities = Capabilities(
+        live_progress=False,
         notes=(
             "SCIP via OR-Tools; threads default to 1 because each extra thread runs another full "
             "SCIP copy (concurrent solve), multiplying memory; no live progress (one report at "

@@ -1,23 +1,41 @@
-"""The districting objective recomputed from an assignment: centres, dispersion, cut edges.
+"""The districting KPIs: the objective recomputed from an assignment (best centres,
+dispersion, cut edges), named accounts where they end up, and contiguity as a rule.
 
-Pure functions of (scenario, assignment), like :mod:`territory_opt.kpi.evaluate`, so a
-districting plan's objective is the evaluator's, not the solver's claim.
+Pure functions of (scenario, assignment) on top of :func:`territory_opt.kpi.evaluate.evaluate_with`,
+so a districting plan's objective is the evaluator's, not the solver's claim.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Literal
 
 import numpy as np
+import pandas as pd
 
-from territory_opt.geo import haversine_km
+from territory_opt.kpi.evaluate import (
+    Additions,
+    Evaluation,
+    ObjectiveTerms,
+    Violation,
+    dispersion_weight,
+    evaluate_with,
+    objective_terms,
+)
+from territory_opt.kpi.geography import best_centres, cut_edges
 from territory_opt.scenario.model import NO_TERRITORY, Scenario
 from territory_opt.scenario.schema import ScenarioSpec
 
-DistrictingObjective = Literal["cut_edges", "dispersion", "travel"]
+__all__ = [
+    "best_centres",
+    "cut_edges",
+    "dispersion_weight",
+    "districting_objective",
+    "districting_terms",
+    "evaluate_districting",
+]
 
-CENTRE_BLOCK = 512
-"""Candidate centres per block when a territory's best centre is searched (memory bound)."""
+DistrictingObjective = Literal["cut_edges", "dispersion", "travel"]
 
 
 def districting_objective(spec: ScenarioSpec) -> DistrictingObjective:
@@ -30,41 +48,76 @@ def districting_objective(spec: ScenarioSpec) -> DistrictingObjective:
     return "travel"
 
 
-def dispersion_weight(scenario: Scenario) -> np.ndarray:
-    """Per unit: the weight of its distance to the centre (the dispersion attribute, with the
-    accounts that go with the unit, or 1)."""
-    term = scenario.spec.objective.dispersion
-    if term is None or term.attribute is None:
-        return np.ones(scenario.n_items)
-    return np.asarray(scenario.item_weight(term.attribute), dtype=float)
+def districting_terms(scenario: Scenario, assignment: np.ndarray) -> ObjectiveTerms:
+    """The objective of a districting plan: one term, the one the scenario minimises."""
+    terms = objective_terms(scenario, assignment)
+    kind = districting_objective(scenario.spec)
+    if kind == "travel":
+        return terms
+    objective = scenario.spec.objective
+    terms = replace(terms, travel=0.0)
+    if kind == "cut_edges":
+        weight = objective.cut_edges.weight if objective.cut_edges is not None else 1.0
+        return replace(terms, cut_edges=weight * cut_edges(scenario.adjacency, assignment))
+    _, totals = best_centres(scenario.lat, scenario.lon, dispersion_weight(scenario),
+                             assignment, scenario.n_territories)
+    weight = objective.dispersion.weight if objective.dispersion is not None else 1.0
+    return replace(terms, dispersion=weight * float(totals.sum()))
 
 
-def best_centres(lat: np.ndarray, lon: np.ndarray, weight: np.ndarray, labels: np.ndarray,
-                 k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per territory, the unit of it that minimises ``Σ weight_i × km(i, centre)`` over its
-    units (the p-median centre), and that sum; ``-1`` and 0 for an empty territory."""
-    centres = np.full(k, NO_TERRITORY, dtype=np.int64)
-    totals = np.zeros(k)
-    for j in range(k):
-        members = np.flatnonzero(labels == j)
-        if not len(members):
-            continue
-        best, best_cost = -1, np.inf
-        for start in range(0, len(members), CENTRE_BLOCK):
-            candidates = members[start:start + CENTRE_BLOCK]
-            km = haversine_km(lat[members][:, None], lon[members][:, None],
-                              lat[candidates][None, :], lon[candidates][None, :])
-            cost = weight[members] @ km
-            pick = int(np.argmin(cost))
-            if cost[pick] < best_cost:
-                best, best_cost = int(candidates[pick]), float(cost[pick])
-        centres[j], totals[j] = best, best_cost
-    return centres, totals
+def evaluate_districting(scenario: Scenario, assignment: np.ndarray) -> Evaluation:
+    """The common evaluation plus the districting objective, named accounts (a column and
+    plan metrics), the chosen centres for dispersion, and contiguity as a hard rule."""
+    columns: dict[str, np.ndarray] = {}
+    metrics: dict[str, float] = {}
+    if scenario.accounts is not None:
+        where = scenario.accounts.territory(assignment)
+        columns["accounts"] = np.bincount(where[where != NO_TERRITORY],
+                                          minlength=scenario.n_territories)
+        metrics = account_metrics(scenario, assignment)
+    return evaluate_with(scenario, assignment, Additions(
+        columns=columns, metrics=metrics, centres=_centres(scenario, assignment),
+        objective=districting_terms(scenario, assignment),
+        violations=lambda table: contiguity_violations(scenario, table)))
 
 
-def cut_edges(edges: np.ndarray | None, labels: np.ndarray) -> int:
-    """Adjacency edges whose two units lie in different territories (or are unassigned)."""
-    if edges is None or not len(edges):
-        return 0
-    a, b = labels[edges[:, 0]], labels[edges[:, 1]]
-    return int(np.sum((a != b) | (a == NO_TERRITORY)))
+def _centres(scenario: Scenario, assignment: np.ndarray) -> np.ndarray | None:
+    """(lat, lon) per territory of its best centre unit, for a dispersion or cut-edge
+    objective; None (the homes) when travel from the homes is minimised."""
+    if districting_objective(scenario.spec) == "travel":
+        return None
+    k = scenario.n_territories
+    units, _ = best_centres(scenario.lat, scenario.lon, dispersion_weight(scenario),
+                            assignment, k)
+    has = units >= 0
+    centres = np.full((k, 2), np.nan)
+    centres[has] = np.column_stack([scenario.lat[units[has]], scenario.lon[units[has]]])
+    return centres
+
+
+def contiguity_violations(scenario: Scenario, table: pd.DataFrame) -> list[Violation]:
+    """A territory in more than one piece of the unit graph, when the rule asks for one."""
+    if not scenario.spec.rules.contiguity or "components" not in table:
+        return []
+    components = table["components"].to_numpy()
+    return [Violation("contiguity", f"territory {scenario.territory_ids[k]}",
+                      float(components[k] - 1), f"in {int(components[k])} disconnected pieces")
+            for k in np.flatnonzero(components > 1)]
+
+
+def account_metrics(scenario: Scenario, assignment: np.ndarray) -> dict[str, float]:
+    """Plan-level KPIs of the named accounts: how many, how many locked away from their
+    unit's territory, and (with a current territory) how many moved."""
+    accounts = scenario.accounts
+    assert accounts is not None
+    where = accounts.territory(assignment)
+    out = {"accounts": float(len(accounts)),
+           "accounts_locked_away": float(np.sum(accounts.locked
+                                                & (where != assignment[accounts.unit])))}
+    has_current = accounts.current != NO_TERRITORY
+    if has_current.any():
+        moved = has_current & (where != accounts.current)
+        out["moved_accounts"] = float(moved.sum())
+        out["moved_share_accounts"] = float(moved.sum() / has_current.sum())
+    return out
+

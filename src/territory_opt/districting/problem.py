@@ -64,3 +64,17 @@ class DistrictingResult:
     method: str
     centres: np.ndarray | None = None  # (k,) centre unit per district, where there are centres
     log: str = field(default="", repr=False)
+
+
+def district_anchors(problem: DistrictingProblem) -> list[list[int]]:
+    """Units each district must hold: its fixed centre first, then its locked units."""
+    out: list[list[int]] = [[] for _ in range(problem.k)]
+    if problem.fixed_centres is not None:
+        for j, c in enumerate(np.asarray(problem.fixed_centres).tolist()):
+            out[j].append(int(c))
+    if problem.lock is not None:
+        for u in np.flatnonzero(np.asarray(problem.lock) >= 0).tolist():
+            j = int(problem.lock[u])
+            if u not in out[j]:
+                out[j].append(u)
+    return out

@@ -17,13 +17,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from territory_opt.family import family_of
 from territory_opt.kpi.evaluate import (
     Evaluation,
     ObjectiveTerms,
     attribute_loads,
     evaluate,
     moved_mask,
-    objective_terms,
 )
 from territory_opt.scenario.model import NO_TERRITORY, Scenario
 from territory_opt.tolerance import band_slack, capacity_limit, share_limit
@@ -31,8 +31,6 @@ from territory_opt.tolerance import band_slack, capacity_limit, share_limit
 MAX_ANALYSED_MOVES = 2_000
 """Moves per plan whose effect is measured (undoing each re-evaluates the objective); the rest
 are listed without deltas."""
-MAX_ANALYSED_LEAD_MOVES = 200
-"""The same for lead allocations, whose objective comes with the whole lead evaluation."""
 TERMS = ("travel", "disruption", "balance_penalty", "dispersion", "cut_edges", "revenue")
 
 
@@ -49,9 +47,9 @@ class Comparison:
 
     def _repr_html_(self) -> str:
         """Jupyter: the KPIs side by side and the first moves (``moves`` has them all)."""
-        from territory_opt.present.notebook import comparison_html
+        from territory_opt.rendering import to_html  # the renderer is registered from above
 
-        return comparison_html(self)
+        return to_html(self)
 
 
 def compare(scenario: Scenario, assignments: Mapping[str, np.ndarray]) -> Comparison:
@@ -78,15 +76,16 @@ def moves_between(scenario: Scenario, base: np.ndarray, plan: np.ndarray, name: 
     """The items ``plan`` puts elsewhere than ``base``, with each move's effect (module
     docstring), largest objective change first."""
     moved = np.flatnonzero(base != plan)
-    terms = _terms(scenario, plan)
-    limit = MAX_ANALYSED_MOVES if scenario.leads is None else MAX_ANALYSED_LEAD_MOVES
+    family = family_of(scenario)
+    terms = family.objective_terms(scenario, plan)
+    limit = family.analysed_moves
     deltas = np.full((len(moved), len(TERMS)), np.nan)
     forced = [""] * len(moved)
     checker = _RuleCheck(scenario, plan)
     for row, item in enumerate(moved[:limit].tolist()):
         undone = plan.copy()
         undone[item] = base[item]
-        before = _terms(scenario, undone)
+        before = family.objective_terms(scenario, undone)
         deltas[row] = _as_vector(terms) - _as_vector(before)
         forced[row] = ", ".join(checker.broken_by_undoing(item, int(base[item])))
     frame = pd.DataFrame({"plan": name, "item": scenario.item_ids[moved],
@@ -104,13 +103,6 @@ def moves_between(scenario: Scenario, base: np.ndarray, plan: np.ndarray, name: 
     order = np.argsort(-np.abs(np.nan_to_num(frame["delta_objective"].to_numpy())),
                        kind="stable")
     return frame.iloc[order].reset_index(drop=True)
-
-
-def _terms(scenario: Scenario, assignment: np.ndarray) -> ObjectiveTerms:
-    """The objective terms of an allocation (a lead allocation's come with its KPIs)."""
-    if scenario.leads is not None:
-        return evaluate(scenario, assignment).objective
-    return objective_terms(scenario, assignment)
 
 
 def _as_vector(terms: ObjectiveTerms) -> np.ndarray:

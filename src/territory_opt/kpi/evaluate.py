@@ -6,17 +6,13 @@ recomputes the objective from scratch, so no solver's claim is taken on trust.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from territory_opt.districting.kpis import (
-    best_centres,
-    cut_edges,
-    dispersion_weight,
-    districting_objective,
-)
+from territory_opt.family import family_of
 from territory_opt.kpi.geography import evaluate_geography
 from territory_opt.kpi.quotas import quota_columns, quota_metrics
 from territory_opt.scenario.model import NO_TERRITORY, Scenario
@@ -87,33 +83,57 @@ class Evaluation:
 
     def _repr_html_(self) -> str:
         """Jupyter: the plan KPIs, the territory table and the violations, if any."""
-        from territory_opt.present.notebook import evaluation_html
+        from territory_opt.rendering import to_html  # the renderer is registered from above
 
-        return evaluation_html(self)
+        return to_html(self)
 
 
 def evaluate(scenario: Scenario, assignment: np.ndarray) -> Evaluation:
-    """Score ``assignment`` (territory index per item, :data:`NO_TERRITORY` if unassigned)."""
+    """Score ``assignment`` (territory index per item, :data:`NO_TERRITORY` if unassigned) by
+    the scenario's family (:mod:`territory_opt.family`)."""
     assignment = np.asarray(assignment, dtype=np.int64)
     if assignment.shape != (scenario.n_items,):
         raise ValueError(f"assignment has shape {assignment.shape}; expected ({scenario.n_items},)")
-    if scenario.leads is not None:
-        # Imported here: the lead KPIs build on this module's Evaluation and Violation.
-        from territory_opt.leads.kpis import evaluate_leads
+    return family_of(scenario).evaluate(scenario, assignment)
 
-        return evaluate_leads(scenario, assignment)
+
+@dataclass(frozen=True)
+class Additions:
+    """What a family adds to the common evaluation: per-territory columns, plan metrics,
+    violations found on the territory table, the centres dispersion is measured to, and its
+    own objective terms."""
+
+    columns: dict[str, np.ndarray] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    violations: Callable[[pd.DataFrame], list[Violation]] | None = None
+    centres: np.ndarray | None = None
+    objective: ObjectiveTerms | None = None
+
+
+def evaluate_with(scenario: Scenario, assignment: np.ndarray,
+                  additions: Additions | None = None) -> Evaluation:
+    """The common evaluation of the territory families (tables, balance, capacity, locks,
+    eligibility, disruption, geography, quotas), with a family's ``additions``."""
+    additions = additions or Additions()
+    assignment = np.asarray(assignment, dtype=np.int64)
     assigned = assignment != NO_TERRITORY
     table = _territory_table(scenario, assignment, assigned)
-    geography = _geography(scenario, assignment)
+    after_items = list(table.columns).index("items") + 1
+    for offset, (name, column) in enumerate(additions.columns.items()):
+        table.insert(after_items + offset, name, column)
+    geography = _geography(scenario, assignment, additions.centres)
     if geography is not None:
         table = pd.concat([table, geography[0][list(GEOGRAPHY_COLUMNS)]], axis=1)
     quotas = scenario.spec.quotas
     if quotas is not None:
         table = pd.concat([table, quota_columns(quotas, table[quotas.basis].to_numpy(),
                                                 scenario.fte)], axis=1)
-    violations = _violations(scenario, assignment, assigned, table)
-    terms = objective_terms(scenario, assignment)
+    violations = rule_violations(scenario, assignment, assigned, table)
+    if additions.violations is not None:
+        violations += additions.violations(table)
+    terms = additions.objective or objective_terms(scenario, assignment)
     metrics = _plan_metrics(scenario, assignment, assigned, table)
+    metrics.update(additions.metrics)
     if quotas is not None:
         metrics.update(quota_metrics(table))
     if geography is not None:
@@ -130,23 +150,20 @@ GEOGRAPHY_METRICS = ("cut_edges", "disconnected_territories", "polsby_popper_mea
                      "polsby_popper_min")
 
 
-def _geography(scenario: Scenario, assignment: np.ndarray
+def _geography(scenario: Scenario, assignment: np.ndarray, centres: np.ndarray | None
                ) -> tuple[pd.DataFrame, dict[str, float]] | None:
     """Compactness and contiguity KPIs where the scenario has polygons or an adjacency
     (none for plain accounts: no shape, no neighbours). Dispersion is measured to each
-    territory's centre: the best centre unit for a dispersion objective, else the home."""
+    territory's centre: ``centres`` (lat, lon per territory) when the family chooses them,
+    else the home."""
     polygons = scenario.geometry is not None and any(
         g.geom_type in ("Polygon", "MultiPolygon") for g in scenario.geometry)
     if not polygons and scenario.adjacency is None:
         return None
     k = scenario.n_territories
     weight = dispersion_weight(scenario)
-    centres = np.column_stack([scenario.home_lat, scenario.home_lon])
-    if scenario.spec.model == "districting" and districting_objective(scenario.spec) != "travel":
-        units, _ = best_centres(scenario.lat, scenario.lon, weight, assignment, k)
-        has = units >= 0
-        centres = np.full((k, 2), np.nan)
-        centres[has] = np.column_stack([scenario.lat[units[has]], scenario.lon[units[has]]])
+    if centres is None:
+        centres = np.column_stack([scenario.home_lat, scenario.home_lon])
     return evaluate_geography(scenario.geometry if polygons else None, scenario.lat,
                               scenario.lon, scenario.adjacency, assignment, k, weight, centres)
 
@@ -165,9 +182,7 @@ def attribute_loads(scenario: Scenario, assignment: np.ndarray, attribute: str) 
     assigned = np.flatnonzero(assignment != NO_TERRITORY)
     weight = scenario.pair_load(attribute, assigned, assignment[assigned])
     load = np.bincount(assignment[assigned], weights=weight, minlength=scenario.n_territories)
-    if scenario.accounts is not None:  # accounts count where they are: their unit's, or locks
-        load = load + scenario.accounts.loads(attribute, assignment, scenario.n_territories)
-    return np.asarray(load, dtype=float)
+    return np.asarray(load + scenario.account_loads(attribute, assignment), dtype=float)
 
 
 def item_travel_km(scenario: Scenario, assignment: np.ndarray) -> np.ndarray:
@@ -207,25 +222,20 @@ def objective_terms(scenario: Scenario, assignment: np.ndarray) -> ObjectiveTerm
         for rule in scenario.spec.rules.balance
         if not rule.hard
     )
-    terms = ObjectiveTerms(
+    return ObjectiveTerms(
         travel=objective.travel.weight * travel,
         disruption=objective.disruption.weight * disruption,
         balance_penalty=penalty,
     )
-    if scenario.spec.model != "districting":
-        return terms
-    # Districting minimises one term: travel only counts when it is the one chosen.
-    kind = districting_objective(scenario.spec)
-    if kind == "travel":
-        return terms
-    terms = replace(terms, travel=0.0)
-    if kind == "cut_edges":
-        weight = objective.cut_edges.weight if objective.cut_edges is not None else 1.0
-        return replace(terms, cut_edges=weight * cut_edges(scenario.adjacency, assignment))
-    _, totals = best_centres(scenario.lat, scenario.lon, dispersion_weight(scenario),
-                             assignment, scenario.n_territories)
-    weight = objective.dispersion.weight if objective.dispersion is not None else 1.0
-    return replace(terms, dispersion=weight * float(totals.sum()))
+
+
+def dispersion_weight(scenario: Scenario) -> np.ndarray:
+    """Per item: the weight of its distance to the centre (the dispersion attribute, with the
+    accounts that go with the unit, or 1)."""
+    term = scenario.spec.objective.dispersion
+    if term is None or term.attribute is None:
+        return np.ones(scenario.n_items)
+    return np.asarray(scenario.item_weight(term.attribute), dtype=float)
 
 
 def _territory_table(scenario: Scenario, assignment: np.ndarray, assigned: np.ndarray) -> (
@@ -237,10 +247,6 @@ def _territory_table(scenario: Scenario, assignment: np.ndarray, assigned: np.nd
         "fte": scenario.fte,
         "items": np.bincount(assignment[assigned], minlength=scenario.n_territories),
     })
-    if scenario.accounts is not None:
-        where = scenario.accounts.territory(assignment)
-        table["accounts"] = np.bincount(where[where != NO_TERRITORY],
-                                        minlength=scenario.n_territories)
     for name in scenario.attributes:
         load = attribute_loads(scenario, assignment, name)
         target = scenario.targets(name)
@@ -286,8 +292,6 @@ def _plan_metrics(
         mean = per_fte.mean()
         metrics[f"{name}_cv"] = float(per_fte.std() / mean) if mean > 0 else 0.0
         metrics[f"{name}_gini"] = gini(per_fte)
-    if scenario.accounts is not None:
-        metrics.update(account_metrics(scenario, assignment))
     if scenario.has_current:
         moved = moved_mask(scenario, assignment)
         metrics["moved_items"] = float(moved.sum())
@@ -296,23 +300,6 @@ def _plan_metrics(
             total = float(values.sum())
             metrics[f"moved_share_{name}"] = float(values[moved].sum() / total) if total else 0.0
     return metrics
-
-
-def account_metrics(scenario: Scenario, assignment: np.ndarray) -> dict[str, float]:
-    """Plan-level KPIs of the named accounts: how many, how many locked away from their
-    unit's territory, and (with a current territory) how many moved."""
-    accounts = scenario.accounts
-    assert accounts is not None
-    where = accounts.territory(assignment)
-    out = {"accounts": float(len(accounts)),
-           "accounts_locked_away": float(np.sum(accounts.locked
-                                                & (where != assignment[accounts.unit])))}
-    has_current = accounts.current != NO_TERRITORY
-    if has_current.any():
-        moved = has_current & (where != accounts.current)
-        out["moved_accounts"] = float(moved.sum())
-        out["moved_share_accounts"] = float(moved.sum() / has_current.sum())
-    return out
 
 
 def _finite_mean(values: np.ndarray) -> float:
@@ -331,7 +318,7 @@ def gini(values: np.ndarray) -> float:
     return float((2 * ranks - n - 1) @ v / (n * v.sum()))
 
 
-def _violations(
+def rule_violations(
     scenario: Scenario, assignment: np.ndarray, assigned: np.ndarray, table: pd.DataFrame
 ) -> list[Violation]:
     rules = scenario.spec.rules
@@ -380,12 +367,6 @@ def _violations(
                                  f"moved share {share:.2%} exceeds the cap "
                                  f"{cap_rule.max_share:.2%}"))
 
-    if scenario.spec.model == "districting" and rules.contiguity and "components" in table:
-        components = table["components"].to_numpy()
-        for k in np.flatnonzero(components > 1):
-            out.append(Violation("contiguity", f"territory {scenario.territory_ids[k]}",
-                                 float(components[k] - 1),
-                                 f"in {int(components[k])} disconnected pieces"))
     return out
 
 

@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 UNASSIGNED = -1
 """Label of an item in no territory."""
 
+CENTRE_BLOCK = 512
+"""Candidate centres per block when a territory's best centre is searched (memory bound)."""
+
 SHAPE_COLUMNS = ("area_km2", "perimeter_km", "polsby_popper", "hull_ratio", "parts")
 """Per-territory columns measured on the dissolved territory shape."""
 
@@ -257,3 +260,34 @@ def _finite_mean(values: np.ndarray) -> float:
     """Mean of the finite values; NaN if there are none (no warning for an empty mean)."""
     finite = values[np.isfinite(values)]
     return float(finite.mean()) if len(finite) else float("nan")
+
+
+def best_centres(lat: np.ndarray, lon: np.ndarray, weight: np.ndarray, labels: np.ndarray,
+                 k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per territory, the unit of it that minimises ``Σ weight_i × km(i, centre)`` over its
+    units (the p-median centre), and that sum; ``-1`` and 0 for an empty territory."""
+    centres = np.full(k, UNASSIGNED, dtype=np.int64)
+    totals = np.zeros(k)
+    for j in range(k):
+        members = np.flatnonzero(labels == j)
+        if not len(members):
+            continue
+        best, best_cost = -1, np.inf
+        for start in range(0, len(members), CENTRE_BLOCK):
+            candidates = members[start:start + CENTRE_BLOCK]
+            km = haversine_km(lat[members][:, None], lon[members][:, None],
+                              lat[candidates][None, :], lon[candidates][None, :])
+            cost = weight[members] @ km
+            pick = int(np.argmin(cost))
+            if cost[pick] < best_cost:
+                best, best_cost = int(candidates[pick]), float(cost[pick])
+        centres[j], totals[j] = best, best_cost
+    return centres, totals
+
+
+def cut_edges(edges: np.ndarray | None, labels: np.ndarray) -> int:
+    """Adjacency edges whose two units lie in different territories (or are unassigned)."""
+    if edges is None or not len(edges):
+        return 0
+    a, b = labels[edges[:, 0]], labels[edges[:, 1]]
+    return int(np.sum((a != b) | (a == UNASSIGNED)))

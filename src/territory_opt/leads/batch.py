@@ -1,17 +1,8 @@
 """Batch lead allocation: assign a batch of leads to reps for the most expected revenue.
 
-Variables: ``x[i, j]`` for each allowed (lead, rep) pair — eligible (the rep has the skills the
-lead's tags need), or only the owner for an owned lead (ownership is a lock). Then::
-
-    maximise   Σ ev[i, j] x[i, j]  −  penalty × Σ (fairness slack)          (ev = value × p)
-    subject to Σ_j x[i, j] = 1             every lead routed (≤ 1 in a replay window)
-               Σ_i x[i, j] ≤ capacity_j − used    per rep and capacity period of the leads
-               T = Σ ev x;  (1 − τ) s_j T ≤ E_j(x) ≤ (1 + τ) s_j T   per rep (fairness)
-
-with ``s_j = fte_j / Σ fte`` and ``E_j`` the rep's expected value (plus what it already has in
-a replay, ``prior``). Fairness rows hold ``T`` as one variable, so each has only its rep's
-pairs, not every pair. It is minimised as ``−revenue + penalty`` so every backend (HiGHS,
-CP-SAT, SCIP, CBC) solves it as it is and the plan's bound is the backend's dual bound.
+The MILP is :func:`territory_opt.leads.model.build_batch`'s (its module docstring has the
+formulation). Batches up to :data:`DIRECT_MIP_PAIRS` pairs go to the chosen backend whole;
+larger ones to HiGHS by flow + column generation + rounding (:mod:`territory_opt.leads.large`).
 """
 
 from __future__ import annotations
@@ -32,12 +23,19 @@ from territory_opt.backends.contract import (
     Status,
     relative_gap,
 )
-from territory_opt.backends.linear import LinearModel, RowBuilder
+from territory_opt.backends.linear import LinearModel
 from territory_opt.backends.registry import get_backend
 from territory_opt.errors import Conflict
 from territory_opt.leads.kpis import lead_data
+from territory_opt.leads.large import (
+    FairnessTerms,
+    flow_start,
+    lagrangian_fairness,
+    solve_large,
+)
+from territory_opt.leads.model import BatchModel, build_batch
 from territory_opt.scenario.leads import NO_REP, period_start
-from territory_opt.scenario.model import Scenario, item_blocks
+from territory_opt.scenario.model import Scenario
 from territory_opt.scenario.schema import Fairness
 
 DIRECT_MIP_PAIRS = 20_000
@@ -46,58 +44,8 @@ DIRECT_MIP_PAIRS = 20_000
 LAGRANGE_SHARE = 0.3
 """Share of the time limit the Lagrangian of the fairness rows may use (large batches)."""
 LEAD_BACKENDS = ("highs", "cpsat", "scip", "cbc")
-"""Backends for the batch model (``auto`` and ``heuristic`` mean HiGHS: the model is an LP
-with a few side rows, which HiGHS solves exactly at this size)."""
-
-
-@dataclass(frozen=True, eq=False)
-class BatchModel:
-    """The MILP of a batch and how its columns map back to leads and reps."""
-
-    model: LinearModel
-    leads: np.ndarray  # the batch's lead indices
-    pair_lead: np.ndarray  # per x column: position in ``leads``
-    pair_rep: np.ndarray  # per x column: rep
-    expected: np.ndarray  # per x column: expected value
-    n_pairs: int  # x columns come first; then T (unless dense) and the fairness slacks
-    has_total: bool = False  # a column T for the batch's total expected value
-    period: np.ndarray | None = None  # capacity period per batch lead
-
-    @property
-    def slack_start(self) -> int:
-        """First fairness slack column (soft fairness: m upper, then m lower)."""
-        return self.n_pairs + int(self.has_total)
-
-    def assignment(self, x: np.ndarray) -> np.ndarray:
-        """Rep per batch lead from a solution vector (NO_REP where not routed)."""
-        out = np.full(len(self.leads), NO_REP, dtype=np.int64)
-        chosen = np.flatnonzero(x[: self.n_pairs] > 0.5)
-        out[self.pair_lead[chosen]] = self.pair_rep[chosen]
-        return out
-
-    def vector(self, assignment: np.ndarray, fairness: Fairness | None,
-               prior: np.ndarray | None, share: np.ndarray) -> np.ndarray:
-        """A solution vector for a rep per batch lead (a warm start): x, T and the slacks
-        that make the fairness rows hold."""
-        x = np.zeros(self.model.n_cols)
-        key = self.pair_lead * (len(share) + 1) + self.pair_rep
-        wanted = np.flatnonzero(assignment != NO_REP) * (len(share) + 1) + assignment[
-            assignment != NO_REP]
-        x[: self.n_pairs] = np.isin(key, wanted)
-        if fairness is None:
-            return x
-        by_rep = np.bincount(self.pair_rep, weights=self.expected * x[: self.n_pairs],
-                             minlength=len(share))
-        total = float(by_rep.sum())
-        if self.has_total:
-            x[self.n_pairs] = total
-        if not fairness.hard:
-            have = by_rep + (prior if prior is not None else 0.0)
-            whole = total + (float(prior.sum()) if prior is not None else 0.0)
-            m, start = len(share), self.slack_start
-            x[start: start + m] = np.maximum(have - (1 + fairness.tolerance) * share * whole, 0)
-            x[start + m:] = np.maximum((1 - fairness.tolerance) * share * whole - have, 0)
-        return x
+"""Backends for the whole batch MILP; ``auto`` means HiGHS on it (the flow path above
+:data:`DIRECT_MIP_PAIRS`), ``heuristic`` the flow path at every size."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -111,129 +59,7 @@ class Allocation:
     status: Status
     seconds: float
     log: str = ""
-
-
-def build_batch(scenario: Scenario, leads: np.ndarray | None = None, *,
-                lock: np.ndarray | None = None, used: Mapping[int, np.ndarray] | None = None,
-                prior: np.ndarray | None = None, require_all: bool = True,
-                fairness: Fairness | None = None, dense: bool = False,
-                period: np.ndarray | None = None,
-                value_factor: np.ndarray | None = None) -> BatchModel:
-    """The batch MILP (module docstring) over ``leads`` (default: all).
-
-    ``lock`` (per scenario lead, rep or NO_REP) replaces the scenario's owner locks; ``used``
-    maps a capacity period to the leads each rep already has in it; ``prior`` is each rep's
-    expected value so far (fairness over a replay); ``period`` is each batch lead's capacity
-    period (default: the period it was created in; a replay routes late leads in a later one);
-    ``require_all=False`` lets leads stay
-    unrouted (a replay window, whose leftovers wait for the next). ``dense`` writes the
-    fairness rows with ``T`` substituted (every pair in every row, no ``T`` column), for CP-SAT:
-    its continuous columns may sit in one row only, and an equality with real coefficients
-    cannot hold in its integer arithmetic. ``value_factor`` (per rep) scales each pair's
-    value in the objective only: the prices an online fairness controller puts on reps.
-    """
-    data = lead_data(scenario)
-    leads = np.arange(scenario.n_items) if leads is None else np.asarray(leads, np.int64)
-    lock = scenario.lock if lock is None else lock
-    m = scenario.n_territories
-    pair_lead, pair_rep = _allowed_pairs(scenario, leads, lock)
-    expected = data.expected_value(leads[pair_lead], pair_rep)
-    n_pairs = len(pair_lead)
-    has_total = fairness is not None and not dense
-    slacks = 0 if fairness is None or fairness.hard else 2 * m
-    extra = int(has_total) + slacks
-    rows = RowBuilder(n_pairs + extra)
-    cols = np.arange(n_pairs)
-    rows.add("route each lead", pair_lead, cols, np.ones(n_pairs),
-             np.full(len(leads), 1.0 if require_all else 0.0), np.ones(len(leads)))
-    if period is None:
-        period = data.period_of(data.created[leads])
-    _capacity_rows(rows, period, pair_lead, pair_rep, data.capacity, used or {}, m)
-    worth = expected if value_factor is None else expected * value_factor[pair_rep]
-    c = np.concatenate([-worth, np.zeros(extra)])
-    lb, ub = np.zeros(n_pairs + extra), np.ones(n_pairs + extra)
-    if fairness is not None:
-        _fairness_rows(rows, fairness, pair_rep, expected, scenario.fte / scenario.fte.sum(),
-                       prior, n_pairs, dense)
-        ub[n_pairs:] = np.inf
-        c[n_pairs + int(has_total):] = fairness.penalty
-    a, lo, hi, groups = rows.matrix()
-    integer = np.zeros(n_pairs + extra, dtype=bool)
-    integer[:n_pairs] = True
-    model = LinearModel(c=c, offset=0.0, lb=lb, ub=ub, integer=integer, a=a, row_lo=lo,
-                        row_hi=hi, row_groups=groups)
-    return BatchModel(model, leads, pair_lead, pair_rep, expected, n_pairs, has_total,
-                      np.asarray(period, dtype=np.int64))
-
-
-def _allowed_pairs(scenario: Scenario, leads: np.ndarray, lock: np.ndarray
-                   ) -> tuple[np.ndarray, np.ndarray]:
-    """(position in ``leads``, rep) of every allowed pair: eligible, or the lock."""
-    group, table = scenario.eligibility_groups
-    positions, reps = [], []
-    for block in item_blocks(len(leads), scenario.n_territories):
-        rows = leads[block]
-        ok = table[group[rows]].copy()
-        locked = np.flatnonzero(lock[rows] != NO_REP)
-        ok[locked, :] = False
-        ok[locked, lock[rows][locked]] = True
-        r, k = np.nonzero(ok)
-        positions.append(r + block.start)
-        reps.append(k)
-    return (np.concatenate(positions).astype(np.int64),
-            np.concatenate(reps).astype(np.int64))
-
-
-def _capacity_rows(rows: RowBuilder, period: np.ndarray, pair_lead: np.ndarray,
-                   pair_rep: np.ndarray, capacity: np.ndarray, used: Mapping[int, np.ndarray],
-                   m: int) -> None:
-    """One row per (capacity period, rep with a finite capacity) the batch's leads touch."""
-    limited = np.isfinite(capacity[pair_rep])
-    if not limited.any():
-        return
-    periods = np.unique(period)
-    where = np.searchsorted(periods, period[pair_lead[limited]])
-    key = where * m + pair_rep[limited]
-    keys, row = np.unique(key, return_inverse=True)
-    reps, on = keys % m, periods[keys // m]
-    left = np.asarray([capacity[k] - (used[p][k] if p in used else 0.0)
-                       for p, k in zip(on.tolist(), reps.tolist(), strict=True)])
-    rows.add("capacity", row, np.flatnonzero(limited), np.ones(int(limited.sum())),
-             np.full(len(keys), -np.inf), np.maximum(left, 0.0))
-
-
-def _fairness_rows(rows: RowBuilder, fairness: Fairness, pair_rep: np.ndarray,
-                   expected: np.ndarray, share: np.ndarray, prior: np.ndarray | None,
-                   n_pairs: int, dense: bool = False) -> None:
-    """T = Σ ev x, then per rep the band around its share of T (with soft slacks); with
-    ``dense``, T substituted into the band rows."""
-    m = len(share)
-    t = n_pairs
-    if not dense:
-        rows.add("fairness total", np.zeros(n_pairs + 1, dtype=np.int64),
-                 np.append(np.arange(n_pairs), t), np.append(-expected, 1.0), np.zeros(1),
-                 np.zeros(1))
-    have = prior if prior is not None else np.zeros(m)
-    whole = float(have.sum())
-    tau = fairness.tolerance
-    for side, sign in (("upper", 1.0), ("lower", -1.0)):
-        factor = (1 + tau) if sign > 0 else (1 - tau)
-        if dense:  # E_j − factor s_j Σ_k E_k, no T
-            r = np.concatenate([pair_rep, np.repeat(np.arange(m), n_pairs)])
-            cols = np.concatenate([np.arange(n_pairs), np.tile(np.arange(n_pairs), m)])
-            vals = np.concatenate([expected, np.outer(-factor * share, expected).ravel()])
-        else:
-            r = np.concatenate([pair_rep, np.arange(m)])
-            cols = np.concatenate([np.arange(n_pairs), np.full(m, t)])
-            vals = np.concatenate([expected, -factor * share])
-        if not fairness.hard:  # upper: − u_j; lower: + l_j
-            slack = t + int(not dense) + (0 if sign > 0 else m) + np.arange(m)
-            r = np.concatenate([r, np.arange(m)])
-            cols = np.concatenate([cols, slack])
-            vals = np.concatenate([vals, np.full(m, -sign)])
-        bound = factor * share * whole - have
-        lo, hi = ((np.full(m, -np.inf), bound) if sign > 0 else (bound, np.full(m, np.inf)))
-        rows.add(f"fairness {side}", r, cols, vals, lo, hi)
+    method: str = "batch allocation MILP"  # or the large-batch path's name
 
 
 def greedy_start(scenario: Scenario, batch: BatchModel,
@@ -272,13 +98,15 @@ def allocate(scenario: Scenario, leads: np.ndarray | None = None, *,
              progress: Callable[[Progress], None] | None = None) -> Allocation:
     """Build the batch (:func:`build_batch`), warm-start it greedily and solve it."""
     started = time.perf_counter()
+    # ``auto`` is HiGHS (an LP with a few side rows, solved exactly at this size); ``heuristic``
+    # is the large-batch path below at any size, as the heuristic is for alignments.
     chosen = get_backend("highs" if backend in ("auto", "heuristic") else backend)
     batch = build_batch(scenario, leads, lock=lock, used=used, prior=prior,
                         require_all=require_all, fairness=fairness,
                         dense=chosen.name == "cpsat", period=period,
                         value_factor=value_factor)
     share = scenario.fte / scenario.fte.sum()
-    if chosen.name == "highs" and batch.n_pairs > DIRECT_MIP_PAIRS:
+    if backend == "heuristic" or (chosen.name == "highs" and batch.n_pairs > DIRECT_MIP_PAIRS):
         return _allocate_large(scenario, batch, used or {}, prior, require_all,
                                fairness, SolveOptions(time_limit=time_limit, gap=gap,
                                                       threads=threads, seed=seed), started)
@@ -311,23 +139,20 @@ def _best_values(batch: BatchModel) -> np.ndarray:
     return best
 
 
+LARGE_METHOD = "flow, Lagrangian of the fairness rows, column generation, rounding MIP"
+"""How the large-batch path finds its allocation (the plan's ``found_by``)."""
+
+
 def _allocate_large(scenario: Scenario, batch: BatchModel,
                     used: Mapping[int, np.ndarray], prior: np.ndarray | None,
                     require_all: bool, fairness: Fairness | None, options: SolveOptions,
                     started: float) -> Allocation:
     """Flow start, column generation, rounding (:mod:`territory_opt.leads.large`)."""
-    from territory_opt.leads.large import (
-        FairnessTerms,
-        flow_start,
-        lagrangian_fairness,
-        solve_large,
-    )
-
     flow = flow_start(scenario, batch, used, require_all)
     if flow is None:
         return Allocation(batch.leads, np.full(len(batch.leads), NO_REP, dtype=np.int64),
                           np.inf, -np.inf, Status.INFEASIBLE, time.perf_counter() - started,
-                          "no flow routes every lead within capacity")
+                          "no flow routes every lead within capacity", LARGE_METHOD)
     share = scenario.fte / scenario.fte.sum()
     log: list[str] = []
     bound, extra = -np.inf, None
@@ -344,8 +169,9 @@ def _allocate_large(scenario: Scenario, batch: BatchModel,
     left = max(options.time_limit - (time.perf_counter() - started), 1.0)
     result = solve_large(batch, vector, dataclasses.replace(options, time_limit=left),
                          start_feasible=feasible, extra_columns=extra, bound=bound, log=log)
-    return _allocation(batch, result.x, result.objective, result.bound, result.status,
-                       started, result.log)
+    return dataclasses.replace(
+        _allocation(batch, result.x, result.objective, result.bound, result.status, started,
+                    result.log), method=LARGE_METHOD)
 
 
 def batch_conflicts(scenario: Scenario, leads: np.ndarray | None = None,
@@ -395,8 +221,6 @@ def _fairness_conflict(scenario: Scenario, leads: np.ndarray, fairness: Fairness
                        ) -> list[Conflict]:
     """The least expected value outside the fairness bands any allocation needs (LP bound on
     the elastic model), and the reps furthest out."""
-    from territory_opt.backends.highs import HighsBackend
-
     soft = Fairness(tolerance=fairness.tolerance, hard=False, penalty=1.0)
     batch = build_batch(scenario, leads, fairness=soft)
     model = batch.model
@@ -405,7 +229,7 @@ def _fairness_conflict(scenario: Scenario, leads: np.ndarray, fairness: Fairness
     relaxed = LinearModel(c=c, offset=0.0, lb=model.lb, ub=model.ub,
                           integer=np.zeros(model.n_cols, dtype=bool), a=sp.csr_array(model.a),
                           row_lo=model.row_lo, row_hi=model.row_hi)
-    result = HighsBackend().solve(relaxed, SolveOptions(time_limit=30.0))
+    result = get_backend("highs").solve(relaxed, SolveOptions(time_limit=30.0))
     if result.x is None:
         return []
     m = scenario.n_territories

@@ -16,7 +16,7 @@ from territory_opt.kpi.evaluate import (
     Evaluation,
     ObjectiveTerms,
     Violation,
-    _violations,
+    rule_violations,
 )
 from territory_opt.scenario.leads import LeadData, period_start
 from territory_opt.scenario.model import NO_TERRITORY, Scenario
@@ -107,7 +107,7 @@ def evaluate_leads(scenario: Scenario, assignment: np.ndarray,
         table["capacity_use_pct"] = np.where(np.isfinite(data.capacity) & (data.capacity > 0),
                                              100 * peak / data.capacity, np.nan)
 
-    violations = _violations(scenario, assignment, assigned, table)
+    violations = rule_violations(scenario, assignment, assigned, table)
     over = counts > data.capacity[reps] * (1 + RULE_TOLERANCE)
     for p, k, count in zip(periods[over], reps[over], counts[over], strict=True):
         violations.append(Violation(

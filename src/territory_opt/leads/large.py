@@ -27,10 +27,10 @@ import numpy as np
 import scipy.sparse as sp
 
 from territory_opt.backends.contract import SolveOptions, Status
-from territory_opt.backends.highs import HighsBackend
 from territory_opt.backends.linear import LinearModel, sub_model
-from territory_opt.leads.batch import BatchModel
+from territory_opt.backends.registry import get_backend, lp_engine
 from territory_opt.leads.kpis import lead_data
+from territory_opt.leads.model import BatchModel
 from territory_opt.scenario.leads import NO_REP
 from territory_opt.scenario.model import Scenario
 
@@ -289,8 +289,6 @@ def solve_large(batch: BatchModel, start_vector: np.ndarray, options: SolveOptio
     join the first LP, ``bound`` is a bound already known (the Lagrangian's)."""
     import highspy
 
-    from territory_opt.backends.highs import new_highs, to_highs_lp
-
     began = time.perf_counter()
     model = batch.model
     columns = sp.csc_array(model.a)
@@ -298,12 +296,11 @@ def solve_large(batch: BatchModel, start_vector: np.ndarray, options: SolveOptio
     if extra_columns is not None:
         keep = np.union1d(keep, extra_columns)
     log = [] if log is None else log
-    h = new_highs(highspy)
-    h.setOptionValue("output_flag", False)
+    settings: dict[str, bool | int | float | str] = {"output_flag": False}
     if options.threads is not None:
-        h.setOptionValue("threads", int(options.threads))
+        settings["threads"] = int(options.threads)
     lp = _restricted(model, columns, keep, integer=False)
-    h.passModel(to_highs_lp(highspy, lp))
+    h = lp_engine().lp_session(lp, settings)
     y = np.zeros(model.n_rows)
     while True:
         left = options.time_limit - (time.perf_counter() - began)
@@ -416,7 +413,7 @@ def _round(batch: BatchModel, model: LinearModel, columns: sp.csc_array, keep: n
     fixed = np.round(x_lp[keep])
     piece = sub_model(restricted, free, fixed)
     left = max(options.time_limit - (time.perf_counter() - began), 1.0)
-    result = HighsBackend().solve(piece, dataclasses.replace(
+    result = get_backend("highs").solve(piece, dataclasses.replace(
         options, time_limit=left, progress=None, warm_start=None))
     if result.x is None:
         log.append(f"rounding MIP: {result.status}" + ("; the flow start is kept" if fallback

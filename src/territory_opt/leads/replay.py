@@ -57,9 +57,23 @@ class Replay:
     proven_windows: int = 0  # of which proven optimal
 
 
+def require_leads(scenario: Scenario) -> None:
+    """Refuse a scenario without lead data: only a ``model: leads`` scenario can be replayed.
+
+    Raises
+    ------
+    TerritoryOptError
+        Naming the scenario's model.
+    """
+    if scenario.leads is None:
+        raise TerritoryOptError(f"{scenario.path or scenario.name}: route needs a model: leads "
+                                f"scenario (this one is model: {scenario.spec.model})")
+
+
 def replay(scenario: Scenario, policy: str, *, window_seconds: float | None = None,
            backend: str = "highs", seed: int = 0) -> Replay:
     """Replay the scenario's leads under ``policy`` (module docstring)."""
+    require_leads(scenario)
     if policy not in POLICIES:
         raise TerritoryOptError(f"unknown policy '{policy}'; expected one of "
                                 f"{', '.join(POLICIES)}")

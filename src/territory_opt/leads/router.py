@@ -450,7 +450,7 @@ class Router:
         if (spec is None or spec.owners is None or not spec.ownership
                 or self.scenario.path is None):
             return owner_of
-        from territory_opt.scenario.load import _text
+        from territory_opt.scenario.columns import text_column
         from territory_opt.scenario.tables import read_table
 
         path = self.scenario.path.parent / spec.owners.path
@@ -461,8 +461,8 @@ class Router:
         if spec.owners.account not in table or spec.owners.rep not in table:
             return owner_of
         rep_index = {rep: k for k, rep in enumerate(self._rep_ids)}
-        for account, rep in zip(_text(table, spec.owners.account), _text(table, spec.owners.rep),
-                                strict=True):
+        accounts = text_column(table, spec.owners.account)
+        for account, rep in zip(accounts, text_column(table, spec.owners.rep), strict=True):
             if account and rep in rep_index:
                 owner_of.setdefault(str(account), rep_index[rep])
         return owner_of

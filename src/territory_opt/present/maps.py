@@ -13,7 +13,6 @@ from __future__ import annotations
 import html
 import io
 import json
-import math
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -36,7 +35,11 @@ from pyproj import Transformer
 from scipy.spatial import cKDTree
 
 from territory_opt.atomic import write_file
+from territory_opt.family import Markers, family_of
 from territory_opt.geo import unit_vectors
+from territory_opt.kpi.metrics import column
+from territory_opt.kpi.views import column_title
+from territory_opt.present.notebook import cell
 from territory_opt.scenario.model import NO_TERRITORY, Scenario
 
 PNG_FILE = "map.png"
@@ -257,17 +260,18 @@ def render_png(scenario: Scenario, layout: _Layout) -> bytes:
     ax = fig.add_subplot()
     ax.set_aspect("equal")
     ax.set_axis_off()
-    accounts = f", {len(scenario.accounts):,} named accounts" if scenario.accounts else ""
+    markers = _markers(scenario, layout)
+    extra = markers.summary if markers is not None else ""
     ax.set_title(f"{scenario.name}: {scenario.n_territories:,} territories, "
-                 f"{scenario.n_items:,} items{accounts}", fontsize=11)
+                 f"{scenario.n_items:,} items{extra}", fontsize=11)
     _draw_polygons(ax, layout)
     _draw_points(ax, scenario, layout)
     _draw_homes(ax, scenario, layout)
-    _draw_accounts(ax, scenario, layout)
+    _draw_markers(ax, markers, layout)
     if scenario.n_territories <= LABEL_MAX:
         _label_homeless(ax, scenario, layout)
     if scenario.n_territories <= LEGEND_MAX:
-        _draw_legend(ax, scenario, layout)
+        _draw_legend(ax, scenario, layout, markers)
     if not (layout.polygon.any() or layout.point.any() or scenario.has_home.any()):
         ax.text(0.5, 0.5, "no item has coordinates", ha="center", transform=ax.transAxes)
     # A dense map can exceed the size budget at full resolution: step the resolution down.
@@ -342,27 +346,27 @@ def _draw_homes(ax: Axes, scenario: Scenario, layout: _Layout) -> None:
                     textcoords="offset points", fontsize=6, zorder=6, path_effects=halo)
 
 
-def _placed_accounts(scenario: Scenario, layout: _Layout) -> tuple[np.ndarray, np.ndarray]:
-    """Named accounts with a location: their rows, and their territory under the plan."""
-    accounts = scenario.accounts
-    if accounts is None:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    rows = np.flatnonzero(np.isfinite(accounts.lat) & np.isfinite(accounts.lon))
-    return rows, accounts.territory(layout.labels)[rows]
+def _markers(scenario: Scenario, layout: _Layout) -> Markers | None:
+    """The points the scenario's family draws over its items (named accounts), in their
+    territory under the plan; None without any."""
+    return family_of(scenario).views.markers(scenario, layout.labels)
 
 
-def _draw_accounts(ax: Axes, scenario: Scenario, layout: _Layout) -> None:
-    """Named accounts: dots in their territory's colour, ringed black; locked ones square."""
-    rows, where = _placed_accounts(scenario, layout)
-    if not len(rows):
+def _singular(label: str) -> str:
+    return label.removesuffix("s")
+
+
+def _draw_markers(ax: Axes, markers: Markers | None, layout: _Layout) -> None:
+    """Marker points (named accounts): dots in their territory's colour, ringed black; locked
+    ones square."""
+    if markers is None or not len(markers.ids):
         return
-    assert scenario.accounts is not None
-    x, y = _mercator(scenario.accounts.lon[rows], scenario.accounts.lat[rows])
+    x, y = _mercator(markers.lon, markers.lat)
     palette = np.array([*layout.colours, UNASSIGNED])
-    locked = scenario.accounts.locked[rows]
-    size = 28.0 if len(rows) <= 500 else 10.0
+    locked = markers.locked
+    size = 28.0 if len(markers.ids) <= 500 else 10.0
     for marker, keep in (("o", ~locked), ("s", locked)):
-        ax.scatter(x[keep], y[keep], s=size, c=palette[where[keep]], marker=marker,
+        ax.scatter(x[keep], y[keep], s=size, c=palette[markers.territory[keep]], marker=marker,
                    edgecolors="black", linewidths=0.8, zorder=4)
 
 
@@ -386,7 +390,8 @@ def _label_homeless(ax: Axes, scenario: Scenario, layout: _Layout) -> None:
                     va="center", fontsize=7, zorder=6, path_effects=halo)
 
 
-def _draw_legend(ax: Axes, scenario: Scenario, layout: _Layout) -> None:
+def _draw_legend(ax: Axes, scenario: Scenario, layout: _Layout,
+                 markers: Markers | None) -> None:
     handles: list[Any] = [Patch(facecolor=c, edgecolor="#444444", linewidth=0.5, label=str(n))
                           for c, n in zip(layout.colours, scenario.territory_names, strict=True)]
     if (layout.labels == NO_TERRITORY).any():
@@ -394,15 +399,14 @@ def _draw_legend(ax: Axes, scenario: Scenario, layout: _Layout) -> None:
     if scenario.has_home.any():
         handles.append(Line2D([], [], marker="*", linestyle="", markersize=10, color="white",
                               markeredgecolor="black", label="rep home"))
-    rows, _ = _placed_accounts(scenario, layout)
-    if len(rows):
-        assert scenario.accounts is not None
+    if markers is not None and len(markers.ids):
+        one = _singular(markers.label)
         handles.append(Line2D([], [], marker="o", linestyle="", markersize=5, color="white",
-                              markeredgecolor="black", label="named account"))
-        if scenario.accounts.locked[rows].any():
+                              markeredgecolor="black", label=one))
+        if markers.locked.any():
             handles.append(Line2D([], [], marker="s", linestyle="", markersize=5,
                                   color="white", markeredgecolor="black",
-                                  label="locked account"))
+                                  label=f"locked {one.split()[-1]}"))
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7,
               frameon=False)
 
@@ -507,10 +511,11 @@ def render_html(scenario: Scenario, layout: _Layout,
     folium.TileLayer("openstreetmap", name="OpenStreetMap").add_to(fmap)
     items = folium.FeatureGroup(name="territories")
     homes = folium.FeatureGroup(name="rep homes")
-    accounts = folium.FeatureGroup(name="named accounts")
+    markers = _markers(scenario, layout)
+    accounts = folium.FeatureGroup(name=markers.label if markers is not None else "points")
     items.add_to(fmap)
     homes.add_to(fmap)
-    data = _html_data(scenario, layout, territory_kpis)
+    data = _html_data(scenario, layout, territory_kpis, markers)
     if data["A"] is not None:
         accounts.add_to(fmap)
     _PlanLayers(fmap, items, homes, accounts, data).add_to(fmap)
@@ -521,8 +526,8 @@ def render_html(scenario: Scenario, layout: _Layout,
     return str(fmap.get_root().render())
 
 
-def _html_data(scenario: Scenario, layout: _Layout,
-               territory_kpis: pd.DataFrame | None) -> dict[str, Any]:
+def _html_data(scenario: Scenario, layout: _Layout, territory_kpis: pd.DataFrame | None,
+               markers: Markers | None) -> dict[str, Any]:
     kpis = _kpi_html(scenario, territory_kpis)
     ids = [html.escape(str(i)) for i in scenario.item_ids]
     rows = np.flatnonzero(layout.point)
@@ -542,21 +547,17 @@ def _html_data(scenario: Scenario, layout: _Layout,
         "B": _border_features(scenario, layout),
         "H": [[round(float(scenario.home_lat[k]), 5), round(float(scenario.home_lon[k]), 5), k]
               for k in homes.tolist()],
-        "A": _account_data(scenario, layout),
+        "A": _marker_data(markers),
     }
 
 
-def _account_data(scenario: Scenario, layout: _Layout) -> dict[str, list[Any]] | None:
-    """Named accounts with a location: id, territory, lat, lon, locked (None without any)."""
-    rows, where = _placed_accounts(scenario, layout)
-    if not len(rows):
+def _marker_data(markers: Markers | None) -> dict[str, list[Any]] | None:
+    """Marker points (named accounts): id, territory, lat, lon, locked (None without any)."""
+    if markers is None or not len(markers.ids):
         return None
-    accounts = scenario.accounts
-    assert accounts is not None
-    return {"id": [html.escape(str(accounts.ids[i])) for i in rows], "t": where.tolist(),
-            "lat": np.round(accounts.lat[rows], 5).tolist(),
-            "lon": np.round(accounts.lon[rows], 5).tolist(),
-            "l": accounts.locked[rows].astype(int).tolist()}
+    return {"id": [html.escape(str(i)) for i in markers.ids], "t": markers.territory.tolist(),
+            "lat": np.round(markers.lat, 5).tolist(), "lon": np.round(markers.lon, 5).tolist(),
+            "l": markers.locked.astype(int).tolist()}
 
 
 def _simplify(geoms: np.ndarray, tolerance: float, coverage: bool) -> np.ndarray:
@@ -630,31 +631,22 @@ def _kpi_html(scenario: Scenario, kpis: pd.DataFrame | None) -> list[str]:
     else:
         rows = list(records) if len(records) == m else [None] * m
     shown = [c for c in kpis.columns if c not in ("territory", "name")]
+    # Labels and decimals of the metric registry, decimals over the whole column (as the
+    # report's and the notebook's territory tables).
+    titles = {c: html.escape(column_title(str(c))) for c in shown}
+    digits = {c: column(str(c)).digits_for(kpis[c].to_numpy(dtype=float))
+              if pd.api.types.is_numeric_dtype(kpis[c])
+              and not pd.api.types.is_bool_dtype(kpis[c]) else 0 for c in shown}
     out = []
     for row in rows:
         if row is None:
             out.append("")
             continue
-        cells = "".join(f"<tr><td>{html.escape(str(c))}</td><td>{_format(row[c])}</td></tr>"
+        cells = "".join(f"<tr><td>{titles[c]}</td><td>"
+                        f"{html.escape(cell(row[c], digits[c], missing='n/a'))}</td></tr>"
                         for c in shown)
         out.append(f'<table class="to-kpi">{cells}</table>')
     return out
-
-
-def _format(value: Any) -> str:
-    """A KPI cell: thousands separators for large numbers, 4 significant digits otherwise."""
-    if isinstance(value, bool | np.bool_):
-        return "yes" if value else "no"
-    if isinstance(value, int | np.integer):
-        return f"{int(value):,}"
-    if isinstance(value, float | np.floating):
-        v = float(value)
-        if math.isnan(v):
-            return "n/a"
-        if math.isinf(v):
-            return "∞" if v > 0 else "-∞"
-        return f"{v:,.0f}" if abs(v) >= 1_000 or v.is_integer() else f"{v:.4g}"
-    return html.escape(str(value))
 
 
 # --- files ------------------------------------------------------------------------------------

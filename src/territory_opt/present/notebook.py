@@ -1,11 +1,13 @@
 """HTML for Jupyter: what :class:`Scenario`, :class:`Evaluation`, :class:`Plan` and
-:class:`Comparison` show when a notebook cell ends with one of them (their ``_repr_html_``).
+:class:`Comparison` show when a notebook cell ends with one of them (their ``_repr_html_`` asks
+:func:`territory_opt.rendering.to_html`, and this module registers the renderers).
 
 Pure functions: an object (or a DataFrame) in, an HTML string out. Every text is escaped, every
 table is cut after :data:`MAX_ROWS` rows with a "… N more rows" line (a notebook must stay
-responsive on 20,000 items), and numbers are written by :func:`territory_opt.text.fmt` as in
-the terminal tables. The output is well-formed XML (one ``<div>`` root), so it also embeds in
-exported HTML without surprises.
+responsive on 20,000 items), and numbers are written by :func:`territory_opt.text.fmt` with the
+labels and decimals of the metric registry (:mod:`territory_opt.kpi.metrics`), as the terminal
+tables and the report write them. The output is well-formed XML (one ``<div>`` root), so it
+also embeds in exported HTML without surprises.
 """
 
 from __future__ import annotations
@@ -13,19 +15,20 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from html import escape
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from territory_opt.scenario.model import NO_TERRITORY
+from territory_opt.family import Words, family_of
+from territory_opt.kpi.compare import Comparison
+from territory_opt.kpi.evaluate import Evaluation
+from territory_opt.kpi.metrics import column, metric
+from territory_opt.kpi.views import column_title, percent
+from territory_opt.plan import Plan
+from territory_opt.rendering import to_html
+from territory_opt.scenario.model import Scenario
 from territory_opt.text import fmt
-
-if TYPE_CHECKING:  # the classes import this module inside their _repr_html_
-    from territory_opt.kpi.compare import Comparison
-    from territory_opt.kpi.evaluate import Evaluation
-    from territory_opt.plan import Plan
-    from territory_opt.scenario.model import Scenario
 
 MAX_ROWS = 30
 """Rows shown of a table before the "… N more rows" line."""
@@ -34,30 +37,14 @@ HEAD_ROWS = 10
 MOVE_ROWS = 10
 """Moves a comparison shows (the largest objective changes come first)."""
 
-COUNT_KPIS = frozenset({
-    "items", "unassigned", "moved_items", "hard_violations", "cut_edges",
-    "disconnected_territories", "accounts", "accounts_locked_away", "moved_accounts",
-    "leads", "routed", "unrouted", "capacity_breaches", "capacity_excess_leads",
-    "expected_revenue", "avg_deal_size", "components",
-})
-"""KPIs and columns written without decimals (counts, and money where cents are noise)."""
-
 _STYLE = "font-family: inherit; margin: 0.5em 0"
 _NUMBER = "text-align: right"
 
 
-def digits_for(name: str) -> int:
-    """Decimals to show a KPI or table column ``name`` with (as the terminal tables do)."""
-    if name in COUNT_KPIS:
-        return 0
-    if name.endswith(("_cv", "_gini")) or name.startswith("moved_share") or name in (
-            "conversion_rate", "lat", "lon", "home_lat", "home_lon"):
-        return 4
-    if name.startswith(("polsby_popper", "hull_ratio")):
-        return 3
-    if name.endswith(("_pct", "_max_min")) or name == "fte":
-        return 2
-    return 1
+def digits_for(name: str, values: Any = ()) -> int:
+    """Decimals to show a KPI or table column ``name`` with, from the metric registry
+    (:mod:`territory_opt.kpi.metrics`); for a name it does not know, by ``values``."""
+    return column(name).digits_for(values)
 
 
 def cell(value: Any, digits: int = 1, missing: str = "") -> str:
@@ -112,16 +99,21 @@ def table_html(header: Sequence[str], rows: Sequence[Sequence[str]], *,
     return "".join(out)
 
 
-def frame_html(frame: pd.DataFrame, *, max_rows: int = MAX_ROWS, what: str = "rows") -> str:
-    """A DataFrame as an HTML table (index dropped), numbers formatted per column by
-    :func:`digits_for` and right-aligned, cut after ``max_rows`` rows."""
+def frame_html(frame: pd.DataFrame, *, max_rows: int = MAX_ROWS, what: str = "rows",
+               labels: bool = False, scenario: Scenario | None = None) -> str:
+    """A DataFrame as an HTML table (index dropped), numbers formatted per column by the
+    metric registry (:func:`digits_for`, over the whole column) and right-aligned, cut after
+    ``max_rows`` rows; with ``labels``, columns titled by their registry labels."""
     columns = [str(c) for c in frame.columns]
-    digits = [digits_for(name) for name in columns]
-    rows = [[cell(value, d) for value, d in zip(row, digits, strict=True)]
-            for row in frame.head(max_rows).itertuples(index=False, name=None)]
     numeric = [pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(
         frame[c]) for c in frame.columns]
-    return table_html(columns, rows, numeric=numeric, max_rows=max_rows, total=len(frame),
+    digits = [digits_for(name, frame[c].to_numpy(dtype=float) if is_number else ())
+              for name, c, is_number in zip(columns, frame.columns, numeric, strict=True)]
+    rows = [[cell(value, d) for value, d in zip(row, digits, strict=True)]
+            for row in frame.head(max_rows).itertuples(index=False, name=None)]
+    words = family_of(scenario).views.words if scenario is not None else None
+    header = [column_title(name, words, scenario) for name in columns] if labels else columns
+    return table_html(header, rows, numeric=numeric, max_rows=max_rows, total=len(frame),
                       what=what)
 
 
@@ -141,120 +133,50 @@ def _wrap(*parts: str) -> str:
     return '<div class="territory-opt">' + "".join(parts) + "</div>"
 
 
-def _percent(share: float) -> str:
-    return f"{100 * share:g}%"
-
-
 # --- Scenario ---------------------------------------------------------------------------------
 
 
 def scenario_html(scenario: Scenario) -> str:
-    """Summary of a scenario (size, attributes with totals, rules, objective, solver) and the
-    head of its items table."""
-    s, spec = scenario, scenario.spec
-    rules, solver = spec.rules, spec.solver
-    pairs: list[tuple[str, str]] = [("model", spec.model)]
+    """Summary of a scenario (size, attributes with totals, rules, objective — as its family's
+    views describe it — and solver) and the head of its items table."""
+    s, solver = scenario, scenario.spec.solver
+    family = family_of(s)
+    pairs: list[tuple[str, str]] = [("model", family.name)]
     if s.path is not None:
         pairs.append(("file", str(s.path)))
-    items = f"{s.n_items:,}"
-    if s.accounts is not None:
-        items += f" units, {len(s.accounts):,} named accounts"
-    pairs += [("items", items),
-              ("territories", f"{s.n_territories:,} ({fmt(float(s.fte.sum()), 2)} FTE)")]
-    totals = []
-    for name, values in s.attributes.items():
-        total = float(values.sum()) + (s.accounts.total(name) if s.accounts is not None else 0)
-        totals.append(f"{name} {fmt(total, 1)}")
-    pairs.append(("attributes (totals)", "; ".join(totals) or "none"))
-    if s.tags:
-        pairs.append(("tags", ", ".join(s.tags)))
-    pairs.append(("current alignment", "yes" if s.has_current else "no"))
-    balance = [f"{r.attribute} ±{_percent(r.tolerance)} "
-               + ("(hard)" if r.hard else f"(soft, penalty {r.penalty:g})")
-               for r in rules.balance]
-    pairs.append(("balance", "; ".join(balance) or "none"))
-    locks = int(np.sum(s.lock != NO_TERRITORY))
-    if s.accounts is not None:
-        locks += int(s.accounts.locked.sum())
-    pairs.append(("locks", f"{locks:,}"))
-    pairs.append(("eligibility", ", ".join(rules.eligibility) or "none"))
-    if rules.max_distance_km is not None:
-        pairs.append(("max distance", f"{fmt(rules.max_distance_km, 1)} km"))
-    cap = rules.disruption
-    pairs.append(("disruption cap", "none" if cap is None
-                  else f"at most {_percent(cap.max_share)} of {cap.attribute} moves"))
-    if s.capacity:
-        pairs.append(("capacities", ", ".join(s.capacity)))
-    if spec.model == "districting":
-        pairs.append(("contiguity", "yes" if rules.contiguity else "no"))
-    if spec.pairs is not None:
-        listed = f"{len(s.pair_keys):,} listed pairs"
-        pairs.append(("pair table", listed + (" (only these allowed)" if s.only_listed else "")))
-    pairs.append(("objective", _objective_text(scenario)))
-    if spec.quotas is not None:
-        q = spec.quotas
-        bounds = [f"floor {_percent(q.floor)}" if q.floor is not None else "",
-                  f"cap {_percent(q.cap)}" if q.cap is not None else ""]
-        pairs.append(("quotas", f"target {fmt(q.target, 0)} split by {q.basis} share"
-                      + (f", {_percent(q.fte_weight)} by FTE" if q.fte_weight else "")
-                      + "".join(f", {b}" for b in bounds if b) + " of the FTE-fair quota"))
+    pairs += family.views.describe(s)
     threads = "auto" if solver.threads is None else str(solver.threads)
     pairs.append(("solver", f"{solver.backend}, time limit {solver.time_limit:g} s, gap "
-                  f"{_percent(solver.gap)}, seed {solver.seed}, threads {threads}"))
+                  f"{percent(solver.gap)}, seed {solver.seed}, threads {threads}"))
     title = f"Scenario {s.name}"
     return _wrap(_heading(title), _pairs_html(pairs), _heading("items"),
                  frame_html(s.items_frame(), max_rows=HEAD_ROWS))
-
-
-def _objective_text(scenario: Scenario) -> str:
-    if scenario.leads is not None:
-        fairness = scenario.spec.leads.fairness if scenario.spec.leads else None
-        penalty = (f" − {fairness.penalty:g} × fairness excess"
-                   if fairness is not None and not fairness.hard else "")
-        return "expected revenue (maximised)" + penalty
-    objective = scenario.spec.objective
-    travel = f"travel × {objective.travel.weight:g}"
-    if objective.travel.attribute:
-        travel += f" (per {objective.travel.attribute})"
-    terms = [travel]
-    if objective.disruption.weight:
-        terms.append(f"disruption × {objective.disruption.weight:g} per moved "
-                     f"{objective.disruption.per}")
-    if objective.dispersion is not None:
-        terms.append(f"dispersion × {objective.dispersion.weight:g}")
-    if objective.cut_edges is not None:
-        terms.append(f"cut edges × {objective.cut_edges.weight:g}")
-    soft = [r.attribute for r in scenario.spec.rules.balance if not r.hard]
-    if soft:
-        terms.append("penalties of the soft balance rules")
-    return " + ".join(terms)
 
 
 # --- Evaluation, Plan -------------------------------------------------------------------------
 
 
 def kpi_text(name: str, value: float) -> str:
-    """A plan-level KPI as text: decimals by :func:`digits_for`; a KPI of no known kind with a
-    whole value (a count) without decimals."""
-    digits = digits_for(name)
-    value = float(value)
-    if digits == 1 and value.is_integer():
-        digits = 0
-    return cell(value, digits)
+    """A plan-level KPI as text, with the registry's decimals (a KPI of no known kind: by its
+    magnitude, so a whole value — a count — without decimals)."""
+    return cell(float(value), metric(name).digits_for(float(value)))
 
 
 def metrics_html(metrics: dict[str, float]) -> str:
-    """The plan-level KPIs as a two-column table (kpi, value); never cut (a plan has a few
-    dozen at most, and a missing KPI would mislead)."""
-    rows = [[name, kpi_text(name, value)] for name, value in metrics.items()]
+    """The plan-level KPIs as a two-column table (kpi, value) by their registry labels; never
+    cut (a plan has a few dozen at most, and a missing KPI would mislead)."""
+    rows = [[metric(name).label, kpi_text(name, value)] for name, value in metrics.items()]
     return table_html(["kpi", "value"], rows, numeric=[False, True],
                       max_rows=max(MAX_ROWS, len(rows)))
 
 
-def evaluation_html(evaluation: Evaluation) -> str:
-    """Plan KPIs, the territory table and the rule violations (if any)."""
+def evaluation_html(evaluation: Evaluation, scenario: Scenario | None = None) -> str:
+    """Plan KPIs, the territory table and the rule violations (if any); with the evaluation's
+    ``scenario`` (a plan knows it, an evaluation alone does not), its family's words."""
+    words = family_of(scenario).views.words if scenario is not None else Words()
     parts = [_heading("plan KPIs"), metrics_html(evaluation.metrics),
-             _heading("territories"), frame_html(evaluation.territories)]
+             _heading(words.territories),
+             frame_html(evaluation.territories, labels=True, scenario=scenario)]
     violations = evaluation.violations
     if violations:
         hard = sum(v.hard for v in violations)
@@ -288,7 +210,7 @@ def plan_html(plan: Plan) -> str:
     if plan.scenario_changed:
         pairs.append(("warning", "the scenario's files changed since this plan was made"))
     return _wrap(_heading(f"Plan of {plan.scenario.name}"), _pairs_html(pairs),
-                 evaluation_html(plan.evaluation))
+                 evaluation_html(plan.evaluation, plan.scenario))
 
 
 # --- Comparison -------------------------------------------------------------------------------
@@ -298,7 +220,7 @@ def comparison_html(comparison: Comparison) -> str:
     """The KPIs side by side and the first moves (largest objective change first)."""
     kpis = comparison.kpis()
     columns = [str(c) for c in kpis.columns]
-    rows = [[str(name), *(kpi_text(str(name), v) for v in values)]
+    rows = [[metric(str(name)).label, *(kpi_text(str(name), v) for v in values)]
             for name, values in zip(kpis.index, kpis.to_numpy(), strict=True)]
     parts = [_heading("KPIs side by side"),
              table_html(["kpi", *columns], rows, numeric=[False] + [True] * len(columns),
@@ -313,3 +235,10 @@ def comparison_html(comparison: Comparison) -> str:
     else:
         parts.append("<p>no item moved</p>")
     return _wrap(*parts)
+
+
+# Jupyter shows these (their _repr_html_ asks territory_opt.rendering.to_html).
+to_html.register(Scenario, scenario_html)
+to_html.register(Evaluation, evaluation_html)
+to_html.register(Plan, plan_html)
+to_html.register(Comparison, comparison_html)

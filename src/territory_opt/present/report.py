@@ -34,8 +34,13 @@ from matplotlib.figure import Figure
 
 from territory_opt.atomic import write_file
 from territory_opt.errors import TerritoryOptError
+from territory_opt.family import Band, family_of
+from territory_opt.kpi.metrics import column as column_info
+from territory_opt.kpi.metrics import metric
+from territory_opt.kpi.views import column_title
 from territory_opt.plan import PLAN_FILE, Plan
 from territory_opt.present.notebook import cell
+from territory_opt.scenario.model import Scenario
 from territory_opt.text import fmt
 from territory_opt.version import __version__
 
@@ -71,22 +76,20 @@ class Cell:
 
 @dataclass(frozen=True)
 class Table:
-    """A table ready for the template: header, rows of cells, a key per row, optional total."""
+    """A table ready for the template: header, rows of cells, a key per row, optional total,
+    and the titles shown over the columns (default: the column names)."""
 
     columns: list[str]
     rows: list[list[Cell]]
     numeric: list[bool]
     keys: list[str] = field(default_factory=list)
     total: list[Cell] | None = None
+    titles: list[str] = field(default_factory=list)
 
-
-@dataclass(frozen=True)
-class Band:
-    """A tolerance band on a ``*_dev_pct`` column: what it balances, ± percent, hard or soft."""
-
-    label: str
-    tolerance_pct: float
-    hard: bool
+    @property
+    def header(self) -> list[tuple[str, str]]:
+        """(column name, title) per column."""
+        return list(zip(self.columns, self.titles or self.columns, strict=True))
 
 
 # --- public API -------------------------------------------------------------------------------
@@ -109,10 +112,11 @@ def render_report(plan: Plan, plan_dir: str | Path | None = None) -> str:
         The HTML page (encode as UTF-8).
     """
     s = plan.scenario
+    views = family_of(s).views
     evaluation = plan.evaluation
     territories = evaluation.territories
     bands = balance_bands(plan)
-    quotas = quota_table(territories, _quota_basis(plan))
+    quotas = quota_table(territories, _quota_basis(plan), s)
     shown = [c for c in territories.columns if not (quotas and str(c).startswith("quota"))]
     map_uri, map_note = _map(plan)
     chart = balance_svg(territories, bands)
@@ -144,8 +148,8 @@ def render_report(plan: Plan, plan_dir: str | Path | None = None) -> str:
             for v in violations[:VIOLATIONS_SHOWN]
         ],
         "violations_total": len(violations),
-        "territories": frame_table(territories[shown], bands),
-        "territory_word": "rep" if s.leads is not None else "territory",
+        "territories": frame_table(territories[shown], bands, s),
+        "territory_word": views.words.territory,
         "bands": [{"column": c, "label": b.label, "tolerance": f"±{b.tolerance_pct:g}%",
                    "kind": "hard" if b.hard else "soft"} for c, b in bands.items()
                   if c in territories.columns],
@@ -196,28 +200,19 @@ def write_report(plan: Plan, plan_dir: str | Path, name: str = REPORT_FILE) -> P
 
 
 def balance_bands(plan: Plan) -> dict[str, Band]:
-    """Tolerance bands by deviation column: each balance rule's ``<attribute>_dev_pct`` and,
-    for leads with a fairness rule, ``fair_dev_pct``. Two rules on one attribute: the tighter
-    band (the one a plan breaks first)."""
-    out: dict[str, Band] = {}
-    spec = plan.scenario.spec
-    for rule in spec.rules.balance:
-        column = f"{rule.attribute}_dev_pct"
-        band = Band(rule.attribute, 100 * rule.tolerance, rule.hard)
-        old = out.get(column)
-        if old is None or band.tolerance_pct < old.tolerance_pct:
-            out[column] = band
-    if spec.leads is not None and spec.leads.fairness is not None:
-        fairness = spec.leads.fairness
-        out["fair_dev_pct"] = Band("expected value (fairness)", 100 * fairness.tolerance,
-                                   fairness.hard)
-    return out
+    """Tolerance bands by deviation column, as the scenario's family sees them (each balance
+    rule's ``<attribute>_dev_pct``; a family may add its own, such as leads' fairness)."""
+    s = plan.scenario
+    return family_of(s).views.bands(s)
 
 
-def frame_table(frame: pd.DataFrame, bands: dict[str, Band] | None = None) -> Table:
-    """Any per-territory table as display cells: numbers with thousands separators and a few
-    decimals per column, deviations outside their band marked ``out hard``/``out soft``."""
+def frame_table(frame: pd.DataFrame, bands: dict[str, Band] | None = None,
+                scenario: Scenario | None = None) -> Table:
+    """Any per-territory table as display cells: labels and decimals per column from the
+    metric registry, thousands separators, deviations outside their band marked
+    ``out hard``/``out soft``."""
     bands = bands or {}
+    words = family_of(scenario).views.words if scenario is not None else None
     columns = [str(c) for c in frame.columns]
     formats = [_column_format(frame[c]) for c in frame.columns]
     rows = []
@@ -232,10 +227,12 @@ def frame_table(frame: pd.DataFrame, bands: dict[str, Band] | None = None) -> Ta
             row.append(Cell(text, cls.strip()))
         rows.append(row)
     keys = [str(t) for t in frame["territory"]] if "territory" in frame.columns else []
-    return Table(columns, rows, [numeric for numeric, _ in formats], keys)
+    return Table(columns, rows, [numeric for numeric, _ in formats], keys,
+                 titles=[column_title(c, words, scenario) for c in columns])
 
 
-def quota_table(territories: pd.DataFrame, basis: str | None = None) -> Table | None:
+def quota_table(territories: pd.DataFrame, basis: str | None = None,
+                scenario: Scenario | None = None) -> Table | None:
     """The quota section's table, or None when the territory table has no ``quota*`` column.
 
     Columns: territory, name, fte, the quota basis (when named and present) and every
@@ -249,7 +246,7 @@ def quota_table(territories: pd.DataFrame, basis: str | None = None) -> Table | 
     extra = [basis] if basis is not None and basis in territories.columns and basis not in lead \
         else []
     frame = territories[lead + extra + quota_columns]
-    table = frame_table(frame)
+    table = frame_table(frame, scenario=scenario)
     sums = {c: float(pd.to_numeric(frame[c], errors="coerce").sum()) for c in frame.columns
             if _is_numeric(frame[c])}
     total: list[Cell] = []
@@ -273,7 +270,7 @@ def quota_table(territories: pd.DataFrame, basis: str | None = None) -> Table | 
             total.append(Cell(", ".join(f"{k} ×{n}" for k, n in sorted(counts.items()))))
         else:
             total.append(Cell("", "num" if numeric else ""))
-    return Table(table.columns, table.rows, table.numeric, table.keys, total)
+    return Table(table.columns, table.rows, table.numeric, table.keys, total, table.titles)
 
 
 def balance_svg(territories: pd.DataFrame, bands: dict[str, Band]) -> str | None:
@@ -331,24 +328,27 @@ def balance_svg(territories: pd.DataFrame, bands: dict[str, Band]) -> str | None
 def _facts(plan: Plan, plan_dir: Path | None) -> list[tuple[str, str]]:
     """The header: provenance and solve outcome as (label, text) rows."""
     s = plan.scenario
+    family = family_of(s)
+    words = family.views.words
+    digits = metric("objective").digits_for(())
     meta = _plan_json(plan_dir)
     status = _status_text(plan)
     backend = plan.backend + (f", found by {plan.found_by}" if plan.found_by else "")
-    bound = "none" if not math.isfinite(plan.bound) else fmt(plan.bound, 2)
+    bound = "none" if not math.isfinite(plan.bound) else fmt(plan.bound, digits)
     if plan.bound_source not in ("", "none") and math.isfinite(plan.bound):
         bound += f" ({plan.bound_source})"
     gap = plan.gap
     rows = [
         ("scenario", s.name + (f" ({s.path})" if s.path is not None else "")),
-        ("model", f"{s.spec.model}: {s.n_items:,} {'leads' if s.leads is not None else 'items'}"
-                  f", {s.n_territories:,} {'reps' if s.leads is not None else 'territories'}"),
+        ("model", f"{family.name}: {s.n_items:,} {words.items}, {s.n_territories:,} "
+                  f"{words.territories}"),
         ("status", status),
         ("backend", backend),
-        ("objective", fmt(plan.objective, 2)),
+        ("objective", fmt(plan.objective, digits)),
     ]
     if math.isfinite(plan.solver_objective) and not math.isclose(
             plan.solver_objective, plan.objective, rel_tol=1e-6, abs_tol=1e-6):
-        rows.append(("solver's objective", fmt(plan.solver_objective, 2)))
+        rows.append(("solver's objective", fmt(plan.solver_objective, digits)))
     rows += [
         ("bound", bound),
         ("gap", f"{100 * gap:.3g}%" if math.isfinite(gap) else "n/a (no bound)"),
@@ -400,23 +400,28 @@ def _plan_date(plan_dir: Path | None) -> str | None:
 
 
 def _metrics_table(metrics: dict[str, float]) -> Table:
-    rows = [[Cell(name), Cell(_text(value, _digits(np.array([value], dtype=float), name)),
-                              "num")]
+    """Every plan-level KPI by its registry label and decimals (the row key is the KPI's)."""
+    rows = [[Cell(metric(name).label), Cell(_text(value, metric(name).digits_for(value)),
+                                            "num")]
             for name, value in metrics.items()]
     return Table(["KPI", "value"], rows, [False, True], list(metrics))
 
 
 def _terms_table(terms: dict[str, float], total: float) -> Table:
-    rows = [[Cell(name), Cell(fmt(value, 2), "num")] for name, value in terms.items()]
+    """The objective's terms, with the objective's decimals (they add up to it)."""
+    digits = metric("objective").digits_for(())
+    rows = [[Cell(metric(name).label), Cell(fmt(value, digits), "num")]
+            for name, value in terms.items()]
     return Table(["term", "value"], rows, [False, True], list(terms),
-                 [Cell("total"), Cell(fmt(total, 2), "num")])
+                 [Cell("total"), Cell(fmt(total, digits), "num")])
 
 
 def _map(plan: Plan) -> tuple[str | None, str]:
     """The map as a ``data:`` URI and a note under it; no URI, and why, without coordinates."""
     s = plan.scenario
-    if s.leads is not None:
-        return None, "No map: this is a lead-routing scenario, and leads have no locations."
+    no_map = family_of(s).views.map_note(s)
+    if no_map is not None:
+        return None, no_map
     polygons = s.geometry is not None and any(
         g is not None and g.geom_type in ("Polygon", "MultiPolygon") for g in s.geometry)
     located = int(s.located.sum())
@@ -455,22 +460,11 @@ def _is_ratio(column: str) -> bool:
 
 
 def _column_format(series: pd.Series) -> tuple[bool, int]:
-    """Whether a column is numeric, and the decimals it is shown with."""
+    """Whether a column is numeric, and the decimals it is shown with (the metric registry's,
+    by its values' magnitude for a column it does not know)."""
     if not _is_numeric(series):
         return False, 0
-    return True, _digits(series.to_numpy(dtype=float), str(series.name))
-
-
-def _digits(values: np.ndarray, column: str) -> int:
-    """Decimals for a column: none for whole numbers and large values, one for percentages,
-    more the smaller the values (so 0.0123 does not show as 0.0)."""
-    finite = values[np.isfinite(values)]
-    if column.endswith("_pct"):
-        return 1
-    if not len(finite) or bool(np.all(finite == np.round(finite))):
-        return 0
-    top = float(np.abs(finite).max())
-    return 0 if top >= 1_000 else 1 if top >= 10 else 2 if top >= 0.1 else 4
+    return True, column_info(str(series.name)).digits_for(series.to_numpy(dtype=float))
 
 
 def _text(value: Any, digits: int) -> str:
@@ -587,8 +581,8 @@ on the scenario as it is now.</p>
 <div class="scroll">
 <table id="{{ id }}">
 {% if caption %}<caption class="note">{{ caption }}</caption>{% endif %}
-<thead><tr>{% for c in t.columns %}<th scope="col"{% if t.numeric[loop.index0]
-%} class="num"{% endif %}>{{ c }}</th>{% endfor %}</tr></thead>
+<thead><tr>{% for key, title in t.header %}<th scope="col" data-key="{{ key }}"{% if
+t.numeric[loop.index0] %} class="num"{% endif %}>{{ title }}</th>{% endfor %}</tr></thead>
 <tbody>
 {% for row in t.rows %}
 <tr{% if t.keys %} data-key="{{ t.keys[loop.index0] }}"{% endif %}>{% for cell in row

@@ -14,20 +14,19 @@ import pandas as pd
 
 from territory_opt.errors import Problem, ScenarioError
 from territory_opt.geo import haversine_km
-from territory_opt.scenario.load import (
-    _coordinate,
-    _ids,
-    _missing_columns,
-    _no_rows,
-    _numeric,
-    _references,
-    _table_path,
-    _text,
+from territory_opt.scenario.columns import (
+    coordinate_column,
+    id_column,
+    missing_columns,
+    no_rows,
+    number_column,
+    table_path,
+    territory_column,
+    text_column,
 )
 from territory_opt.scenario.model import Accounts
 from territory_opt.scenario.schema import AccountsTable
-from territory_opt.scenario.tables import read_table
-from territory_opt.scenario.tables import row_label as _row_label
+from territory_opt.scenario.tables import read_table, row_label
 
 YAML_KEY = "accounts.path"
 
@@ -41,9 +40,9 @@ def read_accounts(spec: AccountsTable, base: Path, source: str, unit_ids: list[s
     ScenarioError
         Naming every problem found in the table.
     """
-    path = _table_path(base, spec.path, YAML_KEY, source)
+    path = table_path(base, spec.path, YAML_KEY, source)
     frame = read_table(path, YAML_KEY, source)
-    problems = _no_rows(frame, path, YAML_KEY, "account")
+    problems = no_rows(frame, path, YAML_KEY, "account")
     if problems:
         raise ScenarioError(problems)
     lat_col = spec.latitude or ("geometry_lat" if "geometry_lat" in frame.columns else None)
@@ -53,7 +52,7 @@ def read_accounts(spec: AccountsTable, base: Path, source: str, unit_ids: list[s
         ("unit", spec.unit), ("latitude", spec.latitude), ("longitude", spec.longitude),
         ("current", spec.current), ("lock", spec.lock)) if value is not None}
     columns |= {f"accounts.attributes.{k}": v for k, v in spec.attribute_columns().items()}
-    problems += _missing_columns(frame, path, columns, "accounts")
+    problems += missing_columns(frame, path, columns, "accounts")
     if spec.unit is None and lat_col is None:
         problems.append(Problem(f"{source}, at accounts", "unit", "neither a unit column nor "
                                 "coordinates", "accounts.unit (a column of unit ids), or "
@@ -61,16 +60,16 @@ def read_accounts(spec: AccountsTable, base: Path, source: str, unit_ids: list[s
     if problems:
         raise ScenarioError(problems)
 
-    ids = np.asarray(_ids(frame, spec.id, path, problems), dtype=object)
+    ids = np.asarray(id_column(frame, spec.id, path, problems), dtype=object)
     lat = np.full(len(frame), np.nan)
     lon = np.full(len(frame), np.nan)
     if lat_col is not None and lon_col is not None:
-        lat = _coordinate(frame, lat_col, path, 90, problems)
-        lon = _coordinate(frame, lon_col, path, 180, problems)
-    attributes = {name: _numeric(frame, column, path, problems, name=name)
+        lat = coordinate_column(frame, lat_col, path, 90, problems)
+        lon = coordinate_column(frame, lon_col, path, 180, problems)
+    attributes = {name: number_column(frame, column, path, problems, name=name)
                   for name, column in spec.attribute_columns().items()}
-    current = _references(frame, spec.current, path, territory_index, problems, list(ids))
-    lock = _references(frame, spec.lock, path, territory_index, problems, list(ids))
+    current = territory_column(frame, spec.current, path, territory_index, problems)
+    lock = territory_column(frame, spec.lock, path, territory_index, problems)
     if problems:
         raise ScenarioError(problems)
     if spec.unit is not None:
@@ -87,12 +86,12 @@ def _unit_references(frame: pd.DataFrame, column: str, path: Path, unit_ids: lis
                      problems: list[Problem]) -> np.ndarray:
     """The unit column -> unit indices; an empty or unknown id is a problem."""
     position = {uid: i for i, uid in enumerate(unit_ids)}
-    values = _text(frame, column)
+    values = text_column(frame, column)
     unit = np.asarray([position.get(v, -1) for v in values], dtype=np.int64)
     bad = np.flatnonzero(unit < 0)
     if len(bad):
         found = values[bad[0]]
-        problems.append(Problem(_row_label(path, bad), column,
+        problems.append(Problem(row_label(path, bad), column,
                                 f"unit '{found}', which is not in the items table" if found
                                 else "an empty unit id", "the id of a unit (items table)"))
     return unit
@@ -124,7 +123,7 @@ def _locate(lat: np.ndarray, lon: np.ndarray, geometry: np.ndarray | None, unit_
         centre = geometry[nearest].representative_point()
         km = float(haversine_km(lat[first], lon[first], centre.y, centre.x))
         problems.append(Problem(
-            _row_label(path, outside), "latitude/longitude",
+            row_label(path, outside), "latitude/longitude",
             f"({lat[first]:.5f}, {lon[first]:.5f}), outside every unit (nearest: "
             f"'{unit_ids[nearest]}', about {km:,.0f} km to its centre)",
             "a point inside a unit's polygon, or a unit column naming it"))

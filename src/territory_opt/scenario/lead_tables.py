@@ -15,18 +15,17 @@ import numpy as np
 import pandas as pd
 
 from territory_opt.errors import Problem, ScenarioError
-from territory_opt.scenario.leads import NO_REP, WEEKDAYS, Availability, LeadData, parse_window
-from territory_opt.scenario.load import (
-    _ids,
-    _missing_columns,
-    _no_rows,
-    _numeric,
-    _table_path,
-    _text,
+from territory_opt.scenario.columns import (
+    id_column,
+    missing_columns,
+    no_rows,
+    number_column,
+    table_path,
+    text_column,
 )
+from territory_opt.scenario.leads import NO_REP, WEEKDAYS, Availability, LeadData, parse_window
 from territory_opt.scenario.schema import LeadsSection, Owners, WinRates
-from territory_opt.scenario.tables import read_table
-from territory_opt.scenario.tables import row_label as _row_label
+from territory_opt.scenario.tables import read_table, row_label
 
 DEFAULT_WIN_RATE = 0.2
 """A rep's win rate where neither the win-rate table nor a win_rate column gives one."""
@@ -49,28 +48,28 @@ def read_leads(spec: LeadsSection, base: Path, source: str, leads: pd.DataFrame,
               if value is not None}
     rep_needed = {f"leads.reps.{key}": value for key, value in r.model_dump().items()
                   if value is not None}
-    problems = (_missing_columns(leads, leads_path, needed, "leads")
-                + _missing_columns(reps, reps_path, rep_needed, "reps"))
+    problems = (missing_columns(leads, leads_path, needed, "leads")
+                + missing_columns(reps, reps_path, rep_needed, "reps"))
     if problems:
         raise ScenarioError(problems)
 
     created = _times(leads, c.created, leads_path, problems)
-    value = _numeric(leads, c.value, leads_path, problems)
+    value = number_column(leads, c.value, leads_path, problems)
     score_factor = np.ones(len(leads))
     if c.score is not None:
         score = _unit_interval(leads, c.score, leads_path, problems)
         mean = float(np.nanmean(score)) if len(score) else 0.0
         score_factor = score / mean if mean > 0 else score_factor
-    account = _text(leads, c.account) if c.account is not None else np.full(len(leads), "",
+    account = text_column(leads, c.account) if c.account is not None else np.full(len(leads), "",
                                                                              dtype=object)
     outcome = _outcomes(leads, c.outcome, leads_path, problems) if c.outcome else None
-    amount = (_numeric(leads, c.amount, leads_path, problems, blank=math.nan)
+    amount = (number_column(leads, c.amount, leads_path, problems, blank=math.nan)
               if c.amount else None)
-    days_to_close = (_numeric(leads, c.days_to_close, leads_path, problems, blank=math.nan)
+    days_to_close = (number_column(leads, c.days_to_close, leads_path, problems, blank=math.nan)
                      if c.days_to_close else None)
 
     n_reps = len(reps)
-    capacity = (_numeric(reps, r.capacity, reps_path, problems, blank=math.inf)
+    capacity = (number_column(reps, r.capacity, reps_path, problems, blank=math.inf)
                 if r.capacity else np.full(n_reps, np.inf))
     default_rate = (_unit_interval(reps, r.win_rate, reps_path, problems,
                                    blank=DEFAULT_WIN_RATE)
@@ -96,13 +95,13 @@ def read_leads(spec: LeadsSection, base: Path, source: str, leads: pd.DataFrame,
 
 def _times(frame: pd.DataFrame, column: str, path: Path, problems: list[Problem]) -> np.ndarray:
     """ISO 8601 times as UTC ``datetime64[s]`` (naive times are taken as UTC)."""
-    text = pd.Series(_text(frame, column))
+    text = pd.Series(text_column(frame, column))
     parsed = pd.to_datetime(text.where(text != "", None), utc=True, errors="coerce",
                             format="ISO8601")
     bad = np.flatnonzero(parsed.isna().to_numpy())
     if len(bad):
         found = text.iloc[bad[0]]
-        problems.append(Problem(_row_label(path, bad), column,
+        problems.append(Problem(row_label(path, bad), column,
                                 f"'{found}'" if found else "an empty value",
                                 "a time in ISO 8601, e.g. 2026-07-01T14:03:00Z"))
         return np.zeros(len(frame), dtype="datetime64[s]")
@@ -112,20 +111,20 @@ def _times(frame: pd.DataFrame, column: str, path: Path, problems: list[Problem]
 def _unit_interval(frame: pd.DataFrame, column: str, path: Path, problems: list[Problem],
                    blank: float | None = None) -> np.ndarray:
     """A column of numbers in [0, 1] (a rate or a score)."""
-    values = _numeric(frame, column, path, problems, blank=blank)
+    values = number_column(frame, column, path, problems, blank=blank)
     above = np.flatnonzero(values > 1)
     if len(above):
-        problems.append(Problem(_row_label(path, above), column, f"{values[above[0]]:g}",
+        problems.append(Problem(row_label(path, above), column, f"{values[above[0]]:g}",
                                 "a number between 0 and 1"))
     return values
 
 
 def _outcomes(frame: pd.DataFrame, column: str, path: Path, problems: list[Problem]
               ) -> np.ndarray:
-    text = [v.lower() for v in _text(frame, column)]
+    text = [v.lower() for v in text_column(frame, column)]
     bad = [i for i, v in enumerate(text) if v not in OUTCOMES]
     if bad:
-        problems.append(Problem(_row_label(path, bad), column, f"'{text[bad[0]]}'",
+        problems.append(Problem(row_label(path, bad), column, f"'{text[bad[0]]}'",
                                 "won, lost, or an empty cell (open or unknown)"))
     return np.asarray([OUTCOMES.get(v, -1) for v in text], dtype=np.int8)
 
@@ -138,10 +137,10 @@ def _availability(frame: pd.DataFrame, days: str | None, start: str | None, end:
     n = len(frame)
     mask = np.ones((n, 7), dtype=bool)
     if days is not None:
-        for row, text in enumerate(_text(frame, days)):
+        for row, text in enumerate(text_column(frame, days)):
             parsed = parse_days(text)
             if parsed is None:
-                problems.append(Problem(_row_label(path, [row]), days, f"'{text}'",
+                problems.append(Problem(row_label(path, [row]), days, f"'{text}'",
                                         "days such as 'Mon-Fri', 'Mon;Wed;Fri' or empty (every "
                                         "day)"))
             else:
@@ -174,15 +173,15 @@ def _clock(frame: pd.DataFrame, column: str, path: Path, problems: list[Problem]
     """'HH:MM' -> minutes after midnight."""
     out = np.zeros(len(frame))
     bad = []
-    for row, text in enumerate(_text(frame, column)):
+    for row, text in enumerate(text_column(frame, column)):
         match = TIME.match(text)
         if match is None or int(match.group(1)) > 24 or int(match.group(2)) > 59:
             bad.append(row)
         else:
             out[row] = min(int(match.group(1)) * 60 + int(match.group(2)), 1440)
     if bad:
-        problems.append(Problem(_row_label(path, bad), column,
-                                f"'{_text(frame, column)[bad[0]]}'", "a time 'HH:MM' (UTC)"))
+        problems.append(Problem(row_label(path, bad), column,
+                                f"'{text_column(frame, column)[bad[0]]}'", "a time 'HH:MM' (UTC)"))
     return out
 
 
@@ -199,33 +198,33 @@ def _win_rates(spec: WinRates | None, base: Path, source: str, tags: dict[str, n
         problems.append(Problem(f"{source}, at leads.win_rates.by", "by", repr(unknown[0]),
                                 f"one of the item tags {sorted(tags)}"))
         return np.zeros(n_leads, dtype=np.int64), ((),), default_rate[:, None].copy()
-    path = _table_path(base, spec.path, "leads.win_rates.path", source)
+    path = table_path(base, spec.path, "leads.win_rates.path", source)
     table = read_table(path, "leads.win_rates.path", source)
-    problems += _no_rows(table, path, "leads.win_rates.path", "win rate")
-    problems += _missing_columns(table, path, {"leads.win_rates.rep": spec.rep,
+    problems += no_rows(table, path, "leads.win_rates.path", "win rate")
+    problems += missing_columns(table, path, {"leads.win_rates.rep": spec.rep,
                                                **{f"leads.win_rates.by.{t}": t
                                                   for t in spec.by},
                                                "leads.win_rates.rate": spec.rate}, "win rates")
     if problems:
         return np.zeros(n_leads, dtype=np.int64), ((),), default_rate[:, None].copy()
     lead_keys = list(zip(*(tags[t] for t in spec.by), strict=True))
-    table_keys = list(zip(*(_text(table, t) for t in spec.by), strict=True))
+    table_keys = list(zip(*(text_column(table, t) for t in spec.by), strict=True))
     keys = tuple(sorted(set(lead_keys) | set(table_keys)))
     column = {key: j for j, key in enumerate(keys)}
     win_rate = np.repeat(default_rate[:, None], len(keys), axis=1)
     rates = _unit_interval(table, spec.rate, path, problems)
-    reps = _text(table, spec.rep)
+    reps = text_column(table, spec.rep)
     seen: dict[tuple[str, tuple[str, ...]], int] = {}
     bad_rep = [i for i, rep in enumerate(reps) if rep not in rep_index]
     if bad_rep:
-        problems.append(Problem(_row_label(path, bad_rep), spec.rep,
+        problems.append(Problem(row_label(path, bad_rep), spec.rep,
                                 f"rep '{reps[bad_rep[0]]}', which is not in the reps table",
                                 "a rep id of the territories table"))
     for i, (rep, key) in enumerate(zip(reps, table_keys, strict=True)):
         if rep not in rep_index:
             continue
         if (rep, key) in seen:
-            problems.append(Problem(_row_label(path, [i]), f"{spec.rep}/{'/'.join(spec.by)}",
+            problems.append(Problem(row_label(path, [i]), f"{spec.rep}/{'/'.join(spec.by)}",
                                     f"a second rate for ('{rep}', {', '.join(key)}) (first at "
                                     f"row {seen[(rep, key)] + 1})", "one row per rep and key"))
         seen.setdefault((rep, key), i)
@@ -237,17 +236,17 @@ def _win_rates(spec: WinRates | None, base: Path, source: str, tags: dict[str, n
 def _owners(spec: Owners, base: Path, source: str, account: np.ndarray,
             rep_index: dict[str, int], problems: list[Problem]) -> np.ndarray:
     """Owning rep per lead (through its account), or :data:`NO_REP`."""
-    path = _table_path(base, spec.path, "leads.owners.path", source)
+    path = table_path(base, spec.path, "leads.owners.path", source)
     table = read_table(path, "leads.owners.path", source)
-    problems += _missing_columns(table, path, {"leads.owners.account": spec.account,
+    problems += missing_columns(table, path, {"leads.owners.account": spec.account,
                                                "leads.owners.rep": spec.rep}, "owners")
     if problems:
         return np.full(len(account), NO_REP, dtype=np.int64)
-    accounts = _ids(table, spec.account, path, problems)
-    reps = _text(table, spec.rep)
+    accounts = id_column(table, spec.account, path, problems)
+    reps = text_column(table, spec.rep)
     bad = [i for i, rep in enumerate(reps) if rep not in rep_index]
     if bad:
-        problems.append(Problem(_row_label(path, bad), spec.rep,
+        problems.append(Problem(row_label(path, bad), spec.rep,
                                 f"rep '{reps[bad[0]]}', which is not in the reps table",
                                 "a rep id of the territories table"))
     owner_of = {a: rep_index.get(rep, NO_REP) for a, rep in zip(accounts, reps, strict=True)}

@@ -307,6 +307,29 @@ class Scenario:
             return np.asarray(self.attributes[name] + self.accounts.following(name, self.n_items))
         return self.attributes[name]
 
+    def account_loads(self, name: str, assignment: np.ndarray) -> np.ndarray:
+        """Per territory: the ``name`` load of the named accounts where ``assignment`` puts
+        them (their unit's territory, or their lock); zeros without named accounts."""
+        if self.accounts is None:
+            return np.zeros(self.n_territories)
+        return np.asarray(self.accounts.loads(name, assignment, self.n_territories), dtype=float)
+
+    def accounts_frame(self, assignment: np.ndarray) -> pd.DataFrame | None:
+        """One row per named account where ``assignment`` puts it: account, unit, territory,
+        locked, moved (None without named accounts)."""
+        accounts = self.accounts
+        if accounts is None:
+            return None
+        where = accounts.territory(assignment)
+        current = accounts.current != NO_TERRITORY
+        return pd.DataFrame({
+            "account": accounts.ids,
+            "unit": self.item_ids[accounts.unit],
+            "territory": self.territory_label(where),
+            "locked": accounts.locked,
+            "moved": current & (where != accounts.current),
+        })
+
     def travel_weight(self) -> np.ndarray:
         """Per-item multiplier of travel km (the travel term's attribute, or ones)."""
         attribute = self.spec.objective.travel.attribute
@@ -414,9 +437,9 @@ class Scenario:
 
     def _repr_html_(self) -> str:
         """Jupyter: a summary of size, attributes, rules and settings, and the items' head."""
-        from territory_opt.present.notebook import scenario_html  # display imports this module
+        from territory_opt.rendering import to_html  # the renderer is registered from above
 
-        return scenario_html(self)
+        return to_html(self)
 
     def territory_label(self, index: np.ndarray) -> np.ndarray:
         """Territory ids for an index array; '' where the index is :data:`NO_TERRITORY`."""

@@ -31,6 +31,7 @@ import scipy.sparse as sp
 from territory_opt.atomic import write_folder
 from territory_opt.backends.contract import SolveOptions, Status
 from territory_opt.backends.linear import LinearModel
+from territory_opt.backends.registry import get_backend
 from territory_opt.errors import Problem, ScenarioError
 from territory_opt.geo import haversine_km
 from territory_opt.scenario.model import Scenario
@@ -345,16 +346,14 @@ def coverage_bound(allowed: npt.NDArray[np.bool_], time_limit: float, seed: int,
     Returns a lower bound on that number and whether it is proven exact; the bound is valid
     even when the time limit ends the solve (HiGHS's dual bound, rounded up).
     """
-    from territory_opt.backends.highs import HighsBackend
-
     n, m = allowed.shape
     rows, cols = np.nonzero(allowed)
     model = LinearModel(c=np.ones(m), offset=0.0, lb=np.zeros(m), ub=np.ones(m),
                         integer=np.ones(m, dtype=bool),
                         a=sp.csr_array((np.ones(rows.size), (rows, cols)), shape=(n, m)),
                         row_lo=np.ones(n), row_hi=np.full(n, np.inf))
-    res = HighsBackend().solve(model, SolveOptions(time_limit=time_limit, gap=0.0, seed=seed,
-                                                   threads=threads))
+    options = SolveOptions(time_limit=time_limit, gap=0.0, seed=seed, threads=threads)
+    res = get_backend("highs").solve(model, options)
     if not math.isfinite(res.bound):
         return 1, False
     return max(1, math.ceil(res.bound - 1e-6)), res.status == Status.OPTIMAL

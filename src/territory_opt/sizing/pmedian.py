@@ -29,6 +29,7 @@ import scipy.sparse as sp
 
 from territory_opt.backends.contract import SolveOptions, SolveResult, Status, relative_gap
 from territory_opt.backends.linear import LinearModel
+from territory_opt.backends.registry import get_backend
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -87,8 +88,6 @@ class MedianResult:
 
 def _highs(model: LinearModel, time_limit: float, seed: int, threads: int | None,
            verbose: bool) -> SolveResult:
-    from territory_opt.backends.highs import HighsBackend
-
     # gap 0: instances with integral costs are proven only once bound and plan meet (HiGHS
     # sees integral objectives itself and rounds its bound up). No warm start: with a MIP start
     # and presolve on, HiGHS 1.16.0 reported "optimal" below the true optimum on a radius
@@ -96,7 +95,7 @@ def _highs(model: LinearModel, time_limit: float, seed: int, threads: int | None
     # starting plan is kept here as the incumbent instead and compared with HiGHS's.
     options = SolveOptions(time_limit=max(time_limit, 1e-3), gap=0.0, seed=seed,
                            threads=threads, verbose=verbose)
-    return HighsBackend().solve(model, options)
+    return get_backend("highs").solve(model, options)
 
 
 def _check(distance: npt.ArrayLike, p: int,

@@ -19,7 +19,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from territory_opt.errors import Problem, ScenarioError
-from territory_opt.scenario.load import _describe, _problem_from_pydantic, read_yaml
+from territory_opt.scenario.document import describe, problem_from_pydantic, read_yaml
 from territory_opt.studies.variants import SWEEPABLE, SWEEPABLE_HELP
 
 Value = float | str
@@ -134,7 +134,7 @@ def read_sweep_dict(raw: Any, source: Path) -> Sweep:
     """Validate an already parsed sweep document; ``source`` is the file it came from (for
     messages and to resolve ``base``)."""
     if not isinstance(raw, dict):
-        raise SweepError([Problem(str(source), "(document)", _describe(raw),
+        raise SweepError([Problem(str(source), "(document)", describe(raw),
                                   "a mapping with base and grid and/or variants")])
     try:
         spec = SweepSpec.model_validate(raw)
@@ -228,7 +228,7 @@ def _where(sweep: Sweep, n: int) -> str:
 
 def _sweep_problem(source: str, err: Any) -> Problem:
     """pydantic's error as the scenario loader words it, but pointing at the sweep docs."""
-    problem = _problem_from_pydantic(source, err)
+    problem = problem_from_pydantic(source, err)
     if err.get("type") == "extra_forbidden":
         return Problem(problem.where, problem.field, problem.found,
                        "one of the keys documented in docs/sweeps.md (check the spelling)")

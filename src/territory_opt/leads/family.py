@@ -1,4 +1,5 @@
-"""A ``model: leads`` scenario solved as one batch (every lead, capacity per period) into a
+"""The leads family — the plug-in registered under ``model: leads``: a scenario solved as one
+batch (every lead, capacity per period) into a
 :class:`~territory_opt.plan.Plan` — what ``territory-opt solve`` does with a leads scenario.
 
 On a lead history this is the allocation in hindsight: the most expected revenue any policy
@@ -13,11 +14,17 @@ from dataclasses import replace
 
 import numpy as np
 
-from territory_opt.backends.contract import OPTIMALITY_GAP, Progress, Status, relative_gap
-from territory_opt.errors import InfeasibleError, NoPlanFoundError, TerritoryOptError
+from territory_opt.backends.contract import Progress, Status
+from territory_opt.errors import Conflict, InfeasibleError, NoPlanFoundError, TerritoryOptError
+from territory_opt.family import Views
+from territory_opt.kpi.evaluate import Evaluation, ObjectiveTerms
 from territory_opt.leads.batch import LEAD_BACKENDS, allocate, batch_conflicts
+from territory_opt.leads.kpis import evaluate_leads
+from territory_opt.leads.views import VIEWS
+from territory_opt.outcome import stop_status
 from territory_opt.plan import Plan
 from territory_opt.scenario.model import Scenario
+from territory_opt.settings import SolveSettings
 
 
 def solve_leads(scenario: Scenario, *, backend: str, time_limit: float, gap: float,
@@ -54,15 +61,47 @@ def solve_leads(scenario: Scenario, *, backend: str, time_limit: float, gap: flo
                                f"({scenario.n_items:,} leads, {scenario.n_territories} reps)")
     assignment = np.asarray(result.assignment, dtype=np.int64)
     plan = Plan(scenario=scenario, assignment=assignment, status=Status.FEASIBLE,
-                bound=result.bound, backend="highs" if backend in ("auto", "heuristic")
-                else backend, bound_source="backend",
+                bound=result.bound, backend="highs" if backend == "auto" else backend,
+                bound_source="backend",
                 options={"time_limit": time_limit, "gap": gap, "threads": threads,
                          "seed": seed},
                 seconds={"solve": result.seconds, "total": time.perf_counter() - started},
                 solver_objective=result.objective, scenario_digest=scenario.digest,
-                found_by="batch allocation MILP")
-    proven = relative_gap(plan.objective, plan.bound) <= OPTIMALITY_GAP
-    reason = ("proven optimal" if proven else "gap target reached"
-              if relative_gap(plan.objective, plan.bound) <= gap else "time limit")
-    return replace(plan, status=Status.OPTIMAL if proven else Status.FEASIBLE,
-                   stop_reason=reason)
+                found_by=result.method)
+    status, reason = stop_status(plan.objective, plan.bound, gap_target=gap)
+    return replace(plan, status=status, stop_reason=reason)
+
+
+MAX_ANALYSED_LEAD_MOVES = 200
+"""Moves compared one by one at most: a lead allocation's objective comes with the whole lead
+evaluation."""
+
+
+class LeadsFamily:
+    """Leads to reps in one batch (module docstring)."""
+
+    name = "leads"
+    views: Views = VIEWS
+    analysed_moves = MAX_ANALYSED_LEAD_MOVES
+
+    def conflicts(self, scenario: Scenario) -> list[Conflict]:
+        """Eligibility, ownership and capacity that cannot all hold (fairness aside)."""
+        return batch_conflicts(scenario, fairness=None)
+
+    def solve(self, scenario: Scenario, settings: SolveSettings) -> Plan:
+        """The allocation of most expected revenue within ``settings``."""
+        return solve_leads(scenario, backend=settings.backend_name,
+                           time_limit=settings.time_limit, gap=settings.gap,
+                           threads=settings.threads, seed=settings.seed,
+                           progress=settings.progress)
+
+    def evaluate(self, scenario: Scenario, assignment: np.ndarray) -> Evaluation:
+        """Expected revenue, balance across reps, capacity per period, fairness."""
+        return evaluate_leads(scenario, assignment)
+
+    def objective_terms(self, scenario: Scenario, assignment: np.ndarray) -> ObjectiveTerms:
+        """Minus the expected revenue, plus soft fairness penalties."""
+        return evaluate_leads(scenario, assignment).objective
+
+
+FAMILY = LeadsFamily()

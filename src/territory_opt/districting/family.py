@@ -1,4 +1,5 @@
-"""From a ``model: districting`` scenario to a :class:`DistrictingProblem`, and back to a Plan.
+"""The districting family — the plug-in registered under ``model: districting``: from a
+scenario to a :class:`DistrictingProblem`, and back to a Plan.
 
 - ``cut_edges``: no centres;
 - ``dispersion``: centres chosen by the model among the units (all of them up to
@@ -25,13 +26,25 @@ from dataclasses import replace
 
 import numpy as np
 
-from territory_opt.backends.contract import OPTIMALITY_GAP, Progress, Status, relative_gap
-from territory_opt.districting.kpis import dispersion_weight, districting_objective
+from territory_opt.backends.contract import Progress, Status
+from territory_opt.districting.exact import solve_exact
+from territory_opt.districting.heuristic import solve_heuristic
+from territory_opt.districting.kpis import (
+    districting_objective,
+    districting_terms,
+    evaluate_districting,
+)
 from territory_opt.districting.problem import DistrictBand, DistrictingProblem, DistrictingResult
+from territory_opt.districting.views import VIEWS
 from territory_opt.errors import Conflict, InfeasibleError, NoPlanFoundError, TerritoryOptError
+from territory_opt.family import Views
 from territory_opt.geo import haversine_km, unit_vectors
+from territory_opt.kpi.compare import MAX_ANALYSED_MOVES
+from territory_opt.kpi.evaluate import Evaluation, ObjectiveTerms, dispersion_weight
+from territory_opt.outcome import stop_status
 from territory_opt.plan import Plan
 from territory_opt.scenario.model import NO_TERRITORY, Scenario
+from territory_opt.settings import SolveSettings
 from territory_opt.tolerance import band_slack, capacity_limit
 
 ALL_CANDIDATES = 2_000
@@ -136,9 +149,6 @@ def solve_districting(scenario: Scenario, *, backend: str, time_limit: float, ga
                       threads: int | None, seed: int,
                       progress: Callable[[Progress], None] | None = None) -> Plan:
     """Solve a districting scenario into a :class:`Plan` (module docstring)."""
-    from territory_opt.districting.exact import solve_exact
-    from territory_opt.districting.heuristic import solve_heuristic
-
     if backend not in BACKENDS:
         raise TerritoryOptError(f"districting runs on {', '.join(BACKENDS)}, not '{backend}'")
     started = time.perf_counter()
@@ -177,10 +187,39 @@ def solve_districting(scenario: Scenario, *, backend: str, time_limit: float, ga
         seconds={"solve": result.seconds, "total": seconds},
         solver_objective=result.objective, scenario_digest=scenario.digest,
         stop_reason="", found_by=result.method)
-    proven = relative_gap(plan.objective, plan.bound) <= OPTIMALITY_GAP
-    reason = ("proven optimal" if proven else "gap target reached"
-              if relative_gap(plan.objective, plan.bound) <= gap else "time limit")
+    status, reason = stop_status(plan.objective, plan.bound, gap_target=gap)
     if progress is not None:
         progress(Progress(plan.objective, plan.bound, seconds))
-    return replace(plan, status=Status.OPTIMAL if proven else Status.FEASIBLE,
-                   stop_reason=reason)
+    return replace(plan, status=status, stop_reason=reason)
+
+
+class DistrictingFamily:
+    """Contiguous districts of geographic units (module docstring)."""
+
+    name = "districting"
+    views: Views = VIEWS
+    analysed_moves = MAX_ANALYSED_MOVES
+
+    def conflicts(self, scenario: Scenario) -> list[Conflict]:
+        """None found by arithmetic before the solve: the loader checks the unit graph's
+        pieces against the territories, the exact model proves the rest."""
+        del scenario
+        return []
+
+    def solve(self, scenario: Scenario, settings: SolveSettings) -> Plan:
+        """The best districting within ``settings``."""
+        return solve_districting(scenario, backend=settings.backend_name,
+                                 time_limit=settings.time_limit, gap=settings.gap,
+                                 threads=settings.threads, seed=settings.seed,
+                                 progress=settings.progress)
+
+    def evaluate(self, scenario: Scenario, assignment: np.ndarray) -> Evaluation:
+        """The common evaluation with the districting objective, accounts and contiguity."""
+        return evaluate_districting(scenario, assignment)
+
+    def objective_terms(self, scenario: Scenario, assignment: np.ndarray) -> ObjectiveTerms:
+        """The one term the scenario minimises (travel, dispersion or cut edges)."""
+        return districting_terms(scenario, assignment)
+
+
+FAMILY = DistrictingFamily()

@@ -1,0 +1,175 @@
+"""Terminal tables (rich): plan KPIs side by side, the per-territory table, violations, moves,
+trade-off points and the lead-routing replay.
+
+What to show comes from the scenario's family (:func:`territory_opt.family.family_of`, its
+``views``); how to show it — labels, decimals, which way is better — from the metric registry
+(:mod:`territory_opt.kpi.metrics`), as the notebook HTML and the report do.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+from rich.markup import escape
+from rich.table import Table
+
+from territory_opt.family import family_of
+from territory_opt.kpi.evaluate import Evaluation
+from territory_opt.kpi.metrics import best, column, metric
+from territory_opt.kpi.views import column_title
+from territory_opt.leads.report import HISTORY_METRICS, LEAD_METRICS
+from territory_opt.scenario.model import Scenario
+from territory_opt.text import fmt
+
+VIOLATIONS_SHOWN = 10
+"""Violations listed one by one under a plan; the rest are counted."""
+
+
+def _side_by_side(table: Table, keys: list[str], columns: list[dict[str, float]],
+                  extra: dict[str, float] | None = None, skip_missing: bool = False) -> None:
+    """Rows of ``keys`` by label, one cell per column, the best per row in bold."""
+    for key in keys:
+        m = metric(key)
+        values = [metrics.get(key, float("nan")) for metrics in columns]
+        if skip_missing and all(isinstance(v, float) and math.isnan(v) for v in values):
+            continue
+        digits = m.digits_for(values)
+        top = best(values, m.lower_is_better)
+        cells = [f"[bold]{fmt(v, digits)}[/]" if len(columns) > 1 and v == top
+                 else fmt(v, digits) for v in values]
+        if extra is not None:
+            cells.append(fmt(extra[key], digits) if key in extra else "")
+        table.add_row(escape(m.label), *cells)
+
+
+def metric_table(scenario: Scenario, columns: dict[str, Evaluation]) -> Table:
+    """The family's KPIs of several evaluations side by side, the best per row in bold."""
+    table = Table(title="plan KPIs (best per row in bold)", title_justify="left")
+    table.add_column("KPI")
+    for name in columns:
+        table.add_column(escape(name), justify="right")
+    _side_by_side(table, family_of(scenario).views.metric_keys(scenario),
+                  [e.metrics for e in columns.values()])
+    return table
+
+
+def territory_table(scenario: Scenario, evaluation: Evaluation, title: str) -> Table:
+    """The family's per-territory columns of ``evaluation``; deviations signed, a quota's bound
+    (floor, cap) beside it."""
+    views = family_of(scenario).views
+    t = evaluation.territories
+    keys = views.territory_columns(scenario, evaluation)
+    table = Table(title=escape(title), title_justify="left")
+    numeric = {key: pd.api.types.is_numeric_dtype(t[key])
+               and not pd.api.types.is_bool_dtype(t[key]) for key in keys}
+    digits = {key: column(key).digits_for(t[key].to_numpy(dtype=float)) if numeric[key] else 0
+              for key in keys}
+    for key in keys:
+        table.add_column(escape(column_title(key, views.words, scenario)),
+                         justify="right" if numeric[key] else "left")
+    for rec in t.to_dict(orient="records"):
+        row = []
+        for key in keys:
+            value = rec[key]
+            if not numeric[key]:
+                row.append(escape(str(value)))
+                continue
+            text = fmt(float(value), digits[key])
+            if key.endswith("_dev_pct") and math.isfinite(float(value)):
+                text = f"{float(value):+,.{digits[key]}f}"
+            if key == "quota" and rec.get("quota_bound"):
+                text += f" ({rec['quota_bound']})"
+            row.append(text)
+        table.add_row(*row)
+    return table
+
+
+def violation_lines(name: str, evaluation: Evaluation) -> list[str]:
+    """How many hard and soft rules ``evaluation`` breaks, and the first few (no lines when
+    it breaks none)."""
+    violations = evaluation.violations
+    if not violations:
+        return []
+    hard = sum(v.hard for v in violations)
+    lines = [f"{name}: {hard} hard and {len(violations) - hard} soft rule violations"]
+    lines += [f"  - {v}" for v in violations[:VIOLATIONS_SHOWN]]
+    if len(violations) > VIOLATIONS_SHOWN:
+        lines.append(f"  ... and {len(violations) - VIOLATIONS_SHOWN} more")
+    return lines
+
+
+def moves_table(moves: pd.DataFrame) -> Table:
+    """Moves with their effect per objective term (the undone move's change) and rule."""
+    table = Table(title_justify="left")
+    deltas = [c for c in moves.columns if c.startswith("delta_")]
+    digits = metric("objective").digits_for(())
+    for title in ("item", "from", "to"):
+        table.add_column(title)
+    for delta in deltas:
+        table.add_column(escape(metric(delta.removeprefix("delta_")).label), justify="right")
+    table.add_column("forced by")
+    for rec in moves.to_dict(orient="records"):
+        table.add_row(escape(str(rec["item"])), escape(str(rec["from"])),
+                      escape(str(rec["to"])),
+                      *[f"{rec[c]:+,.{digits}f}" if math.isfinite(rec[c]) else "n/a"
+                        for c in deltas],
+                      escape(rec["forced_by"]) or "—")
+    return table
+
+
+def tradeoff_table(curve: Any) -> Table:
+    """One row per value of the swept setting: status, objective, bound, gap, travel, balance,
+    disruption and time."""
+    s = curve.scenario
+    frame = curve.frame()
+    keys = ["objective", "bound", "travel",
+            *(f"{r.attribute}_max_abs_dev_pct" for r in s.spec.rules.balance),
+            "moved_items"]
+    keys = [k for k in keys if k in frame]
+    table = Table(title=f"trade-off of {curve.path}", title_justify="left")
+    table.add_column(curve.path.rsplit(".", 1)[-1], justify="right")
+    table.add_column("status", justify="right")
+    for key in keys:
+        table.add_column("bound" if key == "bound" else metric(key).label, justify="right")
+        if key == "bound":
+            table.add_column("gap %", justify="right")
+    table.add_column("s", justify="right")
+    for rec in frame.to_dict(orient="records"):
+        cells = [f"{rec['value']:g}",
+                 str(rec["status"]) + (" (kept previous)" if rec["kept_previous"] else "")]
+        solved = rec["status"] not in ("infeasible", "no plan")
+        for key in keys:
+            value = rec.get(key)
+            digits = metric("objective" if key == "bound" else key).digits_for(
+                frame[key].to_numpy(dtype=float))
+            cells.append(fmt(value, digits) if solved else "")
+            if key == "bound":
+                gap = rec.get("gap", float("nan"))
+                cells.append(f"{100 * gap:.2f}" if solved and math.isfinite(gap)
+                             else "" if not solved else "n/a")
+        cells.append(fmt(rec.get("seconds"), 1) if solved else "")
+        table.add_row(*cells)
+    return table
+
+
+def replay_table(columns: dict[str, dict[str, float]], title: str,
+                 history: dict[str, float] | None = None) -> Table:
+    """Lead KPIs of several routing policies (one column each), the best per row in bold;
+    with ``history``, a last column of what the recorded outcomes say."""
+    table = Table(title=escape(title), title_justify="left")
+    table.add_column("KPI")
+    for name in columns:
+        table.add_column(escape(name), justify="right")
+    if history:
+        table.add_column("history (actual)", justify="right")
+    _side_by_side(table, list(LEAD_METRICS), list(columns.values()),
+                  extra=history or None, skip_missing=True)
+    if history:
+        for key in HISTORY_METRICS:
+            if key in history:
+                m = metric(key)
+                table.add_row(m.label, *[""] * len(columns),
+                              fmt(history[key], m.digits_for(history[key])))
+    return table
