@@ -23,10 +23,10 @@ import yaml
 from cases import brute_force, write_scenario
 from conftest import TinyScenario, assert_mentions, run_failing, write_csv
 from territory_opt import evaluate, solve
-from territory_opt.alignment.diagnose import quick_conflicts
 from territory_opt.alignment.formulation import build_alignment, row_layout
 from territory_opt.alignment.pairs import all_pairs, cost_block, nearest_pairs, pair_costs
 from territory_opt.geo import haversine_km
+from territory_opt.scenario.conflicts import quick_conflicts
 from territory_opt.scenario.load import load_scenario
 from territory_opt.scenario.model import NO_TERRITORY, Scenario
 

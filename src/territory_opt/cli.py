@@ -22,7 +22,6 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from territory_opt.alignment.diagnose import quick_conflicts
 from territory_opt.backends.contract import Progress, Status, package_version, relative_gap
 from territory_opt.backends.registry import registered_backends
 from territory_opt.errors import (
@@ -113,8 +112,9 @@ def validate(scenario: Path, as_json: bool) -> None:
 
     def run() -> None:
         s = load_scenario(scenario)
-        conflicts = quick_conflicts(s)
-        counts = family_of(s).views.counts(s)
+        family = family_of(s)
+        conflicts = family.conflicts(s)
+        counts = family.views.counts(s)
         if as_json:
             click.echo(json.dumps({"valid": not conflicts, "items": s.n_items,
                                    "accounts": counts.get("accounts", 0),
@@ -122,8 +122,9 @@ def validate(scenario: Path, as_json: bool) -> None:
                                    "conflicts": [str(c) for c in conflicts]}, indent=2))
         else:
             extra = "".join(f", {n:,} named {name}" for name, n in counts.items() if n)
-            out.print(f"scenario '{s.name}': {s.n_items:,} items{extra}, "
-                      f"{s.n_territories:,} territories ({s.fte.sum():g} FTE)")
+            words = family.views.words
+            out.print(f"scenario '{s.name}': {s.n_items:,} {words.items}{extra}, "
+                      f"{s.n_territories:,} {words.territories} ({s.fte.sum():g} FTE)")
             for name in s.attributes:
                 out.print(f"  {name}: total {float(s.targets(name).sum()):,.2f}")
         if conflicts:

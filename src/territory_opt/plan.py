@@ -30,6 +30,7 @@ from territory_opt.backends.contract import Status, relative_gap
 from territory_opt.errors import Problem, ScenarioError, scenario_error
 from territory_opt.kpi.evaluate import Evaluation, evaluate, moved_mask
 from territory_opt.kpi.quotas import QUOTA_COLUMNS
+from territory_opt.rendering import to_html
 from territory_opt.scenario.load import load_scenario
 from territory_opt.scenario.model import NO_TERRITORY, Scenario
 from territory_opt.scenario.tables import read_text_table
@@ -230,9 +231,7 @@ class Plan:
     def _repr_html_(self) -> str:
         """Jupyter: scenario, status, backend, objective, bound, gap and seed, then the
         evaluation (KPIs, territories, violations)."""
-        from territory_opt.rendering import to_html  # the renderer is registered from above
-
-        return to_html(self)
+        return to_html(self)  # the renderer is registered from above (present.notebook)
 
 
 def _disagreements(scenario: Scenario, assignment: np.ndarray, evaluation: Evaluation,

@@ -22,7 +22,7 @@ import numpy as np
 
 from territory_opt.alignment.colgen import Relaxation, relax
 from territory_opt.alignment.construct import Construction, construct, improve
-from territory_opt.alignment.diagnose import quick_conflicts, solver_conflicts, violation_conflicts
+from territory_opt.alignment.diagnose import solver_conflicts, violation_conflicts
 from territory_opt.alignment.formulation import AlignmentModel
 from territory_opt.alignment.heuristic import AlignmentBackend
 from territory_opt.alignment.lagrange import lagrangian_relaxation
@@ -39,6 +39,7 @@ from territory_opt.errors import Conflict, InfeasibleError, NoPlanFoundError, Te
 from territory_opt.kpi.evaluate import objective_terms
 from territory_opt.outcome import stop_status
 from territory_opt.plan import Plan
+from territory_opt.scenario.conflicts import quick_conflicts
 from territory_opt.scenario.model import NO_TERRITORY, Scenario
 from territory_opt.settings import SolveSettings, WarmStart
 

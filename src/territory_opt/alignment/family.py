@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from territory_opt.alignment.diagnose import quick_conflicts
 from territory_opt.alignment.engine import solve_alignment
 from territory_opt.alignment.views import VIEWS
 from territory_opt.errors import Conflict
@@ -13,6 +12,7 @@ from territory_opt.family import Views
 from territory_opt.kpi.compare import MAX_ANALYSED_MOVES
 from territory_opt.kpi.evaluate import Evaluation, ObjectiveTerms, evaluate_with, objective_terms
 from territory_opt.plan import Plan
+from territory_opt.scenario.conflicts import quick_conflicts
 from territory_opt.scenario.model import Scenario
 from territory_opt.settings import SolveSettings
 

@@ -43,6 +43,7 @@ from territory_opt.kpi.compare import MAX_ANALYSED_MOVES
 from territory_opt.kpi.evaluate import Evaluation, ObjectiveTerms, dispersion_weight
 from territory_opt.outcome import stop_status
 from territory_opt.plan import Plan
+from territory_opt.scenario.conflicts import quick_conflicts
 from territory_opt.scenario.model import NO_TERRITORY, Scenario
 from territory_opt.settings import SolveSettings
 from territory_opt.tolerance import band_slack, capacity_limit
@@ -201,10 +202,9 @@ class DistrictingFamily:
     analysed_moves = MAX_ANALYSED_MOVES
 
     def conflicts(self, scenario: Scenario) -> list[Conflict]:
-        """None found by arithmetic before the solve: the loader checks the unit graph's
-        pieces against the territories, the exact model proves the rest."""
-        del scenario
-        return []
+        """The arithmetic checks of totals (the loader has checked the unit graph's pieces
+        against the territories; the exact model proves the rest)."""
+        return quick_conflicts(scenario)
 
     def solve(self, scenario: Scenario, settings: SolveSettings) -> Plan:
         """The best districting within ``settings``."""

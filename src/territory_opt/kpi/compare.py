@@ -25,6 +25,7 @@ from territory_opt.kpi.evaluate import (
     evaluate,
     moved_mask,
 )
+from territory_opt.rendering import to_html
 from territory_opt.scenario.model import NO_TERRITORY, Scenario
 from territory_opt.tolerance import band_slack, capacity_limit, share_limit
 
@@ -47,9 +48,7 @@ class Comparison:
 
     def _repr_html_(self) -> str:
         """Jupyter: the KPIs side by side and the first moves (``moves`` has them all)."""
-        from territory_opt.rendering import to_html  # the renderer is registered from above
-
-        return to_html(self)
+        return to_html(self)  # the renderer is registered from above (present.notebook)
 
 
 def compare(scenario: Scenario, assignments: Mapping[str, np.ndarray]) -> Comparison:

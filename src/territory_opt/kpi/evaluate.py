@@ -15,6 +15,7 @@ import pandas as pd
 from territory_opt.family import family_of
 from territory_opt.kpi.geography import evaluate_geography
 from territory_opt.kpi.quotas import quota_columns, quota_metrics
+from territory_opt.rendering import to_html
 from territory_opt.scenario.model import NO_TERRITORY, Scenario
 from territory_opt.tolerance import band_slack, capacity_limit, share_limit
 
@@ -83,9 +84,7 @@ class Evaluation:
 
     def _repr_html_(self) -> str:
         """Jupyter: the plan KPIs, the territory table and the violations, if any."""
-        from territory_opt.rendering import to_html  # the renderer is registered from above
-
-        return to_html(self)
+        return to_html(self)  # the renderer is registered from above (present.notebook)
 
 
 def evaluate(scenario: Scenario, assignment: np.ndarray) -> Evaluation:

@@ -23,6 +23,7 @@ from territory_opt.leads.kpis import evaluate_leads
 from territory_opt.leads.views import VIEWS
 from territory_opt.outcome import stop_status
 from territory_opt.plan import Plan
+from territory_opt.scenario.conflicts import quick_conflicts
 from territory_opt.scenario.model import Scenario
 from territory_opt.settings import SolveSettings
 
@@ -85,8 +86,9 @@ class LeadsFamily:
     analysed_moves = MAX_ANALYSED_LEAD_MOVES
 
     def conflicts(self, scenario: Scenario) -> list[Conflict]:
-        """Eligibility, ownership and capacity that cannot all hold (fairness aside)."""
-        return batch_conflicts(scenario, fairness=None)
+        """The arithmetic checks of totals, else eligibility, ownership and capacity that
+        cannot all hold (fairness aside)."""
+        return quick_conflicts(scenario) or batch_conflicts(scenario, fairness=None)
 
     def solve(self, scenario: Scenario, settings: SolveSettings) -> Plan:
         """The allocation of most expected revenue within ``settings``."""

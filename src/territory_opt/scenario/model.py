@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from territory_opt.geo import haversine_km
+from territory_opt.rendering import to_html
 from territory_opt.scenario.schema import ScenarioSpec
 
 if TYPE_CHECKING:
@@ -437,9 +438,7 @@ class Scenario:
 
     def _repr_html_(self) -> str:
         """Jupyter: a summary of size, attributes, rules and settings, and the items' head."""
-        from territory_opt.rendering import to_html  # the renderer is registered from above
-
-        return to_html(self)
+        return to_html(self)  # the renderer is registered from above (present.notebook)
 
     def territory_label(self, index: np.ndarray) -> np.ndarray:
         """Territory ids for an index array; '' where the index is :data:`NO_TERRITORY`."""
