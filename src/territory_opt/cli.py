@@ -20,9 +20,8 @@ import click
 import numpy as np
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
-from territory_opt.backends.contract import Progress, Status, package_version, relative_gap
+from territory_opt.backends.contract import Progress, Status, package_version
 from territory_opt.backends.registry import registered_backends
 from territory_opt.errors import (
     InfeasibleError,
@@ -36,8 +35,12 @@ from territory_opt.kpi.evaluate import Evaluation, evaluate
 from territory_opt.plan import Plan, read_assignment
 from territory_opt.present.jsonable import clean, evaluation_json
 from territory_opt.present.terminal import (
+    backends_table,
+    headcount_table,
     metric_table,
     moves_table,
+    plan_summary,
+    progress_line,
     replay_table,
     territory_table,
     tradeoff_table,
@@ -488,16 +491,7 @@ def size_command(scenario: Path, candidates_csv: Path, workload: str, capacity: 
         if as_json:
             click.echo(json.dumps(result.summary() | {"out_dir": str(written)}, indent=2))
         else:
-            table = Table(title=f"headcount for {s.name}", title_justify="left")
-            for column in ("reps", "status", "travel", "bound", "s", "why"):
-                table.add_column(column, justify="left" if column in ("status", "why")
-                                 else "right")
-            for a in result.attempts:
-                plan = a.status == "feasible"
-                table.add_row(str(a.p) if a.p else "any", a.status,
-                              _fmt(a.travel) if plan else "", _fmt(a.bound) if plan else "",
-                              f"{a.seconds:.1f}", escape(a.reason))
-            out.print(table)
+            out.print(headcount_table(s.name, result.attempts))
             if result.reps is not None:
                 proven = "proven minimum" if result.proven_minimum else "minimum not proven"
                 out.print(f"[bold]{result.reps} reps[/] ({proven}); bases: " + escape(
@@ -743,16 +737,7 @@ def backends_command(as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    table = Table(title="solver backends (preference order; auto takes the first installed)",
-                  title_justify="left")
-    for column in ("name", "installed", "own bound", "warm start", "deterministic", "notes"):
-        table.add_column(column)
-    for r in rows:
-        table.add_row(str(r["name"]), "yes" if r["installed"] else "no",
-                      "yes" if r["bound"] else "no (LP bound used)",
-                      "yes" if r["warm_start"] else "no", "yes" if r["deterministic"] else "no",
-                      str(r["notes"]))
-    out.print(table)
+    out.print(backends_table(rows))
     out.print(f"highspy {package_version('highspy')}, ortools {package_version('ortools')}, "
               f"pulp {package_version('pulp')}")
 
@@ -830,32 +815,15 @@ def _progress_printer() -> Callable[[Progress], None]:
         if not math.isfinite(p.objective) and p.seconds < 2:
             return  # quick solves (and infeasible ones) finish without a "no plan yet" line
         last[:] = [p.seconds, p.objective]
-        bound = f"bound {p.bound:,.1f}" if math.isfinite(p.bound) else "bound n/a"
-        if math.isfinite(p.objective):
-            gap = relative_gap(p.objective, p.bound)
-            shown = f"gap {gap:.2%}" if math.isfinite(gap) else "gap n/a"
-            line = f"  {p.seconds:6.1f} s   plan {p.objective:,.1f}   {bound}   {shown}"
-        else:
-            line = f"  {p.seconds:6.1f} s   no plan yet   {bound}"
+        line = progress_line(p)
         err.print(("\r" + line.ljust(78)) if tty else line, end="" if tty else "\n")
 
     return show
 
 
 def _print_plan(plan: Plan, written: Path) -> None:
-    s = plan.scenario
-    bound = _fmt(plan.bound) if math.isfinite(plan.bound) else "none"
-    reason = f" ({plan.stop_reason})" if plan.stop_reason else ""
-    out.print(f"[bold]{s.name}[/]: {plan.status}{reason}   objective {_fmt(plan.objective)}   "
-              f"bound {bound}   gap {plan.gap:.3%}   "
-              f"{plan.seconds.get('total', 0):.1f} s ({plan.backend}, seed {plan.seed})")
-    if plan.found_by and plan.found_by != plan.backend:
-        out.print(f"plan found by the {plan.found_by}")
-    out.print(territory_table(s, plan.evaluation, title="territories"))
-    columns = {"plan": plan.evaluation}
-    if s.has_current:
-        columns = {"current": evaluate(s, s.current)} | columns
-    out.print(metric_table(s, columns))
+    for part in plan_summary(plan):
+        out.print(part)
     _print_violations("plan", plan.evaluation)
     out.print(f"plan written to [bold]{written}[/]")
 

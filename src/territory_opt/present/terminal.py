@@ -1,5 +1,6 @@
-"""Terminal tables (rich): plan KPIs side by side, the per-territory table, violations, moves,
-trade-off points and the lead-routing replay.
+"""Terminal output (rich): a solved plan's summary, plan KPIs side by side, the per-territory
+table, violations, moves, trade-off points, the lead-routing replay, progress lines and the
+backends.
 
 What to show comes from the scenario's family (:func:`territory_opt.family.family_of`, its
 ``views``); how to show it — labels, decimals, which way is better — from the metric registry
@@ -15,12 +16,15 @@ import pandas as pd
 from rich.markup import escape
 from rich.table import Table
 
+from territory_opt.backends.contract import Progress, relative_gap
 from territory_opt.family import family_of
-from territory_opt.kpi.evaluate import Evaluation
+from territory_opt.kpi.evaluate import Evaluation, evaluate
 from territory_opt.kpi.metrics import best, column, metric
 from territory_opt.kpi.views import column_title
 from territory_opt.leads.report import HISTORY_METRICS, LEAD_METRICS
+from territory_opt.plan import Plan
 from territory_opt.scenario.model import Scenario
+from territory_opt.sizing.headcount import Attempt
 from territory_opt.text import fmt
 
 VIOLATIONS_SHOWN = 10
@@ -172,4 +176,62 @@ def replay_table(columns: dict[str, dict[str, float]], title: str,
                 m = metric(key)
                 table.add_row(m.label, *[""] * len(columns),
                               fmt(history[key], m.digits_for(history[key])))
+    return table
+
+
+def plan_summary(plan: Plan) -> list[str | Table]:
+    """A solved plan: its status line (objective, bound, gap, time, backend, seed), who found
+    it, the territories, and its KPIs beside the current alignment's."""
+    s = plan.scenario
+    bound = fmt(plan.bound) if math.isfinite(plan.bound) else "none"
+    reason = f" ({plan.stop_reason})" if plan.stop_reason else ""
+    parts: list[str | Table] = [
+        f"[bold]{escape(s.name)}[/]: {plan.status}{escape(reason)}   objective "
+        f"{fmt(plan.objective)}   bound {bound}   "
+        f"gap {plan.gap:.3%}   {plan.seconds.get('total', 0):.1f} s ({plan.backend}, "
+        f"seed {plan.seed})"]
+    if plan.found_by and plan.found_by != plan.backend:
+        parts.append(f"plan found by the {escape(plan.found_by)}")
+    parts.append(territory_table(s, plan.evaluation, title="territories"))
+    columns = {"plan": plan.evaluation}
+    if s.has_current:
+        columns = {"current": evaluate(s, s.current)} | columns
+    parts.append(metric_table(s, columns))
+    return parts
+
+
+def progress_line(p: Progress) -> str:
+    """One progress report: seconds, the plan's objective (or none yet), bound and gap."""
+    bound = f"bound {p.bound:,.1f}" if math.isfinite(p.bound) else "bound n/a"
+    if not math.isfinite(p.objective):
+        return f"  {p.seconds:6.1f} s   no plan yet   {bound}"
+    gap = relative_gap(p.objective, p.bound)
+    shown = f"gap {gap:.2%}" if math.isfinite(gap) else "gap n/a"
+    return f"  {p.seconds:6.1f} s   plan {p.objective:,.1f}   {bound}   {shown}"
+
+
+def backends_table(rows: list[dict[str, Any]]) -> Table:
+    """The registered backends in preference order: installed, own bound, warm start,
+    determinism, notes."""
+    table = Table(title="solver backends (preference order; auto takes the first installed)",
+                  title_justify="left")
+    for name in ("name", "installed", "own bound", "warm start", "deterministic", "notes"):
+        table.add_column(name)
+    for r in rows:
+        table.add_row(str(r["name"]), "yes" if r["installed"] else "no",
+                      "yes" if r["bound"] else "no (LP bound used)",
+                      "yes" if r["warm_start"] else "no", "yes" if r["deterministic"] else "no",
+                      escape(str(r["notes"])))
+    return table
+
+
+def headcount_table(name: str, attempts: list[Attempt]) -> Table:
+    """Sales-force sizing: each headcount tried, its status, travel, bound, time and why."""
+    table = Table(title=f"headcount for {escape(name)}", title_justify="left")
+    for heading in ("reps", "status", "travel", "bound", "s", "why"):
+        table.add_column(heading, justify="left" if heading in ("status", "why") else "right")
+    for a in attempts:
+        plan = a.status == "feasible"
+        table.add_row(str(a.p) if a.p else "any", a.status, fmt(a.travel) if plan else "",
+                      fmt(a.bound) if plan else "", f"{a.seconds:.1f}", escape(a.reason))
     return table
