@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -56,3 +57,48 @@ def test_an_old_plan_evaluates_and_reports_from_the_command_line(name: str,
     assert (folder / "report.html").stat().st_size > 10_000
     assert load_scenario(scenario).digest == json.loads(
         (folder / "plan.json").read_text())["scenario"]["digest"]
+
+
+def test_a_sweep_resumes_from_results_written_by_960e0ba(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Checkpoints are keyed by the scenario's digest, the settings and the version: with the
+    version they were written under, today's code finds them and solves nothing again."""
+    from territory_opt.studies import sweep as sweep_module
+
+    old = Path(__file__).parent / "fixtures" / "sweep_960e0ba"
+    records = [json.loads(p.read_text()) for p in sorted((old / "results").glob("*.json"))]
+    monkeypatch.setattr(sweep_module, "__version__", records[0]["territory_opt_version"])
+    out = tmp_path / "out"
+    shutil.copytree(old / "results", out / "results")
+    solved: list[object] = []
+    monkeypatch.setattr(sweep_module, "solve", lambda *a, **k: solved.append(a))
+    result = sweep_module.run_sweep(old / "sweep.yaml", out_dir=out, scheduler="serial",
+                                    progress=False)
+    assert result.skipped == len(records) == 2
+    assert solved == []
+    by_name = {r.name: r for r in result.records}
+    for record in records:
+        assert by_name[record["name"]].objective == pytest.approx(record["objective"])
+        assert by_name[record["name"]].assignment == record["assignment"]
+
+
+def test_a_job_database_written_by_960e0ba_still_serves_and_runs(tmp_path: Path) -> None:
+    """The service's SQLite job store of 960e0ba: its finished job reads with its plan, and its
+    queued job is solved by today's worker."""
+    from territory_opt.service.store import JobStore
+    from territory_opt.service.worker import run_job
+
+    database = tmp_path / "jobs.sqlite"
+    shutil.copy(Path(__file__).parent / "fixtures" / "service_960e0ba" / "jobs.sqlite", database)
+    store = JobStore(f"sqlite:///{database}")
+    jobs = {job.name: job for job in store.list("local")}
+    done = jobs["small"]
+    assert done.status == "done" and done.result is not None
+    assert done.public()["status"] == "done"
+    assert len(done.result["assignment"]) == 200
+    queued = store.claim("today")
+    assert queued is not None and queued.name == "small-queued"
+    run_job(store, queued, "today", os.getppid())
+    solved = store.get(queued.id)
+    assert solved is not None and solved.status == "done", solved and solved.error
+    assert solved.result is not None and set(solved.result) >= set(done.result)
