@@ -168,3 +168,23 @@ def test_large_path_proves_a_short_batch_infeasible(tmp_path: Path,
                              [{"skills": "en", "capacity": 2}, {"skills": "en", "capacity": 2}])
     result = batch_module.allocate(scenario, time_limit=10)
     assert result.status == Status.INFEASIBLE
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("fairness", [None, {"tolerance": 0.6},
+                                      {"tolerance": 0.2, "hard": False, "penalty": 0.5}],
+                         ids=["no-fairness", "hard-fairness", "soft-fairness"])
+def test_the_heuristic_path_is_valid_at_any_size(tmp_path: Path, seed: int,
+                                                 fairness: dict[str, Any] | None) -> None:
+    """``heuristic`` takes the large-batch path (flow, Lagrangian, column generation,
+    rounding) even on a tiny batch; its plan is feasible, its bound valid, and it says so."""
+    scenario = random_case(tmp_path, seed, fairness)
+    best = brute_force(scenario)
+    if best == float("inf"):
+        with pytest.raises(InfeasibleError):
+            solve(scenario, backend="heuristic", time_limit=10)
+        return
+    plan = solve(scenario, backend="heuristic", time_limit=10)
+    assert plan.backend == "heuristic" and "flow" in plan.found_by
+    assert plan.evaluation.feasible
+    assert plan.bound <= best + 1e-6 and plan.objective >= best - 1e-6

@@ -107,9 +107,18 @@ def allocate(scenario: Scenario, leads: np.ndarray | None = None, *,
                         value_factor=value_factor)
     share = scenario.fte / scenario.fte.sum()
     if backend == "heuristic" or (chosen.name == "highs" and batch.n_pairs > DIRECT_MIP_PAIRS):
-        return _allocate_large(scenario, batch, used or {}, prior, require_all,
-                               fairness, SolveOptions(time_limit=time_limit, gap=gap,
-                                                      threads=threads, seed=seed), started)
+        large = _allocate_large(scenario, batch, used or {}, prior, require_all,
+                                fairness, SolveOptions(time_limit=time_limit, gap=gap,
+                                                       threads=threads, seed=seed), started)
+        if large.status.has_plan and require_all and bool((large.assignment == NO_REP).any()):
+            # Not a plan: a lead that must be routed is not (the rounding gave up on it).
+            large = dataclasses.replace(large, status=Status.NO_PLAN)
+        left = time_limit - (time.perf_counter() - started)
+        if large.status.has_plan or large.status == Status.INFEASIBLE or left < 1.0:
+            return large
+        # A hard fairness band can cut every flow plan and leave the rounding MIP without
+        # one: the whole MIP, with the time left, finds a plan or proves there is none.
+        time_limit = left
     start = batch.vector(greedy_start(scenario, batch, used), fairness, prior, share)
     # The gap is relative to the revenue at stake: with fairness penalties the objective
     # (−revenue + penalty) can sit near 0, where a relative gap never closes.
