@@ -1,6 +1,6 @@
-"""The one place a plan's status is decided: :func:`stop_status` from its objective and a valid
-bound (every family and the heuristic use it), then :func:`settle` against the scenario's own
-numbers.
+"""The one place a plan's status is decided: from its objective and a valid bound by the one
+status rule (:func:`~territory_opt.backends.contract.stop_status`, which backends, engines and
+families all use), then by :func:`settle` against the scenario's own numbers.
 
 A solver judges its plan on its own model — scaled rows, a feasibility tolerance of about 1e-6,
 integers rounded. The user judges it on the scenario. An account of potential 1e-7 moved under
@@ -15,28 +15,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from territory_opt.backends.contract import OPTIMALITY_GAP, Status, relative_gap
+from territory_opt.backends.contract import Status
 from territory_opt.kpi.evaluate import Violation
 from territory_opt.plan import Plan
-
-
-def stop_status(objective: float, bound: float, *, gap_target: float, interrupted: bool = False,
-                solver_optimal: bool = False, solver_reason: str = "") -> tuple[Status, str]:
-    """The status of a plan of value ``objective`` and why its search stopped.
-
-    Optimal means proven by a valid ``bound`` (within :data:`OPTIMALITY_GAP`), whoever found
-    the plan and whatever a solver said; otherwise the plan is feasible and the reason is, in
-    order: ``interrupted``, ``gap target reached`` (the gap is within ``gap_target``, or the
-    solver proved its own model optimal), else the solver's own reason or ``time limit``.
-    """
-    gap = relative_gap(objective, bound)
-    if gap <= OPTIMALITY_GAP:
-        return Status.OPTIMAL, "proven optimal"
-    if interrupted:
-        return Status.FEASIBLE, "interrupted"
-    if gap <= gap_target or solver_optimal:
-        return Status.FEASIBLE, "gap target reached"
-    return Status.FEASIBLE, solver_reason or "time limit"
 
 
 def hard_violations(plan: Plan) -> list[Violation]:
@@ -57,3 +38,4 @@ def settle(plan: Plan) -> Plan:
     reason = (f"the plan breaks {len(broken)} hard rule(s) on the scenario's own numbers "
               f"(first: {first}); the solver's tolerance hid it")
     return replace(plan, status=Status.VIOLATES, stop_reason=reason)
+

@@ -33,11 +33,11 @@ from territory_opt.backends.contract import (
     SolveOptions,
     SolveResult,
     Status,
+    stop_status,
 )
 from territory_opt.backends.registry import get_backend
 from territory_opt.errors import Conflict, InfeasibleError, NoPlanFoundError, TerritoryOptError
 from territory_opt.kpi.evaluate import objective_terms
-from territory_opt.outcome import stop_status
 from territory_opt.plan import Plan
 from territory_opt.scenario.conflicts import quick_conflicts
 from territory_opt.scenario.model import NO_TERRITORY, Scenario

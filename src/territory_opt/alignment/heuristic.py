@@ -24,9 +24,9 @@ from territory_opt.backends.contract import (
     SolveResult,
     Status,
     module_available,
+    stop_status,
 )
 from territory_opt.backends.linear import LinearModel
-from territory_opt.outcome import stop_status
 
 
 @runtime_checkable

@@ -133,14 +133,34 @@ def relative_gap(objective: float, bound: float) -> float:
     return diff / abs(objective) if objective != 0 else float("inf")
 
 
-def final_status(status: Status, objective: float, bound: float) -> tuple[Status, str]:
-    """Demote a solver's "optimal" to FEASIBLE when the gap exceeds :data:`OPTIMALITY_GAP`.
+def stop_status(objective: float, bound: float, *, gap_target: float, interrupted: bool = False,
+                solver_optimal: bool = False, solver_reason: str = "") -> tuple[Status, str]:
+    """The one status rule: the status of a plan of value ``objective`` and why its search
+    stopped — for backends, engines and families alike.
 
-    Solvers call a solve optimal once the user's gap target is met; we do not.
+    Optimal means proven by a valid ``bound`` (within :data:`OPTIMALITY_GAP`), whoever found
+    the plan and whatever a solver said; otherwise the plan is feasible and the reason is, in
+    order: ``interrupted``, ``gap target reached`` (the gap is within ``gap_target``, or the
+    solver proved its own model optimal), else the solver's own reason or ``time limit``.
     """
-    if status == Status.OPTIMAL and relative_gap(objective, bound) > OPTIMALITY_GAP:
+    gap = relative_gap(objective, bound)
+    if gap <= OPTIMALITY_GAP:
+        return Status.OPTIMAL, "proven optimal"
+    if interrupted:
+        return Status.FEASIBLE, "interrupted"
+    if gap <= gap_target or solver_optimal:
         return Status.FEASIBLE, "gap target reached"
-    return status, ""
+    return Status.FEASIBLE, solver_reason or "time limit"
+
+
+def final_status(status: Status, objective: float, bound: float) -> tuple[Status, str]:
+    """A solver's status after :func:`stop_status`: its "optimal" (said once the user's gap
+    target is met) stays optimal only when the bound proves it; the reason given is the
+    demotion's, empty otherwise."""
+    if status != Status.OPTIMAL:
+        return status, ""
+    settled, reason = stop_status(objective, bound, gap_target=0.0, solver_optimal=True)
+    return settled, "" if settled == Status.OPTIMAL else reason
 
 
 @runtime_checkable

@@ -26,7 +26,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from territory_opt.backends.contract import Progress, Status
+from territory_opt.backends.contract import Progress, Status, stop_status
 from territory_opt.districting.exact import solve_exact
 from territory_opt.districting.heuristic import solve_heuristic
 from territory_opt.districting.kpis import (
@@ -41,7 +41,6 @@ from territory_opt.family import Views
 from territory_opt.geo import haversine_km, unit_vectors
 from territory_opt.kpi.compare import MAX_ANALYSED_MOVES
 from territory_opt.kpi.evaluate import Evaluation, ObjectiveTerms, dispersion_weight
-from territory_opt.outcome import stop_status
 from territory_opt.plan import Plan
 from territory_opt.scenario.conflicts import quick_conflicts
 from territory_opt.scenario.model import NO_TERRITORY, Scenario

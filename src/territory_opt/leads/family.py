@@ -14,14 +14,13 @@ from dataclasses import replace
 
 import numpy as np
 
-from territory_opt.backends.contract import Progress, Status
+from territory_opt.backends.contract import Progress, Status, stop_status
 from territory_opt.errors import Conflict, InfeasibleError, NoPlanFoundError, TerritoryOptError
 from territory_opt.family import Views
 from territory_opt.kpi.evaluate import Evaluation, ObjectiveTerms
 from territory_opt.leads.batch import LEAD_BACKENDS, allocate, batch_conflicts
 from territory_opt.leads.kpis import evaluate_leads
 from territory_opt.leads.views import VIEWS
-from territory_opt.outcome import stop_status
 from territory_opt.plan import Plan
 from territory_opt.scenario.conflicts import quick_conflicts
 from territory_opt.scenario.model import Scenario
