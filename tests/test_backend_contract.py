@@ -320,3 +320,62 @@ def test_quiet_solves_print_nothing(backend: Backend, capfd: pytest.CaptureFixtu
     result = backend.solve(assignment_with_slack(), SolveOptions(time_limit=10))
     assert capfd.readouterr().out == ""  # it would corrupt --json output
     assert result.status == Status.OPTIMAL
+
+
+# --- work limit (deterministic effort) --------------------------------------------------------
+
+WORK_LIMITS = {"highs": 20.0, "cpsat": 0.5}
+"""Work limits (in each backend's ``Capabilities.work_unit``) that stop it on
+``balanced(60, 5, 0.002, seed=3)`` with a plan but before it proves the optimum: HiGHS
+proves it after about 1,900 nodes, CP-SAT after more than 0.5 deterministic seconds."""
+
+
+def test_a_work_limit_gives_the_same_plan_whatever_the_clock(backend: Backend) -> None:
+    """The time limit (0.001 s) would leave no plan: a work limit sets it aside, stops the
+    search on effort, and gives the same plan twice, with the effort done reported."""
+    if not backend.capabilities.work_limit:
+        pytest.skip(f"{backend.name} has no deterministic work limit")
+    model, _ = balanced(60, 5, 0.002, seed=3)
+    options = SolveOptions(time_limit=0.001, gap=0, threads=1, seed=0,
+                           work_limit=WORK_LIMITS.get(backend.name, 1.0))
+    first, second = backend.solve(model, options), backend.solve(model, options)
+    for result in (first, second):
+        check(model, result)
+        assert result.status == Status.FEASIBLE, result.log
+        assert result.stop_reason == "work limit"
+        assert result.work > 0
+    assert first.x is not None and second.x is not None
+    assert np.array_equal(first.x, second.x)
+    assert first.objective == second.objective
+    assert first.bound == second.bound
+    assert first.work == second.work
+
+
+def test_a_generous_work_limit_still_proves_the_optimum(backend: Backend) -> None:
+    if not backend.capabilities.work_limit:
+        pytest.skip(f"{backend.name} has no deterministic work limit")
+    model = assignment_with_slack()
+    result = backend.solve(model, SolveOptions(time_limit=0.001, work_limit=1e6))
+    check(model, result)
+    assert result.status == Status.OPTIMAL, result.log
+    assert result.objective == pytest.approx(19.5, abs=1e-6)
+
+
+def test_a_work_limit_is_refused_without_a_deterministic_mode(backend: Backend) -> None:
+    if backend.capabilities.work_limit:
+        pytest.skip(f"{backend.name} has a deterministic work limit")
+    assert backend.capabilities.work_unit == ""
+    model = assignment_with_slack()
+    result = backend.solve(model, SolveOptions(time_limit=10, work_limit=100))
+    check(model, result)
+    assert result.status == Status.ERROR
+    assert "work_limit" in result.log and "no deterministic work limit" in result.log
+    assert result.stop_reason == "work_limit not supported"
+    assert result.work == 0.0
+
+
+def test_work_units_are_declared() -> None:
+    units = {b.name: b.capabilities.work_unit for b in registered_backends()}
+    assert "nodes" in units["highs"] and "simplex iterations" in units["highs"]
+    assert "deterministic" in units["cpsat"]
+    assert units["scip"] == units["cbc"] == ""

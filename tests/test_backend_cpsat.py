@@ -355,3 +355,14 @@ def test_verbose_solves_log_to_stdout(capfd: pytest.CaptureFixture[str]) -> None
     CpSatBackend().solve(assignment_with_soft_row(),
                          SolveOptions(time_limit=LIMIT, verbose=True))
     assert "CP-SAT solver" in capfd.readouterr().out
+
+
+def test_a_work_limit_runs_one_worker_without_a_time_limit() -> None:
+    model = random_assignment(40, 4, 0.05, seed=2)
+    result = CpSatBackend().solve(model, SolveOptions(time_limit=0.001, threads=2,
+                                                      work_limit=100.0))
+    assert result.status == Status.OPTIMAL, result.log
+    assert "1 worker instead of 2" in result.log
+    assert "cpsat: 1 workers, interleave_search=False" in result.log
+    assert "work limit 100 deterministic seconds, no time limit" in result.log
+    assert 0 < result.work < 100.0  # CP-SAT's deterministic time, not the limit

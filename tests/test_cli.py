@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -135,3 +136,63 @@ def test_unknown_backend_exits_2_with_the_known_names(tmp_path: Path) -> None:
     assert "unknown backend 'gurobi'" in result.stderr
     assert "highs, cpsat, scip, cbc" in result.stderr
     assert not (tmp_path / "p").exists()
+
+
+SMALL = ROOT / "scenarios" / "small" / "scenario.yaml"
+
+REGIONS_HONOURS = {"backend", "time_limit", "gap", "seed", "threads", "candidates",
+                   "warm_start", "verbose", "scheduler", "workers"}
+"""Solve options ``solve --regions`` honours (each seen in plan.json's options or the log)."""
+REGIONS_REFUSES = {"work_limit"}  # and --warm-start current / PLAN_DIR
+NOT_SOLVE_OPTIONS = {"scenario", "out_dir", "regions", "draw_map", "as_json"}
+
+
+def test_regions_honours_or_refuses_every_solve_option(tmp_path: Path) -> None:
+    # Every option of `solve` is accounted for: a new one must be added here, honoured by the
+    # decomposition or refused by it, never dropped silently.
+    from territory_opt.cli import solve_command
+
+    names = {p.name for p in solve_command.params}
+    assert names == REGIONS_HONOURS | REGIONS_REFUSES | NOT_SOLVE_OPTIONS
+
+    base = ("solve", str(SMALL), "--regions", "2", "--scheduler", "serial", "--time-limit", "10")
+    # Honoured: what was given is what the plan records.
+    out = tmp_path / "honoured"
+    result = run_cli(*base, "--out", str(out), "--backend", "highs", "--gap", "0.05",
+                     "--seed", "3", "--threads", "2", "--candidates", "5", "--warm-start",
+                     "none", "--workers", "3", "--verbose")
+    assert result.returncode == 0, result.stderr
+    meta = json.loads((out / "plan.json").read_text())
+    assert meta["backend"] == "decomposed (highs)"
+    assert {k: meta["options"][k] for k in ("time_limit", "gap", "seed", "threads",
+                                            "candidates", "warm_start", "workers")} == {
+        "time_limit": 10.0, "gap": 0.05, "seed": 3, "threads": 2, "candidates": 5,
+        "warm_start": "none", "workers": 3}
+    assert "HiGHS" in result.stdout + result.stderr  # --verbose: the regions' solver log
+    # Refused, by name, with exit 2, before any solving.
+    plan_dir = str(out)
+    for extra, named in ((("--work-limit", "1000"), "--work-limit"),
+                         (("--warm-start", "current"), "--warm-start current"),
+                         (("--warm-start", plan_dir), "--warm-start")):
+        result = run_cli(*base, "--out", str(tmp_path / "refused"), *extra)
+        assert result.returncode == 2, (extra, result.stderr)
+        assert named in result.stderr and "not supported with --regions" in result.stderr
+        assert not (tmp_path / "refused").exists()
+    # And the decomposition's own options without --regions: refused, not ignored.
+    for extra in (("--scheduler", "serial"), ("--workers", "2")):
+        result = run_cli("solve", str(SMALL), "--out", str(tmp_path / "refused"), *extra)
+        assert result.returncode == 2 and extra[0] in result.stderr, result.stderr
+
+
+def test_solve_reports_load_solve_and_write_seconds(tmp_path: Path) -> None:
+    out = tmp_path / "plan"
+    result = run_cli("solve", str(SMALL), "--out", str(out), "--time-limit", "10")
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"loaded in [\d.]+ s, solved in [\d.]+ s, written in [\d.]+ s",
+                     result.stdout), result.stdout
+    meta = json.loads((out / "plan.json").read_text())
+    assert 0 < meta["load_seconds"] < 30 and 0 < meta["write_seconds"] < 30
+    assert "load" not in meta["seconds"] and meta["seconds"]["total"] > 0  # the solve's own
+    plan = Plan.read(out)
+    assert plan.load_seconds == meta["load_seconds"]
+    assert plan.write_seconds == meta["write_seconds"]

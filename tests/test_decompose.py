@@ -12,6 +12,7 @@ from territory_opt import evaluate, load_scenario, solve
 from territory_opt.alignment import decompose
 from territory_opt.alignment.decompose import partition_items, solve_decomposed, territory_regions
 from territory_opt.alignment.formulation import row_layout
+from territory_opt.deadline import Deadline
 from territory_opt.errors import TerritoryOptError
 from territory_opt.scenario.model import NO_TERRITORY, Scenario
 from territory_opt.scenario.subset import sub_scenario
@@ -96,7 +97,7 @@ def test_the_partition_follows_the_whole_models_band_prices() -> None:
     # another region than the plan's at 2 / 4 regions with raw costs, 0.5% / 1.4% priced.
     s = load_scenario(DEMO)
     good = solve(s, time_limit=30, gap=0.01)
-    relaxation = decompose.whole_relaxation(s, budget=10, seed=0)
+    relaxation = decompose.whole_relaxation(s, Deadline(10), seed=0)
     for count in (2, 4):
         labels, names = territory_regions(s, count, seed=0)
         priced = partition_items(s, labels, len(names), relaxation.duals)

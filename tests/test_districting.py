@@ -17,7 +17,8 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from territory_opt.backends.contract import Status
+from territory_opt.backends.contract import Progress, Status
+from territory_opt.deadline import Deadline, Stopwatch
 from territory_opt.districting.contiguity import (
     Adjacency,
     cut_edges,
@@ -219,6 +220,31 @@ def test_heuristic_is_deterministic_for_a_seed() -> None:
     again = solve_heuristic(problem, time_limit=30, seed=3, iterations=20_000)
     assert first.labels is not None and again.labels is not None
     assert np.array_equal(first.labels, again.labels)
+
+
+def test_heuristic_under_a_work_limit_is_deterministic_and_stops_on_it() -> None:
+    # Move attempts are the heuristic's work: the search ends on them, not on the clock.
+    problem = grid_problem(6, 6, 4, "cut_edges", [1 + (u * 7) % 5 for u in range(36)], 0.1)
+    runs = [Deadline(30, work=20_000), Deadline(30, work=20_000)]
+    first, again = (solve_heuristic(problem, deadline=d, seed=3) for d in runs)
+    assert first.labels is not None and again.labels is not None
+    assert np.array_equal(first.labels, again.labels)
+    assert all(20_000 <= d.spent < 40_000 for d in runs)
+
+
+def test_heuristic_keeps_its_deadline_and_reports_better_plans() -> None:
+    problem = grid_problem(6, 6, 4, "cut_edges", [1 + (u * 7) % 5 for u in range(36)], 0.1)
+    stopped = Deadline(30)
+    stopped.stop.set()
+    started = Stopwatch()
+    solve_heuristic(problem, deadline=stopped, seed=0)
+    assert started.seconds() < 5  # the stop signal ends the search at once
+    seen: list[Progress] = []
+    deadline = Deadline(0.5)
+    result = solve_heuristic(problem, deadline=deadline, seed=0, progress=seen.append)
+    assert result.labels is not None and seen
+    assert seen[-1].objective == result.objective
+    assert all(0 <= p.seconds <= deadline.elapsed() for p in seen)
 
 
 def test_heuristic_honours_locks_and_fixed_centres() -> None:

@@ -19,6 +19,7 @@ from territory_opt.backends.contract import SolveOptions, Status
 from territory_opt.backends.highs import HighsBackend
 from territory_opt.backends.linear import sub_model
 from territory_opt.backends.registry import get_backend
+from territory_opt.deadline import Deadline
 from territory_opt.scenario.model import NO_TERRITORY, Scenario
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,8 +51,8 @@ def test_nearest_pairs_are_allowed_and_hold_current_and_nearest(demo: Scenario) 
 
 @pytest.mark.parametrize("k", [1, 2, 8])
 def test_column_generation_reaches_the_full_lp_bound(demo: Scenario, k: int) -> None:
-    full = relax(demo, all_pairs(demo), OPTIONS, 60)
-    priced = relax(demo, nearest_pairs(demo, k), OPTIONS, 60)
+    full = relax(demo, all_pairs(demo), OPTIONS, Deadline(60))
+    priced = relax(demo, nearest_pairs(demo, k), OPTIONS, Deadline(60))
     assert full.status == priced.status == Status.OPTIMAL
     # k = 1 cannot balance anything: phase 1 and pricing must add the missing pairs.
     assert priced.priced_in > 0
@@ -63,11 +64,11 @@ def test_column_generation_reaches_the_full_lp_bound(demo: Scenario, k: int) -> 
 def test_lagrangian_bound_is_valid_before_pricing_converges(demo: Scenario) -> None:
     import territory_opt.alignment.colgen as colgen
 
-    full = relax(demo, all_pairs(demo), OPTIONS, 60)
+    full = relax(demo, all_pairs(demo), OPTIONS, Deadline(60))
     original = colgen.MAX_ROUNDS
     try:
         colgen.MAX_ROUNDS = 2  # stop after one pricing pass
-        early = relax(demo, nearest_pairs(demo, 2), OPTIONS, 60)
+        early = relax(demo, nearest_pairs(demo, 2), OPTIONS, Deadline(60))
     finally:
         colgen.MAX_ROUNDS = original
     assert early.bound <= full.bound * (1 + 1e-9)
@@ -81,13 +82,13 @@ def test_infeasible_scenario_is_proven_by_phase_1(small: Scenario) -> None:
     lock = np.where(overfull, 0, NO_TERRITORY)
     scenario = dataclasses.replace(small, lock=lock)
     assert small.attributes[attribute][overfull].sum() > ceiling
-    result = relax(scenario, nearest_pairs(scenario, 2), OPTIONS, 60)
+    result = relax(scenario, nearest_pairs(scenario, 2), OPTIONS, Deadline(60))
     assert result.status == Status.INFEASIBLE
     assert result.violation[f"balance {attribute}"][0, 1] > 0  # over the band in territory 0
 
 
 def test_repair_turns_the_lp_into_a_plan(demo: Scenario) -> None:
-    relaxation = relax(demo, nearest_pairs(demo, 8), OPTIONS, 60)
+    relaxation = relax(demo, nearest_pairs(demo, 8), OPTIONS, Deadline(60))
     assert relaxation.x is not None
     assignment, violation = round_and_repair(relaxation.model, relaxation.x)
     assert violation == 0.0
@@ -113,7 +114,7 @@ def test_sub_model_fixes_the_rest_and_keeps_the_objective(small: Scenario) -> No
 
 def test_heuristic_plan_is_feasible_with_a_valid_bound(demo: Scenario) -> None:
     plan = solve(demo, backend="heuristic", time_limit=10, gap=0.01, threads=1, seed=3)
-    full = relax(demo, all_pairs(demo), OPTIONS, 60)
+    full = relax(demo, all_pairs(demo), OPTIONS, Deadline(60))
     assert evaluate(demo, plan.assignment).feasible
     assert plan.bound == pytest.approx(full.bound, rel=1e-7)  # the whole problem's LP bound
     assert plan.bound <= plan.objective
@@ -139,15 +140,15 @@ def test_auto_picks_the_heuristic_only_for_large_scenarios() -> None:
 def test_exact_backend_on_candidates_reports_only_the_priced_bound(small: Scenario) -> None:
     plan = solve(small, backend="highs", candidates=2, time_limit=3, gap=0.0, threads=1)
     assert "column generation" in plan.bound_source
-    full = relax(small, all_pairs(small), OPTIONS, 60)
+    full = relax(small, all_pairs(small), OPTIONS, Deadline(60))
     assert plan.bound == pytest.approx(full.bound, rel=1e-7)
 
 
 def test_lagrangian_bound_is_valid_and_close_to_the_lp(demo: Scenario) -> None:
     from territory_opt.alignment.lagrange import lagrangian_relaxation
 
-    full = relax(demo, all_pairs(demo), OPTIONS, 60)
-    lagrange = lagrangian_relaxation(demo, nearest_pairs(demo, 4), OPTIONS, 20)
+    full = relax(demo, all_pairs(demo), OPTIONS, Deadline(60))
+    lagrange = lagrangian_relaxation(demo, nearest_pairs(demo, 4), OPTIONS, Deadline(20))
     assert not lagrange.lp
     assert lagrange.bound <= full.bound * (1 + 1e-9)  # valid: never above the LP optimum
     assert lagrange.bound >= full.bound * (1 - 0.01)  # and useful: within 1% of it
@@ -160,7 +161,7 @@ def test_lagrangian_bound_is_valid_and_close_to_the_lp(demo: Scenario) -> None:
 def test_flow_keeps_its_band_exactly_and_costs_no_more_than_the_lp(demo: Scenario) -> None:
     from territory_opt.alignment.flow import balance_flow
 
-    full = relax(demo, all_pairs(demo), OPTIONS, 60)
+    full = relax(demo, all_pairs(demo), OPTIONS, Deadline(60))
     model = build_alignment(demo, all_pairs(demo))
     flow = balance_flow(model, np.zeros(model.linear.n_rows))  # no prices: one band only
     assert flow is not None and not (flow.short > 0).any() and not flow.unplaced.any()
@@ -186,7 +187,7 @@ def test_flow_at_the_lagrangian_prices_rounds_to_a_plan(demo: Scenario) -> None:
     from territory_opt.alignment.flow import flow_point
     from territory_opt.alignment.lagrange import lagrangian_relaxation
 
-    lagrange = lagrangian_relaxation(demo, nearest_pairs(demo, 4), OPTIONS, 10)
+    lagrange = lagrangian_relaxation(demo, nearest_pairs(demo, 4), OPTIONS, Deadline(10))
     assert lagrange.duals is not None and len(lagrange.duals) == lagrange.model.linear.n_rows
     point = flow_point(lagrange.model, lagrange.duals)
     assert point is not None

@@ -125,6 +125,57 @@ def test_solver_settings_and_district_counts_are_sweepable() -> None:
     assert fewer.digest == districts.digest  # same files: the sweep's hash tells them apart
 
 
+def test_the_sweeps_solver_settings_reach_the_solve_as_given(
+        tiny: TinyScenario, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The sweep's solver: block and a variant's solver.* settings are explicit arguments of
+    # solve() (which merges them once with the base scenario's solver: block); a setting the
+    # sweep does not give is not passed at all.
+    from territory_opt.studies import sweep as sweep_module
+
+    tiny.write()
+    sweep = load_sweep(_write_sweep(tiny.root, {
+        "base": "in/scenario.yaml", "solver": {"time_limit": 20, "work_limit": 5000},
+        "variants": [{"name": "a", "settings": {"solver.seed": 3, "solver.threads": 1}}]}))
+    given: list[dict[str, Any]] = []
+    real = sweep_module.solve
+
+    def spy(scenario: Any, **kwargs: Any) -> Any:
+        given.append(kwargs)
+        return real(scenario, **{k: v for k, v in kwargs.items() if k != "work_limit"})
+
+    monkeypatch.setattr(sweep_module, "solve", spy)
+    result = run_sweep(sweep, out_dir=tiny.root / "out", scheduler="serial", progress=False)
+    assert result.records[0].solved, result.records[0].error
+    assert {k: v for k, v in given[0].items() if k != "stop"} == {
+        "time_limit": 20.0, "work_limit": 5000.0, "seed": 3, "threads": 1}
+    assert type(given[0]["seed"]) is int and given[0]["stop"] is not None
+
+
+def test_a_stopped_serial_sweep_stops_its_solve_and_keeps_nothing_half_done(
+        tiny: TinyScenario, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The sweep's shutdown sets the solve's stop signal (Ctrl-C does, through solve()); the
+    # variant it cut short and those not begun are "interrupted": kept for no rerun.
+    from territory_opt.studies import sweep as sweep_module
+
+    tiny.write()
+    sweep = load_sweep(_write_sweep(tiny.root, {
+        "base": "in/scenario.yaml", "solver": {"time_limit": 20},
+        "variants": [{"name": n, "settings": {"solver.seed": i}}
+                     for i, n in enumerate(("first", "second", "third"))]}))
+    real = sweep_module.solve
+
+    def stopped_during_the_second(scenario: Any, **kwargs: Any) -> Any:
+        if kwargs["seed"] == 1:
+            kwargs["stop"].set()  # what Ctrl-C does during a solve
+        return real(scenario, **kwargs)
+
+    monkeypatch.setattr(sweep_module, "solve", stopped_during_the_second)
+    out = tiny.root / "out"
+    result = run_sweep(sweep, out_dir=out, scheduler="serial", progress=False)
+    assert [r.status for r in result.records] == ["optimal", "interrupted", "interrupted"]
+    assert {p.stem for p in (out / "results").glob("*.json")} == {result.records[0].hash}
+
+
 # --- running ----------------------------------------------------------------------------------
 
 

@@ -204,6 +204,28 @@ def test_intact_plans_agree(tiny: TinyScenario) -> None:
     assert "disagreements" not in json.loads((tiny.out_dir / "plan.json").read_text())
 
 
+def test_plan_json_records_load_and_write_seconds_apart_from_the_solves(
+        tiny: TinyScenario) -> None:
+    s = load_scenario(tiny.write())
+    plan = Plan(scenario=s, assignment=s.current, status=Status.FEASIBLE, bound=-math.inf,
+                backend="current", seconds={"total": 1.5}).timed(load_seconds=0.25)
+    evaluation = plan.evaluation
+    recorded, path = plan.written(tiny.out_dir)
+    meta = json.loads((path / "plan.json").read_text())
+    assert meta["seconds"] == {"total": 1.5}  # the solve's own
+    assert meta["load_seconds"] == 0.25
+    assert meta["write_seconds"] == recorded.write_seconds and 0 <= meta["write_seconds"] < 30
+    assert recorded.evaluation is evaluation  # not evaluated again
+    again = Plan.read(path)
+    assert (again.load_seconds, again.write_seconds) == (0.25, meta["write_seconds"])
+    # Made in memory and never timed: null, and a plan.json without them reads as None.
+    assert Plan(scenario=s, assignment=s.current, status=Status.FEASIBLE, bound=-math.inf,
+                backend="current").summary()["load_seconds"] is None
+    del meta["load_seconds"], meta["write_seconds"]
+    (path / "plan.json").write_text(json.dumps(meta))
+    assert Plan.read(path).load_seconds is None
+
+
 def test_cut_assignment_is_flagged(tiny: TinyScenario) -> None:
     plan_dir = current_plan_dir(tiny)
     csv = plan_dir / "assignment.csv"

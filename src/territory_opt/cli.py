@@ -23,6 +23,7 @@ from rich.markup import escape
 
 from territory_opt.backends.contract import Progress, Status, package_version
 from territory_opt.backends.registry import registered_backends
+from territory_opt.deadline import Stopwatch, process_age
 from territory_opt.errors import (
     InfeasibleError,
     NoPlanFoundError,
@@ -154,15 +155,21 @@ def validate(scenario: Path, as_json: bool) -> None:
 @click.option("--candidates", type=click.IntRange(min=1),
               help="Nearest territories offered per item [default: all pairs up to 1M pairs "
                    "for exact backends, else 8; column generation adds what the LP wants].")
+@click.option("--work-limit", type=FiniteRange(min=0, min_open=True),
+              help="Stop on this much deterministic effort instead of time (the backend's "
+                   "unit, see `territory-opt backends`): the same plan on any machine load.")
 @click.option("--verbose", is_flag=True, help="Show the solver's own log.")
 @click.option("--regions", help="Solve region by region in parallel and stitch: a number of "
                                 "regions to cluster the reps into, or 'auto' (the territories' "
                                 "region column, else ~50 reps per region). For very large "
-                                "alignments.")
+                                "alignments. --threads is then per region (default 1), "
+                                "--candidates and --warm-start construct/none apply to each "
+                                "region; --work-limit and --warm-start current/PLAN_DIR are "
+                                "refused.")
 @click.option("--scheduler", help="With --regions: 'serial', or a Dask scheduler address "
                                   "tcp://HOST:PORT [default: a local Dask cluster].")
-@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True,
-              help="With --regions: processes of the local Dask cluster.")
+@click.option("--workers", type=click.IntRange(min=1),
+              help="With --regions: processes of the local Dask cluster [default: 2].")
 @click.option("--map", "draw_map", is_flag=True,
               help="Also draw the plan: map.png and map.html in the plan directory.")
 @json_option
@@ -176,10 +183,11 @@ def solve_command(
     threads: int | None,
     warm_start: str,
     candidates: int | None,
+    work_limit: float | None,
     verbose: bool,
     regions: str | None,
     scheduler: str | None,
-    workers: int,
+    workers: int | None,
     as_json: bool,
     draw_map: bool,
 ) -> None:
@@ -189,33 +197,50 @@ def solve_command(
     """
 
     def run() -> None:
+        if regions is None:
+            for flag, given in (("--scheduler", scheduler), ("--workers", workers)):
+                if given is not None:
+                    raise TerritoryOptError(f"{flag} applies to decomposed solves only; give "
+                                            "--regions too, or leave it out")
+        loading = Stopwatch()
         s = load_scenario(scenario)
+        # What the user waited for before the solve: start-up (interpreter, imports) included.
+        load_seconds = process_age() or loading.seconds()
         target = out_dir or _default_out(s)
         _check_new_output(target)
         progress = None if as_json else _progress_printer()
+        start = _warm_start(s, warm_start)
+        solving = Stopwatch()
         if regions is not None:
-            plan = _solve_in_regions(s, regions, backend, time_limit, gap, seed, workers,
-                                     scheduler, quiet=as_json)
+            plan = _solve_in_regions(s, regions, backend=backend, time_limit=time_limit,
+                                     gap=gap, seed=seed, threads=threads, warm_start=start,
+                                     candidates=candidates, work_limit=work_limit,
+                                     verbose=verbose, workers=workers, scheduler=scheduler,
+                                     quiet=as_json)
         else:
-            start = _warm_start(s, warm_start)
             plan = solve(s, backend=backend, time_limit=time_limit, gap=gap, seed=seed,
                          threads=threads, warm_start=start, candidates=candidates,
-                         progress=progress, verbose=verbose)
+                         work_limit=work_limit, progress=progress, verbose=verbose)
+        solve_seconds = solving.seconds()
         if progress is not None:
             err.print()
+        writing = Stopwatch()
         try:
-            written = plan.write(target)
+            plan, written = plan.timed(load_seconds=load_seconds).written(target)
         except KeyboardInterrupt:  # signals wait for a write under way to finish
             if not target.is_dir():
                 raise
             err.print(f"interrupted; the plan was written to {escape(str(target))}")
             sys.exit(130)
+        write_seconds = writing.seconds()
         maps = _write_maps(plan, written) if draw_map else []
         if as_json:
             extra = {"plan_dir": str(written)} | ({"maps": [str(p) for p in maps]} if maps else {})
             click.echo(json.dumps(plan.summary() | extra, indent=2))
         else:
             _print_plan(plan, written)
+            out.print(f"started and loaded in {load_seconds:.1f} s, solved in "
+                      f"{solve_seconds:.1f} s, written in {write_seconds:.1f} s")
             for path in maps:
                 out.print(f"map written to [bold]{escape(str(path))}[/]")
         if plan.status == Status.VIOLATES:  # written for inspection, but not a plan to use
@@ -349,14 +374,16 @@ def compare_command(plan_dirs: Sequence[Path], current: bool, shown_moves: int,
 @click.option("--seed", type=click.IntRange(min=0), help="Random seed of the solver.")
 @click.option("--threads", type=click.IntRange(min=1, max=CORES),
               help=f"Solver threads (at most {CORES}, this machine's cores).")
+@click.option("--work-limit", type=FiniteRange(min=0, min_open=True),
+              help="Deterministic effort per point instead of time (the backend's unit).")
 @click.option("--independent", is_flag=True,
               help="Solve every point on its own (default: warm-start each from the previous "
                    "point's plan and keep the better one).")
 @json_option
 def tradeoff_command(scenario: Path, setting: str, values_text: str, out_dir: Path | None,
                      backend: str | None, time_limit: float | None, gap: float | None,
-                     seed: int | None, threads: int | None, independent: bool,
-                     as_json: bool) -> None:
+                     seed: int | None, threads: int | None, work_limit: float | None,
+                     independent: bool, as_json: bool) -> None:
     """Sweep one rule or weight and chart what it costs: writes tradeoff.csv, tradeoff.png and
     tradeoff.json (travel, balance, disruption, objective and bound per value)."""
     from territory_opt.studies.tradeoff import TradeoffPoint, tradeoff
@@ -379,7 +406,8 @@ def tradeoff_command(scenario: Path, setting: str, values_text: str, out_dir: Pa
                           f"{point.plan.seconds.get('total', 0):.1f} s")
 
         curve = tradeoff(s, setting, values, backend=backend, time_limit=time_limit, gap=gap,
-                         seed=seed, threads=threads, chain=not independent, progress=show)
+                         seed=seed, threads=threads, work_limit=work_limit,
+                         chain=not independent, progress=show)
         written = curve.write(target)
         if as_json:
             click.echo(json.dumps(curve.summary() | {"out_dir": str(written)}, indent=2))
@@ -745,21 +773,25 @@ def backends_command(as_json: bool) -> None:
 # --- output helpers ---------------------------------------------------------------------------
 
 
-def _solve_in_regions(s: Scenario, regions: str, backend: str | None,
+def _solve_in_regions(s: Scenario, regions: str, *, backend: str | None,
                       time_limit: float | None, gap: float | None, seed: int | None,
-                      workers: int, scheduler: str | None, quiet: bool) -> Plan:
+                      threads: int | None, warm_start: WarmStart, candidates: int | None,
+                      work_limit: float | None, verbose: bool, workers: int | None,
+                      scheduler: str | None, quiet: bool) -> Plan:
+    """``solve --regions``: every solve option as the user gave it (None when not), merged
+    once by :func:`~territory_opt.alignment.decompose.solve_decomposed`, which honours each
+    or refuses it by name (exit 2)."""
     from territory_opt.alignment.decompose import solve_decomposed
 
     if regions != "auto" and not (regions.isdigit() and int(regions) >= 1):
         raise ScenarioError([Problem("--regions", "regions", repr(regions),
                                      "a number of regions >= 1, or 'auto'")])
-    settings = s.spec.solver
     plan, _ = solve_decomposed(
-        s, regions=None if regions == "auto" else int(regions),
-        backend=backend or "auto", time_limit=time_limit or settings.time_limit,
-        gap=gap if gap is not None else settings.gap,
-        seed=seed if seed is not None else settings.seed, workers=workers,
-        scheduler=scheduler, progress=None if quiet else (lambda m: err.print(escape(m))))
+        s, regions=None if regions == "auto" else int(regions), backend=backend,
+        time_limit=time_limit, gap=gap, seed=seed, threads=threads, warm_start=warm_start,
+        candidates=candidates, work_limit=work_limit, verbose=verbose,
+        workers=workers if workers is not None else 2, scheduler=scheduler,
+        progress=None if quiet else (lambda m: err.print(escape(m))))
     return plan
 
 

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     import numpy as np
 
+    from territory_opt.deadline import Deadline
     from territory_opt.errors import Conflict
     from territory_opt.kpi.evaluate import Evaluation, ObjectiveTerms
     from territory_opt.plan import Plan
@@ -117,8 +118,10 @@ class Family(Protocol):
         """Hard rules that cannot all hold, found by arithmetic before any solve."""
         ...
 
-    def solve(self, scenario: Scenario, settings: SolveSettings) -> Plan:
-        """The best plan within ``settings``; its status is settled by ``solve()``.
+    def solve(self, scenario: Scenario, settings: SolveSettings, deadline: Deadline) -> Plan:
+        """The best plan within ``settings`` by ``deadline`` (every phase takes a share of it;
+        its stop signal ends the solve with the best plan so far); ``solve()`` settles the
+        status.
 
         Raises
         ------

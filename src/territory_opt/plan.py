@@ -8,6 +8,11 @@ version, backend and options, seed, status, objective, bound, gap, times, plan-l
 is written into a temporary sibling directory and renamed into place, so a reader never sees
 half a plan.
 
+Times in ``plan.json``: ``seconds`` are the solve's (its phases and ``total``), measured inside
+the solve; ``load_seconds`` the scenario's loading, as measured by the caller (the CLI), and
+``write_seconds`` the writing of the plan directory up to ``plan.json`` (null when not
+measured; plans written before these existed have neither, and read as None).
+
 Reading a plan directory re-evaluates its assignment and checks it against what ``plan.json``
 recorded (rows, objective, status): a folder cut short or edited by hand is flagged in
 :attr:`Plan.disagreements` instead of being shown with the status it once had.
@@ -15,6 +20,7 @@ recorded (rows, objective, status): a folder cut short or edited by hand is flag
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from dataclasses import dataclass, field
@@ -27,6 +33,7 @@ import pandas as pd
 
 from territory_opt.atomic import write_folder
 from territory_opt.backends.contract import Status, relative_gap
+from territory_opt.deadline import Stopwatch
 from territory_opt.errors import Problem, ScenarioError, scenario_error
 from territory_opt.kpi.evaluate import Evaluation, evaluate, moved_mask
 from territory_opt.kpi.quotas import QUOTA_COLUMNS
@@ -56,7 +63,9 @@ class Plan:
     (``-inf`` when none is known). ``disagreements`` are sentences naming where a plan read
     from a directory differs from its ``plan.json`` (none for a plan made in memory);
     ``recorded_hard_violations`` is the number of hard violations ``plan.json`` recorded (None
-    for a plan made in memory). Neither is written into ``plan.json``.
+    for a plan made in memory). Neither is written into ``plan.json``. ``load_seconds`` is
+    the scenario's loading as the caller measured it (:meth:`timed`), ``write_seconds`` the
+    plan directory's writing (:meth:`write` measures it); None when not measured.
     """
 
     scenario: Scenario
@@ -73,6 +82,11 @@ class Plan:
     found_by: str = ""
     disagreements: tuple[str, ...] = ()
     recorded_hard_violations: int | None = None
+    load_seconds: float | None = None
+    write_seconds: float | None = None
+    work: float | None = None
+    """Deterministic effort the solve spent, in its backend's unit (``territory-opt
+    backends``): a 30 s solve's ``work`` is a work limit that reproduces about that solve."""
 
     @cached_property
     def evaluation(self) -> Evaluation:
@@ -150,12 +164,34 @@ class Plan:
             "bound_source": self.bound_source,
             "gap": _finite(self.gap),
             "seconds": self.seconds,
+            "load_seconds": None if self.load_seconds is None else _finite(self.load_seconds),
+            "write_seconds": None if self.write_seconds is None else _finite(self.write_seconds),
+            "work": None if self.work is None else _finite(self.work),
             "kpis": {k: _finite(v) for k, v in self.evaluation.metrics.items()},
             "violations": [str(v) for v in self.evaluation.violations],
         }
 
+    def timed(self, *, load_seconds: float | None = None,
+              write_seconds: float | None = None) -> Plan:
+        """This plan with the seconds its scenario took to load (or its directory to write),
+        its evaluation kept (not computed again)."""
+        out = dataclasses.replace(
+            self, load_seconds=self.load_seconds if load_seconds is None else load_seconds,
+            write_seconds=self.write_seconds if write_seconds is None else write_seconds)
+        if "evaluation" in vars(self):
+            vars(out)["evaluation"] = vars(self)["evaluation"]
+        return out
+
     def write(self, directory: str | Path) -> Path:
-        """Write the plan directory atomically; refuse to overwrite an existing path."""
+        """Write the plan directory atomically; refuse to overwrite an existing path.
+        ``plan.json`` is written last, with ``write_seconds``: the seconds spent writing up to
+        it (:meth:`written` returns the plan with them)."""
+        return self.written(directory)[1]
+
+    def written(self, directory: str | Path) -> tuple[Plan, Path]:
+        """:meth:`write`, and this plan with the ``write_seconds`` its ``plan.json`` records."""
+        watch = Stopwatch()
+        recorded: list[Plan] = [self]
 
         def fill(folder: Path) -> None:
             self.assignment_frame().to_csv(folder / ASSIGNMENT_FILE, index=False)
@@ -167,10 +203,12 @@ class Plan:
             quotas = self.quotas_frame()
             if quotas is not None:
                 quotas.to_csv(folder / QUOTAS_FILE, index=False, float_format="%.10g")
-            (folder / PLAN_FILE).write_text(json.dumps(self.summary(), indent=2) + "\n",
+            recorded[0] = self.timed(write_seconds=watch.seconds())
+            (folder / PLAN_FILE).write_text(json.dumps(recorded[0].summary(), indent=2) + "\n",
                                             encoding="utf-8")
 
-        return write_folder(directory, fill)
+        path = write_folder(directory, fill)
+        return recorded[0], path
 
     @classmethod
     def read(cls, directory: str | Path, scenario: Scenario | None = None) -> Plan:
@@ -208,6 +246,9 @@ class Plan:
             scenario_digest=meta["scenario"].get("digest"),
             stop_reason=meta.get("stop_reason", ""),
             found_by=meta.get("found_by", ""),
+            load_seconds=_optional_number(meta.get("load_seconds")),
+            write_seconds=_optional_number(meta.get("write_seconds")),
+            work=_optional_number(meta.get("work")),
             disagreements=_disagreements(scenario, assignment, evaluation, rows, meta,
                                          recorded_hard),
             recorded_hard_violations=recorded_hard,
@@ -346,6 +387,12 @@ def _pick(frame: pd.DataFrame, names: list[str], path: Path, what: str) -> str:
 def _finite(value: float) -> float | None:
     """JSON has no inf/NaN: write null."""
     return float(value) if value is not None and math.isfinite(value) else None
+
+
+def _optional_number(value: Any) -> float | None:
+    """A recorded time: None when absent (older plans), null or not a number."""
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) \
+        else None
 
 
 def _number(value: float | None, missing: float = math.nan) -> float:

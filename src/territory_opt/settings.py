@@ -33,6 +33,7 @@ class SolveSettings:
     seed: int = 0
     warm_start: WarmStart = field(default="construct", compare=False)
     candidates: int | None = None
+    work_limit: float | None = None
     verbose: bool = False
     progress: Callable[[Progress], None] | None = field(default=None, compare=False)
 
@@ -58,6 +59,7 @@ class SolveSettings:
         seed: int | None = None,
         warm_start: WarmStart = "construct",
         candidates: int | None = None,
+        work_limit: float | None = None,
         progress: Callable[[Progress], None] | None = None,
         verbose: bool = False,
     ) -> SolveSettings:
@@ -70,6 +72,8 @@ class SolveSettings:
             A NaN, infinite or non-positive limit, or more threads than this machine's cores.
         """
         check_limits(time_limit, gap, threads)
+        if work_limit is not None and not (math.isfinite(work_limit) and work_limit > 0):
+            raise TerritoryOptError(f"work_limit must be a finite number > 0, not {work_limit!r}")
         defaults = scenario.spec.solver
         return cls(
             backend=backend if backend is not None else defaults.backend,
@@ -79,6 +83,7 @@ class SolveSettings:
             seed=seed if seed is not None else defaults.seed,
             warm_start=warm_start,
             candidates=candidates if candidates is not None else defaults.candidates,
+            work_limit=work_limit if work_limit is not None else defaults.work_limit,
             verbose=verbose,
             progress=progress,
         )

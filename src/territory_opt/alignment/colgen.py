@@ -23,7 +23,6 @@ scenario infeasible and names the rows.
 from __future__ import annotations
 
 import dataclasses
-import time
 from typing import Any
 
 import numpy as np
@@ -37,6 +36,7 @@ from territory_opt.alignment.formulation import (
 from territory_opt.alignment.pairs import PairSet, cost_block, pair_costs
 from territory_opt.backends.contract import SolveOptions, Status
 from territory_opt.backends.registry import lp_engine
+from territory_opt.deadline import Deadline, Stopwatch
 from territory_opt.scenario.model import Scenario, item_blocks
 
 ADD_PER_ITEM = 2
@@ -75,9 +75,10 @@ class Relaxation:
 
 
 def relax(scenario: Scenario, pairs: PairSet, options: SolveOptions,
-          budget: float) -> Relaxation:
-    """Solve the LP relaxation over ``pairs`` and price in missing pairs (module docstring)."""
-    started = time.perf_counter()
+          deadline: Deadline) -> Relaxation:
+    """Solve the LP relaxation over ``pairs`` and price in missing pairs (module docstring),
+    by ``deadline``."""
+    watch = Stopwatch()
     price_of_violation = violation_cost(scenario, pairs)
     soft = build_alignment(scenario, pairs, soften=price_of_violation)
     lp = _IncrementalLp(soft, options)
@@ -89,7 +90,7 @@ def relax(scenario: Scenario, pairs: PairSet, options: SolveOptions,
     status = Status.NO_PLAN
     while rounds < MAX_ROUNDS:
         rounds += 1
-        lp_status = lp.run(budget - (time.perf_counter() - started))
+        lp_status = lp.run(deadline.remaining())
         if lp_status == "infeasible" and not phase1:
             phase1 = True  # too few pairs (or no plan at all): let the hard rows give, dearly
             lp.set_upper(hard_slacks, np.inf)
@@ -121,13 +122,12 @@ def relax(scenario: Scenario, pairs: PairSet, options: SolveOptions,
         if len(pricing.item) == 0:
             status = Status.INFEASIBLE if phase1 else Status.OPTIMAL
             break
-        out_of_time = time.perf_counter() - started > budget
-        if out_of_time or (options.stop is not None and options.stop.is_set()):
+        if deadline.expired():
             status = Status.NO_PLAN if phase1 else status
             break
         lp.add_pairs(pricing.item, pricing.territory)
         priced_in += len(pricing.item)
-    return lp.result(scenario, status, bound, rounds, priced_in, started)
+    return lp.result(scenario, status, bound, rounds, priced_in, watch)
 
 
 def violation_cost(scenario: Scenario, pairs: PairSet) -> float:
@@ -317,7 +317,7 @@ class _IncrementalLp:
         self.col_territory = np.concatenate([self.col_territory, territory])
 
     def result(self, scenario: Scenario, status: Status, bound: float, rounds: int,
-               priced_in: int, started: float) -> Relaxation:
+               priced_in: int, watch: Stopwatch) -> Relaxation:
         """The relaxation re-indexed to the hard model over the final pair set."""
         pairs = self.col_item >= 0
         final = PairSet.of(self.col_item[pairs], self.col_territory[pairs],
@@ -346,4 +346,4 @@ class _IncrementalLp:
                 x[block.start:block.stop] = values[source.start:source.stop]
         duals = self.kept_duals if status != Status.INFEASIBLE else None
         return Relaxation(model, x, reduced, objective, bound, status, rounds, priced_in,
-                          time.perf_counter() - started, violation, duals=duals)
+                          watch.seconds(), violation, duals=duals)

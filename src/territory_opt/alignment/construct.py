@@ -16,7 +16,6 @@ two per territory), so given the relaxation (:mod:`territory_opt.alignment.colge
 from __future__ import annotations
 
 import dataclasses
-import time
 from collections.abc import Iterator
 
 import numpy as np
@@ -34,6 +33,7 @@ from territory_opt.backends.contract import (
     relative_gap,
 )
 from territory_opt.backends.registry import get_backend
+from territory_opt.deadline import Deadline, Stopwatch
 from territory_opt.scenario.model import NO_TERRITORY
 
 EXTRA_PAIRS_PER_ITEM = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
@@ -66,10 +66,9 @@ class Construction:
 
 
 def construct(model: AlignmentModel, relaxation: Relaxation, options: SolveOptions,
-              budget: float) -> Construction:
-    """First plan from the relaxation within ``budget`` seconds (steps 1-2 of the module
-    docstring)."""
-    start = time.perf_counter()
+              deadline: Deadline) -> Construction:
+    """First plan from the relaxation by ``deadline`` (steps 1-2 of the module docstring)."""
+    watch = Stopwatch()
     if relaxation.x is None:
         return Construction(None, float("inf"), 0.0, f"no LP solution ({relaxation.status})")
     if relaxation.lp and _is_integral(relaxation.x, model.linear.integer):
@@ -82,79 +81,76 @@ def construct(model: AlignmentModel, relaxation: Relaxation, options: SolveOptio
             point, how = flow, "min-cost flow at the Lagrangian prices"
     large = len(model.pair_item) > MIP_PAIRS_LIMIT
     # Large models have no MIP fallback: the greedy repair may take the whole budget.
-    rounded, violation = round_and_repair(model, point, budget if large else budget / 2)
+    rounded, violation = round_and_repair(model, point,
+                                          deadline.rest() if large else deadline.share(0.5))
     assignment: np.ndarray | None = rounded
     how += " + greedy repair"
     if violation > 0 and large:
-        return Construction(None, float("inf"), time.perf_counter() - start,
+        return Construction(None, float("inf"), watch.seconds(),
                             f"repair stopped {violation:.3g} short of the bands")
     if violation > 0:
         # Stuck a little short: a MIP that may still violate the hard rows, at a high price,
         # starts from there and removes the rest (fast: it has a plan from the start).
         assignment = _repair_by_mip(model, relaxation, rounded, options,
-                                    budget - (time.perf_counter() - start))
+                                    deadline.share(1.0, at_most=REPAIR_SECONDS))
         how += " + elastic MIP"
     if assignment is not None:
         repaired = model.start_vector(assignment)
         objective = model.linear.objective(repaired)
         if options.progress is not None:
-            options.progress(Progress(objective, relaxation.bound, time.perf_counter() - start))
-        return Construction(repaired, objective, time.perf_counter() - start, how)
+            options.progress(Progress(objective, relaxation.bound, deadline.elapsed()))
+        return Construction(repaired, objective, watch.seconds(), how)
     n_items = model.scenario.n_items
     result: SolveResult | None = None
     for round_no, extra in enumerate(EXTRA_PAIRS_PER_ITEM, start=1):
-        remaining = budget - (time.perf_counter() - start)
-        if remaining <= 0.1 or _stopped(options):
+        if _over(deadline):
             break
         allowed = _pair_set(model, relaxation, int(extra * n_items))
-        result = _restricted(model, allowed, options, remaining, first_plan=True)
+        result = _restricted(model, allowed, options, deadline, first_plan=True)
         if result.status.has_plan and result.x is not None:
             if options.progress is not None:  # the relaxation's bound: valid for the model
                 options.progress(Progress(result.objective, relaxation.bound,
-                                          time.perf_counter() - start))
-            return Construction(result.x, result.objective, time.perf_counter() - start,
+                                          deadline.elapsed()))
+            return Construction(result.x, result.objective, watch.seconds(),
                                 f"LP rounding: restricted MIP over {int(allowed.sum()):,} of "
                                 f"{len(model.pair_item):,} pairs (round {round_no})")
         if result.status == Status.INFEASIBLE and allowed.all() and model.pairs.complete:
-            return Construction(None, float("inf"), time.perf_counter() - start,
+            return Construction(None, float("inf"), watch.seconds(),
                                 "no plan: the MIP over every pair is infeasible",
                                 infeasible=True)
     status = result.status if result is not None else Status.NO_PLAN
-    return Construction(None, float("inf"), time.perf_counter() - start,
+    return Construction(None, float("inf"), watch.seconds(),
                         f"restricted MIPs found no plan ({status})")
 
 
 def improve(model: AlignmentModel, relaxation: Relaxation, start: Construction,
-            options: SolveOptions, budget: float) -> Construction:
+            options: SolveOptions, deadline: Deadline) -> Construction:
     """Improve ``start`` by wider and wider restricted MIPs (step 3 of the module docstring)
-    until the gap to ``relaxation.bound`` is within ``options.gap`` or ``budget`` is spent."""
-    began = time.perf_counter()
+    until the gap to ``relaxation.bound`` is within ``options.gap`` or ``deadline`` ends."""
+    watch = Stopwatch()
     best = start
     if best.x is None or len(model.pair_item) > MIP_PAIRS_LIMIT:
         return best
     n_items = model.scenario.n_items
     for round_no, extra in enumerate(_widening(), start=1):
-        remaining = budget - (time.perf_counter() - began)
         bound = max(relaxation.bound, best.bound)
-        if (remaining <= 0.1 or _stopped(options)
-                or relative_gap(best.objective, bound) <= options.gap):
+        if _over(deadline) or relative_gap(best.objective, bound) <= options.gap:
             break
         allowed = _pair_set(model, relaxation, int(extra * n_items))
         allowed |= best.x[: len(allowed)] > 0.5  # the incumbent stays possible
         result = _restricted(model, allowed, dataclasses.replace(options, warm_start=best.x),
-                             remaining)
+                             deadline)
         # A MIP over every pair of a complete model is the model itself: its bound holds.
         mip_bound = result.bound if allowed.all() and model.pairs.complete else best.bound
         if result.status.has_plan and result.x is not None and (
                 result.objective < best.objective - 1e-9 * abs(best.objective)):
-            best = Construction(result.x, result.objective,
-                                start.seconds + time.perf_counter() - began,
+            best = Construction(result.x, result.objective, start.seconds + watch.seconds(),
                                 f"{start.note}, improved by restricted MIP over "
                                 f"{int(allowed.sum()):,} pairs (round {round_no})",
                                 max(best.bound, mip_bound))
             if options.progress is not None:
                 options.progress(Progress(best.objective, max(relaxation.bound, mip_bound),
-                                          time.perf_counter() - began))
+                                          deadline.elapsed()))
         else:
             best = dataclasses.replace(best, bound=max(best.bound, mip_bound))
         widest = allowed.all() or extra >= IMPROVE_PAIRS_PER_ITEM[-1]
@@ -164,7 +160,7 @@ def improve(model: AlignmentModel, relaxation: Relaxation, start: Construction,
 
 
 def _repair_by_mip(model: AlignmentModel, relaxation: Relaxation, assignment: np.ndarray,
-                   options: SolveOptions, budget: float) -> np.ndarray | None:
+                   options: SolveOptions, deadline: Deadline) -> np.ndarray | None:
     """Remove the hard rows' remaining violation with an elastic restricted MIP started from
     ``assignment``; the plan it finds if the violation reaches zero, else None."""
     scenario = model.scenario
@@ -177,11 +173,11 @@ def _repair_by_mip(model: AlignmentModel, relaxation: Relaxation, assignment: np
     ub = elastic.linear.ub.copy()
     ub[:n_pairs] = np.where(allowed, ub[:n_pairs], 0.0)
     hard = [b for b in elastic.elastic if b.hard]
-    sub = dataclasses.replace(options, time_limit=max(min(budget, REPAIR_SECONDS), 0.1),
-                              progress=None, warm_start=elastic.start_vector(assignment),
-                              gap=0.0)
+    sub = dataclasses.replace(options.within(deadline), progress=None,
+                              warm_start=elastic.start_vector(assignment), gap=0.0)
     stop_at_zero = dataclasses.replace(elastic.linear, ub=ub)
     result = get_backend("highs").solve(stop_at_zero, sub)
+    deadline.spend(max(result.work, 1.0))
     if not result.status.has_plan or result.x is None:
         return None
     if any(result.x[b.start:b.stop].sum() > 1e-6 * float(b.scale.max()) for b in hard):
@@ -191,17 +187,16 @@ def _repair_by_mip(model: AlignmentModel, relaxation: Relaxation, assignment: np
 
 
 def improve_in_pieces(model: AlignmentModel, relaxation: Relaxation, start: Construction,
-                      options: SolveOptions, budget: float) -> Construction:
+                      options: SolveOptions, deadline: Deadline) -> Construction:
     """Improve ``start`` by neighbourhood MIPs (:mod:`territory_opt.alignment.neighbourhoods`)."""
     if start.x is None:
         return start
-    began = time.perf_counter()
+    watch = Stopwatch()
     found = improve_by_neighbourhoods(model, start.x, max(relaxation.bound, start.bound),
-                                      options, budget)
+                                      options, deadline)
     if not found.improved or found.objective >= start.objective:
         return start
-    return Construction(found.x, found.objective,
-                        start.seconds + time.perf_counter() - began,
+    return Construction(found.x, found.objective, start.seconds + watch.seconds(),
                         f"{start.note}, improved by {found.improved} of {found.pieces} "
                         f"neighbourhood MIPs", start.bound)
 
@@ -213,14 +208,16 @@ def _widening() -> Iterator[float]:
 
 
 def _restricted(model: AlignmentModel, allowed: np.ndarray, options: SolveOptions,
-                limit: float, *, first_plan: bool = False) -> SolveResult:
+                deadline: Deadline, *, first_plan: bool = False) -> SolveResult:
     linear = model.linear
     n_pairs = len(allowed)
     ub = linear.ub.copy()
     ub[:n_pairs] = np.where(allowed, ub[:n_pairs], 0.0)
-    sub = dataclasses.replace(options, time_limit=max(limit, 0.1), progress=None,
+    sub = dataclasses.replace(options.within(deadline), progress=None,
                               solution_limit=1 if first_plan else None)
-    return get_backend("highs").solve(dataclasses.replace(linear, ub=ub), sub)
+    result = get_backend("highs").solve(dataclasses.replace(linear, ub=ub), sub)
+    deadline.spend(max(result.work, 1.0))  # at least one unit: every MIP is work done
+    return result
 
 
 def _pair_set(model: AlignmentModel, relaxation: Relaxation, n_extra: int) -> np.ndarray:
@@ -240,8 +237,10 @@ def _pair_set(model: AlignmentModel, relaxation: Relaxation, n_extra: int) -> np
     return allowed
 
 
-def _stopped(options: SolveOptions) -> bool:
-    return options.stop is not None and options.stop.is_set()
+def _over(deadline: Deadline) -> bool:
+    """Whether a phase should not start another MIP: stopped, out of work, or under 0.1 s
+    left (HiGHS's set-up alone takes that)."""
+    return deadline.expired() or deadline.remaining() <= 0.1
 
 
 def _is_integral(x: np.ndarray, integer: np.ndarray) -> bool:

@@ -18,7 +18,7 @@
 from __future__ import annotations
 
 import dataclasses
-import time
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -35,13 +35,14 @@ from territory_opt.alignment.neighbourhoods import improve_by_neighbourhoods, te
 from territory_opt.alignment.pairs import cost_block, nearest_pairs
 from territory_opt.backends.contract import SolveOptions, Status, relative_gap
 from territory_opt.cluster import dask_client
+from territory_opt.deadline import Deadline, Stopwatch, stop_on_ctrl_c
 from territory_opt.errors import Conflict, InfeasibleError, NoPlanFoundError, TerritoryOptError
 from territory_opt.geo import unit_vectors
 from territory_opt.outcome import settle
 from territory_opt.plan import Plan
 from territory_opt.scenario.model import NO_TERRITORY, Scenario, item_blocks
 from territory_opt.scenario.subset import sub_scenario
-from territory_opt.settings import SolveSettings
+from territory_opt.settings import SolveSettings, WarmStart
 
 TERRITORIES_PER_REGION = 50
 """Default region size when regions are clustered: about the size solved well in a minute."""
@@ -102,43 +103,101 @@ def solve_decomposed(
     scenario: Scenario,
     *,
     regions: int | None = None,
-    backend: str = "auto",
-    time_limit: float = 600.0,
-    gap: float = 0.005,
-    seed: int = 0,
+    backend: str | None = None,
+    time_limit: float | None = None,
+    gap: float | None = None,
+    seed: int | None = None,
+    threads: int | None = None,
+    warm_start: WarmStart = "construct",
+    candidates: int | None = None,
+    work_limit: float | None = None,
+    verbose: bool = False,
     workers: int = 2,
     scheduler: str | None = None,
     progress: Callable[[str], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> tuple[Plan, Decomposition]:
     """Solve ``scenario`` region by region (module docstring).
+
+    The solve options are merged once, as for :func:`territory_opt.solve`
+    (:meth:`SolveSettings.merged`: explicit argument > scenario ``solver:`` > defaults), and
+    each is honoured or refused (:func:`refuse_unsupported`), never dropped:
+
+    * ``backend``, ``gap``, ``seed``, ``verbose``: every region's solve;
+    * ``time_limit``: the whole solve, roughly: 20% to the whole model's bound and prices, 60%
+      to the regions (shared by size over the ``workers``), what is left to the coordination
+      pass;
+    * ``threads``: each region's solve and the coordination pass (default 1: regions run side
+      by side, one thread each, so ``workers`` × ``threads`` cores are busy at once);
+    * ``candidates``: the nearest territories offered per item in each region's solve;
+    * ``warm_start``: ``construct`` or ``none`` in each region's solve; ``current`` and a
+      given assignment are refused, and so is ``work_limit`` (see :func:`refuse_unsupported`).
 
     Parameters
     ----------
     regions
         Number of regions to cluster the territories into; ``None``: the ``region`` column,
         else one region per :data:`TERRITORIES_PER_REGION` territories.
-    time_limit
-        Seconds for the whole solve, roughly: 20% to the whole model's bound and prices, 60%
-        to the regions (shared by size over the ``workers``), what is left to the
-        coordination pass.
     scheduler
         ``None`` a local Dask cluster of ``workers`` processes, ``"serial"`` in this process,
         or the address of a Dask scheduler (``tcp://HOST:PORT``).
+    stop
+        Set it (or press Ctrl-C) to end the bound and the coordination pass early.
 
     Raises
     ------
     TerritoryOptError
-        For a scenario that cannot be decomposed (not an alignment, a disruption cap).
+        For a scenario that cannot be decomposed (not an alignment, a disruption cap), or an
+        option the decomposition cannot honour (naming it).
     InfeasibleError
         When no partition keeps every region's bands (the message says which).
     NoPlanFoundError
         When a region finds no plan in its share of the time.
     """
-    say = progress or (lambda _message: None)
+    settings = SolveSettings.merged(
+        scenario, backend=backend, time_limit=time_limit, gap=gap, threads=threads, seed=seed,
+        warm_start=warm_start, candidates=candidates, work_limit=work_limit, verbose=verbose)
+    refuse_unsupported(settings)
     if scenario.spec.rules.disruption is not None:
         raise TerritoryOptError("decomposed solves do not support rules.disruption (a cap on "
                                 "the whole plan's moves) yet; use a disruption weight instead")
-    started = time.perf_counter()
+    deadline = Deadline(settings.time_limit, stop=stop or threading.Event())
+    with stop_on_ctrl_c(deadline.stop):
+        return _decomposed(scenario, settings, deadline, regions, workers, scheduler,
+                           progress or (lambda _message: None))
+
+
+def refuse_unsupported(settings: SolveSettings) -> None:
+    """Refuse, naming it, a solve option the decomposition cannot honour.
+
+    Raises
+    ------
+    TerritoryOptError
+        ``work_limit`` (the regions share the time limit by size over parallel workers, and
+        the partition's prices come from a timed ascent: no deterministic effort to count);
+        ``warm_start`` ``current`` or an assignment (the items are re-partitioned before the
+        regions solve, so a whole-model start does not map onto the regions' models).
+    """
+    if settings.work_limit is not None:
+        raise TerritoryOptError(
+            f"--work-limit {settings.work_limit:g} (solver.work_limit) is not supported with "
+            "--regions: the regions share the time limit by size over parallel workers, so "
+            "their effort is not deterministic; give --time-limit instead, or solve without "
+            "--regions")
+    if settings.warm_start_name not in ("construct", "none"):
+        shown = "a plan" if settings.warm_start_name == "assignment" else "current"
+        raise TerritoryOptError(
+            f"--warm-start {shown} is not supported with --regions: the items are "
+            "re-partitioned into regions before the regions solve, so a start for the whole "
+            "model is not one for the regions; use --warm-start construct or none")
+
+
+def _decomposed(scenario: Scenario, settings: SolveSettings, deadline: Deadline,
+                regions: int | None, workers: int, scheduler: str | None,
+                say: Callable[[str], None]) -> tuple[Plan, Decomposition]:
+    time_limit, gap, seed = settings.time_limit, settings.gap, settings.seed
+    threads = settings.threads or 1
+    backend = settings.backend_name
     seconds: dict[str, float] = {}
     labels, names = territory_regions(scenario, regions, seed)
     if not scenario.has_home.all() and regions is not None:
@@ -147,17 +206,17 @@ def solve_decomposed(
         "territories")
     # The whole model's Lagrangian relaxation first: its bound holds whatever the partition,
     # and its band prices tell the partition which territories are short of load.
-    began = time.perf_counter()
-    relaxation = whole_relaxation(scenario, BOUND_SHARE * time_limit, seed)
+    watch = Stopwatch()
+    relaxation = whole_relaxation(scenario, deadline.share(BOUND_SHARE), seed)
     bound = relaxation.bound
-    seconds["bound"] = time.perf_counter() - began
+    seconds["bound"] = watch.seconds()
     say(f"bound for the whole model {bound:,.1f} in {seconds['bound']:.1f} s")
     seconds["partition"] = seconds["regions"] = 0.0
     while True:
-        began = time.perf_counter()
+        watch = Stopwatch()
         item_region = partition_items(scenario, labels, len(names), relaxation.duals)
-        seconds["partition"] += time.perf_counter() - began
-        say(f"items to regions in {time.perf_counter() - began:.1f} s")
+        seconds["partition"] += watch.seconds()
+        say(f"items to regions in {watch.seconds():.1f} s")
         tasks = [(r, sub_scenario(scenario, np.flatnonzero(item_region == r),
                                   np.flatnonzero(labels == r))) for r in range(len(names))]
         # The regions' share of the time on every worker, in proportion to their sizes.
@@ -165,9 +224,13 @@ def solve_decomposed(
         parallel = 1 if scheduler == "serial" else min(workers, len(tasks))
         budget = REGIONS_SHARE * time_limit * parallel * cells / cells.sum()
         per_region = float(budget.min())
-        began = time.perf_counter()
-        results = _run_regions(tasks, backend, budget, gap, seed, workers, scheduler, say)
-        seconds["regions"] += time.perf_counter() - began
+        # What each region's solve is told: the settings, one region's time, its threads.
+        region_settings = dataclasses.replace(settings, backend=backend, threads=threads,
+                                              progress=None)
+        watch = Stopwatch()
+        results = _run_regions(tasks, region_settings, budget, workers, scheduler, say,
+                               deadline.stop)
+        seconds["regions"] += watch.seconds()
         unsolved = [res for res in results if res.status == "failed"]
         if unsolved:  # out of time: merging would only make it harder
             raise NoPlanFoundError(
@@ -195,24 +258,29 @@ def solve_decomposed(
         territories = np.flatnonzero(labels == res.region)
         assignment[items] = territories[res.assignment]
 
-    began = time.perf_counter()
+    watch = Stopwatch()
     # Coordination gets what is left (20% when every phase used its share; more when the
     # regions reached their gap early), less a reserve for evaluating the final plan.
-    left = time_limit * (1.0 - EVALUATION_RESERVE) - (time.perf_counter() - started)
-    options = SolveOptions(time_limit=max(left, 0.0), gap=gap, seed=seed, threads=1)
+    left = deadline.remaining() - EVALUATION_RESERVE * time_limit
+    coordination = deadline.share(1.0, at_most=max(left, 0.0))
+    options = SolveOptions(time_limit=coordination.remaining(), gap=gap, seed=seed,
+                           threads=threads, stop=deadline.stop)
     stitched = Plan(scenario=scenario, assignment=assignment, status=Status.FEASIBLE,
                     bound=bound, backend="decomposed").objective
     say(f"stitched plan {stitched:,.1f}; coordinating across borders")
-    assignment = coordinate(scenario, assignment, labels, bound, options)
-    seconds["coordination"] = time.perf_counter() - began
-    seconds["total"] = time.perf_counter() - started
+    assignment = coordinate(scenario, assignment, labels, bound, options, coordination)
+    seconds["coordination"] = watch.seconds()
+    seconds["total"] = deadline.elapsed()
 
     plan = Plan(scenario=scenario, assignment=assignment, status=Status.FEASIBLE, bound=bound,
                 backend=f"decomposed ({backend})",
                 bound_source="Lagrangian relaxation of the whole model, priced over all pairs",
-                options={"time_limit": time_limit, "gap": gap, "seed": seed,
-                         "regions": len(names), "workers": workers},
-                seconds=seconds, found_by=f"{len(names)} regions + border coordination")
+                options={"time_limit": time_limit, "gap": gap, "seed": seed, "threads": threads,
+                         "candidates": settings.candidates,
+                         "warm_start": settings.warm_start_name, "regions": len(names),
+                         "workers": workers},
+                seconds=seconds, found_by=f"{len(names)} regions + border coordination",
+                stop_reason="interrupted" if deadline.interrupted else "")
     if plan.evaluation.feasible and relative_gap(plan.objective, bound) <= gap:
         plan = dataclasses.replace(plan, status=Status.OPTIMAL)
     return settle(plan), Decomposition(labels, item_region, names, results, seconds, stitched)
@@ -401,42 +469,45 @@ def _region_costs(scenario: Scenario, labels: np.ndarray, n_regions: int,
     return out
 
 
-def _solve_region(region: int, sub: Scenario, backend: str, time_limit: float, gap: float,
-                  seed: int) -> RegionResult:
-    """One region's plan, by the alignment engine (one thread: regions run side by side),
-    settled on the region's own numbers."""
-    began = time.perf_counter()
+def _solve_region(region: int, sub: Scenario, settings: SolveSettings, time_limit: float,
+                  stop: threading.Event | None = None) -> RegionResult:
+    """One region's plan, by the alignment engine with the decomposition's ``settings`` and
+    the region's ``time_limit`` (its share of the regions' time, fixed when the task was
+    sent: the task may run in another process), settled on the region's own numbers.
+    ``stop``: the decomposition's stop signal, when the region runs in this process."""
+    watch = Stopwatch()
+    settings = dataclasses.replace(settings, time_limit=time_limit)
     try:
-        plan = settle(solve_alignment(sub, SolveSettings.merged(
-            sub, backend=backend, time_limit=time_limit, gap=gap, seed=seed, threads=1)))
+        deadline = Deadline(time_limit, stop=stop or threading.Event())
+        plan = settle(solve_alignment(sub, settings, deadline))
         return RegionResult(region, plan.assignment, plan.bound, str(plan.status),
-                            plan.objective, time.perf_counter() - began)
+                            plan.objective, watch.seconds())
     except InfeasibleError as exc:
         return RegionResult(region, np.zeros(0, np.int64), -np.inf, "infeasible", np.inf,
-                            time.perf_counter() - began, error=str(exc).splitlines()[0])
+                            watch.seconds(), error=str(exc).splitlines()[0])
     except TerritoryOptError as exc:  # no plan in time, or a solver's refusal
         return RegionResult(region, np.zeros(0, np.int64), -np.inf, "failed", np.inf,
-                            time.perf_counter() - began, error=str(exc).splitlines()[0])
+                            watch.seconds(), error=str(exc).splitlines()[0])
 
 
-def _run_regions(tasks: list[tuple[int, Scenario]], backend: str, budget: np.ndarray,
-                 gap: float, seed: int, workers: int, scheduler: str | None,
-                 say: Callable[[str], None]) -> list[RegionResult]:
+def _run_regions(tasks: list[tuple[int, Scenario]], settings: SolveSettings,
+                 budget: np.ndarray, workers: int, scheduler: str | None,
+                 say: Callable[[str], None], stop: threading.Event | None = None
+                 ) -> list[RegionResult]:
     """The regions' solves, ``budget[r]`` seconds each: in this process, or on a Dask cluster
     (largest regions first)."""
     tasks = sorted(tasks, key=lambda t: -t[1].n_items * t[1].n_territories)
     if scheduler == "serial":
         results = []
         for region, sub in tasks:
-            results.append(_solve_region(region, sub, backend, float(budget[region]), gap,
-                                         seed))
+            results.append(_solve_region(region, sub, settings, float(budget[region]), stop))
             say(f"region {region + 1}/{len(tasks)} solved")
         return sorted(results, key=lambda res: res.region)
     from distributed import as_completed
 
     with dask_client(scheduler, workers) as client:
-        futures = [client.submit(_solve_region, region, sub, backend, float(budget[region]),
-                                 gap, seed, key=f"region-{region}-{seed}", retries=2,
+        futures = [client.submit(_solve_region, region, sub, settings, float(budget[region]),
+                                 key=f"region-{region}-{settings.seed}", retries=2,
                                  pure=False)
                    for region, sub in tasks]
         results = []
@@ -448,7 +519,7 @@ def _run_regions(tasks: list[tuple[int, Scenario]], backend: str, budget: np.nda
         return sorted(results, key=lambda res: res.region)
 
 
-def whole_relaxation(scenario: Scenario, budget: float, seed: int) -> Relaxation:
+def whole_relaxation(scenario: Scenario, deadline: Deadline, seed: int) -> Relaxation:
     """The whole scenario's Lagrangian relaxation of its band rows (subgradient ascent over
     each item's nearest territories, priced over every pair): its bound holds whatever the
     partition, and its prices steer the partition.
@@ -459,16 +530,16 @@ def whole_relaxation(scenario: Scenario, budget: float, seed: int) -> Relaxation
     from there.
     """
     pairs = nearest_pairs(scenario, COORDINATION_CANDIDATES)
-    options = SolveOptions(time_limit=budget, seed=seed, threads=1)
-    return lagrangian_relaxation(scenario, pairs, options, budget)
+    options = SolveOptions(seed=seed, threads=1).within(deadline)
+    return lagrangian_relaxation(scenario, pairs, options, deadline)
 
 
 def coordinate(scenario: Scenario, assignment: np.ndarray, labels: np.ndarray, bound: float,
-               options: SolveOptions) -> np.ndarray:
+               options: SolveOptions, deadline: Deadline) -> np.ndarray:
     """Neighbourhood MIPs around the territories that border another region, then around any
     territory while time is left, on the whole model (each item's nearest territories plus
     its place in the stitched plan)."""
-    if len(np.unique(labels)) < 2 or options.time_limit <= 0.5:
+    if len(np.unique(labels)) < 2 or deadline.remaining() <= 0.5 or deadline.expired():
         return assignment
     pairs = nearest_pairs(scenario, COORDINATION_CANDIDATES)
     pairs = pairs.with_pairs(np.arange(scenario.n_items), assignment, scenario.n_territories)
@@ -476,11 +547,8 @@ def coordinate(scenario: Scenario, assignment: np.ndarray, labels: np.ndarray, b
     x = model.start_vector(assignment)
     neighbours = territory_neighbours(model, assignment, 4)
     border = np.flatnonzero((labels[neighbours] != labels[:, None]).any(axis=1))
-    began = time.perf_counter()
-    improved = improve_by_neighbourhoods(model, x, bound, options, options.time_limit,
-                                         seeds=border)
+    improved = improve_by_neighbourhoods(model, x, bound, options, deadline, seeds=border)
     # Time left: every territory's neighbourhood, borders or not.
-    left = options.time_limit - (time.perf_counter() - began)
-    if left > 1.0:
-        improved = improve_by_neighbourhoods(model, improved.x, bound, options, left)
+    if deadline.remaining() > 1.0 and not deadline.expired():
+        improved = improve_by_neighbourhoods(model, improved.x, bound, options, deadline)
     return model.assignment(improved.x)

@@ -11,12 +11,7 @@ bound. Ctrl-C stops the backend and returns the best plan found so far.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import signal
-import threading
-import time
-from collections.abc import Iterator
 
 import numpy as np
 
@@ -36,6 +31,7 @@ from territory_opt.backends.contract import (
     stop_status,
 )
 from territory_opt.backends.registry import get_backend
+from territory_opt.deadline import Deadline, Stopwatch
 from territory_opt.errors import Conflict, InfeasibleError, NoPlanFoundError, TerritoryOptError
 from territory_opt.kpi.evaluate import objective_terms
 from territory_opt.plan import Plan
@@ -66,8 +62,10 @@ DEFAULT_CANDIDATES = 8
 """Nearest territories offered per item on the large path (column generation adds more)."""
 
 
-def solve_alignment(scenario: Scenario, settings: SolveSettings) -> Plan:
-    """The best alignment the backend can prove within ``settings`` (module docstring).
+def solve_alignment(scenario: Scenario, settings: SolveSettings, deadline: Deadline) -> Plan:
+    """The best alignment the backend can prove within ``settings`` by ``deadline`` (module
+    docstring): the relaxation takes its share, the construction its share, the backend the
+    rest; the time one phase leaves passes to the next.
 
     Raises
     ------
@@ -80,57 +78,63 @@ def solve_alignment(scenario: Scenario, settings: SolveSettings) -> Plan:
     if conflicts:
         raise InfeasibleError(conflicts)
 
-    started = time.perf_counter()
+    watch = Stopwatch()
     chosen = get_backend(settings.backend, n_pairs=scenario.n_items * scenario.n_territories)
+    if deadline.work is not None and not chosen.capabilities.work_limit:
+        raise TerritoryOptError(
+            f"work_limit: the {chosen.name} backend has no deterministic work limit; use "
+            "highs, heuristic or cpsat, or a time limit")
     pairs = offered_pairs(scenario, chosen, settings.candidates)
-    limit = settings.time_limit
     warm_start = settings.warm_start
-
-    with _stop_on_ctrl_c() as stop:
-        options = SolveOptions(
-            time_limit=limit,
-            gap=settings.gap,
-            threads=settings.threads,
-            seed=settings.seed,
-            verbose=settings.verbose,
-            progress=settings.progress,
-            stop=stop,
-        )
-        relaxation = _relax(scenario, pairs, options, RELAX_SHARE * limit)
-        if relaxation.status == Status.INFEASIBLE:
-            raise InfeasibleError(_conflicts(relaxation, chosen, options))
-        model = relaxation.model
-        built = time.perf_counter()
-        # The heuristic builds its own plans from the relaxation; others get a warm start.
-        construction = (None if isinstance(chosen, AlignmentBackend)
-                        else _construct(model, relaxation, options, warm_start))
-        start_x = _start_vector(model, construction, warm_start)
-        # The limit counts from the start of solve(): the relaxation and construction use it too.
-        remaining = max(limit - (time.perf_counter() - started), 0.1 * limit)
-        sub = dataclasses.replace(options, time_limit=remaining, warm_start=start_x)
-        if isinstance(chosen, AlignmentBackend):
-            result = chosen.solve_alignment(model, relaxation, sub)
-        elif relaxation.x is None and not model.pairs.complete:
-            # A restricted model without the LP's prices would only mislead the MIP.
-            result = SolveResult(Status.NO_PLAN, None, float("inf"), float("-inf"), 0.0,
-                                 stop_reason="the LP relaxation was not solved in time")
-        else:
-            result = chosen.solve(model.linear, sub)
-        interrupted = stop.is_set()
-    solved = time.perf_counter()
+    options = SolveOptions(
+        time_limit=deadline.seconds,
+        gap=settings.gap,
+        threads=settings.threads,
+        seed=settings.seed,
+        verbose=settings.verbose,
+        progress=settings.progress,
+        stop=deadline.stop,
+        work_limit=deadline.work,
+    )
+    relaxation = _relax(scenario, pairs, options, deadline.share(RELAX_SHARE))
+    if relaxation.status == Status.INFEASIBLE:
+        raise InfeasibleError(_conflicts(relaxation, chosen, options, deadline))
+    model = relaxation.model
+    built = watch.seconds()
+    # The heuristic builds its own plans from the relaxation; others get a warm start.
+    construction = (None if isinstance(chosen, AlignmentBackend)
+                    else _construct(model, relaxation, options, warm_start, deadline))
+    start_x = _start_vector(model, construction, warm_start)
+    rest = deadline.rest()
+    sub = dataclasses.replace(options.within(rest), warm_start=start_x)
+    if isinstance(chosen, AlignmentBackend):
+        result = chosen.solve_alignment(model, relaxation, sub, rest)
+    elif relaxation.x is None and not model.pairs.complete:
+        # A restricted model without the LP's prices would only mislead the MIP.
+        result = SolveResult(Status.NO_PLAN, None, float("inf"), float("-inf"), 0.0,
+                             stop_reason="the LP relaxation was not solved in time")
+    elif _over(rest):
+        result = SolveResult(Status.NO_PLAN, None, float("inf"), float("-inf"), 0.0,
+                             stop_reason=_limit_reason(deadline))
+    else:
+        result = chosen.solve(model.linear, sub)
+        rest.spend(result.work)
+    interrupted = deadline.interrupted
+    solved = watch.seconds()
 
     checked_by: Backend | None = None
-    if _needs_cross_check(model, chosen, result, interrupted):
+    if _needs_cross_check(model, chosen, result, interrupted) and not _over(deadline):
         # A solver's "infeasible" or "no plan" on a small model is a claim about the user's
         # scenario: CBC called feasible cases infeasible, CP-SAT found no plan on tiny ones.
-        # HiGHS on the same model confirms it, or finds the plan that proves it wrong.
+        # HiGHS on the same model confirms it, or finds the plan that proves it wrong — in
+        # the time left.
         checked_by = get_backend("highs")
+        check = deadline.share(1.0, at_most=CROSS_CHECK_SECONDS)
         result = checked_by.solve(model.linear, dataclasses.replace(
-            options, time_limit=min(CROSS_CHECK_SECONDS, max(0.25 * limit, 1.0)),
-            warm_start=None))
-        solved = time.perf_counter()
+            options.within(check), warm_start=None))
+        solved = watch.seconds()
     if result.status == Status.INFEASIBLE and model.pairs.complete:
-        raise InfeasibleError(_conflicts(relaxation, checked_by or chosen, options))
+        raise InfeasibleError(_conflicts(relaxation, checked_by or chosen, options, deadline))
     if result.status == Status.ERROR:
         raise TerritoryOptError(f"{(checked_by or chosen).name} failed.\n{result.log[-2000:]}")
     assignment, objective, found_by = _best_plan(model, checked_by or chosen, result,
@@ -138,7 +142,9 @@ def solve_alignment(scenario: Scenario, settings: SolveSettings) -> Plan:
     if checked_by is not None and found_by == checked_by.name:
         found_by = f"highs, cross-checking {chosen.name}'s answer"
     if assignment is None:
-        why = "was interrupted" if interrupted else f"found no plan within {limit:g} s"
+        why = ("was interrupted" if interrupted
+               else f"found no plan within the work limit {deadline.work:g}"
+               if deadline.work is not None else f"found no plan within {deadline.seconds:g} s")
         raise NoPlanFoundError(
             f"{chosen.name} {why} ({model.linear.n_cols:,} variables, "
             f"{model.linear.n_rows:,} rows). Try a longer --time-limit, another --backend, "
@@ -148,7 +154,7 @@ def solve_alignment(scenario: Scenario, settings: SolveSettings) -> Plan:
     status, reason = stop_status(objective, bound, gap_target=options.gap,
                                  interrupted=interrupted,
                                  solver_optimal=result.status == Status.OPTIMAL,
-                                 solver_reason=result.stop_reason)
+                                 solver_reason=result.stop_reason or _limit_reason(deadline))
     return Plan(
         scenario=scenario,
         assignment=assignment,
@@ -157,7 +163,8 @@ def solve_alignment(scenario: Scenario, settings: SolveSettings) -> Plan:
         bound_source=bound_source,
         backend=chosen.name,
         options={
-            "time_limit": options.time_limit,
+            "time_limit": settings.time_limit,
+            "work_limit": deadline.work,
             "gap": options.gap,
             "threads": options.threads,
             "seed": options.seed,
@@ -165,15 +172,16 @@ def solve_alignment(scenario: Scenario, settings: SolveSettings) -> Plan:
         },
         seconds={
             "relax": relaxation.seconds,
-            "build": built - started - relaxation.seconds,
+            "build": built - relaxation.seconds,
             "construct": construction.seconds if construction is not None else 0.0,
             "solve": result.seconds,
-            "total": solved - started,
+            "total": solved,
         },
         solver_objective=result.objective,
         scenario_digest=scenario.digest,
         stop_reason=reason,
         found_by=found_by,
+        work=deadline.spent,
     )
 
 
@@ -209,40 +217,61 @@ def offered_pairs(scenario: Scenario, backend: Backend, candidates: int | None) 
     return nearest_pairs(scenario, candidates)
 
 
-def _relax(scenario: Scenario, pairs: PairSet, options: SolveOptions, budget: float
+def _relax(scenario: Scenario, pairs: PairSet, options: SolveOptions, deadline: Deadline
            ) -> Relaxation:
-    """Column generation (an LP solution and its bound) when it should fit in ``budget``;
+    """Column generation (an LP solution and its bound) when it should fit in ``deadline``;
     otherwise — above :data:`LAGRANGE_CELLS` item × territory cells, where even the restricted
     LP takes minutes, or when the time is short for the LP's size — the Lagrangian bound by
     subgradient ascent (:mod:`territory_opt.alignment.lagrange`)."""
     cells = scenario.n_items * scenario.n_territories
     lp_seconds = LP_SECONDS_PER_CELL * cells
-    if not pairs.complete and (cells > LAGRANGE_CELLS or lp_seconds > budget):
-        return lagrangian_relaxation(scenario, pairs, options, budget)
-    return relax(scenario, pairs, options, budget)
+    if not pairs.complete and (cells > LAGRANGE_CELLS or lp_seconds > deadline.remaining()):
+        return lagrangian_relaxation(scenario, pairs, options, deadline)
+    return relax(scenario, pairs, options, deadline)
 
 
-def _conflicts(relaxation: Relaxation, backend: Backend, options: SolveOptions
-               ) -> list[Conflict]:
+DIAGNOSIS_SECONDS = 5.0
+"""The diagnosis of an infeasible scenario gets the time left, and at least this long (or the
+whole limit, if shorter): an explanation is worth a few seconds past the limit."""
+
+
+def _conflicts(relaxation: Relaxation, backend: Backend, options: SolveOptions,
+               deadline: Deadline) -> list[Conflict]:
     """Why no plan exists: the full diagnosis on models that fit, else the rows the LP had to
-    violate (column generation's phase 1)."""
+    violate (column generation's phase 1). The diagnosis runs on time, not work: it changes
+    the explanation, never the plan."""
     model = relaxation.model
     if model.pairs.complete:
         if isinstance(backend, AlignmentBackend):  # the probes are plain MIPs
             backend = get_backend("highs")
-        return solver_conflicts(model.scenario, backend, options)
+        left = 0.0 if deadline.work is not None else deadline.remaining()
+        probe = Deadline(max(left, min(DIAGNOSIS_SECONDS, deadline.seconds)), stop=deadline.stop)
+        return solver_conflicts(model.scenario, backend,
+                                dataclasses.replace(options, work_limit=None).within(probe))
     return violation_conflicts(model.scenario, relaxation.violation)
 
 
 def _construct(model: AlignmentModel, relaxation: Relaxation, options: SolveOptions,
-               warm_start: WarmStart) -> Construction | None:
+               warm_start: WarmStart, deadline: Deadline) -> Construction | None:
     """The construction (first plan from the relaxation, briefly improved) by default."""
     if not (isinstance(warm_start, str) and warm_start == "construct"):
         return None
-    first = construct(model, relaxation, options, CONSTRUCT_SHARE * options.time_limit)
+    first = construct(model, relaxation, options, deadline.share(CONSTRUCT_SHARE))
     if options.progress is not None and first.x is not None:
-        options.progress(Progress(first.objective, relaxation.bound, first.seconds))
-    return improve(model, relaxation, first, options, POLISH_SHARE * options.time_limit)
+        options.progress(Progress(first.objective, relaxation.bound, deadline.elapsed()))
+    return improve(model, relaxation, first, options, deadline.share(POLISH_SHARE))
+
+
+def _over(deadline: Deadline) -> bool:
+    """Whether no solver should start: stopped, out of work, or under 0.1 s left."""
+    return deadline.expired() or deadline.remaining() <= 0.1
+
+
+def _limit_reason(deadline: Deadline) -> str:
+    """Which limit ended the solve: the stop signal, the work limit or the time limit."""
+    if deadline.interrupted:
+        return "interrupted"
+    return "work limit" if deadline.work is not None else "time limit"
 
 
 def _start_vector(
@@ -299,24 +328,3 @@ def _best_bound(result: SolveResult, relaxation: Relaxation, backend: Backend
         options.append((result.bound, result.bound_source or f"{result.status} bound"))
     bound, source = max(options, key=lambda b: b[0])
     return (bound, source) if np.isfinite(bound) else (float("-inf"), "none")
-
-
-@contextlib.contextmanager
-def _stop_on_ctrl_c() -> Iterator[threading.Event]:
-    """While solving, the first Ctrl-C asks the solver to stop and return its best plan; a
-    second one aborts as usual. Only the main thread can own signal handlers."""
-    stop = threading.Event()
-    if threading.current_thread() is not threading.main_thread():
-        yield stop
-        return
-
-    def handler(signum: int, frame: object) -> None:
-        if stop.is_set():
-            raise KeyboardInterrupt
-        stop.set()
-
-    previous = signal.signal(signal.SIGINT, handler)
-    try:
-        yield stop
-    finally:
-        signal.signal(signal.SIGINT, previous)

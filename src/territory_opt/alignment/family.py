@@ -7,6 +7,7 @@ import numpy as np
 
 from territory_opt.alignment.engine import solve_alignment
 from territory_opt.alignment.views import VIEWS
+from territory_opt.deadline import Deadline
 from territory_opt.errors import Conflict
 from territory_opt.family import Views
 from territory_opt.kpi.compare import MAX_ANALYSED_MOVES
@@ -28,9 +29,9 @@ class AlignmentFamily:
         """Arithmetic conflicts of the hard rules (totals against bands and capacities)."""
         return quick_conflicts(scenario)
 
-    def solve(self, scenario: Scenario, settings: SolveSettings) -> Plan:
-        """The best alignment within ``settings``."""
-        return solve_alignment(scenario, settings)
+    def solve(self, scenario: Scenario, settings: SolveSettings, deadline: Deadline) -> Plan:
+        """The best alignment within ``settings`` by ``deadline``."""
+        return solve_alignment(scenario, settings, deadline)
 
     def evaluate(self, scenario: Scenario, assignment: np.ndarray) -> Evaluation:
         """The common evaluation, nothing added."""

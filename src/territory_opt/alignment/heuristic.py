@@ -12,7 +12,6 @@ It is seeded (HiGHS's random seed) and anytime: Ctrl-C or the clock returns the 
 
 from __future__ import annotations
 
-import time
 from typing import Protocol, runtime_checkable
 
 from territory_opt.alignment.colgen import Relaxation
@@ -27,6 +26,7 @@ from territory_opt.backends.contract import (
     stop_status,
 )
 from territory_opt.backends.linear import LinearModel
+from territory_opt.deadline import Deadline, Stopwatch
 
 
 @runtime_checkable
@@ -37,8 +37,8 @@ class AlignmentBackend(Protocol):
     name: str
 
     def solve_alignment(self, model: AlignmentModel, relaxation: Relaxation,
-                        options: SolveOptions) -> SolveResult:
-        """Plans of ``model`` from ``relaxation`` under ``options``."""
+                        options: SolveOptions, deadline: Deadline) -> SolveResult:
+        """Plans of ``model`` from ``relaxation`` under ``options``, by ``deadline``."""
         ...
 
 
@@ -51,6 +51,8 @@ class HeuristicBackend:
 
     name = "heuristic"
     capabilities = Capabilities(
+        work_unit="HiGHS branch-and-bound nodes of its restricted and neighbourhood MIPs (at "
+                  "least one per MIP)",
         notes="for large scenarios: LP (column generation) or Lagrangian bound over all pairs, "
               "LP rounding + repair, HiGHS neighbourhood MIPs; auto above 1M pairs")
 
@@ -66,34 +68,39 @@ class HeuristicBackend:
                                "territory_opt.solve(), not bare linear models")
 
     def solve_alignment(self, model: AlignmentModel, relaxation: Relaxation,
-                        options: SolveOptions) -> SolveResult:
-        """Round and improve ``relaxation`` into plans of ``model`` within the time limit."""
-        started = time.perf_counter()
+                        options: SolveOptions, deadline: Deadline) -> SolveResult:
+        """Round and improve ``relaxation`` into plans of ``model`` by ``deadline``."""
+        watch = Stopwatch()
         # Without a plan nothing else can run: the search for one may take all the time (it
         # returns at its first plan).
-        first = construct(model, relaxation, options, options.time_limit)
-        remaining = options.time_limit - (time.perf_counter() - started)
+        first = construct(model, relaxation, options, deadline)
         # Small models: HiGHS on the restricted whole does best; large ones: pieces first.
         steps = (improve, improve_in_pieces) if len(model.pair_item) <= WHOLE_MODEL_PAIRS \
             else (improve_in_pieces, improve)
         best = first
         for step in steps:
-            remaining = options.time_limit - (time.perf_counter() - started)
-            best = step(model, relaxation, best, options, remaining)
-        seconds = time.perf_counter() - started
+            best = step(model, relaxation, best, options, deadline)
+        seconds = watch.seconds()
         if best.x is None and first.infeasible:
             return SolveResult(Status.INFEASIBLE, None, float("inf"), float("inf"), seconds,
                                log=first.note, stop_reason="proven infeasible")
         if best.x is None:
-            stopped = options.stop is not None and options.stop.is_set()
             return SolveResult(Status.NO_PLAN, None, float("inf"), relaxation.bound, seconds,
-                               log=first.note,
-                               stop_reason="interrupted" if stopped else "time limit",
+                               log=first.note, stop_reason=_limit_reason(deadline),
                                bound_source="column-generation LP bound")
         bound = max(relaxation.bound, best.bound)
         _, reason = stop_status(best.objective, bound, gap_target=options.gap,
-                                interrupted=options.stop is not None and options.stop.is_set())
+                                interrupted=deadline.interrupted,
+                                solver_reason=_limit_reason(deadline))
         source = ("HiGHS MIP bound over every pair" if best.bound > relaxation.bound
                   else "column-generation LP bound")
         return SolveResult(Status.FEASIBLE, best.x, best.objective, bound, seconds,
-                           log=best.note, stop_reason=reason, bound_source=source)
+                           log=best.note, stop_reason=reason, bound_source=source,
+                           work=deadline.spent)
+
+
+def _limit_reason(deadline: Deadline) -> str:
+    """Which limit ended the search: the stop signal, the work limit or the time limit."""
+    if deadline.interrupted:
+        return "interrupted"
+    return "work limit" if deadline.work is not None else "time limit"

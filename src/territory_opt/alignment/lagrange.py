@@ -18,8 +18,6 @@ algorithm), so that fractional point is what :mod:`territory_opt.alignment.repai
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import scipy.sparse as sp
 
@@ -27,6 +25,7 @@ from territory_opt.alignment.colgen import Pricing, Relaxation, price
 from territory_opt.alignment.formulation import AlignmentModel, build_alignment
 from territory_opt.alignment.pairs import PairSet
 from territory_opt.backends.contract import SolveOptions, Status
+from territory_opt.deadline import Deadline, Stopwatch
 from territory_opt.scenario.model import Scenario
 
 FULL_PRICING_EVERY = 100
@@ -43,9 +42,10 @@ MIN_LEAD = 1e-5
 
 
 def lagrangian_relaxation(scenario: Scenario, pairs: PairSet, options: SolveOptions,
-                          budget: float) -> Relaxation:
-    """The Lagrangian bound and the cheapest-pair point at the best multipliers found."""
-    started = time.perf_counter()
+                          deadline: Deadline) -> Relaxation:
+    """The Lagrangian bound and the cheapest-pair point at the best multipliers found by
+    ``deadline`` (or :data:`MAX_ITERATIONS`)."""
+    watch = Stopwatch()
     model = build_alignment(scenario, pairs)
     state = _State(model)
     y, lead = np.zeros(state.n_rows), FIRST_LEAD
@@ -64,8 +64,8 @@ def lagrangian_relaxation(scenario: Scenario, pairs: PairSet, options: SolveOpti
             stall += 1
             if stall >= STALL_ITERATIONS:
                 lead, stall = lead / 2, 0
-        out_of_time = time.perf_counter() - started > budget
-        stopped = options.stop is not None and options.stop.is_set()
+        out_of_time = deadline.remaining() <= 0
+        stopped = deadline.expired()
         if iteration % FULL_PRICING_EVERY == 0 or out_of_time or stopped or lead < MIN_LEAD:
             pricing = state.price(best_y)
             bound = max(bound, pricing.bound)
@@ -98,7 +98,7 @@ def lagrangian_relaxation(scenario: Scenario, pairs: PairSet, options: SolveOpti
     reduced = state.reduced_costs(best_y)
     restricted = best_restricted if np.isfinite(best_restricted) else bound
     return Relaxation(model, x, reduced, restricted, bound, Status.FEASIBLE, iteration,
-                      priced_in, time.perf_counter() - started, {}, lp=False,
+                      priced_in, watch.seconds(), {}, lp=False,
                       duals=state.duals(best_y))
 
 

@@ -14,7 +14,6 @@ breaks hard rows. At 100,000 × 500, from 355 broken territories, 60 pieces of 1
 from __future__ import annotations
 
 import dataclasses
-import time
 
 import numpy as np
 import scipy.sparse as sp
@@ -24,12 +23,15 @@ from territory_opt.alignment.formulation import AlignmentModel
 from territory_opt.backends.contract import Progress, SolveOptions, relative_gap
 from territory_opt.backends.linear import LinearModel, sub_model
 from territory_opt.backends.registry import get_backend
+from territory_opt.deadline import Deadline
 from territory_opt.geo import unit_vectors
 
 NEIGHBOURHOOD_TERRITORIES = 6
 """Territories whose items one improving piece re-assigns among themselves."""
 PIECE_SECONDS = 2.0
 """Time limit of one piece."""
+PIECE_WORK = 500
+"""At most this much work (HiGHS nodes) per piece under a work limit."""
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -43,13 +45,12 @@ class Improvement:
 
 
 def improve_by_neighbourhoods(model: AlignmentModel, x: np.ndarray, bound: float,
-                              options: SolveOptions, budget: float,
+                              options: SolveOptions, deadline: Deadline,
                               seeds: np.ndarray | None = None) -> Improvement:
     """Re-solve the pieces around each territory in turn (random order, seeded) until a
-    whole pass gains nothing, the gap to ``bound`` reaches ``options.gap`` or ``budget``
-    seconds are spent. ``seeds``: only the pieces around these territories (e.g. those on a
-    region border)."""
-    began = time.perf_counter()
+    whole pass gains nothing, the gap to ``bound`` reaches ``options.gap`` or ``deadline``
+    ends. ``seeds``: only the pieces around these territories (e.g. those on a region
+    border)."""
     linear = model.linear
     search = _Pieces(linear, x)
     m = model.scenario.n_territories
@@ -57,7 +58,7 @@ def improve_by_neighbourhoods(model: AlignmentModel, x: np.ndarray, bound: float
     neighbours = territory_neighbours(model, model.assignment(x), NEIGHBOURHOOD_TERRITORIES)
 
     def done() -> bool:
-        return (budget - (time.perf_counter() - began) <= 0.1 or _stopped(options)
+        return (deadline.expired() or deadline.remaining() <= 0.1
                 or relative_gap(search.objective, bound) <= options.gap)
 
     while not done():
@@ -67,11 +68,10 @@ def improve_by_neighbourhoods(model: AlignmentModel, x: np.ndarray, bound: float
             if done():
                 break
             free = _piece_columns(model, search.x, neighbours[seed_territory])
-            if search.solve(free, options, budget - (time.perf_counter() - began)):
+            if search.solve(free, options, deadline):
                 gained = True
                 if options.progress is not None:
-                    options.progress(Progress(search.objective, bound,
-                                              time.perf_counter() - began))
+                    options.progress(Progress(search.objective, bound, deadline.elapsed()))
         if not gained:
             break  # a whole pass without gain: a local optimum for these neighbourhoods
     return Improvement(search.x, search.objective, search.pieces, search.improved)
@@ -87,12 +87,14 @@ class _Pieces:
         self.objective = linear.objective(x)
         self.pieces = self.improved = 0
 
-    def solve(self, free: np.ndarray, options: SolveOptions, time_left: float) -> bool:
+    def solve(self, free: np.ndarray, options: SolveOptions, deadline: Deadline) -> bool:
         """Re-solve the columns ``free`` with HiGHS; True (and a new incumbent) if better."""
         piece = sub_model(self.linear, free, self.x, columns=self.columns)
+        within = deadline.share(1.0, at_most=PIECE_SECONDS, at_most_work=PIECE_WORK)
         result = get_backend("highs").solve(piece, dataclasses.replace(
-            options, time_limit=max(min(PIECE_SECONDS, time_left), 0.1), gap=1e-4,
-            warm_start=self.x[free], progress=None, solution_limit=None))
+            options.within(within), gap=1e-4, warm_start=self.x[free], progress=None,
+            solution_limit=None))
+        within.spend(max(result.work, 1.0))  # at least one unit: every piece is work done
         self.pieces += 1
         better = (result.status.has_plan and result.x is not None
                   and result.objective < self.objective - 1e-9 * max(1.0, abs(self.objective)))
@@ -129,7 +131,3 @@ def territory_neighbours(model: AlignmentModel, assignment: np.ndarray, size: in
     size = min(size, m)
     _, index = cKDTree(centre).query(centre, k=size)
     return np.asarray(index).reshape(m, size)
-
-
-def _stopped(options: SolveOptions) -> bool:
-    return options.stop is not None and options.stop.is_set()

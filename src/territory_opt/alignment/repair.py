@@ -10,11 +10,10 @@ find one (HiGHS needs minutes for a first plan at 20,000 × 100; this takes well
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
 from territory_opt.alignment.formulation import AlignmentModel
+from territory_opt.deadline import Deadline
 
 MAX_MOVES_PER_ITEM = 0.05
 """Give up after this many moves per item (plus a fixed 1,000)."""
@@ -28,10 +27,11 @@ TOLERANCE = 1e-9
 """Relative violation that counts as none (the MIP's own feasibility tolerance is 1e-6)."""
 
 
-def round_and_repair(model: AlignmentModel, x: np.ndarray, budget: float = float("inf")
+def round_and_repair(model: AlignmentModel, x: np.ndarray, deadline: Deadline | None = None
                      ) -> tuple[np.ndarray, float]:
     """An assignment from the LP point ``x`` and its remaining total relative violation of
-    the hard rows (0: a plan; else greedy single moves got stuck there)."""
+    the hard rows (0: a plan; else greedy single moves got stuck there). The moves are
+    counted, so the result depends on ``deadline`` only when its time runs out first."""
     assignment = model.assignment(x, min_share=0.0)
     rows = _HardRows(model)
     n_pairs = len(model.pair_item)
@@ -42,9 +42,8 @@ def round_and_repair(model: AlignmentModel, x: np.ndarray, budget: float = float
     loads = rows.loads(np.searchsorted(keys, np.arange(len(assignment)) * m + assignment))
     moves = 1000 + int(MAX_MOVES_PER_ITEM * model.scenario.n_items)
     recent: list[int] = []
-    started = time.perf_counter()
     for _ in range(moves):
-        if time.perf_counter() - started > budget:
+        if deadline is not None and deadline.expired():
             break
         violation = float(rows.violation(loads).sum())
         if violation <= TOLERANCE:

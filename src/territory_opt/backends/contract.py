@@ -8,7 +8,8 @@ through the solver-neutral model.
 Contract of :meth:`Backend.solve`:
 
 * minimise ``c·x + offset`` subject to the model's rows, bounds and integrality;
-* honour ``SolveOptions`` (time limit, relative gap, threads, seed, verbosity); start from
+* honour ``SolveOptions`` (time limit, or instead a work limit when ``Capabilities.work_unit``
+  names one, relative gap, threads, seed, verbosity); start from
   ``warm_start`` when given (a full-length vector, feasible or not); call ``progress`` with the
   incumbent objective and bound as they improve; stop soon after ``stop`` is set and return the
   best solution found so far;
@@ -27,13 +28,14 @@ import enum
 import importlib.util
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from territory_opt.backends.linear import LinearModel
+from territory_opt.deadline import Deadline
 
 OPTIMALITY_GAP = 1e-4
 """A plan is reported optimal when its relative gap is at most this (HiGHS's default)."""
@@ -63,6 +65,14 @@ class Capabilities:
     the end). ``stop``: a stop set *during* the solve ends it early (every backend honours a stop
     set before it starts). ``incremental_lp``: it also opens LP sessions kept between solves
     (:class:`IncrementalLp`).
+
+    ``work_unit`` names the deterministic effort ``SolveOptions.work_limit`` counts, e.g.
+    ``"branch-and-bound nodes (MIP), simplex iterations (LP)"`` for HiGHS, ``"CP-SAT
+    deterministic seconds (1 worker)"`` for CP-SAT; with a work limit the backend leaves the
+    clock out (no time limit), so the same model, seed, threads and limit give the same result
+    on any load, and ``SolveResult.work`` reports the effort done in this unit. ``""``: no
+    deterministic mode, and a solve given a ``work_limit`` returns ``Status.ERROR`` naming it
+    (``docs/backends.md``, "Work limit").
     """
 
     mip: bool = True
@@ -75,7 +85,13 @@ class Capabilities:
     live_progress: bool = True
     stop: bool = True
     incremental_lp: bool = False
+    work_unit: str = ""  # the deterministic effort ``SolveOptions.work_limit`` counts; "": none
     notes: str = ""
+
+    @property
+    def work_limit(self) -> bool:
+        """Whether the backend can stop on deterministic effort instead of time."""
+        return bool(self.work_unit)
 
 
 @dataclass(frozen=True)
@@ -101,6 +117,15 @@ class SolveOptions:
     stop: threading.Event | None = field(default=None, compare=False, repr=False)
     solution_limit: int | None = None  # stop after this many improving plans (if supported)
     abs_gap: float = 0.0  # also stop within this absolute gap (HiGHS; 0: relative gap only)
+    # Stop on this much deterministic effort (``Capabilities.work_unit``) instead of time: the
+    # time limit is then not applied, so the answer does not depend on the machine's load.
+    work_limit: float | None = None
+
+    def within(self, deadline: Deadline) -> SolveOptions:
+        """These options for a solve that must end with ``deadline``: its time left, its stop
+        signal, and its work left when the solve counts work instead of time."""
+        return replace(self, time_limit=deadline.remaining(), stop=deadline.stop,
+                       work_limit=None if deadline.work is None else deadline.work_left())
 
 
 @dataclass(frozen=True, eq=False)
@@ -116,6 +141,9 @@ class SolveResult:
     stop_reason: str = ""
     bound_source: str = ""
     reduced_costs: np.ndarray | None = field(default=None, repr=False)  # LPs only, if known
+    # Deterministic effort done, in ``Capabilities.work_unit`` (0 for a backend without one),
+    # so a caller can charge it to its deadline's work account.
+    work: float = 0.0
 
     @property
     def gap(self) -> float:

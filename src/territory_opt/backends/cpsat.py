@@ -23,7 +23,7 @@ model only when every row was scaled exactly, and ``-inf`` otherwise.
 from __future__ import annotations
 
 import math
-import time
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +46,7 @@ from territory_opt.backends.integer_scaling import (
     translate,
 )
 from territory_opt.backends.linear import LinearModel
+from territory_opt.deadline import Deadline, Stopwatch
 
 if TYPE_CHECKING:
     from ortools.sat.python import cp_model
@@ -59,13 +60,15 @@ class CpSatBackend:
 
     name = "cpsat"
     capabilities = Capabilities(
+        work_unit="CP-SAT deterministic seconds (1 worker)",
         notes=(
             "integer-scaled copy of the model (docs/backends-cpsat.md); "
             f"{DEFAULT_WORKERS} workers unless threads is set (this machine has 2 cores); "
             "with more than one worker interleave_search is on (core worker left out), so the "
             "same seed and threads give the same plan when the solve ends on optimality or the "
             "gap target, not when cut by the clock or a stop; slower to a first plan than "
-            "CP-SAT's racing portfolio; bound = -inf when some row cannot be scaled exactly"
+            "CP-SAT's racing portfolio; bound = -inf when some row cannot be scaled exactly; "
+            "a work limit (max_deterministic_time) runs one worker and no time limit"
         ),
     )
 
@@ -90,26 +93,31 @@ class CpSatBackend:
             The plan re-scored in floats, and a bound that holds for the whole model (``-inf``
             when some row was scaled inexactly).
         """
-        started = time.perf_counter()
+        started = Stopwatch()
+        # The limit counts from here (translation included); under a work limit the deadline
+        # has no end in time, and CP-SAT gets no time limit.
+        deadline = Deadline(options.time_limit,
+                            stop=options.stop if options.stop is not None else threading.Event(),
+                            work=options.work_limit)
         if options.stop is not None and options.stop.is_set():
             return _no_plan(started, "stop was set before the solve started", "interrupted")
         try:
             tr = translate(model)
         except UnsupportedModelError as exc:
             return SolveResult(Status.ERROR, None, float("inf"), float("-inf"),
-                               time.perf_counter() - started, log=f"cpsat: {exc}",
+                               started.seconds(), log=f"cpsat: {exc}",
                                stop_reason="model not supported by the CP-SAT translation")
         except EmptyDomainError as exc:
             return SolveResult(Status.INFEASIBLE, None, float("inf"), float("inf"),
-                               time.perf_counter() - started, log=f"cpsat: {exc}",
+                               started.seconds(), log=f"cpsat: {exc}",
                                stop_reason="proven infeasible",
                                bound_source="empty integer domain")
         try:
             from ortools.sat.python import cp_model
         except ImportError as exc:  # available() said yes, but the import failed
             return SolveResult(Status.ERROR, None, float("inf"), float("-inf"),
-                               time.perf_counter() - started, log=f"cpsat: {exc}")
-        return _Run(cp_model, model, tr, options, started).solve()
+                               started.seconds(), log=f"cpsat: {exc}")
+        return _Run(cp_model, model, tr, options, started, deadline).solve()
 
 
 # --- solving ----------------------------------------------------------------------------------
@@ -119,13 +127,15 @@ class _Run:
     """One CP-SAT solve of a translated model."""
 
     def __init__(self, cp: Any, model: LinearModel, tr: Translation, options: SolveOptions,
-                 started: float) -> None:
+                 started: Stopwatch, deadline: Deadline) -> None:
         self.cp = cp
         self.model = model
         self.tr = tr
         self.options = options
         self.started = started
+        self.deadline = deadline
         self.log: list[str] = list(tr.notes)
+        self.work = 0.0  # CP-SAT's deterministic time, once it has run
 
     def solve(self) -> SolveResult:
         """Build, solve, and map the outcome onto a :class:`SolveResult`."""
@@ -196,10 +206,19 @@ class _Run:
         """Limits, threads, seed, determinism and logging."""
         options = self.options
         params = solver.parameters
-        elapsed = time.perf_counter() - self.started
-        params.max_time_in_seconds = max(float(options.time_limit) - elapsed, 0.0)
+        if options.work_limit is None:
+            params.max_time_in_seconds = self.deadline.remaining()
+        else:  # deterministic: no time limit, and one worker (a portfolio's split is not)
+            params.max_deterministic_time = max(float(options.work_limit), 0.0)
         params.relative_gap_limit = float(options.gap)
         workers = DEFAULT_WORKERS if options.threads is None else int(options.threads)
+        if options.work_limit is not None:
+            if workers != 1:
+                self.log.append(f"cpsat: work limit: 1 worker instead of {workers} "
+                                "(the deterministic time of one worker is reproducible)")
+            workers = 1
+            self.log.append(f"cpsat: work limit {options.work_limit:g} deterministic "
+                            "seconds, no time limit")
         params.num_workers = workers
         params.random_seed = int(options.seed)
         if workers != 1:
@@ -229,8 +248,12 @@ class _Run:
     def _map(self, solver: cp_model.CpSolver, status: Any, m: cp_model.CpModel) -> SolveResult:
         """CP-SAT's status, solution and bound in the model's terms."""
         cp, tr = self.cp, self.tr
-        interrupted = self.options.stop is not None and self.options.stop.is_set()
-        limit = "interrupted" if interrupted else "time limit"
+        interrupted = self.deadline.interrupted
+        if interrupted:
+            limit = "interrupted"
+        else:
+            limit = "time limit" if self.options.work_limit is None else "work limit"
+        self.work = float(solver.deterministic_time)
         if status in (cp.OPTIMAL, cp.FEASIBLE):
             values = np.fromiter(solver.response_proto.solution, dtype=np.int64,
                                  count=len(tr.cols))
@@ -288,10 +311,11 @@ class _Run:
             x=x if has_plan else None,
             objective=self.model.objective(x) if has_plan and x is not None else float("inf"),
             bound=bound,
-            seconds=time.perf_counter() - self.started,
+            seconds=self.started.seconds(),
             log="\n".join(self.log),
             stop_reason=reason,
             bound_source=source,
+            work=self.work,
         )
 
 
@@ -330,7 +354,7 @@ def _reporter(
     return Reporter()
 
 
-def _no_plan(started: float, message: str, reason: str) -> SolveResult:
+def _no_plan(started: Stopwatch, message: str, reason: str) -> SolveResult:
     return SolveResult(Status.NO_PLAN, None, float("inf"), float("-inf"),
-                       time.perf_counter() - started, log=f"cpsat: {message}",
+                       started.seconds(), log=f"cpsat: {message}",
                        stop_reason=reason)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import os
 import sys
-import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,6 +20,7 @@ from territory_opt.backends.contract import (
     module_available,
 )
 from territory_opt.backends.linear import LinearModel
+from territory_opt.deadline import Stopwatch
 
 _FEASIBLE_SOLUTION = 2  # HiGHS's kSolutionStatusFeasible
 
@@ -28,8 +29,11 @@ class HighsBackend:
     """Branch-and-cut by HiGHS; reports its proven dual bound."""
 
     name = "highs"
-    capabilities = Capabilities(incremental_lp=True,
-                                notes="default; deterministic for a given seed and thread count")
+    capabilities = Capabilities(
+        incremental_lp=True,
+        work_unit="branch-and-bound nodes (MIP), simplex iterations (LP)",
+        notes="default; deterministic for a given seed and thread count",
+    )
 
     def available(self) -> bool:
         """Whether highspy is installed."""
@@ -51,11 +55,12 @@ class HighsBackend:
         """Solve ``model`` with HiGHS under ``options``."""
         import highspy
 
-        started = time.perf_counter()
+        watch = Stopwatch()
+        is_mip = bool(model.integer.any())
         h = new_highs(highspy)
         log: list[str] = []
         h.setOptionValue("log_to_console", bool(options.verbose))
-        h.setOptionValue("time_limit", float(options.time_limit))
+        work_limit = _set_limit(h, options, is_mip, log)
         h.setOptionValue("mip_rel_gap", float(options.gap))
         if options.abs_gap > 0:
             h.setOptionValue("mip_abs_gap", float(options.abs_gap))
@@ -79,7 +84,7 @@ class HighsBackend:
 
         status = h.getModelStatus()
         info = h.getInfo()
-        is_mip = bool(model.integer.any())
+        work = float(info.mip_node_count if is_mip else info.simplex_iteration_count)
         has_solution = info.primal_solution_status == _FEASIBLE_SOLUTION
         solution = h.getSolution()
         x = np.asarray(solution.col_value, dtype=float) if has_solution else None
@@ -95,17 +100,47 @@ class HighsBackend:
             bound = float("-inf")
         mapped, demoted = final_status(mapped, objective, bound)
         reason = demoted or _stop_reason(highspy, status)
+        if (work_limit is not None and not demoted and mapped != Status.OPTIMAL
+                and status in (highspy.HighsModelStatus.kSolutionLimit,
+                               highspy.HighsModelStatus.kIterationLimit)
+                and work >= work_limit):
+            reason = "work limit"  # the node or iteration limit (HiGHS says "solution limit")
         return SolveResult(
             status=mapped,
             x=x,
             objective=objective if mapped.has_plan else float("inf"),
             bound=bound,
-            seconds=time.perf_counter() - started,
+            seconds=watch.seconds(),
             log="\n".join(log),
             stop_reason=reason,
             bound_source="HiGHS MIP dual bound" if is_mip else "HiGHS LP optimum",
             reduced_costs=reduced,
+            work=work,
         )
+
+
+_MAX_INT_OPTION = 2**31 - 1
+"""HiGHS's integer options are 32-bit."""
+
+
+def _set_limit(h: Any, options: SolveOptions, is_mip: bool, log: list[str]) -> int | None:
+    """The time limit, or with ``options.work_limit`` a node (MIP) or simplex iteration (LP)
+    limit and no time limit at all, so nothing depends on the clock; the work limit set."""
+    if options.work_limit is None:
+        h.setOptionValue("time_limit", float(options.time_limit))
+        return None
+    limit = min(max(math.ceil(options.work_limit), 0), _MAX_INT_OPTION)
+    h.setOptionValue("time_limit", math.inf)
+    if is_mip:
+        h.setOptionValue("mip_max_nodes", limit)
+        log.append(f"highs: work limit {limit} branch-and-bound nodes, no time limit")
+    else:
+        # The simplex explicitly: "choose" might take the interior point method, whose
+        # iterations are another unit.
+        h.setOptionValue("solver", "simplex")
+        h.setOptionValue("simplex_iteration_limit", limit)
+        log.append(f"highs: work limit {limit} simplex iterations, no time limit")
+    return limit
 
 
 def _subscribe(highspy: Any, h: Any, options: SolveOptions) -> None:
@@ -174,7 +209,7 @@ def to_highs_lp(highspy: Any, model: LinearModel) -> Any:
 def _stop_reason(highspy: Any, status: Any) -> str:
     s = highspy.HighsModelStatus
     reasons = {s.kOptimal: "proven optimal", s.kTimeLimit: "time limit",
-               s.kSolutionLimit: "solution limit",
+               s.kSolutionLimit: "solution limit", s.kIterationLimit: "iteration limit",
                s.kInterrupt: "interrupted", s.kInfeasible: "proven infeasible",
                s.kMemoryLimit: "memory limit"}
     return reasons.get(status, str(status).rsplit(".", 1)[-1])

@@ -32,7 +32,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -52,6 +51,7 @@ from territory_opt.backends.contract import (
     watch_stop,
 )
 from territory_opt.backends.linear import LinearModel
+from territory_opt.deadline import Deadline, Stopwatch
 
 _CBC_SOLVERS = frozenset({"PULP_CBC_CMD", "COIN_CMD"})
 """PuLP solvers that run the CBC command line (log summary, MIP start, SIGINT)."""
@@ -128,8 +128,13 @@ class PulpBackend:
         SolveResult
             Status from ``prob.sol_status``, solution, objective and the bound described above.
         """
+        started = Stopwatch()
+        if options.work_limit is not None:
+            return _empty(Status.ERROR, started,
+                          f"{self.name}: option work_limit: {self.name} has no deterministic "
+                          "work limit; use highs or cpsat, or a time limit",
+                          "work_limit not supported")
         pulp = _import_pulp()
-        started = time.perf_counter()
         if options.stop is not None and options.stop.is_set():
             return _empty(Status.NO_PLAN, started, "stop was requested before the solve",
                           "interrupted")
@@ -175,7 +180,7 @@ class _Run:
     """Build, configure, run and read back one PuLP solve inside the directory ``tmp``."""
 
     def __init__(self, pulp: Any, solver_name: str, model: LinearModel, options: SolveOptions,
-                 tmp: Path, started: float) -> None:
+                 tmp: Path, started: Stopwatch) -> None:
         self.pulp = pulp
         self.solver_name = solver_name
         self.model = model
@@ -257,7 +262,7 @@ class _Run:
             mapped, reason, x = Status.ERROR, "solver returned no usable solution", None
         bound, source = self._bound(mapped, objective, log)
         mapped, demoted = final_status(mapped, objective, bound)
-        seconds = time.perf_counter() - self.started
+        seconds = self.started.seconds()
         if mapped.has_plan and self.options.progress is not None:
             self.options.progress(Progress(objective, bound, seconds))
         return SolveResult(
@@ -544,10 +549,10 @@ def _printed(text: str) -> tuple[float, float]:
     return float(text), 0.5 * 10.0 ** -len(digits)
 
 
-def _empty(status: Status, started: float, log: str, reason: str) -> SolveResult:
+def _empty(status: Status, started: Stopwatch, log: str, reason: str) -> SolveResult:
     """A result without a plan."""
     return SolveResult(status, None, float("inf"), float("-inf"),
-                       time.perf_counter() - started, log=log, stop_reason=reason)
+                       started.seconds(), log=log, stop_reason=reason)
 
 
 # --- threads around the solve -----------------------------------------------------------------
@@ -567,9 +572,9 @@ def _stop_cbc_on(stop: threading.Event | None, marker: str,
     finished = threading.Event()
 
     def interrupt() -> None:
-        first = time.monotonic()
+        grace = Deadline(_STOP_GRACE)  # from the stop on (its own stop event: not the set one)
         while not finished.is_set():
-            graceful = time.monotonic() - first < _STOP_GRACE
+            graceful = not grace.expired()
             if not graceful and _TERMINATED not in notes:
                 notes.append(_TERMINATED)
             for pid in _child_pids(marker):

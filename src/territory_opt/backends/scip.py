@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import importlib
 import threading
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,9 +31,14 @@ from territory_opt.backends.contract import (
     watch_stop,
 )
 from territory_opt.backends.linear import LinearModel
+from territory_opt.deadline import Stopwatch
 
 _SCIP_INFINITY = 1e20
 """SCIP's default ``numerics/infinity``: a bound this large means "none"."""
+
+NO_WORK_LIMIT = ("scip: option work_limit: scip has no deterministic work limit; use highs or "
+                 "cpsat, or a time limit")
+"""The log of a solve given ``SolveOptions.work_limit``: it ends in ``Status.ERROR``."""
 
 _SEED_MODULUS = 2**31 - 1
 """``randomization/randomseedshift`` accepts 0..2**31-1; larger or negative seeds wrap."""
@@ -83,8 +87,10 @@ class ScipBackend:
         """
         # OR-Tools ships no type information, hence the untyped import.
         pywraplp: Any = importlib.import_module("ortools.linear_solver.pywraplp")
-        started = time.perf_counter()
+        started = Stopwatch()
         log: list[str] = []
+        if options.work_limit is not None:
+            return _error(started, NO_WORK_LIMIT, "work_limit not supported")
         if options.stop is not None and options.stop.is_set():
             # An interrupt sent before SCIP starts solving can be lost; do not start at all.
             return _no_plan(started, "interrupted", "stop was requested before the solve")
@@ -197,7 +203,7 @@ def _solve_interruptible(solver: Any, params: Any, options: SolveOptions) -> int
 
 
 def _result(pywraplp: Any, translation: _Translation, model: LinearModel,
-            options: SolveOptions, status: int, started: float,
+            options: SolveOptions, status: int, started: Stopwatch,
             log: list[str]) -> SolveResult:
     """Map SCIP's outcome onto a :class:`SolveResult` (and send the one progress report)."""
     solver = translation.solver
@@ -217,7 +223,7 @@ def _result(pywraplp: Any, translation: _Translation, model: LinearModel,
 
     mapped, reason = _map_status(s, status, stopped)
     mapped, demoted = final_status(mapped, objective, bound)
-    seconds = time.perf_counter() - started
+    seconds = started.seconds()
     if mapped.has_plan and options.progress is not None:
         options.progress(Progress(objective, bound, seconds))
     if mapped == Status.ERROR:
@@ -260,11 +266,11 @@ def _status_name(s: Any, status: int) -> str:
     return next((name for name in names if getattr(s, name) == status), f"status {status}")
 
 
-def _no_plan(started: float, reason: str, message: str) -> SolveResult:
+def _no_plan(started: Stopwatch, reason: str, message: str) -> SolveResult:
     return SolveResult(Status.NO_PLAN, None, float("inf"), float("-inf"),
-                       time.perf_counter() - started, log=message, stop_reason=reason)
+                       started.seconds(), log=message, stop_reason=reason)
 
 
-def _error(started: float, message: str) -> SolveResult:
+def _error(started: Stopwatch, message: str, reason: str = "error") -> SolveResult:
     return SolveResult(Status.ERROR, None, float("inf"), float("-inf"),
-                       time.perf_counter() - started, log=message, stop_reason="error")
+                       started.seconds(), log=message, stop_reason=reason)

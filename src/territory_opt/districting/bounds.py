@@ -7,13 +7,12 @@ heuristic and the exact solver use them.
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
 from territory_opt.backends.contract import SolveOptions, Status
 from territory_opt.backends.linear import LinearModel
 from territory_opt.backends.registry import get_backend
+from territory_opt.deadline import Deadline
 from territory_opt.districting.contiguity import Adjacency, components
 from territory_opt.districting.formulations import CentreModel
 from territory_opt.districting.problem import DistrictingProblem, district_anchors
@@ -69,17 +68,17 @@ def trivial_bound(problem: DistrictingProblem, adj: Adjacency) -> tuple[float, s
     return float(cheapest.sum()), "each unit at its cheapest centre"
 
 
-def lower_bound(problem: DistrictingProblem, adj: Adjacency, deadline: float,
+def lower_bound(problem: DistrictingProblem, adj: Adjacency, deadline: Deadline,
                 share: float) -> tuple[float, str]:
     """The LP relaxation without contiguity when it is small enough to solve in ``share`` of
-    the time left (HiGHS), else :func:`trivial_bound`. Both are valid bounds."""
+    what is left of ``deadline`` (HiGHS), else :func:`trivial_bound`. Both are valid bounds."""
     fallback = trivial_bound(problem, adj)
     if problem.objective == "cut_edges":
         return fallback
-    budget = share * (deadline - time.perf_counter())
+    budget = deadline.rest().share(share)
     assert problem.cost is not None
     cells = problem.n_units * problem.cost.shape[1]
-    if budget < 0.05 or cells > LP_BOUND_CELLS:
+    if budget.remaining() < 0.05 or cells > LP_BOUND_CELLS:
         return fallback
     value = relaxation_lp(problem, budget)
     if value is None or value <= fallback[0]:
@@ -87,13 +86,12 @@ def lower_bound(problem: DistrictingProblem, adj: Adjacency, deadline: float,
     return value, "LP relaxation without contiguity (HiGHS)"
 
 
-
-def relaxation_lp(problem: DistrictingProblem, time_limit: float) -> float | None:
+def relaxation_lp(problem: DistrictingProblem, deadline: Deadline) -> float | None:
     """Optimum of the LP relaxation of the centre model without contiguity (a valid bound for
-    ``dispersion``/``travel``), or None when HiGHS does not finish in ``time_limit``."""
+    ``dispersion``/``travel``), or None when HiGHS does not finish by ``deadline``."""
     model = CentreModel(problem, Adjacency.of(problem), contiguity=False)
     lp = model.linear()
     lp = LinearModel(lp.c, lp.offset, lp.lb, lp.ub, np.zeros(lp.n_cols, dtype=bool), lp.a,
                      lp.row_lo, lp.row_hi)
-    result = get_backend("highs").solve(lp, SolveOptions(time_limit=time_limit))
+    result = get_backend("highs").solve(lp, SolveOptions().within(deadline))
     return result.bound if result.status == Status.OPTIMAL else None

@@ -28,14 +28,20 @@ rounded up for the integral cut-edge count.
 from __future__ import annotations
 
 import math
-import threading
-import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from territory_opt.backends.contract import OPTIMALITY_GAP, SolveOptions, SolveResult, Status
+from territory_opt.backends.contract import (
+    OPTIMALITY_GAP,
+    Progress,
+    SolveOptions,
+    SolveResult,
+    Status,
+)
 from territory_opt.backends.registry import get_backend
+from territory_opt.deadline import Deadline, Stopwatch
 from territory_opt.districting.bounds import infeasibility_reason, trivial_bound
 from territory_opt.districting.contiguity import (
     Adjacency,
@@ -43,7 +49,7 @@ from territory_opt.districting.contiguity import (
     plan_problems,
 )
 from territory_opt.districting.formulations import CentreModel, Formulation, LabelingModel
-from territory_opt.districting.heuristic import solve_heuristic
+from territory_opt.districting.heuristic import given_deadline, solve_heuristic
 from territory_opt.districting.problem import (
     DistrictBand,
     DistrictingProblem,
@@ -55,69 +61,74 @@ WARM_SHARE = 0.15
 WARM_MAX = 20.0
 POLISH_SHARE = 0.1
 """Share of the time left after the warm start for re-solving pairs of districts exactly."""
+PAIR_SECONDS = 5.0
+"""Seconds at most for one pair's re-solve."""
 POLISH_UNITS = 150
 """Pairs of districts larger than this (in units) are not re-solved."""
 MAX_ROUNDS = 50
 """Separator rounds at most before giving up on contiguity by row generation."""
 
 
-def solve_exact(problem: DistrictingProblem, *, time_limit: float, seed: int = 0,
-                threads: int | None = None, start: np.ndarray | None = None,
-                stop: threading.Event | None = None) -> DistrictingResult:
-    """Solve ``problem`` to proven optimality within ``time_limit`` seconds, if possible.
+def solve_exact(problem: DistrictingProblem, *, deadline: Deadline | None = None,
+                time_limit: float | None = None, seed: int = 0, threads: int | None = None,
+                start: np.ndarray | None = None,
+                progress: Callable[[Progress], None] | None = None) -> DistrictingResult:
+    """Solve ``problem`` to proven optimality by ``deadline``, if possible.
 
     Parameters
     ----------
     problem : DistrictingProblem
-    time_limit : float
-        Seconds for everything: warm start, build, solves.
+    deadline : Deadline
+        When everything must end: warm start, build, solves. Its stop signal ends the solve;
+        the best plan so far is returned.
+    time_limit : float, optional
+        Instead of ``deadline``: seconds from now.
     seed, threads : int
         HiGHS's random seed and thread count (None: HiGHS's default).
     start : numpy.ndarray, optional
         A plan (district per unit) to start from; without one the heuristic makes one.
-    stop : threading.Event, optional
-        Ends the solve; the best plan so far is returned.
+    progress : callable, optional
+        Told of HiGHS's incumbents and bounds (as HiGHS reports them).
 
     Returns
     -------
     DistrictingResult
         OPTIMAL (proven), FEASIBLE (a plan and a valid bound), INFEASIBLE (proven), NO_PLAN.
     """
-    started = time.perf_counter()
-    deadline = started + max(time_limit, 0.0)
+    started = Stopwatch()
+    deadline = given_deadline(deadline, time_limit)
     adj = Adjacency.of(problem)
     proof = infeasibility_reason(problem, adj)
     if proof:
         return DistrictingResult(None, math.inf, math.inf, Status.INFEASIBLE,
-                                 time.perf_counter() - started, "exact: arithmetic", log=proof)
+                                 started.seconds(), "exact: arithmetic", log=proof)
     log: list[str] = []
-    warm = _warm_start(problem, start, deadline, seed, stop, log)
+    warm = _warm_start(problem, start, deadline, seed, log)
     if warm is not None and problem.objective == "cut_edges":
-        polish_deadline = time.perf_counter() + POLISH_SHARE * (deadline - time.perf_counter())
-        warm = polish_pairs(problem, adj, warm, polish_deadline, stop, log)
+        warm = polish_pairs(problem, adj, warm, deadline.rest().share(POLISH_SHARE), log)
     model: Formulation = (LabelingModel(problem, adj) if problem.objective == "cut_edges"
                      else CentreModel(problem, adj))
     log.append(model.describe())
-    solved = _solve_rounds(model, warm, deadline, seed, threads, stop, log)
+    solved = _solve_rounds(model, warm, deadline, seed, threads, progress, log)
     return _finish(problem, model, solved, warm, started, log)
 
 
-def _warm_start(problem: DistrictingProblem, start: np.ndarray | None, deadline: float,
-                seed: int, stop: threading.Event | None, log: list[str]) -> np.ndarray | None:
+def _warm_start(problem: DistrictingProblem, start: np.ndarray | None, deadline: Deadline,
+                seed: int, log: list[str]) -> np.ndarray | None:
     """A plan to start from: ``start`` when it keeps every rule, else the heuristic's."""
     if start is not None and not plan_problems(problem, np.asarray(start)):
         log.append("warm start: the given plan")
         return np.asarray(start, dtype=np.int64)
-    budget = min(WARM_SHARE * (deadline - time.perf_counter()), WARM_MAX)
-    heuristic = solve_heuristic(problem, time_limit=budget, seed=seed, start=start, stop=stop,
-                                bound=False, patience=max(0.3, budget / 2))
+    budget = deadline.rest().share(WARM_SHARE, at_most=WARM_MAX)
+    heuristic = solve_heuristic(problem, deadline=budget, seed=seed, start=start,
+                                bound=False, patience=max(0.3, budget.seconds / 2))
     log.append(f"warm start: heuristic {heuristic.status} {heuristic.objective:g} "
                f"in {heuristic.seconds:.1f} s")
     return heuristic.labels
 
 
 def polish_pairs(problem: DistrictingProblem, adj: Adjacency, labels: np.ndarray,
-                 deadline: float, stop: threading.Event | None, log: list[str]) -> np.ndarray:
+                 deadline: Deadline, log: list[str]) -> np.ndarray:
     """Re-solve each pair of neighbouring districts exactly (their union split in two, the
     rest of the plan fixed: only the cut edges inside the union change), in passes until a
     pass improves nothing or the time is up. A large-neighbourhood search on small MIPs: the
@@ -125,13 +136,13 @@ def polish_pairs(problem: DistrictingProblem, adj: Adjacency, labels: np.ndarray
     lab = np.asarray(labels, dtype=np.int64).copy()
     before = objective_value(problem, lab)
     improved, solved = True, 0
-    while improved and time.perf_counter() < deadline:
+    while improved and not deadline.expired():
         improved = False
         e = adj.edges
         pairs = sorted({(int(min(a, b)), int(max(a, b)))
                         for a, b in zip(lab[e[:, 0]], lab[e[:, 1]], strict=True) if a != b})
         for a, b in pairs:
-            if time.perf_counter() >= deadline or (stop is not None and stop.is_set()):
+            if deadline.expired():
                 break
             better = _resolve_pair(problem, adj, lab, a, b, deadline)
             solved += 1
@@ -144,7 +155,7 @@ def polish_pairs(problem: DistrictingProblem, adj: Adjacency, labels: np.ndarray
 
 
 def _resolve_pair(problem: DistrictingProblem, adj: Adjacency, labels: np.ndarray, a: int,
-                  b: int, deadline: float) -> np.ndarray | None:
+                  b: int, deadline: Deadline) -> np.ndarray | None:
     """The plan with districts a and b re-split optimally, if that cuts fewer edges."""
     units = np.flatnonzero((labels == a) | (labels == b))
     if len(units) > POLISH_UNITS or len(units) < 2:
@@ -165,11 +176,11 @@ def _resolve_pair(problem: DistrictingProblem, adj: Adjacency, labels: np.ndarra
     model = LabelingModel(sub, Adjacency.of(sub))
     current = np.where(labels[units] == a, 0, 1)
     x0 = model.point(current)
-    remaining = min(deadline - time.perf_counter(), 5.0)
-    if remaining <= 0.05:
+    part = deadline.share(1.0, at_most=PAIR_SECONDS)
+    if part.remaining() <= 0.05:
         return None
-    result = get_backend("highs").solve(model.linear(), SolveOptions(time_limit=remaining,
-                                                               warm_start=x0, threads=1))
+    result = get_backend("highs").solve(model.linear(), SolveOptions(
+        warm_start=x0, threads=1).within(part))
     if result.x is None or result.objective >= cut_edges_inside(inner, current) - 0.5:
         return None
     split = model.labels(result.x)
@@ -194,20 +205,19 @@ class _Solved:
     notes: list[str] = field(default_factory=list)
 
 
-def _solve_rounds(model: Formulation, warm: np.ndarray | None, deadline: float, seed: int,
-                  threads: int | None, stop: threading.Event | None,
+def _solve_rounds(model: Formulation, warm: np.ndarray | None, deadline: Deadline, seed: int,
+                  threads: int | None, progress: Callable[[Progress], None] | None,
                   log: list[str]) -> _Solved:
     """Solve, add separators for split districts, solve again, until every district is one
     piece or the time is up."""
     out = _Solved()
     backend = get_backend("highs")
     while out.rounds < MAX_ROUNDS:
-        remaining = deadline - time.perf_counter()
-        if remaining <= 0.05 or (stop is not None and stop.is_set()):
+        if deadline.remaining() <= 0.05 or deadline.expired():
             break
         x0 = model.point(warm) if warm is not None else None
-        options = SolveOptions(time_limit=remaining, threads=threads, seed=seed,
-                               warm_start=x0, stop=stop, gap=OPTIMALITY_GAP / 2)
+        options = SolveOptions(threads=threads, seed=seed, warm_start=x0, progress=progress,
+                               gap=OPTIMALITY_GAP / 2).within(deadline)
         result = backend.solve(model.linear(), options)
         out.rounds += 1
         out.result = result
@@ -228,7 +238,7 @@ def _solve_rounds(model: Formulation, warm: np.ndarray | None, deadline: float, 
 
 
 def _finish(problem: DistrictingProblem, model: Formulation, solved: _Solved,
-            warm: np.ndarray | None, started: float, log: list[str]) -> DistrictingResult:
+            warm: np.ndarray | None, started: Stopwatch, log: list[str]) -> DistrictingResult:
     """The better of the MIP's plan and the warm start, with the MIP's bound."""
     res = solved.result
     bound = model.valid_bound(res.bound) if res is not None else -math.inf
@@ -237,7 +247,7 @@ def _finish(problem: DistrictingProblem, model: Formulation, solved: _Solved,
     candidates = [p for p in (solved.labels, warm) if p is not None
                   and not plan_problems(problem, p)]
     method = f"exact: HiGHS MILP, {model.name}"
-    elapsed = time.perf_counter() - started
+    elapsed = started.seconds()
     if res is not None and res.status == Status.INFEASIBLE and not candidates:
         return DistrictingResult(None, math.inf, math.inf, Status.INFEASIBLE, elapsed, method,
                                  log="\n".join(log))

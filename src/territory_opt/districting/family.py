@@ -20,13 +20,13 @@ search), ``auto`` (exact up to :data:`EXACT_UNITS` units, with a short heuristic
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
 
 from territory_opt.backends.contract import Progress, Status, stop_status
+from territory_opt.deadline import Deadline, Stopwatch
 from territory_opt.districting.exact import solve_exact
 from territory_opt.districting.heuristic import solve_heuristic
 from territory_opt.districting.kpis import (
@@ -145,27 +145,30 @@ def spread_sample(scenario: Scenario, count: int, seed: int) -> np.ndarray:
     return np.sort(np.asarray(chosen, dtype=np.int64))
 
 
-def solve_districting(scenario: Scenario, *, backend: str, time_limit: float, gap: float,
+def solve_districting(scenario: Scenario, *, backend: str, deadline: Deadline, gap: float,
                       threads: int | None, seed: int,
                       progress: Callable[[Progress], None] | None = None) -> Plan:
-    """Solve a districting scenario into a :class:`Plan` (module docstring)."""
+    """Solve a districting scenario into a :class:`Plan` (module docstring) by ``deadline``:
+    the heuristic start takes :data:`START_SHARE` of it (at most 10 s), the exact model the
+    rest; progress is reported with the seconds since ``deadline`` began."""
     if backend not in BACKENDS:
         raise TerritoryOptError(f"districting runs on {', '.join(BACKENDS)}, not '{backend}'")
-    started = time.perf_counter()
+    started = Stopwatch()
+    time_limit = deadline.seconds
+    report = _since(progress, deadline)
     problem = districting_problem(scenario, seed)
     exact = backend == "highs" or (backend == "auto" and scenario.n_items <= EXACT_UNITS)
     if exact:
-        warm = solve_heuristic(problem, time_limit=min(START_SHARE * time_limit, 10.0),
-                               seed=seed)
-        left = max(time_limit - (time.perf_counter() - started), 0.1)
-        result = solve_exact(problem, time_limit=left, seed=seed, threads=threads,
-                             start=warm.labels)
+        warm = solve_heuristic(problem, deadline=deadline.share(START_SHARE, at_most=10.0),
+                               seed=seed, progress=report)
+        result = solve_exact(problem, deadline=deadline.rest(), seed=seed, threads=threads,
+                             start=warm.labels, progress=report)
         if result.labels is None and warm.labels is not None:
             result = DistrictingResult(warm.labels, warm.objective, max(result.bound, warm.bound),
                                        Status.FEASIBLE, result.seconds, warm.method, warm.centres)
     else:
-        result = solve_heuristic(problem, time_limit=time_limit, seed=seed)
-    seconds = time.perf_counter() - started
+        result = solve_heuristic(problem, deadline=deadline, seed=seed, progress=report)
+    seconds = started.seconds()
     if result.status == Status.INFEASIBLE:
         rules = ", ".join(["contiguity"] * problem.contiguity
                           + [f"balance {b.name}" for b in problem.bands])
@@ -186,11 +189,27 @@ def solve_districting(scenario: Scenario, *, backend: str, time_limit: float, ga
         options={"time_limit": time_limit, "gap": gap, "threads": threads, "seed": seed},
         seconds={"solve": result.seconds, "total": seconds},
         solver_objective=result.objective, scenario_digest=scenario.digest,
-        stop_reason="", found_by=result.method)
-    status, reason = stop_status(plan.objective, plan.bound, gap_target=gap)
+        stop_reason="", found_by=result.method, work=deadline.spent)
+    status, reason = stop_status(plan.objective, plan.bound, gap_target=gap,
+                                 interrupted=deadline.interrupted,
+                                 solver_reason="work limit" if deadline.work is not None else "")
     if progress is not None:
-        progress(Progress(plan.objective, plan.bound, seconds))
+        progress(Progress(plan.objective, plan.bound, deadline.elapsed()))
     return replace(plan, status=status, stop_reason=reason)
+
+
+def _since(progress: Callable[[Progress], None] | None,
+           deadline: Deadline) -> Callable[[Progress], None] | None:
+    """``progress`` with each report's seconds counted from the start of ``deadline`` (a phase
+    counts from its own start)."""
+    if progress is None:
+        return None
+    tell = progress
+
+    def report(p: Progress) -> None:
+        tell(replace(p, seconds=deadline.elapsed()))
+
+    return report
 
 
 class DistrictingFamily:
@@ -205,10 +224,10 @@ class DistrictingFamily:
         against the territories; the exact model proves the rest)."""
         return quick_conflicts(scenario)
 
-    def solve(self, scenario: Scenario, settings: SolveSettings) -> Plan:
-        """The best districting within ``settings``."""
+    def solve(self, scenario: Scenario, settings: SolveSettings, deadline: Deadline) -> Plan:
+        """The best districting within ``settings`` by ``deadline``."""
         return solve_districting(scenario, backend=settings.backend_name,
-                                 time_limit=settings.time_limit, gap=settings.gap,
+                                 deadline=deadline, gap=settings.gap,
                                  threads=settings.threads, seed=settings.seed,
                                  progress=settings.progress)
 

@@ -28,12 +28,12 @@ from __future__ import annotations
 
 import math
 import random
-import threading
-import time
+from collections.abc import Callable
 
 import numpy as np
 
-from territory_opt.backends.contract import Status
+from territory_opt.backends.contract import Progress, Status
+from territory_opt.deadline import Deadline, Stopwatch
 from territory_opt.districting.bounds import infeasibility_reason, lower_bound, trivial_bound
 from territory_opt.districting.contiguity import Adjacency, objective_value, plan_problems
 from territory_opt.districting.grow import initial_plan
@@ -41,31 +41,51 @@ from territory_opt.districting.problem import DistrictingProblem, DistrictingRes
 from territory_opt.districting.search import Search
 from territory_opt.districting.state import Clock
 
+BOUND_SHARE = 0.2
+"""Share of the time left the LP bound may use (costs only)."""
+PROGRESS_EVERY = 0.5
+"""Seconds at least between two progress reports of the search."""
 
-def solve_heuristic(problem: DistrictingProblem, *, time_limit: float, seed: int = 0,
-                    start: np.ndarray | None = None, stop: threading.Event | None = None,
-                    iterations: int | None = None, bound: bool = True,
-                    patience: float | None = None) -> DistrictingResult:
+
+def given_deadline(deadline: Deadline | None, time_limit: float | None) -> Deadline:
+    """``deadline``, or one of ``time_limit`` seconds from now (for direct calls: benchmarks,
+    tests)."""
+    if deadline is not None:
+        return deadline
+    if time_limit is None:
+        raise TypeError("give a deadline or a time_limit")
+    return Deadline(max(time_limit, 0.0))
+
+
+def solve_heuristic(problem: DistrictingProblem, *, deadline: Deadline | None = None,
+                    time_limit: float | None = None, seed: int = 0,
+                    start: np.ndarray | None = None, iterations: int | None = None,
+                    bound: bool = True, patience: float | None = None,
+                    progress: Callable[[Progress], None] | None = None) -> DistrictingResult:
     """Districts by region growing and annealing; the best plan inside the bands.
 
     Parameters
     ----------
     problem : DistrictingProblem
-    time_limit : float
-        Seconds for everything (growing, search, bound).
+    deadline : Deadline
+        When everything (growing, search, bound) must end; its stop signal ends the search
+        with the best plan so far. Move attempts count as its work.
+    time_limit : float, optional
+        Instead of ``deadline``: seconds from now.
     seed : int
         Seeds the random choices: same seed and ``iterations``, same plan.
     start : numpy.ndarray, optional
         District per unit to start from; pieces cut off from their district are regrown.
-    stop : threading.Event, optional
-        When set, the search ends and the best plan so far is returned.
     iterations : int, optional
-        Move attempts at most (default: until the time limit).
+        Move attempts at most (default: until the deadline).
     bound : bool
         Whether to spend time on a lower bound (the LP without contiguity, for costs).
     patience : float, optional
         End the search once this many seconds pass without a better plan (a warm start for
-        the exact solver need not use all its time).
+        the exact solver need not use all its time). Ignored under a work limit.
+    progress : callable, optional
+        Told of each better plan (its value, the bound, ``deadline.elapsed()``), at most
+        every :data:`PROGRESS_EVERY` seconds.
 
     Returns
     -------
@@ -73,14 +93,14 @@ def solve_heuristic(problem: DistrictingProblem, *, time_limit: float, seed: int
         FEASIBLE with the best plan (OPTIMAL when it meets the bound), INFEASIBLE when a cheap
         argument proves there is no plan, NO_PLAN when the search found none.
     """
-    started = time.perf_counter()
-    deadline = started + max(time_limit, 0.0)
+    started = Stopwatch()
+    deadline = given_deadline(deadline, time_limit)
     adj = Adjacency.of(problem)
     proof = infeasibility_reason(problem, adj)
     if proof:
         return _result(problem, None, -math.inf, Status.INFEASIBLE, started, "heuristic", proof)
     lower, bound_note = (trivial_bound(problem, adj) if not bound
-                         else lower_bound(problem, adj, deadline, share=0.2))
+                         else lower_bound(problem, adj, deadline, share=BOUND_SHARE))
     rng = random.Random(seed)
     labels = initial_plan(problem, adj, rng, start)
     search = Search(problem, adj, labels, rng)
@@ -88,7 +108,10 @@ def solve_heuristic(problem: DistrictingProblem, *, time_limit: float, seed: int
     if search.infeasible_start:
         log.append("growing left a district disconnected (locks apart?)")
     else:
-        search.run(Clock(deadline, stop, iterations, patience), lower)
+        search.run(Clock(deadline, iterations, patience, _reporter(progress, deadline, lower)),
+                   lower)
+        if progress is not None and search.best is not None:
+            progress(Progress(search.best_value, lower, deadline.elapsed()))
     log.append(search.summary())
     if search.best is None:
         return _result(problem, None, lower, Status.NO_PLAN, started, "heuristic", *log)
@@ -101,14 +124,32 @@ def solve_heuristic(problem: DistrictingProblem, *, time_limit: float, seed: int
     value = objective_value(problem, plan, centres)
     status = Status.OPTIMAL if value <= lower + 1e-9 * max(1.0, abs(value)) else Status.FEASIBLE
     return DistrictingResult(labels=plan, objective=value, bound=lower, status=status,
-                             seconds=time.perf_counter() - started,
+                             seconds=started.seconds(),
                              method=f"heuristic (region growing + annealing); bound: "
                                     f"{bound_note}",
                              centres=centres, log="\n".join(log))
 
 
+def _reporter(progress: Callable[[Progress], None] | None, deadline: Deadline,
+              lower: float) -> Callable[[float], None] | None:
+    """What the search calls with each better plan's value: a :class:`Progress` to
+    ``progress``, at most every :data:`PROGRESS_EVERY` seconds (an annealing finds many)."""
+    if progress is None:
+        return None
+    tell = progress
+    last = [-math.inf]
+
+    def better(value: float) -> None:
+        now = deadline.elapsed()
+        if now - last[0] >= PROGRESS_EVERY:
+            last[0] = now
+            tell(Progress(value, lower, now))
+
+    return better
+
+
 def _result(problem: DistrictingProblem, labels: np.ndarray | None, bound: float,
-            status: Status, started: float, method: str, *log: str) -> DistrictingResult:
+            status: Status, started: Stopwatch, method: str, *log: str) -> DistrictingResult:
     return DistrictingResult(labels=labels, objective=math.inf, bound=bound, status=status,
-                             seconds=time.perf_counter() - started, method=method,
+                             seconds=started.seconds(), method=method,
                              log="\n".join(log))

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import math
 import random
-import threading
-import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
+from territory_opt.deadline import Deadline
 from territory_opt.districting.contiguity import (
     Adjacency,
     best_centres,
@@ -40,21 +40,38 @@ class Stats:
 
 
 class Clock:
-    """Deadline, stop flag and move-attempt budget of one search."""
+    """When one search must end: its :class:`Deadline` (time, stop signal, work), a budget of
+    move attempts, and patience (seconds without a better plan).
 
-    def __init__(self, deadline: float, stop: threading.Event | None,
-                 iterations: int | None, patience: float | None = None) -> None:
-        self.deadline, self.stop = deadline, stop
+    Move attempts are the heuristic's deterministic effort: :meth:`over` charges them to the
+    deadline's work account, so under a work limit the search ends on attempts alone. Patience
+    is a time rule, so it is left out under a work limit (the plan must not depend on load).
+    """
+
+    def __init__(self, deadline: Deadline, iterations: int | None = None,
+                 patience: float | None = None,
+                 better: Callable[[float], None] | None = None) -> None:
+        self.deadline = deadline
         self.left = math.inf if iterations is None else float(iterations)
-        self.patience = math.inf if patience is None else patience
-        self.improved = math.inf  # when the last better plan was found (none yet)
+        self.patience = (math.inf if patience is None or deadline.work is not None
+                         else patience)
+        self.improved = math.inf  # deadline.elapsed() when the last better plan was found
+        self.better = better  # told the value of each better plan
 
     def over(self, spend: int = 0) -> bool:
         """Whether the search must end (after charging ``spend`` attempts)."""
-        self.left -= spend
-        now = time.perf_counter()
-        return (self.left <= 0 or now > self.deadline or now - self.improved > self.patience
-                or (self.stop is not None and self.stop.is_set()))
+        if spend:
+            self.left -= spend
+            self.deadline.spend(spend)
+        return (self.left <= 0 or self.deadline.expired()
+                or self.deadline.elapsed() - self.improved > self.patience)
+
+    def found(self, value: float) -> None:
+        """A better plan of ``value`` was found (restarts the patience)."""
+        if math.isfinite(self.patience):
+            self.improved = self.deadline.elapsed()
+        if self.better is not None:
+            self.better(value)
 
 
 class SearchState:
@@ -68,7 +85,7 @@ class SearchState:
         self.labels = labels
         self.k = problem.k
         self.stats = Stats()
-        self.clock = Clock(math.inf, None, None)
+        self.clock = Clock(Deadline(math.inf))
         self.best: list[int] | None = None
         self.best_value = math.inf
         self.best_centres: np.ndarray | None = None
@@ -259,8 +276,8 @@ class SearchState:
             return
         self.best = list(self.labels)
         self.best_value = self.value
-        self.clock.improved = time.perf_counter()
         self.best_centres = None if self.cut else np.asarray(self.centres, dtype=np.int64)
+        self.clock.found(self.value)
 
     def restore(self) -> None:
         assert self.best is not None

@@ -8,7 +8,6 @@ larger ones to HiGHS by flow + column generation + rounding (:mod:`territory_opt
 from __future__ import annotations
 
 import dataclasses
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -25,6 +24,7 @@ from territory_opt.backends.contract import (
 )
 from territory_opt.backends.linear import LinearModel
 from territory_opt.backends.registry import get_backend
+from territory_opt.deadline import Deadline, Stopwatch
 from territory_opt.errors import Conflict
 from territory_opt.leads.kpis import lead_data
 from territory_opt.leads.large import (
@@ -42,7 +42,12 @@ DIRECT_MIP_PAIRS = 20_000
 """Above this many pairs, HiGHS gets the flow + column generation + rounding path
 (:mod:`territory_opt.leads.large`), not the whole MIP."""
 LAGRANGE_SHARE = 0.3
-"""Share of the time limit the Lagrangian of the fairness rows may use (large batches)."""
+"""Share of the deadline the Lagrangian of the fairness rows may use (large batches); the rest
+goes to column generation and rounding."""
+CONFLICT_SECONDS = 30.0
+"""Seconds for the LP that measures a hard fairness band's least excess when the conflicts are
+asked for outside a solve (``territory-opt validate``, :meth:`Family.conflicts`); inside a solve
+it gets what is left of the solve's deadline."""
 LEAD_BACKENDS = ("highs", "cpsat", "scip", "cbc")
 """Backends for the whole batch MILP; ``auto`` means HiGHS on it (the flow path above
 :data:`DIRECT_MIP_PAIRS`), ``heuristic`` the flow path at every size."""
@@ -89,15 +94,20 @@ def greedy_start(scenario: Scenario, batch: BatchModel,
 
 
 def allocate(scenario: Scenario, leads: np.ndarray | None = None, *,
-             backend: str | Backend = "highs", time_limit: float = 60.0, gap: float = 1e-4,
+             backend: str | Backend = "highs", deadline: Deadline | None = None,
+             time_limit: float = 60.0, gap: float = 1e-4,
              threads: int | None = None, seed: int = 0,
              lock: np.ndarray | None = None, used: Mapping[int, np.ndarray] | None = None,
              prior: np.ndarray | None = None, require_all: bool = True,
              fairness: Fairness | None = None, period: np.ndarray | None = None,
              value_factor: np.ndarray | None = None,
              progress: Callable[[Progress], None] | None = None) -> Allocation:
-    """Build the batch (:func:`build_batch`), warm-start it greedily and solve it."""
-    started = time.perf_counter()
+    """Build the batch (:func:`build_batch`), warm-start it greedily and solve it by
+    ``deadline`` (without one: ``time_limit`` seconds from now, for a replay's windows and
+    direct calls)."""
+    started = Stopwatch()
+    if deadline is None:
+        deadline = Deadline(time_limit)
     # ``auto`` is HiGHS (an LP with a few side rows, solved exactly at this size); ``heuristic``
     # is the large-batch path below at any size, as the heuristic is for alignments.
     chosen = get_backend("highs" if backend in ("auto", "heuristic") else backend)
@@ -107,38 +117,37 @@ def allocate(scenario: Scenario, leads: np.ndarray | None = None, *,
                         value_factor=value_factor)
     share = scenario.fte / scenario.fte.sum()
     if backend == "heuristic" or (chosen.name == "highs" and batch.n_pairs > DIRECT_MIP_PAIRS):
-        large = _allocate_large(scenario, batch, used or {}, prior, require_all,
-                                fairness, SolveOptions(time_limit=time_limit, gap=gap,
-                                                       threads=threads, seed=seed), started)
+        large = _allocate_large(scenario, batch, used or {}, prior, require_all, fairness,
+                                SolveOptions(gap=gap, threads=threads, seed=seed), deadline,
+                                started)
         if large.status.has_plan and require_all and bool((large.assignment == NO_REP).any()):
             # Not a plan: a lead that must be routed is not (the rounding gave up on it).
             large = dataclasses.replace(large, status=Status.NO_PLAN)
-        left = time_limit - (time.perf_counter() - started)
-        if large.status.has_plan or large.status == Status.INFEASIBLE or left < 1.0:
+        if (large.status.has_plan or large.status == Status.INFEASIBLE
+                or deadline.remaining() < 1.0 or deadline.expired()):
             return large
         # A hard fairness band can cut every flow plan and leave the rounding MIP without
         # one: the whole MIP, with the time left, finds a plan or proves there is none.
-        time_limit = left
     start = batch.vector(greedy_start(scenario, batch, used), fairness, prior, share)
     # The gap is relative to the revenue at stake: with fairness penalties the objective
     # (−revenue + penalty) can sit near 0, where a relative gap never closes.
     stake = float(_best_values(batch).sum())
-    options = SolveOptions(time_limit=time_limit, gap=gap, threads=threads, seed=seed,
-                           progress=progress, warm_start=start, abs_gap=gap * stake)
+    options = SolveOptions(gap=gap, threads=threads, seed=seed, progress=progress,
+                           warm_start=start, abs_gap=gap * stake).within(deadline)
     result = chosen.solve(batch.model, options)
     return _allocation(batch, result.x, result.objective, result.bound, result.status,
                        started, result.log)
 
 
 def _allocation(batch: BatchModel, x: np.ndarray | None, objective: float, bound: float,
-                status: Status, started: float, log: str) -> Allocation:
+                status: Status, started: Stopwatch, log: str) -> Allocation:
     """A solver's answer as an :class:`Allocation`; "optimal" when the bound proves it."""
     assignment = (batch.assignment(x) if x is not None
                   else np.full(len(batch.leads), NO_REP, dtype=np.int64))
     if status == Status.FEASIBLE and relative_gap(objective, bound) <= OPTIMALITY_GAP:
         status = Status.OPTIMAL
-    return Allocation(batch.leads, assignment, objective, bound, status,
-                      time.perf_counter() - started, log)
+    return Allocation(batch.leads, assignment, objective, bound, status, started.seconds(),
+                      log)
 
 
 def _best_values(batch: BatchModel) -> np.ndarray:
@@ -155,12 +164,14 @@ LARGE_METHOD = "flow, Lagrangian of the fairness rows, column generation, roundi
 def _allocate_large(scenario: Scenario, batch: BatchModel,
                     used: Mapping[int, np.ndarray], prior: np.ndarray | None,
                     require_all: bool, fairness: Fairness | None, options: SolveOptions,
-                    started: float) -> Allocation:
-    """Flow start, column generation, rounding (:mod:`territory_opt.leads.large`)."""
+                    deadline: Deadline, started: Stopwatch) -> Allocation:
+    """Flow start, the Lagrangian of the fairness rows (:data:`LAGRANGE_SHARE` of
+    ``deadline``), column generation and rounding with the rest
+    (:mod:`territory_opt.leads.large`)."""
     flow = flow_start(scenario, batch, used, require_all)
     if flow is None:
         return Allocation(batch.leads, np.full(len(batch.leads), NO_REP, dtype=np.int64),
-                          np.inf, -np.inf, Status.INFEASIBLE, time.perf_counter() - started,
+                          np.inf, -np.inf, Status.INFEASIBLE, started.seconds(),
                           "no flow routes every lead within capacity", LARGE_METHOD)
     share = scenario.fte / scenario.fte.sum()
     log: list[str] = []
@@ -170,24 +181,25 @@ def _allocate_large(scenario: Scenario, batch: BatchModel,
                               np.inf if fairness.hard else fairness.penalty,
                               prior if prior is not None else np.zeros(len(share)))
         bound, extra, best = lagrangian_fairness(scenario, batch, used, require_all, terms,
-                                                 LAGRANGE_SHARE * options.time_limit, log)
+                                                 deadline.share(LAGRANGE_SHARE), log)
         if best is not None:
             flow = best
     vector = batch.vector(flow, fairness, prior, share)
     feasible = fairness is None or not fairness.hard  # a hard band may cut the flow plan
-    left = max(options.time_limit - (time.perf_counter() - started), 1.0)
-    result = solve_large(batch, vector, dataclasses.replace(options, time_limit=left),
-                         start_feasible=feasible, extra_columns=extra, bound=bound, log=log)
+    result = solve_large(batch, vector, options, deadline.rest(), start_feasible=feasible,
+                         extra_columns=extra, bound=bound, log=log)
     return dataclasses.replace(
         _allocation(batch, result.x, result.objective, result.bound, result.status, started,
                     result.log), method=LARGE_METHOD)
 
 
 def batch_conflicts(scenario: Scenario, leads: np.ndarray | None = None,
-                    fairness: Fairness | None = None) -> list[Conflict]:
+                    fairness: Fairness | None = None,
+                    deadline: Deadline | None = None) -> list[Conflict]:
     """Why a batch that must route every lead cannot: leads nobody may take, owners with more
     owned leads than capacity, eligibility groups with more leads than their reps' capacity
-    (per capacity period), and — when those hold — the least fairness excess (LP)."""
+    (per capacity period), and — when those hold — the least fairness excess (an LP, solved by
+    ``deadline``; without one, in :data:`CONFLICT_SECONDS`)."""
     data = lead_data(scenario)
     leads = np.arange(scenario.n_items) if leads is None else np.asarray(leads, np.int64)
     out: list[Conflict] = []
@@ -223,11 +235,14 @@ def batch_conflicts(scenario: Scenario, leads: np.ndarray | None = None,
                                     f"{room:,.0f}"))
     if out or fairness is None or not fairness.hard:
         return out
-    return _fairness_conflict(scenario, leads, fairness)
+    # Outside a solve (validate, Family.conflicts) no deadline is running: the LP gets a
+    # fixed budget of its own.
+    return _fairness_conflict(scenario, leads, fairness,
+                              deadline if deadline is not None else Deadline(CONFLICT_SECONDS))
 
 
-def _fairness_conflict(scenario: Scenario, leads: np.ndarray, fairness: Fairness
-                       ) -> list[Conflict]:
+def _fairness_conflict(scenario: Scenario, leads: np.ndarray, fairness: Fairness,
+                       deadline: Deadline) -> list[Conflict]:
     """The least expected value outside the fairness bands any allocation needs (LP bound on
     the elastic model), and the reps furthest out."""
     soft = Fairness(tolerance=fairness.tolerance, hard=False, penalty=1.0)
@@ -238,7 +253,7 @@ def _fairness_conflict(scenario: Scenario, leads: np.ndarray, fairness: Fairness
     relaxed = LinearModel(c=c, offset=0.0, lb=model.lb, ub=model.ub,
                           integer=np.zeros(model.n_cols, dtype=bool), a=sp.csr_array(model.a),
                           row_lo=model.row_lo, row_hi=model.row_hi)
-    result = get_backend("highs").solve(relaxed, SolveOptions(time_limit=30.0))
+    result = get_backend("highs").solve(relaxed, SolveOptions().within(deadline))
     if result.x is None:
         return []
     m = scenario.n_territories

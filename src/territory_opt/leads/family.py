@@ -8,13 +8,13 @@ could have reached with the same capacity, a yardstick for the replay's policies
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
 
 from territory_opt.backends.contract import Progress, Status, stop_status
+from territory_opt.deadline import Deadline, Stopwatch
 from territory_opt.errors import Conflict, InfeasibleError, NoPlanFoundError, TerritoryOptError
 from territory_opt.family import Views
 from territory_opt.kpi.evaluate import Evaluation, ObjectiveTerms
@@ -27,10 +27,11 @@ from territory_opt.scenario.model import Scenario
 from territory_opt.settings import SolveSettings
 
 
-def solve_leads(scenario: Scenario, *, backend: str, time_limit: float, gap: float,
+def solve_leads(scenario: Scenario, *, backend: str, deadline: Deadline, gap: float,
                 threads: int | None, seed: int,
                 progress: Callable[[Progress], None] | None = None) -> Plan:
-    """Allocate every lead of the scenario (module docstring).
+    """Allocate every lead of the scenario (module docstring) by ``deadline``; progress is
+    reported with the seconds since ``deadline`` began.
 
     Raises
     ------
@@ -48,11 +49,16 @@ def solve_leads(scenario: Scenario, *, backend: str, time_limit: float, gap: flo
     conflicts = batch_conflicts(scenario, fairness=None)
     if conflicts:
         raise InfeasibleError(conflicts)
-    started = time.perf_counter()
-    result = allocate(scenario, backend=backend, time_limit=time_limit, gap=gap,
-                      threads=threads, seed=seed, fairness=fairness, progress=progress)
+    started = Stopwatch()
+    time_limit = deadline.seconds
+    result = allocate(scenario, backend=backend, deadline=deadline, gap=gap,
+                      threads=threads, seed=seed, fairness=fairness,
+                      progress=_since(progress, deadline))
     if result.status == Status.INFEASIBLE:
-        raise InfeasibleError(batch_conflicts(scenario, fairness=fairness))
+        raise InfeasibleError(batch_conflicts(scenario, fairness=fairness, deadline=deadline)
+                              or [Conflict("leads", "no allocation keeps every rule (proven "
+                                           "by the solver); no time was left to say which "
+                                           "rules clash")])
     if result.status == Status.ERROR:
         tail = result.log.strip().splitlines()[-1:] or ["no log"]
         raise TerritoryOptError(f"the {backend} backend failed on the batch model: {tail[0]}")
@@ -65,11 +71,27 @@ def solve_leads(scenario: Scenario, *, backend: str, time_limit: float, gap: flo
                 bound_source="backend",
                 options={"time_limit": time_limit, "gap": gap, "threads": threads,
                          "seed": seed},
-                seconds={"solve": result.seconds, "total": time.perf_counter() - started},
+                seconds={"solve": result.seconds, "total": started.seconds()},
                 solver_objective=result.objective, scenario_digest=scenario.digest,
-                found_by=result.method)
-    status, reason = stop_status(plan.objective, plan.bound, gap_target=gap)
+                found_by=result.method, work=deadline.spent)
+    status, reason = stop_status(plan.objective, plan.bound, gap_target=gap,
+                                 interrupted=deadline.interrupted,
+                                 solver_reason="work limit" if deadline.work is not None else "")
     return replace(plan, status=status, stop_reason=reason)
+
+
+def _since(progress: Callable[[Progress], None] | None,
+           deadline: Deadline) -> Callable[[Progress], None] | None:
+    """``progress`` with each report's seconds counted from the start of ``deadline`` (a
+    solver counts from its own start)."""
+    if progress is None:
+        return None
+    tell = progress
+
+    def report(p: Progress) -> None:
+        tell(replace(p, seconds=deadline.elapsed()))
+
+    return report
 
 
 MAX_ANALYSED_LEAD_MOVES = 200
@@ -89,10 +111,10 @@ class LeadsFamily:
         cannot all hold (fairness aside)."""
         return quick_conflicts(scenario) or batch_conflicts(scenario, fairness=None)
 
-    def solve(self, scenario: Scenario, settings: SolveSettings) -> Plan:
-        """The allocation of most expected revenue within ``settings``."""
+    def solve(self, scenario: Scenario, settings: SolveSettings, deadline: Deadline) -> Plan:
+        """The allocation of most expected revenue within ``settings`` by ``deadline``."""
         return solve_leads(scenario, backend=settings.backend_name,
-                           time_limit=settings.time_limit, gap=settings.gap,
+                           deadline=deadline, gap=settings.gap,
                            threads=settings.threads, seed=settings.seed,
                            progress=settings.progress)
 

@@ -20,7 +20,6 @@ splits at most a lead or two. So:
 from __future__ import annotations
 
 import dataclasses
-import time
 from collections.abc import Mapping
 
 import numpy as np
@@ -29,6 +28,7 @@ import scipy.sparse as sp
 from territory_opt.backends.contract import SolveOptions, Status
 from territory_opt.backends.linear import LinearModel, sub_model
 from territory_opt.backends.registry import get_backend, lp_engine
+from territory_opt.deadline import Deadline, Stopwatch
 from territory_opt.leads.kpis import lead_data
 from territory_opt.leads.model import BatchModel
 from territory_opt.scenario.leads import NO_REP
@@ -51,6 +51,11 @@ PRICE_STEP = 0.05
 """Step of its multipliers per chunk, per unit of relative band violation."""
 MAX_ROUNDING_LEADS = 3_000
 """The rounding MIP re-decides the split leads and, up to this many, the leads of their reps."""
+PRICING_SHARE = 0.6
+"""Share of :func:`solve_large`'s deadline after which no more columns are priced in (the rest
+is the rounding MIP's)."""
+LP_SHARE = 0.8
+"""Share of the time left one restricted LP may use."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -128,23 +133,25 @@ class FairnessTerms:
 
 
 def lagrangian_fairness(scenario: Scenario, batch: BatchModel, used: Mapping[int, np.ndarray],
-                        require_all: bool, terms: FairnessTerms, seconds: float,
+                        require_all: bool, terms: FairnessTerms, deadline: Deadline,
                         log: list[str]) -> tuple[float, np.ndarray, np.ndarray | None]:
     """Relax the fairness rows: for multipliers ``λ`` (upper) and ``μ`` (lower) in
     ``[0, penalty]`` the batch is a min-cost flow with pair values ``ev × (1 − λ_j + μ_j +
     c)``, ``c = Σ_k s_k((1+τ)λ_k − (1−τ)μ_k)``, whose value bounds the optimum. Projected
     subgradient ascent (Polyak steps).
 
-    Returns the best bound, the pairs any flow used (columns for the LP), and the best flow
-    plan (a rep per batch lead) by the true objective, or None.
+    Runs until ``deadline`` (each step, one flow, counts as a unit of its work) or the steps
+    stop helping. Returns the best bound, the pairs any flow used (columns for the LP), and the
+    best flow plan (a rep per batch lead) by the true objective, or None.
     """
-    began = time.perf_counter()
+    began = Stopwatch()
     m = len(terms.share)
     lam, mu = np.zeros(m), np.zeros(m)
     best_bound, best_plan, best_value = -np.inf, None, np.inf
     used_pairs = np.zeros(batch.n_pairs, dtype=bool)
     theta, stall = 1.0, 0
-    while time.perf_counter() - began < seconds:
+    while not deadline.expired():
+        deadline.spend(1)
         c = float(terms.share @ ((1 + terms.tolerance) * lam - (1 - terms.tolerance) * mu))
         factor = 1.0 - lam[batch.pair_rep] + mu[batch.pair_rep] + c
         plan = flow_start(scenario, batch, used, require_all, batch.expected * factor)
@@ -176,7 +183,7 @@ def lagrangian_fairness(scenario: Scenario, batch: BatchModel, used: Mapping[int
         lam = np.clip(lam + step * upper, 0, terms.penalty)
         mu = np.clip(mu + step * lower, 0, terms.penalty)
     log.append(f"Lagrangian of the fairness rows: bound {best_bound:,.2f}, best flow plan "
-               f"{best_value:,.2f}, {time.perf_counter() - began:.1f} s")
+               f"{best_value:,.2f}, {began.seconds():.1f} s")
     priced = priced_pass(scenario, batch, used, require_all, terms)
     if priced is not None:
         value = _fair_objective(batch, priced, terms)
@@ -282,14 +289,19 @@ def _chosen_pairs(batch: BatchModel, plan: np.ndarray) -> np.ndarray:
 
 
 def solve_large(batch: BatchModel, start_vector: np.ndarray, options: SolveOptions,
-                start_feasible: bool, extra_columns: np.ndarray | None = None,
-                bound: float = -np.inf, log: list[str] | None = None) -> LargeResult:
-    """Column generation and rounding (module docstring) from the flow's solution vector
-    (``start_feasible``: it keeps every row, so it is the fallback plan); ``extra_columns``
-    join the first LP, ``bound`` is a bound already known (the Lagrangian's)."""
+                deadline: Deadline, start_feasible: bool,
+                extra_columns: np.ndarray | None = None, bound: float = -np.inf,
+                log: list[str] | None = None) -> LargeResult:
+    """Column generation and rounding (module docstring) by ``deadline`` from the flow's
+    solution vector (``start_feasible``: it keeps every row, so it is the fallback plan);
+    ``extra_columns`` join the first LP, ``bound`` is a bound already known (the
+    Lagrangian's). ``options`` give the gap, threads and seed; the time comes from
+    ``deadline``: pricing stops after :data:`PRICING_SHARE` of it, the rounding MIP has the
+    rest."""
     import highspy
 
-    began = time.perf_counter()
+    began = Stopwatch()
+    pricing = deadline.share(PRICING_SHARE)
     model = batch.model
     columns = sp.csc_array(model.a)
     keep = _first_columns(batch, start_vector)
@@ -303,12 +315,11 @@ def solve_large(batch: BatchModel, start_vector: np.ndarray, options: SolveOptio
     h = lp_engine().lp_session(lp, settings)
     y = np.zeros(model.n_rows)
     while True:
-        left = options.time_limit - (time.perf_counter() - began)
-        h.setOptionValue("time_limit", max(left * 0.8, 0.1))
+        h.setOptionValue("time_limit", LP_SHARE * deadline.remaining())
         h.run()
         if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
             log.append(f"restricted LP: {h.getModelStatus()} after "
-                       f"{time.perf_counter() - began:.1f} s")
+                       f"{began.seconds():.1f} s")
             break
         y = np.asarray(h.getSolution().row_dual)
         reduced = model.c - columns.T @ y
@@ -319,11 +330,11 @@ def solve_large(batch: BatchModel, start_vector: np.ndarray, options: SolveOptio
                                   & ~present)
         lp_value = float(h.getInfo().objective_function_value)
         log.append(f"LP {len(keep):,} columns: {lp_value:,.2f}; {len(entering):,} priced in; "
-                   f"{time.perf_counter() - began:.1f} s")
+                   f"{began.seconds():.1f} s")
         if not len(entering):
             bound = max(bound, lp_value)  # no column prices out: the LP over every pair
             break
-        if time.perf_counter() - began > 0.6 * options.time_limit:
+        if pricing.expired():
             log.append("pricing stopped by the time limit; bound: Lagrangian of the last duals")
             break
         entering = entering[np.argsort(reduced[entering])[:MAX_NEW_COLUMNS]]
@@ -332,7 +343,7 @@ def solve_large(batch: BatchModel, start_vector: np.ndarray, options: SolveOptio
     x_lp = np.zeros(model.n_cols)
     if h.getModelStatus() == highspy.HighsModelStatus.kOptimal:
         x_lp[keep] = np.asarray(h.getSolution().col_value)
-    x = _round(batch, model, columns, keep, x_lp, start_vector, options, began, log,
+    x = _round(batch, model, columns, keep, x_lp, start_vector, options, deadline, log,
                fallback=start_feasible)
     if x is None:
         return LargeResult(None, np.inf, bound, Status.NO_PLAN, "\n".join(log))
@@ -391,8 +402,8 @@ def _lagrangian_bound(model: LinearModel, y: np.ndarray, reduced: np.ndarray) ->
 
 
 def _round(batch: BatchModel, model: LinearModel, columns: sp.csc_array, keep: np.ndarray,
-           x_lp: np.ndarray, start_vector: np.ndarray, options: SolveOptions, began: float,
-           log: list[str], fallback: bool) -> np.ndarray | None:
+           x_lp: np.ndarray, start_vector: np.ndarray, options: SolveOptions,
+           deadline: Deadline, log: list[str], fallback: bool) -> np.ndarray | None:
     """Whole leads keep the LP's rep; a MIP re-decides the split ones (else the start, when
     it is a plan: ``fallback``)."""
     pairs = keep[keep < batch.n_pairs]
@@ -412,9 +423,8 @@ def _round(batch: BatchModel, model: LinearModel, columns: sp.csc_array, keep: n
     free |= keep >= batch.n_pairs  # T and the fairness slacks follow the leads
     fixed = np.round(x_lp[keep])
     piece = sub_model(restricted, free, fixed)
-    left = max(options.time_limit - (time.perf_counter() - began), 1.0)
     result = get_backend("highs").solve(piece, dataclasses.replace(
-        options, time_limit=left, progress=None, warm_start=None))
+        options, progress=None, warm_start=None).within(deadline))
     if result.x is None:
         log.append(f"rounding MIP: {result.status}" + ("; the flow start is kept" if fallback
                                                         else ""))

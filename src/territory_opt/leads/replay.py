@@ -23,13 +23,13 @@ response time: from a lead's creation to its routing (the end of its window, for
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 
 from territory_opt.backends.contract import Status
+from territory_opt.deadline import Deadline, Stopwatch
 from territory_opt.errors import TerritoryOptError
 from territory_opt.leads.batch import allocate
 from territory_opt.leads.kpis import evaluate_leads, lead_data
@@ -80,7 +80,7 @@ def replay(scenario: Scenario, policy: str, *, window_seconds: float | None = No
     if policy == "optimized":
         return _optimized(scenario, window_seconds, backend, seed)
     data = lead_data(scenario)
-    started = time.perf_counter()
+    started = Stopwatch()
     router = Router(scenario, "best-fit" if policy == "best-fit" else "round-robin")
     order = np.argsort(data.created, kind="stable")
     assignment = np.full(scenario.n_items, NO_REP, dtype=np.int64)
@@ -88,7 +88,7 @@ def replay(scenario: Scenario, policy: str, *, window_seconds: float | None = No
         assignment[i] = router.route(i).rep
     routed_at = np.where(assignment != NO_REP, data.created, np.datetime64("NaT"))
     return Replay(policy, assignment, routed_at.astype("datetime64[s]"),
-                  time.perf_counter() - started)
+                  started.seconds())
 
 
 def _optimized(scenario: Scenario, window_seconds: float | None, backend: str, seed: int
@@ -103,7 +103,7 @@ def _optimized(scenario: Scenario, window_seconds: float | None, backend: str, s
     share = scenario.fte / scenario.fte.sum()
     cap = (min(fairness.penalty, 1.0) if not fairness.hard else 1.0) if fairness else 0.0
     lam, mu = np.zeros(m), np.zeros(m)
-    started = time.perf_counter()
+    started = Stopwatch()
     created = data.created.astype(np.int64)
     order = np.argsort(created, kind="stable")
     assignment = np.full(scenario.n_items, NO_REP, dtype=np.int64)
@@ -136,7 +136,9 @@ def _optimized(scenario: Scenario, window_seconds: float | None, backend: str, s
                 c = float(share @ ((1 + fairness.tolerance) * lam
                                    - (1 - fairness.tolerance) * mu))
                 factor = np.maximum(1.0 - lam + mu + c, 0.0)
-            result = allocate(scenario, free, backend=backend, time_limit=WINDOW_TIME_LIMIT,
+            # A replay has no limit of its own: each window's batch gets a deadline of its own.
+            result = allocate(scenario, free, backend=backend,
+                              deadline=Deadline(WINDOW_TIME_LIMIT),
                               seed=seed, lock=lock, used={period: loads},
                               require_all=False, value_factor=factor,
                               period=np.full(len(free), period, dtype=np.int64))
@@ -158,7 +160,7 @@ def _optimized(scenario: Scenario, window_seconds: float | None, backend: str, s
             lower = ((1 - fairness.tolerance) * target - prior) / target
             lam = np.clip(lam + FAIRNESS_STEP * upper, 0.0, cap)
             mu = np.clip(mu + FAIRNESS_STEP * lower, 0.0, cap)
-    return Replay("optimized", assignment, routed_at, time.perf_counter() - started,
+    return Replay("optimized", assignment, routed_at, started.seconds(),
                   windows, proven)
 
 

@@ -379,6 +379,11 @@ class SolverSettings(_Strict):
         None, description="Nearest territories offered per item (column generation adds any "
         "other the LP wants). Default: every pair up to 1M item × territory pairs for exact "
         "backends, 8 for the heuristic and beyond.")
+    work_limit: Annotated[float, Field(gt=0)] | None = Field(
+        None, description="Stop on this much deterministic effort instead of time (the "
+        "backend's unit: `territory-opt backends`): the same scenario, seed, threads and work "
+        "limit give the same plan on any machine load. The time limit is then not applied: "
+        "choose N as the work a solve of the wanted length does (docs/backends.md).")
 
 
 class ScenarioSpec(_Strict):

@@ -40,6 +40,7 @@ from territory_opt.service.limits import RequestGuard
 from territory_opt.service.pool import WorkerPool
 from territory_opt.service.store import JobStore
 from territory_opt.service.worker import scenario_error_json
+from territory_opt.settings import SolveSettings
 from territory_opt.version import __version__
 
 
@@ -55,6 +56,9 @@ class SolveOptionsIn(_Body):
     gap: Annotated[float, Field(ge=0)] | None = None
     seed: Annotated[int, Field(ge=0)] | None = None
     backend: str | None = Field(None, description="highs, cpsat, scip, cbc, heuristic, auto.")
+    work_limit: Annotated[float, Field(gt=0)] | None = Field(
+        None, description="Stop on this much deterministic effort instead of time (the "
+        "backend's unit): the same plan on any load. The job's time limit still ends it.")
 
 
 class ScenarioIn(_Body):
@@ -157,7 +161,9 @@ def create_app(config: ServiceConfig, *, start_workers: bool = True) -> FastAPI:
                time_limit: Annotated[float | None, Form(gt=0, allow_inf_nan=False)] = None,
                gap: Annotated[float | None, Form(ge=0, allow_inf_nan=False)] = None,
                seed: Annotated[int | None, Form(ge=0)] = None,
-               backend: Annotated[str | None, Form()] = None) -> dict[str, Any]:
+               backend: Annotated[str | None, Form()] = None,
+               work_limit: Annotated[float | None, Form(gt=0, allow_inf_nan=False)] = None,
+               ) -> dict[str, Any]:
         """Queue a solve from uploaded files: the scenario document and its tables."""
         document = _document(scenario)
         names = [t.filename or "" for t in tables]
@@ -167,7 +173,8 @@ def create_app(config: ServiceConfig, *, start_workers: bool = True) -> FastAPI:
                                          f"{names.count(n)} times", "each table file once")
                                  for n in twice])
         files = table_files({t.filename or "": t.file.read() for t in tables})
-        options = SolveOptionsIn(time_limit=time_limit, gap=gap, seed=seed, backend=backend)
+        options = SolveOptionsIn(time_limit=time_limit, gap=gap, seed=seed, backend=backend,
+                                 work_limit=work_limit)
         return _submit(store, config, owner, document, files, options)
 
     @app.get("/v1/jobs")
@@ -289,9 +296,12 @@ def _submit(store: JobStore, config: ServiceConfig, owner: str, document: dict[s
                            max_decoded_bytes=config.max_decoded_bytes)
     with scenario_from(document, files, limits) as s:  # 422 now rather than a failed job later
         name = s.name
-        default_limit = s.spec.solver.time_limit
+        # The time limit the solve will have (the one merge: given > scenario > default),
+        # capped at the server's: it is what the queue's accounting counts.
+        settings = SolveSettings.merged(s, time_limit=options.time_limit,
+                                        work_limit=options.work_limit)
     chosen = options.model_dump(exclude_none=True)
-    chosen["time_limit"] = min(options.time_limit or default_limit, limit)
+    chosen["time_limit"] = min(settings.time_limit, limit)
     queued = store.active_seconds(owner)
     if queued + chosen["time_limit"] > config.max_queued_seconds:
         raise HTTPException(429, f"your queued and running jobs already ask for {queued:g} s of "

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import Iterable
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from territory_opt.deadline import Deadline
 from territory_opt.service.auth import MISSING_KEY, WRONG_KEY, owner_of, presented_key
 
 
@@ -53,10 +53,10 @@ class RequestGuard:
         # raised half-way through the app's own read would come out as a 400, not a 413.
         messages: list[Message] = []
         seen = 0
-        deadline = time.monotonic() + self.body_timeout
+        deadline = Deadline(self.body_timeout)
         while True:
             try:
-                message = await asyncio.wait_for(receive(), max(deadline - time.monotonic(), 0))
+                message = await asyncio.wait_for(receive(), deadline.remaining())
             except TimeoutError:
                 await _refuse(send, 408, f"the request body did not arrive within "
                               f"{self.body_timeout:g} seconds (this server's --body-timeout)")

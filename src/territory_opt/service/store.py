@@ -18,6 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from territory_opt.deadline import wall_clock
 from territory_opt.errors import TerritoryOptError
 
 MAX_RESTARTS = 3
@@ -121,7 +122,7 @@ class JobStore:
         job_id = uuid.uuid4().hex
         with self.engine.begin() as db:
             db.execute(jobs.insert().values(
-                id=job_id, owner=owner, status="queued", created=time.time(), name=name,
+                id=job_id, owner=owner, status="queued", created=wall_clock(), name=name,
                 scenario=json.dumps(scenario), options=json.dumps(options), restarts=0,
                 cancel_requested=False))
             if files:
@@ -181,7 +182,7 @@ class JobStore:
                 taken = db.execute(jobs.update()
                                    .where(jobs.c.id == job_id, jobs.c.status == "queued")
                                    .values(status="running", worker=worker,
-                                           started=time.time())).rowcount
+                                           started=wall_clock())).rowcount
             if taken == 1:
                 return self.get(job_id)
             # Another worker took it first: try the next one.
@@ -207,7 +208,7 @@ class JobStore:
             return db.execute(jobs.update()
                               .where(jobs.c.id == job_id, jobs.c.worker == worker,
                                      jobs.c.status == "running")
-                              .values(status=status, finished=time.time(),
+                              .values(status=status, finished=wall_clock(),
                                       result=json.dumps(result) if result is not None else None,
                                       error=json.dumps(error) if error is not None else None,
                                       **values)
@@ -220,7 +221,7 @@ class JobStore:
             db.execute(jobs.update()
                        .where(jobs.c.id == job_id, jobs.c.owner == owner,
                               jobs.c.status == "queued")
-                       .values(status="cancelled", finished=time.time(),
+                       .values(status="cancelled", finished=wall_clock(),
                                note="cancelled before it started"))
             db.execute(jobs.update()
                        .where(jobs.c.id == job_id, jobs.c.owner == owner,
@@ -239,12 +240,12 @@ class JobStore:
         with self.engine.begin() as db:
             return db.execute(jobs.update()
                               .where(jobs.c.worker == worker, jobs.c.status == "running")
-                              .values(status="failed", finished=time.time(),
+                              .values(status="failed", finished=wall_clock(),
                                       error=json.dumps(error))).rowcount
 
     def heartbeat(self, instance: str) -> None:
         """Say that server ``instance`` is alive."""
-        now = time.time()
+        now = wall_clock()
         with self.engine.begin() as db:
             if not db.execute(servers.update().where(servers.c.instance == instance)
                               .values(heartbeat=now)).rowcount:
@@ -254,9 +255,9 @@ class JobStore:
         """Queue again the running jobs of servers that stopped beating (their workers died
         with them), or fail those restarted :data:`MAX_RESTARTS` times. Returns the numbers
         re-queued and failed. Workers are named ``INSTANCE-N``."""
-        stamp = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(wall_clock()))
         alive = sa.select(servers.c.instance).where(
-            servers.c.heartbeat >= time.time() - STALE_SECONDS)
+            servers.c.heartbeat >= wall_clock() - STALE_SECONDS)
         with self.engine.begin() as db:
             live = {row[0] for row in db.execute(alive)}
             running = db.execute(sa.select(jobs.c.id, jobs.c.worker, jobs.c.restarts,
@@ -269,13 +270,13 @@ class JobStore:
                 if cancel:  # its owner asked it to stop: it ends here, not in the queue
                     db.execute(jobs.update().where(jobs.c.id == job_id,
                                                    jobs.c.status == "running")
-                               .values(status="cancelled", finished=time.time(), worker=None,
+                               .values(status="cancelled", finished=wall_clock(), worker=None,
                                        note=f"cancelled; its server stopped at {stamp} "
                                             "before the solve had stopped, so it has no plan"))
                 elif restarts >= MAX_RESTARTS - 1:
                     failed += db.execute(jobs.update().where(jobs.c.id == job_id,
                                                              jobs.c.status == "running")
-                                         .values(status="failed", finished=time.time(),
+                                         .values(status="failed", finished=wall_clock(),
                                                  worker=None, error=json.dumps({
                                                      "kind": "interrupted",
                                                      "message": f"interrupted by {MAX_RESTARTS} "
@@ -288,7 +289,7 @@ class JobStore:
                                                    progress=None, restarts=restarts + 1,
                                                    note=f"interrupted by a server restart at "
                                                         f"{stamp}; queued again")).rowcount
-            db.execute(servers.delete().where(servers.c.heartbeat < time.time() - 3600))
+            db.execute(servers.delete().where(servers.c.heartbeat < wall_clock() - 3600))
         return requeued, failed
 
 

@@ -3,9 +3,15 @@
 A worker runs in its own process group, so a Ctrl-C meant for the server does not reach it; the
 server stops workers when it shuts down, and the jobs they were running are queued again at the
 next start (:meth:`JobStore.recover`). A cancel request is noticed in the solver's progress
-callback, which then interrupts the solve the way Ctrl-C does on the command
-line: the solver stops and the best plan found so far is kept. A worker whose server died
-exits without recording anything, so the job is queued again rather than passed off as done.
+callback, which then sets the solve's stop signal (the one Ctrl-C sets on the command line,
+:class:`~territory_opt.deadline.Deadline`): the solver stops and the best plan found so far is
+kept. A worker whose server died exits without recording anything, so the job is queued again
+rather than passed off as done.
+
+A job's options go to :func:`territory_opt.solve` as the client gave them (None when not
+given: the scenario's ``solver:`` settings apply, merged once there), except ``threads``: a
+server solves ``--workers`` jobs side by side, so a job gets :data:`JOB_THREADS` unless its
+options say otherwise.
 """
 
 from __future__ import annotations
@@ -14,11 +20,13 @@ import contextlib
 import os
 import signal
 import sys
+import threading
 import time
 import traceback
 from typing import Any
 
 from territory_opt.backends.contract import Progress
+from territory_opt.deadline import Stopwatch
 from territory_opt.errors import (
     InfeasibleError,
     NoPlanFoundError,
@@ -37,12 +45,15 @@ POLL_SECONDS = 0.2
 PROGRESS_SECONDS = 0.5
 """Least time between two progress writes (and cancel checks) of one job."""
 
+JOB_THREADS = 1
+"""Solver threads of a job: the server's workers solve their jobs side by side."""
+
 
 def run_worker(database_url: str, name: str, parent_pid: int) -> None:
     """Claim and solve jobs until the parent process (the server) goes away."""
     with contextlib.suppress(OSError):
         os.setpgrp()  # a terminal's Ctrl-C goes to the server, not to its solves
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # only our own interrupt (cancel) counts
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # no Ctrl-C: a cancel sets the solve's stop
     store = JobStore(database_url)
     while os.getppid() == parent_pid:
         job = store.claim(name)
@@ -55,12 +66,18 @@ def run_worker(database_url: str, name: str, parent_pid: int) -> None:
 def run_job(store: JobStore, job: Job, worker: str, parent_pid: int) -> None:
     """Solve one claimed job and record its plan or its error."""
     options = job.options
-    stopping = False
-    last = 0.0
+    stop = threading.Event()  # the solve's stop signal: a cancel sets it
+    cancelled = False
+    clock = Stopwatch()
+    last = -PROGRESS_SECONDS
+    # A work-limited solve does not watch the clock; the server's time limit still holds.
+    cap = options.get("time_limit") if options.get("work_limit") is not None else None
 
     def progress(p: Progress) -> None:
-        nonlocal stopping, last
-        now = time.monotonic()
+        nonlocal last, cancelled
+        now = clock.seconds()
+        if cap is not None and now > cap:
+            stop.set()
         if now - last < PROGRESS_SECONDS:
             return
         last = now
@@ -68,22 +85,24 @@ def run_job(store: JobStore, job: Job, worker: str, parent_pid: int) -> None:
                                             "bound": clean(p.bound),
                                             "seconds": round(p.seconds, 2)})
         _exit_if_orphaned(parent_pid)
-        if not stopping and store.cancel_requested(job.id):
-            stopping = True
-            os.kill(os.getpid(), signal.SIGINT)  # solve() stops and keeps its best plan
+        if not cancelled and store.cancel_requested(job.id):
+            cancelled = True
+            stop.set()  # solve() stops and keeps its best plan
 
     try:
         if store.cancel_requested(job.id):
             store.finish(job.id, worker, "cancelled", None, None)
             return
+        loading = Stopwatch()
         with scenario_from(job.scenario, store.files(job.id)) as scenario:
+            load_seconds = loading.seconds()
             plan = solve(scenario, backend=options.get("backend"),
                          time_limit=options.get("time_limit"), gap=options.get("gap"),
-                         seed=options.get("seed"), threads=options.get("threads", 1),
-                         progress=progress)
-            result = plan_result(plan)
+                         seed=options.get("seed"), threads=options.get("threads", JOB_THREADS),
+                         work_limit=options.get("work_limit"), progress=progress, stop=stop)
+            result = plan_result(plan.timed(load_seconds=load_seconds))
         _exit_if_orphaned(parent_pid)
-        status = "cancelled" if stopping else "done"
+        status = "cancelled" if cancelled else "done"
         store.finish(job.id, worker, status, result, None)
     except ScenarioError as exc:
         store.finish(job.id, worker, "failed", None, scenario_error_json(exc))
@@ -93,7 +112,7 @@ def run_job(store: JobStore, job: Job, worker: str, parent_pid: int) -> None:
             "conflicts": [{"rules": c.rules, "explanation": c.explanation}
                           for c in exc.conflicts]})
     except NoPlanFoundError as exc:
-        status = "cancelled" if stopping else "failed"
+        status = "cancelled" if cancelled else "failed"
         store.finish(job.id, worker, status, None, {"kind": "no plan", "message": str(exc)})
     except TerritoryOptError as exc:
         store.finish(job.id, worker, "failed", None, {"kind": "error", "message": str(exc)})

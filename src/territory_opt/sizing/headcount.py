@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +31,7 @@ from territory_opt.atomic import write_folder
 from territory_opt.backends.contract import SolveOptions, Status
 from territory_opt.backends.linear import LinearModel
 from territory_opt.backends.registry import get_backend
+from territory_opt.deadline import Deadline, Stopwatch
 from territory_opt.errors import Problem, ScenarioError
 from territory_opt.geo import haversine_km
 from territory_opt.scenario.model import Scenario
@@ -339,12 +339,12 @@ def _listed(ids: npt.ArrayLike) -> str:
     return ", ".join(values[:MAX_LISTED]) + more
 
 
-def coverage_bound(allowed: npt.NDArray[np.bool_], time_limit: float, seed: int,
+def coverage_bound(allowed: npt.NDArray[np.bool_], deadline: Deadline, seed: int,
                    threads: int | None = None) -> tuple[int, bool]:
     """The fewest candidates that leave no account without one in reach (set cover).
 
     Returns a lower bound on that number and whether it is proven exact; the bound is valid
-    even when the time limit ends the solve (HiGHS's dual bound, rounded up).
+    even when ``deadline`` ends the solve (HiGHS's dual bound, rounded up).
     """
     n, m = allowed.shape
     rows, cols = np.nonzero(allowed)
@@ -352,7 +352,7 @@ def coverage_bound(allowed: npt.NDArray[np.bool_], time_limit: float, seed: int,
                         integer=np.ones(m, dtype=bool),
                         a=sp.csr_array((np.ones(rows.size), (rows, cols)), shape=(n, m)),
                         row_lo=np.ones(n), row_hi=np.full(n, np.inf))
-    options = SolveOptions(time_limit=time_limit, gap=0.0, seed=seed, threads=threads)
+    options = SolveOptions(gap=0.0, seed=seed, threads=threads).within(deadline)
     res = get_backend("highs").solve(model, options)
     if not math.isfinite(res.bound):
         return 1, False
@@ -404,7 +404,7 @@ def size_sales_force(scenario: Scenario, candidates: Candidates | str | Path, *,
         An unknown attribute, a non-positive capacity or distance, items without coordinates,
         or a malformed candidates CSV (file, row and column named).
     """
-    started = time.perf_counter()
+    started = Stopwatch()
     s = scenario
     _check_inputs(s, workload, weight, capacity, max_km)
     cands = candidates if isinstance(candidates, Candidates) else read_candidates(candidates)
@@ -440,7 +440,8 @@ def size_sales_force(scenario: Scenario, candidates: Candidates | str | Path, *,
 
     total = float(load.sum())
     by_capacity = max(1, math.ceil(total / capacity - 1e-9))
-    by_coverage, cover_proven = coverage_bound(allowed, time_limit, seed, threads)
+    # ``time_limit`` is per solve (see Parameters): each solve gets a deadline of its own.
+    by_coverage, cover_proven = coverage_bound(allowed, Deadline(time_limit), seed, threads)
     bounds = {"capacity": by_capacity, "coverage": by_coverage}
     attempts: list[Attempt] = []
     top = min(len(cands), max_reps if max_reps is not None else len(cands))
@@ -463,7 +464,7 @@ def size_sales_force(scenario: Scenario, candidates: Candidates | str | Path, *,
         if first_plan is not None and p > first_plan + extra:
             break
         res = solve_capacitated(km, load, capacity, p, weights=w, allowed=allowed,
-                                time_limit=time_limit, seed=seed, threads=threads)
+                                deadline=Deadline(time_limit), seed=seed, threads=threads)
         if res.has_plan:
             plans[p] = res
             first_plan = p if first_plan is None else first_plan
@@ -488,8 +489,8 @@ def size_sales_force(scenario: Scenario, candidates: Candidates | str | Path, *,
                     started=started)
 
 
-def _replace(result: SizingResult, *, started: float, **changes: object) -> SizingResult:
-    fields = {**result.__dict__, **changes, "seconds": time.perf_counter() - started}
+def _replace(result: SizingResult, *, started: Stopwatch, **changes: object) -> SizingResult:
+    fields = {**result.__dict__, **changes, "seconds": started.seconds()}
     return SizingResult(**fields)
 
 

@@ -19,7 +19,6 @@ is deterministic (unless it is cut by the clock).
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -30,6 +29,7 @@ import scipy.sparse as sp
 from territory_opt.backends.contract import SolveOptions, SolveResult, Status, relative_gap
 from territory_opt.backends.linear import LinearModel
 from territory_opt.backends.registry import get_backend
+from territory_opt.deadline import Deadline, Stopwatch
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -86,15 +86,15 @@ class MedianResult:
         return self.status.has_plan
 
 
-def _highs(model: LinearModel, time_limit: float, seed: int, threads: int | None,
+def _highs(model: LinearModel, deadline: Deadline, seed: int, threads: int | None,
            verbose: bool) -> SolveResult:
     # gap 0: instances with integral costs are proven only once bound and plan meet (HiGHS
     # sees integral objectives itself and rounds its bound up). No warm start: with a MIP start
     # and presolve on, HiGHS 1.16.0 reported "optimal" below the true optimum on a radius
     # model (pmed4: 2998 for 3034, the start's value mis-mapped through presolve); the
     # starting plan is kept here as the incumbent instead and compared with HiGHS's.
-    options = SolveOptions(time_limit=max(time_limit, 1e-3), gap=0.0, seed=seed,
-                           threads=threads, verbose=verbose)
+    options = SolveOptions(gap=0.0, seed=seed, threads=threads,
+                           verbose=verbose).within(deadline)
     return get_backend("highs").solve(model, options)
 
 
@@ -191,11 +191,12 @@ class LagrangianBound:
 
 
 def lagrangian_bound(cost: FloatArray, p: int, upper: float, start: FloatArray, *,
-                     max_iterations: int = 5_000, deadline: float = np.inf) -> LagrangianBound:
+                     max_iterations: int = 5_000,
+                     deadline: Deadline | None = None) -> LagrangianBound:
     """Subgradient ascent (Held–Karp steps, Beasley 1993) from multipliers ``start``.
 
     Stops when the step factor has been halved below 1e-3, the bound meets ``upper``, or at
-    ``deadline`` (a ``time.perf_counter()`` value).
+    ``deadline`` (default: none).
     """
     lam = np.asarray(start, dtype=np.float64).copy()
     best, best_lam, factor, stall = -np.inf, lam.copy(), 2.0, 0
@@ -211,7 +212,8 @@ def lagrangian_bound(cost: FloatArray, p: int, upper: float, start: FloatArray, 
             stall += 1
             if stall >= 30:  # no progress for a while: shorter steps
                 factor, stall = factor / 2, 0
-        if factor < 1e-3 or _closed(best, upper, integral) or time.perf_counter() > deadline:
+        if (factor < 1e-3 or _closed(best, upper, integral)
+                or (deadline is not None and deadline.expired())):
             break
         # Subgradient: 1 − (open sites client i would take at these prices).
         g = 1.0 - (cost[:, chosen] < lam[:, None]).sum(axis=1)
@@ -345,8 +347,8 @@ def _radius_model(p: int, ladders: _Ladders, fixed_open: BoolArray,
     return model, first_z
 
 
-def _solve_radius(cost: FloatArray, p: int, time_limit: float, seed: int,
-                  threads: int | None, verbose: bool, started: float,
+def _solve_radius(cost: FloatArray, p: int, deadline: Deadline, seed: int,
+                  threads: int | None, verbose: bool, started: Stopwatch,
                   reduce: bool) -> MedianResult:
     n, m = cost.shape
     sites = greedy_medians(cost, p)
@@ -356,13 +358,13 @@ def _solve_radius(cost: FloatArray, p: int, time_limit: float, seed: int,
         nearest = np.partition(cost, m - p, axis=1)[:, m - p]
         allowed, none = cost <= nearest[:, None], np.zeros(m, dtype=bool)
         return _radius_mip(cost, p, allowed, none, none, sites, upper, -np.inf, np.inf,
-                           {}, time_limit, seed, threads, verbose, started)
+                           {}, deadline, seed, threads, verbose, started)
     # Start the ascent at each client's cost in the plan: close to the LP duals.
     lag = lagrangian_bound(cost, p, upper, cost[np.arange(n), assignment],
-                           deadline=started + 0.5 * time_limit)
+                           deadline=deadline.share(LAGRANGE_SHARE))
     bound = float(np.ceil(lag.value - 1e-6)) if integral else lag.value
     info = {"lagrangian": lag.value, "iterations": float(lag.iterations),
-            "seconds": time.perf_counter() - started}
+            "seconds": started.seconds()}
     if _closed(bound, upper, integral):
         return _result(Status.OPTIMAL, cost, sites, upper, upper, started, [info],
                        "proven optimal", "heuristic + Lagrangian bound")
@@ -374,19 +376,19 @@ def _solve_radius(cost: FloatArray, p: int, time_limit: float, seed: int,
         return _result(Status.OPTIMAL, cost, sites, upper, upper, started, [info],
                        "proven optimal", "heuristic + Lagrangian reduction")
     return _radius_mip(cost, p, allowed, fixed_open, closed, sites, upper, bound, upper, info,
-                       time_limit, seed, threads, verbose, started)
+                       deadline, seed, threads, verbose, started)
 
 
 def _radius_mip(cost: FloatArray, p: int, allowed: BoolArray, fixed_open: BoolArray,
                 closed: BoolArray, sites: IntArray, upper: float, bound: float,
-                reduced_upper: float, info: dict[str, float], time_limit: float, seed: int,
-                threads: int | None, verbose: bool, started: float) -> MedianResult:
+                reduced_upper: float, info: dict[str, float], deadline: Deadline, seed: int,
+                threads: int | None, verbose: bool, started: Stopwatch) -> MedianResult:
     """HiGHS on the radius model over ``allowed``; ``reduced_upper`` is the incumbent value
     the pairs were reduced against (a plan outside them costs more)."""
     integral = _integral(cost)
     ladders = _ladders(cost, allowed)
     model, _ = _radius_model(p, ladders, fixed_open, closed)
-    res = _highs(model, time_limit - (time.perf_counter() - started), seed, threads, verbose)
+    res = _highs(model, deadline, seed, threads, verbose)
     info |= {"rows": float(model.n_rows), "cols": float(model.n_cols),
              "mip_seconds": res.seconds, "mip_bound": res.bound}
     if res.status == Status.ERROR:
@@ -411,11 +413,11 @@ def _radius_mip(cost: FloatArray, p: int, allowed: BoolArray, fixed_open: BoolAr
 
 
 def _result(status: Status, cost: FloatArray, sites: IntArray, upper: float, bound: float,
-            started: float, rounds: list[dict[str, float]], reason: str,
+            started: Stopwatch, rounds: list[dict[str, float]], reason: str,
             method: str) -> MedianResult:
     assignment, _ = assign_nearest(cost, sites)
     return MedianResult(status=status, objective=upper, bound=bound,
-                        seconds=time.perf_counter() - started, sites=np.sort(sites),
+                        seconds=started.seconds(), sites=np.sort(sites),
                         assignment=assignment, method=method, stop_reason=reason,
                         rounds=rounds)
 
@@ -442,13 +444,13 @@ def _classic_model(cost: FloatArray, p: int) -> LinearModel:
                        row_hi=np.concatenate([np.ones(n), np.zeros(nx), [p]]))
 
 
-def _solve_classic(cost: FloatArray, p: int, time_limit: float, seed: int, threads: int | None,
-                   verbose: bool, started: float) -> MedianResult:
+def _solve_classic(cost: FloatArray, p: int, deadline: Deadline, seed: int, threads: int | None,
+                   verbose: bool, started: Stopwatch) -> MedianResult:
     n, m = cost.shape
     sites = greedy_medians(cost, p)
     _, upper = assign_nearest(cost, sites)
     model = _classic_model(cost, p)
-    res = _highs(model, time_limit - (time.perf_counter() - started), seed, threads, verbose)
+    res = _highs(model, deadline, seed, threads, verbose)
     if res.x is not None:
         found = np.flatnonzero(res.x[n * m:] > 0.5)
         _, true_cost = assign_nearest(cost, found)
@@ -469,7 +471,7 @@ def _solve_classic(cost: FloatArray, p: int, time_limit: float, seed: int, threa
 def solve_pmedian(distance: npt.ArrayLike, p: int, *, weights: npt.ArrayLike | None = None,
                   time_limit: float = 60.0, seed: int = 0, threads: int | None = None,
                   formulation: Formulation = "radius", reduce: bool = True,
-                  verbose: bool = False) -> MedianResult:
+                  verbose: bool = False, deadline: Deadline | None = None) -> MedianResult:
     """Uncapacitated p-median: open ``p`` sites, each client to its nearest, minimise the total.
 
     ``"radius"`` (default): a starting plan (greedy + swaps), a Lagrangian bound (subgradient
@@ -498,6 +500,9 @@ def solve_pmedian(distance: npt.ArrayLike, p: int, *, weights: npt.ArrayLike | N
         radius model covers every pair (less the pigeonhole cut) and HiGHS does all the work.
     verbose : bool
         Print HiGHS's log.
+    deadline : Deadline, optional
+        When the whole solve must end (its stop signal ends it too); default: ``time_limit``
+        seconds from now.
 
     Returns
     -------
@@ -508,15 +513,16 @@ def solve_pmedian(distance: npt.ArrayLike, p: int, *, weights: npt.ArrayLike | N
     ValueError
         For a malformed matrix, ``p`` or weights.
     """
-    started = time.perf_counter()
+    started = Stopwatch()
+    deadline = deadline if deadline is not None else Deadline(time_limit)
     d, w = _check(distance, p, weights)
     if not np.isfinite(d).all():
         raise ValueError("distance must be finite (every client can reach every site)")
     cost = d * w[:, None]
     if formulation == "radius":
-        return _solve_radius(cost, p, time_limit, seed, threads, verbose, started, reduce)
+        return _solve_radius(cost, p, deadline, seed, threads, verbose, started, reduce)
     if formulation == "classic":
-        return _solve_classic(cost, p, time_limit, seed, threads, verbose, started)
+        return _solve_classic(cost, p, deadline, seed, threads, verbose, started)
     raise ValueError(f"formulation must be 'radius' or 'classic', not {formulation!r}")
 
 
@@ -561,7 +567,7 @@ def solve_capacitated(distance: npt.ArrayLike, demand: npt.ArrayLike,
                       weights: npt.ArrayLike | None = None,
                       allowed: npt.ArrayLike | None = None, time_limit: float = 60.0,
                       seed: int = 0, threads: int | None = None,
-                      verbose: bool = False) -> MedianResult:
+                      verbose: bool = False, deadline: Deadline | None = None) -> MedianResult:
     """Capacitated p-median with single sourcing, exact by HiGHS (see
     :func:`capacitated_model`).
 
@@ -579,7 +585,7 @@ def solve_capacitated(distance: npt.ArrayLike, demand: npt.ArrayLike,
         Per client, multiplies its row of ``distance`` in the objective (default 1).
     allowed : array-like of bool, optional
         ``(clients, sites)``: pairs that may be used (default: every finite one).
-    time_limit, seed, threads, verbose
+    time_limit, seed, threads, verbose, deadline
         As for :func:`solve_pmedian`.
 
     Returns
@@ -592,7 +598,8 @@ def solve_capacitated(distance: npt.ArrayLike, demand: npt.ArrayLike,
     ValueError
         For malformed inputs.
     """
-    started = time.perf_counter()
+    started = Stopwatch()
+    deadline = deadline if deadline is not None else Deadline(time_limit)
     d, w = _check(np.where(np.isfinite(distance), distance, 0.0), p, weights)
     d = np.asarray(distance, dtype=np.float64)
     n, m = d.shape
@@ -609,16 +616,15 @@ def solve_capacitated(distance: npt.ArrayLike, demand: npt.ArrayLike,
     ok &= q[:, None] <= cap[None, :] + 1e-9
     cost = np.where(ok, d, 0.0) * w[:, None]
     if not ok.any(axis=1).all():
-        return MedianResult(Status.INFEASIBLE, np.inf, np.inf, time.perf_counter() - started,
+        return MedianResult(Status.INFEASIBLE, np.inf, np.inf, started.seconds(),
                             np.zeros(0, dtype=np.int64), np.full(n, NO_SITE, dtype=np.int64),
                             "capacitated", "a client has no allowed site")
     # Most of the time to HiGHS; what is left polishes a plan it could not prove optimal.
     model, ci, cj = capacitated_model(cost, q, cap, p, ok)
-    res = _highs(model, POLISH_SHARE_KEPT * time_limit - (time.perf_counter() - started), seed,
-                 threads, verbose)
+    res = _highs(model, deadline.share(POLISH_SHARE_KEPT), seed, threads, verbose)
     method = f"capacitated single-sourcing ({ci.size:,} pairs)"
     if res.x is None:
-        return MedianResult(res.status, np.inf, res.bound, time.perf_counter() - started,
+        return MedianResult(res.status, np.inf, res.bound, started.seconds(),
                             np.zeros(0, dtype=np.int64), np.full(n, NO_SITE, dtype=np.int64),
                             method, res.stop_reason)
     nx = ci.size
@@ -632,7 +638,6 @@ def solve_capacitated(distance: npt.ArrayLike, demand: npt.ArrayLike,
     if status == Status.OPTIMAL and not _closed(res.bound, objective, integral):
         status = Status.FEASIBLE
     if status == Status.FEASIBLE:
-        deadline = started + time_limit
         sites, assignment, polished = locate_allocate(cost, q, cap, ok, sites, assignment,
                                                       deadline, seed, threads)
         if polished < objective - 1e-9:
@@ -641,23 +646,25 @@ def solve_capacitated(distance: npt.ArrayLike, demand: npt.ArrayLike,
             if _closed(res.bound, objective, integral):
                 status, reason = Status.OPTIMAL, "proven optimal"
     return MedianResult(status, objective, min(res.bound, objective),
-                        time.perf_counter() - started, sites, assignment, method, reason)
+                        started.seconds(), sites, assignment, method, reason)
 
 
 POLISH_SHARE_KEPT = 0.75
 """Share of a capacitated solve's time limit HiGHS gets; the rest polishes its plan."""
+LAGRANGE_SHARE = 0.5
+"""Share of an uncapacitated radius solve's deadline the Lagrangian ascent may use."""
 
 
 def _assign(cost: FloatArray, demand: FloatArray, capacity: FloatArray, ok: BoolArray,
-            sites: IntArray, time_limit: float, seed: int,
+            sites: IntArray, deadline: Deadline, seed: int,
             threads: int | None) -> tuple[IntArray, float] | None:
     """The cheapest single-sourcing assignment to the open ``sites`` (a generalized assignment
     MIP), or None when HiGHS finds none in time."""
     sub = ok[:, sites]
-    if not sub.any(axis=1).all() or time_limit <= 0:
+    if not sub.any(axis=1).all() or deadline.expired():
         return None
     model, ci, cj = capacitated_model(cost[:, sites], demand, capacity[sites], len(sites), sub)
-    res = _highs(model, time_limit, seed, threads, False)
+    res = _highs(model, deadline, seed, threads, False)
     if res.x is None:
         return None
     used = res.x[:ci.size] > 0.5
@@ -669,7 +676,7 @@ def _assign(cost: FloatArray, demand: FloatArray, capacity: FloatArray, ok: Bool
 
 
 def locate_allocate(cost: FloatArray, demand: FloatArray, capacity: FloatArray, ok: BoolArray,
-                    sites: IntArray, assignment: IntArray, deadline: float, seed: int = 0,
+                    sites: IntArray, assignment: IntArray, deadline: Deadline, seed: int = 0,
                     threads: int | None = None) -> tuple[IntArray, IntArray, float]:
     """Improve a capacitated plan: move each base to the best site for its clients (one that
     reaches all of them and holds their demand), then reassign every client to the moved
@@ -679,7 +686,7 @@ def locate_allocate(cost: FloatArray, demand: FloatArray, capacity: FloatArray, 
     """
     best_sites, best = np.sort(sites), assignment.copy()
     best_cost = float(cost[np.arange(len(cost)), best].sum())
-    while time.perf_counter() < deadline:
+    while not deadline.expired():
         moved, taken = best_sites.copy(), set(best_sites.tolist())
         for k, j in enumerate(best_sites):
             members = np.flatnonzero(best == j)
@@ -695,7 +702,7 @@ def locate_allocate(cost: FloatArray, demand: FloatArray, capacity: FloatArray, 
                 moved[k] = target
         moved = np.sort(moved)
         # Reassigning to the old bases can help too (a MIP plan is not always best-assigned).
-        plan = _assign(cost, demand, capacity, ok, moved, deadline - time.perf_counter(), seed,
+        plan = _assign(cost, demand, capacity, ok, moved, deadline, seed,
                        threads)
         if plan is None or plan[1] >= best_cost - 1e-9:
             break

@@ -23,7 +23,7 @@ import math
 import os
 import socket
 import tempfile
-import time
+import threading
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -38,6 +38,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedCo
 from rich.table import Table
 
 from territory_opt.cluster import Scheduler, dask_client
+from territory_opt.deadline import Stopwatch
 from territory_opt.errors import (
     BackendError,
     InfeasibleError,
@@ -66,8 +67,12 @@ scheduler's ``distributed.scheduler.allowed-failures``, 3 by default)."""
 
 KEPT = frozenset({"optimal", "feasible", "infeasible"})
 """Statuses written to ``results/`` and so skipped on a rerun: what a solve settled. ``no plan``
-(the clock ran out first), ``invalid`` (refused before solving) and ``error`` (a crash, a
-worker that could not read the files) are tried again."""
+(the clock ran out first), ``invalid`` (refused before solving), ``error`` (a crash, a
+worker that could not read the files) and ``interrupted`` (the sweep was stopped before the
+variant's solve ended) are tried again."""
+
+INTERRUPTED = "interrupted"
+"""Status of a variant whose solve the sweep's shutdown (Ctrl-C) cut short, or never began."""
 
 """``None`` (an embedded LocalCluster), ``"serial"`` (in this process, no Dask) or the
 address of a running scheduler, ``"tcp://HOST:PORT"``."""
@@ -157,27 +162,35 @@ def variant_hash(digest: str, settings: dict[str, Value]) -> str:
 # --- on the worker ----------------------------------------------------------------------------
 
 
-def solve_variant(task: VariantTask) -> VariantRecord:
+def solve_variant(task: VariantTask, stop: threading.Event | None = None) -> VariantRecord:
     """Load the base scenario, apply the settings, solve: the record (a failure included).
+
+    The ``solver.*`` settings (the sweep's, then the variant's) are passed to
+    :func:`territory_opt.solve` as given, which merges them once with the base scenario's
+    ``solver:`` block. ``stop``: the sweep's shutdown signal (in this process; a Dask worker
+    is stopped with its cluster); a solve it cuts short is recorded as
+    :data:`INTERRUPTED`, not as a result.
 
     Runs on a Dask worker (or in this process for ``scheduler="serial"``). Errors a user can
     act on become a record with its ``error``; anything else raises, so Dask retries it.
     """
-    started = time.perf_counter()
+    watch = Stopwatch()
     worker = f"{socket.gethostname()}:{os.getpid()}"
 
     def failed(status: str, exc: BaseException) -> VariantRecord:
         return VariantRecord(task.name, task.hash, task.settings, status,
-                             seconds=time.perf_counter() - started, error=str(exc).strip(),
-                             worker=worker)
+                             seconds=watch.seconds(), error=str(exc).strip(), worker=worker)
 
     try:
         base = _base_scenario(task.scenario_path, task.digest)
     except TerritoryOptError as exc:  # this worker does not see the client's files
         return failed("error", exc)
     try:
-        variant = with_settings(base, task.merged)
-        plan = solve(variant)
+        variant = with_settings(base, task.merged)  # checks and types every value
+        given = {key: getattr(variant.spec.solver, key)
+                 for key in (path.removeprefix("solver.") for path in task.merged
+                             if path.startswith("solver."))}
+        plan = solve(variant, stop=stop, **given)
     except InfeasibleError as exc:
         return failed("infeasible", exc)
     except NoPlanFoundError as exc:
@@ -185,10 +198,11 @@ def solve_variant(task: VariantTask) -> VariantRecord:
     except (ScenarioError, BackendError) as exc:
         return failed("invalid", exc)
     options = variant.spec.solver.model_dump(exclude_none=True)
+    status = INTERRUPTED if stop is not None and stop.is_set() else str(plan.status)
     return VariantRecord(
-        task.name, task.hash, task.settings, str(plan.status),
+        task.name, task.hash, task.settings, status,
         objective=float(plan.objective), bound=float(plan.bound), gap=float(plan.gap),
-        seconds=float(plan.seconds.get("total", time.perf_counter() - started)),
+        seconds=float(plan.seconds.get("total", watch.seconds())),
         stop_reason=plan.stop_reason, backend=plan.backend, solver=options,
         kpis={k: float(v) for k, v in plan.evaluation.metrics.items()},
         assignment=[str(t) for t in plan.scenario.territory_label(plan.assignment)],
@@ -364,7 +378,7 @@ def run_sweep(
     TerritoryOptError
         The scheduler cannot be reached.
     """
-    started = time.perf_counter()
+    watch = Stopwatch()
     sweep = sweep if isinstance(sweep, Sweep) else load_sweep(sweep)
     out = Path(out_dir)
     base = load_scenario(sweep.base)
@@ -405,7 +419,7 @@ def run_sweep(
                 _run_dask(client, tasks, report)
     result = SweepResult(sweep, base.name, base.digest, [str(i) for i in base.item_ids],
                          [done[task.hash] for task in every], skipped,
-                         out, time.perf_counter() - started)
+                         out, watch.seconds())
     result.write()
     return result
 
@@ -442,9 +456,17 @@ def _stored(out: Path, task: VariantTask) -> VariantRecord | None:
 
 
 def _run_serial(tasks: list[VariantTask], report: Callable[[VariantRecord], None]) -> None:
+    """One variant after another, with one stop signal for the sweep: the first Ctrl-C ends
+    the solve under way (recorded as :data:`INTERRUPTED`) and the sweep with it; the variants
+    not begun are recorded as interrupted too, so a rerun solves them."""
+    stop = threading.Event()
     for task in tasks:
+        if stop.is_set():
+            report(VariantRecord(task.name, task.hash, task.settings, INTERRUPTED,
+                                 error="the sweep was stopped before this variant began"))
+            continue
         try:
-            record = solve_variant(task)
+            record = solve_variant(task, stop)
         except Exception as exc:  # a bug in one variant must not lose the others
             record = _crashed(task, exc)
         report(record)

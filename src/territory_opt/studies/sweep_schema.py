@@ -49,6 +49,8 @@ class SolverOverrides(_Strict):
     gap: Annotated[float, Field(ge=0)] | None = None
     seed: Annotated[int, Field(ge=0)] | None = None
     threads: Annotated[int, Field(ge=1)] | None = None
+    candidates: Annotated[int, Field(ge=1)] | None = None
+    work_limit: Annotated[float, Field(gt=0)] | None = None
 
     def settings(self) -> dict[str, Value]:
         """As variant settings: ``{"solver.gap": 0.0, ...}`` for the keys given."""

@@ -168,6 +168,7 @@ def tradeoff(
     gap: float | None = None,
     seed: int | None = None,
     threads: int | None = None,
+    work_limit: float | None = None,
     chain: bool = True,
     progress: Callable[[TradeoffPoint], None] | None = None,
 ) -> TradeoffCurve:
@@ -183,8 +184,10 @@ def tradeoff(
         :data:`territory_opt.studies.variants.SWEEPABLE_HELP`).
     values
         The values; a hard limit is solved from tight to loose whatever their order.
-    backend, time_limit, gap, seed, threads
-        As for :func:`territory_opt.solve`, for every point (``time_limit`` per point).
+    backend, time_limit, gap, seed, threads, work_limit
+        As given (None: not given), for every point's :func:`territory_opt.solve`, which
+        merges them with the scenario's ``solver:`` (``time_limit`` and ``work_limit`` per
+        point).
     chain
         Warm-start each point from the previous one's plan and keep the better of the two
         (default). ``False`` solves every point on its own.
@@ -206,7 +209,7 @@ def tradeoff(
     for value, variant in zip(ordered, variants, strict=True):
         point = _solve_point(variant, float(value), previous if chain else None,
                              backend=backend, time_limit=time_limit, gap=gap, seed=seed,
-                             threads=threads)
+                             threads=threads, work_limit=work_limit)
         points.append(point)
         previous = point.plan or previous
         if progress is not None:

@@ -27,7 +27,7 @@ SWEEPABLE = (
     r"objective\.(travel|disruption|dispersion|cut_edges)\.weight",
     r"leads\.fairness\.(tolerance|penalty)",
     r"quotas\.(target|fte_weight|floor|cap)",
-    r"solver\.(backend|time_limit|gap|seed|threads|candidates)",
+    r"solver\.(backend|time_limit|gap|seed|threads|candidates|work_limit)",
     r"territories\.count",
 )
 """YAML paths a variant may set: numbers that change rules or weights, not the tables (locks,
@@ -37,7 +37,8 @@ number of districts of a districting scenario drawn by ``count``."""
 SWEEPABLE_HELP = ("rules.disruption.max_share, rules.balance.ATTRIBUTE.tolerance (or .penalty; "
                   "ATTRIBUTE may be the rule's index), rules.max_distance_km, "
                   "objective.NAME.weight, leads.fairness.tolerance, quotas.target/floor/cap, "
-                  "solver.backend/time_limit/gap/seed/threads/candidates, territories.count "
+                  "solver.backend/time_limit/gap/seed/threads/candidates/work_limit, "
+                  "territories.count "
                   "(districting)")
 
 REBUILDS = ("territories.count",)
