@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import grimp
@@ -98,3 +99,15 @@ def test_the_kind_check_pattern_catches_what_it_should() -> None:
     for line in ("spec.model_copy(update={})", "raw = spec.model_dump()", "s.leads_total",
                  "if s.accounts_frame(a) is None:", "total = s.accounts.total(name)"):
         assert not KIND_CHECKS.search(line), line
+
+
+def test_every_module_has_a_layer() -> None:
+    """A module left out of ``[tool.importlinter]`` would escape the layers contract."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    layers = config["tool"]["importlinter"]["contracts"][0]["layers"]
+    named = {name.strip() for layer in layers for name in re.split(r"[|:]", layer)}
+    modules = {p.stem if p.is_file() else p.name for p in PACKAGE.iterdir()
+               if (p.suffix == ".py" and p.stem != "__init__")
+               or (p.is_dir() and (p / "__init__.py").exists())}
+    assert modules - named == set(), f"give these a layer: {sorted(modules - named)}"
+    assert named - modules == set(), f"no such modules: {sorted(named - modules)}"
