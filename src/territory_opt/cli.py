@@ -760,7 +760,8 @@ def backends_command(as_json: bool) -> None:
         rows.append({
             "name": b.name, "installed": b.available(), "mip": caps.mip,
             "warm_start": caps.warm_start, "threads": caps.threads, "bound": caps.bound,
-            "deterministic": caps.deterministic, "notes": caps.notes,
+            "deterministic": caps.deterministic, "live_progress": caps.live_progress,
+            "stop": caps.stop, "work_unit": caps.work_unit or None, "notes": caps.notes,
         })
     if as_json:
         click.echo(json.dumps(rows, indent=2))

@@ -212,16 +212,17 @@ def progress_line(p: Progress) -> str:
 
 def backends_table(rows: list[dict[str, Any]]) -> Table:
     """The registered backends in preference order: installed, own bound, warm start,
-    determinism, notes."""
+    determinism, the unit of ``--work-limit`` (none: the option is refused), notes."""
     table = Table(title="solver backends (preference order; auto takes the first installed)",
                   title_justify="left")
-    for name in ("name", "installed", "own bound", "warm start", "deterministic", "notes"):
+    for name in ("name", "installed", "own bound", "warm start", "deterministic",
+                 "--work-limit counts", "notes"):
         table.add_column(name)
     for r in rows:
         table.add_row(str(r["name"]), "yes" if r["installed"] else "no",
                       "yes" if r["bound"] else "no (LP bound used)",
                       "yes" if r["warm_start"] else "no", "yes" if r["deterministic"] else "no",
-                      escape(str(r["notes"])))
+                      escape(str(r["work_unit"] or "— (refused)")), escape(str(r["notes"])))
     return table
 
 
