@@ -20,6 +20,8 @@ from pathlib import Path
 import pytest
 
 from territory_opt import load_scenario, solve
+from territory_opt.backends.contract import Capabilities, SolveOptions, SolveResult, Status
+from territory_opt.backends.linear import LinearModel
 from territory_opt.deadline import Deadline
 from territory_opt.errors import NoPlanFoundError
 from territory_opt.solve import finish_reserve
@@ -193,3 +195,26 @@ def test_a_stop_from_another_thread_ends_the_solve_with_its_best_plan() -> None:
         timer.cancel()
     assert time.perf_counter() - began < 8
     assert plan.status.has_plan and plan.stop_reason == "interrupted"
+
+
+class _SlowDoubter:
+    """A backend that says "infeasible" when the limit runs out (as CBC did on the demo)."""
+
+    name = "doubter"
+    capabilities = Capabilities()
+
+    def available(self) -> bool:
+        return True
+
+    def solve(self, model: LinearModel, options: SolveOptions) -> SolveResult:
+        if options.stop is not None:
+            options.stop.wait(options.time_limit)
+        return SolveResult(Status.INFEASIBLE, None, float("inf"), float("inf"), 0.0)
+
+
+def test_an_infeasible_claim_with_no_time_left_to_confirm_it_is_no_plan() -> None:
+    """A backend's "infeasible" on a small model is checked by HiGHS in the time left; with
+    none left it is reported as no plan found (exit 3), never as the user's infeasibility."""
+    scenario = load_scenario(ROOT / "scenarios" / "small" / "scenario.yaml")
+    with pytest.raises(NoPlanFoundError, match="found no plan within 1 s"):
+        solve(scenario, backend=_SlowDoubter(), time_limit=1.0, warm_start="none")

@@ -123,7 +123,14 @@ def solve_alignment(scenario: Scenario, settings: SolveSettings, deadline: Deadl
     solved = watch.seconds()
 
     checked_by: Backend | None = None
-    if _needs_cross_check(model, chosen, result, interrupted) and not _over(deadline):
+    if _needs_cross_check(model, chosen, result, interrupted) and _over(deadline):
+        # No time left to confirm a claim about the user's scenario: an unconfirmed
+        # "infeasible" is only "no plan found" (CBC said infeasible on the feasible demo at 0.5 s).
+        if result.status == Status.INFEASIBLE:
+            result = dataclasses.replace(
+                result, status=Status.NO_PLAN,
+                stop_reason=f"{chosen.name} said infeasible; no time left to confirm it")
+    elif _needs_cross_check(model, chosen, result, interrupted):
         # A solver's "infeasible" or "no plan" on a small model is a claim about the user's
         # scenario: CBC called feasible cases infeasible, CP-SAT found no plan on tiny ones.
         # HiGHS on the same model confirms it, or finds the plan that proves it wrong — in
