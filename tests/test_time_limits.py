@@ -218,3 +218,15 @@ def test_an_infeasible_claim_with_no_time_left_to_confirm_it_is_no_plan() -> Non
     scenario = load_scenario(ROOT / "scenarios" / "small" / "scenario.yaml")
     with pytest.raises(NoPlanFoundError, match="found no plan within 1 s"):
         solve(scenario, backend=_SlowDoubter(), time_limit=1.0, warm_start="none")
+
+
+def test_progress_is_timed_from_the_start_of_the_solve() -> None:
+    """Every phase reports on one clock: the seconds never step back (the backend's own clock
+    used to restart after the construction's reports)."""
+    scenario = load_scenario(ROOT / "scenarios" / "small" / "scenario.yaml")
+    seconds: list[float] = []
+    began = time.perf_counter()
+    solve(scenario, time_limit=3, progress=lambda p: seconds.append(p.seconds))
+    assert len(seconds) >= 2
+    assert seconds == sorted(seconds)
+    assert seconds[-1] <= time.perf_counter() - began

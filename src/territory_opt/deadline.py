@@ -104,6 +104,18 @@ class Deadline:
             return self.work_left() <= 0
         return time.perf_counter() >= self._end
 
+    def over(self, margin: float = 0.0) -> bool:
+        """Whether not to start another step: :meth:`expired`, or at most ``margin`` seconds
+        left (a solver's set-up alone takes that long)."""
+        return self.expired() or self.remaining() <= margin
+
+    def limit_reason(self) -> str:
+        """Which limit ends a search that stopped short: ``interrupted`` (the stop signal),
+        ``work limit`` or ``time limit``."""
+        if self.stop.is_set():
+            return "interrupted"
+        return "work limit" if self.work is not None else "time limit"
+
     @property
     def interrupted(self) -> bool:
         """Whether the stop signal (Ctrl-C, a cancel) ended the solve."""

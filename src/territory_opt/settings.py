@@ -71,9 +71,7 @@ class SolveSettings:
         TerritoryOptError
             A NaN, infinite or non-positive limit, or more threads than this machine's cores.
         """
-        check_limits(time_limit, gap, threads)
-        if work_limit is not None and not (math.isfinite(work_limit) and work_limit > 0):
-            raise TerritoryOptError(f"work_limit must be a finite number > 0, not {work_limit!r}")
+        check_limits(time_limit, gap, threads, work_limit)
         defaults = scenario.spec.solver
         return cls(
             backend=backend if backend is not None else defaults.backend,
@@ -89,10 +87,12 @@ class SolveSettings:
         )
 
 
-def check_limits(time_limit: float | None, gap: float | None, threads: int | None) -> None:
+def check_limits(time_limit: float | None, gap: float | None, threads: int | None,
+                 work_limit: float | None = None) -> None:
     """Refuse limits no solver can honour: NaN passes every ``> 0`` test and would remove a
     time limit; infinity is no limit either."""
-    for name, value, least in (("time_limit", time_limit, "> 0"), ("gap", gap, ">= 0")):
+    for name, value, least in (("time_limit", time_limit, "> 0"), ("gap", gap, ">= 0"),
+                               ("work_limit", work_limit, "> 0")):
         if value is not None and not (math.isfinite(value)
                                       and (value > 0 if least == "> 0" else value >= 0)):
             raise TerritoryOptError(f"{name} must be a finite number {least}, not {value!r}")

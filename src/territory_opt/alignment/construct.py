@@ -103,7 +103,7 @@ def construct(model: AlignmentModel, relaxation: Relaxation, options: SolveOptio
     n_items = model.scenario.n_items
     result: SolveResult | None = None
     for round_no, extra in enumerate(EXTRA_PAIRS_PER_ITEM, start=1):
-        if _over(deadline):
+        if deadline.over(0.1):
             break
         allowed = _pair_set(model, relaxation, int(extra * n_items))
         result = _restricted(model, allowed, options, deadline, first_plan=True)
@@ -134,7 +134,7 @@ def improve(model: AlignmentModel, relaxation: Relaxation, start: Construction,
     n_items = model.scenario.n_items
     for round_no, extra in enumerate(_widening(), start=1):
         bound = max(relaxation.bound, best.bound)
-        if _over(deadline) or relative_gap(best.objective, bound) <= options.gap:
+        if deadline.over(0.1) or relative_gap(best.objective, bound) <= options.gap:
             break
         allowed = _pair_set(model, relaxation, int(extra * n_items))
         allowed |= best.x[: len(allowed)] > 0.5  # the incumbent stays possible
@@ -235,12 +235,6 @@ def _pair_set(model: AlignmentModel, relaxation: Relaxation, n_extra: int) -> np
             np.arange(n_pairs))
         allowed[cheapest] = True
     return allowed
-
-
-def _over(deadline: Deadline) -> bool:
-    """Whether a phase should not start another MIP: stopped, out of work, or under 0.1 s
-    left (HiGHS's set-up alone takes that)."""
-    return deadline.expired() or deadline.remaining() <= 0.1
 
 
 def _is_integral(x: np.ndarray, integer: np.ndarray) -> bool:

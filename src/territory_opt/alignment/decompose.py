@@ -33,7 +33,7 @@ from territory_opt.alignment.formulation import build_alignment, row_layout
 from territory_opt.alignment.lagrange import lagrangian_relaxation
 from territory_opt.alignment.neighbourhoods import improve_by_neighbourhoods, territory_neighbours
 from territory_opt.alignment.pairs import cost_block, nearest_pairs
-from territory_opt.backends.contract import SolveOptions, Status, relative_gap
+from territory_opt.backends.contract import SolveOptions, Status, stop_status
 from territory_opt.cluster import dask_client
 from territory_opt.deadline import Deadline, Stopwatch, stop_on_ctrl_c
 from territory_opt.errors import Conflict, InfeasibleError, NoPlanFoundError, TerritoryOptError
@@ -280,10 +280,13 @@ def _decomposed(scenario: Scenario, settings: SolveSettings, deadline: Deadline,
                          "warm_start": settings.warm_start_name, "regions": len(names),
                          "workers": workers},
                 seconds=seconds, found_by=f"{len(names)} regions + border coordination",
-                stop_reason="interrupted" if deadline.interrupted else "")
-    if plan.evaluation.feasible and relative_gap(plan.objective, bound) <= gap:
-        plan = dataclasses.replace(plan, status=Status.OPTIMAL)
-    return settle(plan), Decomposition(labels, item_region, names, results, seconds, stitched)
+                work=deadline.spent)
+    # The one status rule, as for every solve; settle() then has the evaluator's last word.
+    status, reason = stop_status(plan.objective, bound, gap_target=gap,
+                                 interrupted=deadline.interrupted,
+                                 solver_reason=deadline.limit_reason())
+    plan = settle(dataclasses.replace(plan, status=status, stop_reason=reason))
+    return plan, Decomposition(labels, item_region, names, results, seconds, stitched)
 
 
 def territory_regions(scenario: Scenario, regions: int | None, seed: int
@@ -539,7 +542,7 @@ def coordinate(scenario: Scenario, assignment: np.ndarray, labels: np.ndarray, b
     """Neighbourhood MIPs around the territories that border another region, then around any
     territory while time is left, on the whole model (each item's nearest territories plus
     its place in the stitched plan)."""
-    if len(np.unique(labels)) < 2 or deadline.remaining() <= 0.5 or deadline.expired():
+    if len(np.unique(labels)) < 2 or deadline.over(0.5):
         return assignment
     pairs = nearest_pairs(scenario, COORDINATION_CANDIDATES)
     pairs = pairs.with_pairs(np.arange(scenario.n_items), assignment, scenario.n_territories)

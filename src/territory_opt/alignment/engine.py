@@ -113,9 +113,9 @@ def solve_alignment(scenario: Scenario, settings: SolveSettings, deadline: Deadl
         # A restricted model without the LP's prices would only mislead the MIP.
         result = SolveResult(Status.NO_PLAN, None, float("inf"), float("-inf"), 0.0,
                              stop_reason="the LP relaxation was not solved in time")
-    elif _over(rest):
+    elif rest.over(0.1):
         result = SolveResult(Status.NO_PLAN, None, float("inf"), float("-inf"), 0.0,
-                             stop_reason=_limit_reason(deadline))
+                             stop_reason=deadline.limit_reason())
     else:
         result = chosen.solve(model.linear, sub)
         rest.spend(result.work)
@@ -123,14 +123,15 @@ def solve_alignment(scenario: Scenario, settings: SolveSettings, deadline: Deadl
     solved = watch.seconds()
 
     checked_by: Backend | None = None
-    if _needs_cross_check(model, chosen, result, interrupted) and _over(deadline):
+    cross_check = _needs_cross_check(model, chosen, result, interrupted)
+    if cross_check and deadline.over(0.1):
         # No time left to confirm a claim about the user's scenario: an unconfirmed
         # "infeasible" is only "no plan found" (CBC said infeasible on the feasible demo at 0.5 s).
         if result.status == Status.INFEASIBLE:
             result = dataclasses.replace(
                 result, status=Status.NO_PLAN,
                 stop_reason=f"{chosen.name} said infeasible; no time left to confirm it")
-    elif _needs_cross_check(model, chosen, result, interrupted):
+    elif cross_check:
         # A solver's "infeasible" or "no plan" on a small model is a claim about the user's
         # scenario: CBC called feasible cases infeasible, CP-SAT found no plan on tiny ones.
         # HiGHS on the same model confirms it, or finds the plan that proves it wrong — in
@@ -161,7 +162,7 @@ def solve_alignment(scenario: Scenario, settings: SolveSettings, deadline: Deadl
     status, reason = stop_status(objective, bound, gap_target=options.gap,
                                  interrupted=interrupted,
                                  solver_optimal=result.status == Status.OPTIMAL,
-                                 solver_reason=result.stop_reason or _limit_reason(deadline))
+                                 solver_reason=result.stop_reason or deadline.limit_reason())
     return Plan(
         scenario=scenario,
         assignment=assignment,
@@ -267,18 +268,6 @@ def _construct(model: AlignmentModel, relaxation: Relaxation, options: SolveOpti
     if options.progress is not None and first.x is not None:
         options.progress(Progress(first.objective, relaxation.bound, deadline.elapsed()))
     return improve(model, relaxation, first, options, deadline.share(POLISH_SHARE))
-
-
-def _over(deadline: Deadline) -> bool:
-    """Whether no solver should start: stopped, out of work, or under 0.1 s left."""
-    return deadline.expired() or deadline.remaining() <= 0.1
-
-
-def _limit_reason(deadline: Deadline) -> str:
-    """Which limit ended the solve: the stop signal, the work limit or the time limit."""
-    if deadline.interrupted:
-        return "interrupted"
-    return "work limit" if deadline.work is not None else "time limit"
 
 
 def _start_vector(

@@ -86,21 +86,14 @@ class HeuristicBackend:
                                log=first.note, stop_reason="proven infeasible")
         if best.x is None:
             return SolveResult(Status.NO_PLAN, None, float("inf"), relaxation.bound, seconds,
-                               log=first.note, stop_reason=_limit_reason(deadline),
+                               log=first.note, stop_reason=deadline.limit_reason(),
                                bound_source="column-generation LP bound")
         bound = max(relaxation.bound, best.bound)
         _, reason = stop_status(best.objective, bound, gap_target=options.gap,
                                 interrupted=deadline.interrupted,
-                                solver_reason=_limit_reason(deadline))
+                                solver_reason=deadline.limit_reason())
         source = ("HiGHS MIP bound over every pair" if best.bound > relaxation.bound
                   else "column-generation LP bound")
         return SolveResult(Status.FEASIBLE, best.x, best.objective, bound, seconds,
                            log=best.note, stop_reason=reason, bound_source=source,
                            work=deadline.spent)
-
-
-def _limit_reason(deadline: Deadline) -> str:
-    """Which limit ended the search: the stop signal, the work limit or the time limit."""
-    if deadline.interrupted:
-        return "interrupted"
-    return "work limit" if deadline.work is not None else "time limit"

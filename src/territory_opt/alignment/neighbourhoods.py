@@ -58,8 +58,7 @@ def improve_by_neighbourhoods(model: AlignmentModel, x: np.ndarray, bound: float
     neighbours = territory_neighbours(model, model.assignment(x), NEIGHBOURHOOD_TERRITORIES)
 
     def done() -> bool:
-        return (deadline.expired() or deadline.remaining() <= 0.1
-                or relative_gap(search.objective, bound) <= options.gap)
+        return deadline.over(0.1) or relative_gap(search.objective, bound) <= options.gap
 
     while not done():
         gained = False

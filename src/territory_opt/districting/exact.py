@@ -213,7 +213,7 @@ def _solve_rounds(model: Formulation, warm: np.ndarray | None, deadline: Deadlin
     out = _Solved()
     backend = get_backend("highs")
     while out.rounds < MAX_ROUNDS:
-        if deadline.remaining() <= 0.05 or deadline.expired():
+        if deadline.over(0.05):
             break
         x0 = model.point(warm) if warm is not None else None
         options = SolveOptions(threads=threads, seed=seed, warm_start=x0, progress=progress,

@@ -192,7 +192,7 @@ def solve_districting(scenario: Scenario, *, backend: str, deadline: Deadline, g
         stop_reason="", found_by=result.method, work=deadline.spent)
     status, reason = stop_status(plan.objective, plan.bound, gap_target=gap,
                                  interrupted=deadline.interrupted,
-                                 solver_reason="work limit" if deadline.work is not None else "")
+                                 solver_reason=deadline.limit_reason())
     if progress is not None:
         progress(Progress(plan.objective, plan.bound, deadline.elapsed()))
     return replace(plan, status=status, stop_reason=reason)

@@ -76,7 +76,7 @@ def solve_leads(scenario: Scenario, *, backend: str, deadline: Deadline, gap: fl
                 found_by=result.method, work=deadline.spent)
     status, reason = stop_status(plan.objective, plan.bound, gap_target=gap,
                                  interrupted=deadline.interrupted,
-                                 solver_reason="work limit" if deadline.work is not None else "")
+                                 solver_reason=deadline.limit_reason())
     return replace(plan, status=status, stop_reason=reason)
 
 
