@@ -23,7 +23,6 @@ import numpy as np
 from territory_opt.alignment.colgen import Relaxation, violation_cost
 from territory_opt.alignment.flow import flow_point
 from territory_opt.alignment.formulation import AlignmentModel, build_alignment
-from territory_opt.alignment.neighbourhoods import improve_by_neighbourhoods
 from territory_opt.alignment.repair import round_and_repair
 from territory_opt.backends.contract import (
     Progress,
@@ -184,21 +183,6 @@ def _repair_by_mip(model: AlignmentModel, relaxation: Relaxation, assignment: np
         return None
     out = elastic.assignment(result.x)
     return out if (out != NO_TERRITORY).all() else None
-
-
-def improve_in_pieces(model: AlignmentModel, relaxation: Relaxation, start: Construction,
-                      options: SolveOptions, deadline: Deadline) -> Construction:
-    """Improve ``start`` by neighbourhood MIPs (:mod:`territory_opt.alignment.neighbourhoods`)."""
-    if start.x is None:
-        return start
-    watch = Stopwatch()
-    found = improve_by_neighbourhoods(model, start.x, max(relaxation.bound, start.bound),
-                                      options, deadline)
-    if not found.improved or found.objective >= start.objective:
-        return start
-    return Construction(found.x, found.objective, start.seconds + watch.seconds(),
-                        f"{start.note}, improved by {found.improved} of {found.pieces} "
-                        f"neighbourhood MIPs", start.bound)
 
 
 def _widening() -> Iterator[float]:

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
+from territory_opt.alignment.anytime import search
 from territory_opt.alignment.colgen import Relaxation
-from territory_opt.alignment.construct import construct, improve, improve_in_pieces
+from territory_opt.alignment.construct import construct
 from territory_opt.alignment.formulation import AlignmentModel
 from territory_opt.backends.contract import (
     Capabilities,
@@ -40,10 +41,6 @@ class AlignmentBackend(Protocol):
                         options: SolveOptions, deadline: Deadline) -> SolveResult:
         """Plans of ``model`` from ``relaxation`` under ``options``, by ``deadline``."""
         ...
-
-
-WHOLE_MODEL_PAIRS = 100_000
-"""Up to this many pairs, improve by restricted MIPs over the whole model before pieces."""
 
 
 class HeuristicBackend:
@@ -74,12 +71,7 @@ class HeuristicBackend:
         # Without a plan nothing else can run: the search for one may take all the time (it
         # returns at its first plan).
         first = construct(model, relaxation, options, deadline)
-        # Small models: HiGHS on the restricted whole does best; large ones: pieces first.
-        steps = (improve, improve_in_pieces) if len(model.pair_item) <= WHOLE_MODEL_PAIRS \
-            else (improve_in_pieces, improve)
-        best = first
-        for step in steps:
-            best = step(model, relaxation, best, options, deadline)
+        best = search(model, relaxation, first, options, deadline)
         seconds = watch.seconds()
         if best.x is None and first.infeasible:
             return SolveResult(Status.INFEASIBLE, None, float("inf"), float("inf"), seconds,

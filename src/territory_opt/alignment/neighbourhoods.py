@@ -14,6 +14,7 @@ breaks hard rows. At 100,000 × 500, from 355 broken territories, 60 pieces of 1
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 import numpy as np
 import scipy.sparse as sp
@@ -46,29 +47,46 @@ class Improvement:
 
 def improve_by_neighbourhoods(model: AlignmentModel, x: np.ndarray, bound: float,
                               options: SolveOptions, deadline: Deadline,
-                              seeds: np.ndarray | None = None) -> Improvement:
-    """Re-solve the pieces around each territory in turn (random order, seeded) until a
-    whole pass gains nothing, the gap to ``bound`` reaches ``options.gap`` or ``deadline``
-    ends. ``seeds``: only the pieces around these territories (e.g. those on a region
-    border)."""
+                              seeds: np.ndarray | None = None, *,
+                              size: int = NEIGHBOURHOOD_TERRITORIES, passes: int | None = None,
+                              shuffle: int = 0,
+                              polish: Callable[[np.ndarray], np.ndarray] | None = None,
+                              ) -> Improvement:
+    """Re-solve the pieces of ``size`` territories around each territory in turn (random
+    order, seeded) until a whole pass gains nothing (or ``passes`` passes), the gap to
+    ``bound`` reaches ``options.gap`` or ``deadline`` ends.
+
+    ``seeds``: only the pieces around these territories (e.g. those on a region border).
+    ``shuffle``: each piece takes ``size - 1`` territories at random among the seed's
+    ``size - 1 + shuffle`` nearest, not the nearest (new pieces once the nearest are spent).
+    ``polish``: applied to every improved plan (a local search), returning one no worse.
+    """
     linear = model.linear
     search = _Pieces(linear, x)
     m = model.scenario.n_territories
     rng = np.random.default_rng(options.seed)
-    neighbours = territory_neighbours(model, model.assignment(x), NEIGHBOURHOOD_TERRITORIES)
+    size = min(size, m)
+    neighbours = territory_neighbours(model, model.assignment(x), min(size + shuffle, m))
 
     def done() -> bool:
         return deadline.over(0.1) or relative_gap(search.objective, bound) <= options.gap
 
-    while not done():
+    done_passes = 0
+    while not done() and (passes is None or done_passes < passes):
+        done_passes += 1
         gained = False
         order = rng.permutation(m) if seeds is None else rng.permutation(np.asarray(seeds))
         for seed_territory in order:
             if done():
                 break
-            free = _piece_columns(model, search.x, neighbours[seed_territory])
+            group = neighbours[seed_territory]
+            if len(group) > size:
+                group = np.r_[group[:1], rng.choice(group[1:], size - 1, replace=False)]
+            free = _piece_columns(model, search.x, group)
             if search.solve(free, options, deadline):
                 gained = True
+                if polish is not None:
+                    search.replace(polish(search.x))
                 if options.progress is not None:
                     options.progress(Progress(search.objective, bound, deadline.elapsed()))
         if not gained:
@@ -102,6 +120,12 @@ class _Pieces:
             self.objective = self.linear.objective(self.x)
             self.improved += 1
         return bool(better)
+
+    def replace(self, x: np.ndarray) -> None:
+        """Take ``x`` (no worse than the incumbent) as the incumbent."""
+        objective = self.linear.objective(x)
+        if objective <= self.objective:
+            self.x, self.objective = x, objective
 
 
 def _piece_columns(model: AlignmentModel, x: np.ndarray, territories: np.ndarray) -> np.ndarray:
