@@ -139,7 +139,7 @@ objective:
 quotas: {target: @QUOTA_TARGET@, basis: potential, fte_weight: 0.2, floor: 0.75, cap: 1.5,
          round_to: 1000}
 solver:
-  backend: highs
+  backend: auto
   time_limit: @TIME_LIMIT@
   gap: 0.005
   seed: 0

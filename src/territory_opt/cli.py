@@ -143,7 +143,7 @@ def validate(scenario: Path, as_json: bool) -> None:
 @scenario_argument
 @click.option("--out", "out_dir", type=click.Path(path_type=Path),
               help="Plan directory to create [default: plans/<scenario>-<timestamp>].")
-@click.option("--backend", help="Solver backend [default: the scenario's, else highs].")
+@click.option("--backend", help="Solver backend [default: the scenario's, else auto].")
 @click.option("--time-limit", type=FiniteRange(min=0, min_open=True), help="Seconds.")
 @click.option("--gap", type=FiniteRange(min=0), help="Relative gap target, e.g. 0.001.")
 @click.option("--seed", type=click.IntRange(min=0), help="Random seed of the solver.")
@@ -367,7 +367,7 @@ def compare_command(plan_dirs: Sequence[Path], current: bool, shown_moves: int,
                    "is solved from tight to loose whatever the order).")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path),
               help="Folder to create [default: plans/<scenario>-tradeoff-<timestamp>].")
-@click.option("--backend", help="Solver backend [default: the scenario's, else highs].")
+@click.option("--backend", help="Solver backend [default: the scenario's, else auto].")
 @click.option("--time-limit", type=FiniteRange(min=0, min_open=True),
               help="Seconds per point.")
 @click.option("--gap", type=FiniteRange(min=0), help="Relative gap target per point.")

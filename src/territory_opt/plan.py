@@ -87,6 +87,11 @@ class Plan:
     work: float | None = None
     """Deterministic effort the solve spent, in its backend's unit (``territory-opt
     backends``): a 30 s solve's ``work`` is a work limit that reproduces about that solve."""
+    choice: dict[str, str] | None = None
+    """What ``backend: auto`` chose and why (``asked``, ``method``, ``why``); None otherwise."""
+    anytime: tuple[dict[str, float | None], ...] = ()
+    """The best objective by 25%, 50% and 100% of the limit (``share``, ``seconds``,
+    ``objective``; None before the first plan)."""
 
     @cached_property
     def evaluation(self) -> Evaluation:
@@ -167,6 +172,8 @@ class Plan:
             "load_seconds": None if self.load_seconds is None else _finite(self.load_seconds),
             "write_seconds": None if self.write_seconds is None else _finite(self.write_seconds),
             "work": None if self.work is None else _finite(self.work),
+            "choice": self.choice,
+            "anytime": list(self.anytime),
             "kpis": {k: _finite(v) for k, v in self.evaluation.metrics.items()},
             "violations": [str(v) for v in self.evaluation.violations],
         }
@@ -249,6 +256,8 @@ class Plan:
             load_seconds=_optional_number(meta.get("load_seconds")),
             write_seconds=_optional_number(meta.get("write_seconds")),
             work=_optional_number(meta.get("work")),
+            choice=meta.get("choice"),
+            anytime=tuple(meta.get("anytime") or ()),
             disagreements=_disagreements(scenario, assignment, evaluation, rows, meta,
                                          recorded_hard),
             recorded_hard_violations=recorded_hard,

@@ -105,7 +105,7 @@ def construct(model: AlignmentModel, relaxation: Relaxation, options: SolveOptio
         if deadline.over(0.1):
             break
         allowed = _pair_set(model, relaxation, int(extra * n_items))
-        result = _restricted(model, allowed, options, deadline, first_plan=True)
+        result = restricted_mip(model, allowed, options, deadline, first_plan=True)
         if result.status.has_plan and result.x is not None:
             if options.progress is not None:  # the relaxation's bound: valid for the model
                 options.progress(Progress(result.objective, relaxation.bound,
@@ -137,7 +137,7 @@ def improve(model: AlignmentModel, relaxation: Relaxation, start: Construction,
             break
         allowed = _pair_set(model, relaxation, int(extra * n_items))
         allowed |= best.x[: len(allowed)] > 0.5  # the incumbent stays possible
-        result = _restricted(model, allowed, dataclasses.replace(options, warm_start=best.x),
+        result = restricted_mip(model, allowed, dataclasses.replace(options, warm_start=best.x),
                              deadline)
         # A MIP over every pair of a complete model is the model itself: its bound holds.
         mip_bound = result.bound if allowed.all() and model.pairs.complete else best.bound
@@ -191,8 +191,10 @@ def _widening() -> Iterator[float]:
         yield IMPROVE_PAIRS_PER_ITEM[-1]
 
 
-def _restricted(model: AlignmentModel, allowed: np.ndarray, options: SolveOptions,
+def restricted_mip(model: AlignmentModel, allowed: np.ndarray, options: SolveOptions,
                 deadline: Deadline, *, first_plan: bool = False) -> SolveResult:
+    """HiGHS over the pairs ``allowed`` (the others forbidden), by ``deadline``; to its first
+    plan if ``first_plan``. Every plan it finds is a plan of the whole model."""
     linear = model.linear
     n_pairs = len(allowed)
     ub = linear.ub.copy()

@@ -12,9 +12,12 @@ bound. Ctrl-C stops the backend and returns the best plan found so far.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 import numpy as np
 
+from territory_opt.alignment.anytime import FULL_MIP_PAIRS
+from territory_opt.alignment.choice import choose
 from territory_opt.alignment.colgen import Relaxation, relax
 from territory_opt.alignment.construct import Construction, construct, improve
 from territory_opt.alignment.diagnose import solver_conflicts, violation_conflicts
@@ -79,7 +82,10 @@ def solve_alignment(scenario: Scenario, settings: SolveSettings, deadline: Deadl
         raise InfeasibleError(conflicts)
 
     watch = Stopwatch()
-    chosen = get_backend(settings.backend, n_pairs=scenario.n_items * scenario.n_territories)
+    choice = choose(scenario, settings) if settings.backend == "auto" else None
+    chosen = get_backend(choice.method if choice is not None else settings.backend,
+                         n_pairs=scenario.n_items * scenario.n_territories)
+    curve = _Curve(settings.progress, deadline)
     if deadline.work is not None and not chosen.capabilities.work_limit:
         raise TerritoryOptError(
             f"work_limit: the {chosen.name} backend has no deterministic work limit; use "
@@ -92,7 +98,7 @@ def solve_alignment(scenario: Scenario, settings: SolveSettings, deadline: Deadl
         threads=settings.threads,
         seed=settings.seed,
         verbose=settings.verbose,
-        progress=settings.progress,
+        progress=curve.record,
         stop=deadline.stop,
         work_limit=deadline.work,
     )
@@ -190,7 +196,43 @@ def solve_alignment(scenario: Scenario, settings: SolveSettings, deadline: Deadl
         stop_reason=reason,
         found_by=found_by,
         work=deadline.spent,
+        choice=choice.as_dict() if choice is not None else None,
+        anytime=curve.points(objective_terms(scenario, assignment).total, solved),
     )
+
+
+ANYTIME_SHARES = (0.25, 0.5, 1.0)
+"""Shares of the limit at which ``plan.json`` records the best objective so far."""
+
+
+class _Curve:
+    """The progress events of a solve, passed on to the caller's callback and kept for the
+    anytime curve (the best objective by each share of the limit)."""
+
+    def __init__(self, forward: Callable[[Progress], None] | None, deadline: Deadline) -> None:
+        self.forward = forward
+        self.deadline = deadline
+        self.events: list[tuple[float, float]] = []
+
+    def record(self, event: Progress) -> None:
+        if np.isfinite(event.objective):
+            self.events.append((self.deadline.elapsed(), float(event.objective)))
+        if self.forward is not None:
+            self.forward(event)
+
+    def points(self, final: float, seconds: float) -> tuple[dict[str, float | None], ...]:
+        """Per share of the limit (of the time the solve took, under a work limit): when,
+        and the best objective found by then (None before the first plan; the final plan's
+        objective at 100%: events report solver objectives, the plan is re-evaluated)."""
+        limit = seconds if self.deadline.work is not None else self.deadline.seconds
+        out = []
+        for share in ANYTIME_SHARES:
+            at = share * limit
+            found = [objective for when, objective in self.events if when <= at]
+            best = final if share == 1.0 else (min(found) if found else None)
+            out.append({"share": share, "seconds": round(at, 3),
+                        "objective": None if best is None else round(max(best, final), 6)})
+        return tuple(out)
 
 
 CROSS_CHECK_COLUMNS = 20_000
@@ -217,7 +259,8 @@ def offered_pairs(scenario: Scenario, backend: Backend, candidates: int | None) 
     """
     cells = scenario.n_items * scenario.n_territories
     if candidates is None:
-        if not isinstance(backend, AlignmentBackend) and cells <= ALL_PAIRS_LIMIT:
+        limit = FULL_MIP_PAIRS if isinstance(backend, AlignmentBackend) else ALL_PAIRS_LIMIT
+        if cells <= limit:
             return all_pairs(scenario)
         candidates = DEFAULT_CANDIDATES
     if candidates >= scenario.n_territories:

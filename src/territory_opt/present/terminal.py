@@ -190,6 +190,9 @@ def plan_summary(plan: Plan) -> list[str | Table]:
         f"{fmt(plan.objective)}   bound {bound}   "
         f"gap {plan.gap:.3%}   {plan.seconds.get('total', 0):.1f} s ({plan.backend}, "
         f"seed {plan.seed})"]
+    if plan.choice:
+        parts.append(f"auto chose {escape(plan.choice.get('method', '?'))}: "
+                     f"{escape(plan.choice.get('why', ''))}")
     if plan.found_by and plan.found_by != plan.backend:
         parts.append(f"plan found by the {escape(plan.found_by)}")
     parts.append(territory_table(s, plan.evaluation, title="territories"))

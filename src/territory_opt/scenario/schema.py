@@ -370,7 +370,7 @@ class Quotas(_Strict):
 class SolverSettings(_Strict):
     """Solver defaults; command-line flags override them."""
 
-    backend: str = "highs"
+    backend: str = "auto"
     time_limit: Annotated[float, Field(gt=0)] = 60.0
     gap: NonNegative = 1e-4
     threads: Annotated[int, Field(ge=1)] | None = None
