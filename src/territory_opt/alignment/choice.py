@@ -59,7 +59,8 @@ def choose(scenario: Scenario, settings: SolveSettings) -> Choice:
     pairs = scenario.n_items * scenario.n_territories
     limit = math.inf if settings.work_limit is not None else settings.time_limit
     for row in CROSSOVERS:
-        if pairs <= row.max_pairs and limit < row.below_seconds:
+        if pairs <= row.max_pairs and (limit < row.below_seconds
+                                       or math.isinf(row.below_seconds)):
             return Choice(row.method, _why(pairs, limit, row))
     raise AssertionError("the last row of CROSSOVERS matches every scenario")
 

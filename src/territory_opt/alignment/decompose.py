@@ -27,6 +27,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import linprog
 
+from territory_opt.alignment.choice import choose
 from territory_opt.alignment.colgen import Relaxation
 from territory_opt.alignment.engine import solve_alignment
 from territory_opt.alignment.formulation import build_alignment, row_layout
@@ -198,6 +199,10 @@ def _decomposed(scenario: Scenario, settings: SolveSettings, deadline: Deadline,
     time_limit, gap, seed = settings.time_limit, settings.gap, settings.seed
     threads = settings.threads or 1
     backend = settings.backend_name
+    if backend == "auto":
+        # Chosen once, for the whole scenario and limit: a region's share of the time depends
+        # on the scheduler, and every scheduler must give the same plan.
+        backend = choose(scenario, settings).method
     seconds: dict[str, float] = {}
     labels, names = territory_regions(scenario, regions, seed)
     if not scenario.has_home.all() and regions is not None:
