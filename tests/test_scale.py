@@ -116,7 +116,9 @@ def test_heuristic_plan_is_feasible_with_a_valid_bound(demo: Scenario) -> None:
     plan = solve(demo, backend="heuristic", time_limit=10, gap=0.01, threads=1, seed=3)
     full = relax(demo, all_pairs(demo), OPTIONS, Deadline(60))
     assert evaluate(demo, plan.assignment).feasible
-    assert plan.bound == pytest.approx(full.bound, rel=1e-7)  # the whole problem's LP bound
+    # At least the whole problem's LP bound (HiGHS's MIP bound over every pair may beat it:
+    # the demo is small enough for the heuristic to end with HiGHS on the whole model).
+    assert plan.bound >= full.bound * (1 - 1e-7)
     assert plan.bound <= plan.objective
     assert plan.gap < 0.03
 

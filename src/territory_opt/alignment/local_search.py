@@ -47,7 +47,8 @@ class Searched:
 class LocalSearch:
     """Loads and costs of one plan of ``model``, with vectorised move and swap passes."""
 
-    def __init__(self, model: AlignmentModel, assignment: np.ndarray) -> None:
+    def __init__(self, model: AlignmentModel, assignment: np.ndarray, *,
+                 elastic: float | None = None) -> None:
         scenario = model.scenario
         layout = model.layout
         self.model = model
@@ -55,14 +56,18 @@ class LocalSearch:
         self.item, self.territory = model.pair_item, model.pair_territory
         self.cost = model.linear.c[: len(self.item)]
         self.keys = self.item * self.m + self.territory
-        hard = [b for b in layout.bands if b.penalty is None]
-        soft = [b for b in layout.bands if b.penalty is not None]
+        # Elastic (a repair): hard bands are priced like soft ones, at ``elastic`` per unit of
+        # relative violation, so moves that mend them win over any change of cost.
+        hard = [b for b in layout.bands if b.penalty is None and elastic is None]
+        soft = [b for b in layout.bands if b.penalty is not None or elastic is not None]
         self.hard_w = _weights(model, hard, len(self.item))
         self.soft_w = _weights(model, soft, len(self.item))
         self.hard_lo, self.hard_hi = _limits(hard, self.m)
         self.soft_lo, self.soft_hi = _limits(soft, self.m)
         self.tol = np.array([FEASIBILITY * b.scale for b in hard]).reshape(len(hard), self.m)
-        self.penalty = np.array([float(b.penalty or 0.0) for b in soft])
+        self.penalty = np.array([np.full(self.m, float(b.penalty)) if b.penalty is not None
+                                 else elastic / np.asarray(b.scale, dtype=float)
+                                 for b in soft], dtype=float).reshape(len(soft), self.m)
         self.cap_weight = layout.cap_weight
         self.cap_floor = layout.cap_floor
         self.current = scenario.current
@@ -87,8 +92,7 @@ class LocalSearch:
     def objective(self) -> float:
         """Pair costs plus soft bands' penalties (the model's objective of this plan)."""
         return float(self.cost[self.pair].sum()) + float(
-            (self.penalty * _outside(self.soft_load, self.soft_lo, self.soft_hi).sum(axis=1))
-            .sum())
+            (self.penalty * _outside(self.soft_load, self.soft_lo, self.soft_hi)).sum())
 
     def feasible(self) -> bool:
         """Whether the plan keeps every hard row."""
@@ -111,16 +115,15 @@ class LocalSearch:
         gain = self._delta(candidate, here[candidate], None, None)
         order = np.argsort(gain, kind="stable")
         order = candidate[order[np.isfinite(gain[order])]]
-        applied = 0
+        batch = _Batch(self.m)
         for p in order.tolist():
-            if deadline.expired():
+            if deadline.expired() or batch.full:
                 break
             i = int(self.item[p])
             if self.pair[i] != here[p]:
                 continue  # the item moved earlier in this pass
-            if self._try([(i, p)]):
-                applied += 1
-        return applied
+            batch.offer(self, [(i, p)], (int(self.territory[here[p]]), int(self.territory[p])))
+        return batch.applied
 
     def swap_pass(self, deadline: Deadline) -> int:
         """Apply improving swaps (two items of two territories trade places); the number."""
@@ -135,17 +138,16 @@ class LocalSearch:
         keep = np.isfinite(gain)
         first, second, gain = first[keep], second[keep], gain[keep]
         order = np.argsort(gain, kind="stable")
-        applied = 0
+        batch = _Batch(self.m)
         for a, b in zip(first[order].tolist(), second[order].tolist(), strict=True):
-            if deadline.expired():
+            if deadline.expired() or batch.full:
                 break
             i, j = int(self.item[a]), int(self.item[b])
             # Both items must still sit where the swap was scored from.
             if self.assignment[i] != self.territory[b] or self.assignment[j] != self.territory[a]:
                 continue
-            if self._try([(i, a), (j, b)]):
-                applied += 1
-        return applied
+            batch.offer(self, [(i, a), (j, b)], (int(self.territory[b]), int(self.territory[a])))
+        return batch.applied
 
     def _halves(self) -> tuple[np.ndarray, np.ndarray] | None:
         """Swaps as pairs of model pairs ``(a, b)``: a moves its item from k to l, b its item
@@ -217,7 +219,7 @@ class LocalSearch:
         for t, change in ((source, change_k_soft), (target, change_l_soft)):
             load = self.soft_load[:, t]
             lo, hi = self.soft_lo[:, t], self.soft_hi[:, t]
-            delta = delta + (self.penalty[:, None] * (_outside(load + change, lo, hi)
+            delta = delta + (self.penalty[:, t] * (_outside(load + change, lo, hi)
                                                       - _outside(load, lo, hi))).sum(axis=0)
         return np.where(ok & (delta < -self.threshold), delta, np.inf)
 
@@ -241,7 +243,13 @@ class LocalSearch:
             delta = self._delta(tos[:1], froms[:1], tos[1:], froms[1:])
         if not np.isfinite(delta[0]):
             return False
-        for (i, p), f in zip(moves, froms.tolist(), strict=True):
+        self._apply(moves)
+        return True
+
+    def _apply(self, moves: list[tuple[int, int]]) -> None:
+        """Move each item ``i`` to pair ``p`` of ``moves``, updating the loads."""
+        for i, p in moves:
+            f = int(self.pair[i])
             source, target = int(self.territory[f]), int(self.territory[p])
             self.hard_load[:, source] -= self.hard_w[:, f]
             self.hard_load[:, target] += self.hard_w[:, p]
@@ -253,7 +261,44 @@ class LocalSearch:
                                                            - float(source == home))
             self.pair[i] = p
             self.assignment[i] = target
-        return True
+
+
+RECHECKS = 10_000
+"""Per pass, at most this many candidates touching a territory an earlier move of the pass
+changed are re-scored one by one (the next pass scores them all again, vectorised)."""
+
+
+class _Batch:
+    """One pass's moves: a candidate whose territories no earlier move of the pass touched is
+    applied as scored (its gain is exact); the others are re-scored, up to :data:`RECHECKS`
+    (all are, under a disruption cap)."""
+
+    def __init__(self, m: int) -> None:
+        self.touched = np.zeros(m, dtype=bool)
+        self.n_touched = 0
+        self.m = m
+        self.applied = self.rechecked = 0
+
+    @property
+    def full(self) -> bool:
+        """Whether no candidate of the pass can be applied any more."""
+        return self.rechecked >= RECHECKS and self.n_touched >= self.m
+
+    def offer(self, search: LocalSearch, moves: list[tuple[int, int]],
+              territories: tuple[int, int]) -> None:
+        source, target = territories
+        # The disruption cap is one row over all territories: no move is independent of it.
+        if not (self.touched[source] or self.touched[target]) and search.cap_weight is None:
+            search._apply(moves)
+        elif self.rechecked < RECHECKS:
+            self.rechecked += 1
+            if not search._try(moves):
+                return
+        else:
+            return
+        self.n_touched += int(not self.touched[source]) + int(not self.touched[target])
+        self.touched[[source, target]] = True
+        self.applied += 1
 
 
 def local_search(model: AlignmentModel, assignment: np.ndarray, deadline: Deadline
@@ -299,3 +344,37 @@ def _outside(load: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
         below = np.where(np.isfinite(lo), np.maximum(lo - load, 0.0), 0.0)
         above = np.where(np.isfinite(hi), np.maximum(load - hi, 0.0), 0.0)
     return np.asarray(below + above)
+
+
+REPAIR_PRICE = 1e6
+"""Elastic repair: a 100% violation of a hard row costs this many times the dearest pair."""
+
+
+def elastic_repair(model: AlignmentModel, assignment: np.ndarray, deadline: Deadline
+                   ) -> tuple[np.ndarray, float]:
+    """Mend the hard bands ``assignment`` breaks by moves and swaps that price a band's
+    violation far above any cost (:data:`REPAIR_PRICE`); the plan and the total relative
+    violation left (0: every hard band kept). Plans breaking the disruption cap, or with an
+    item without a pair, come back unchanged with an infinite violation."""
+    if (assignment == NO_TERRITORY).any():
+        return assignment, float("inf")
+    cost = np.abs(model.linear.c[: len(model.pair_item)])
+    price = REPAIR_PRICE * max(float(cost.max(initial=0.0)), 1.0)
+    search = LocalSearch(model, assignment, elastic=price)
+    if search.cap_weight is not None and search.stays < search.cap_floor:
+        return assignment, float("inf")
+    hard = np.array([b.penalty is None for b in model.layout.bands], dtype=bool)
+
+    def violation() -> float:
+        outside = _outside(search.soft_load, search.soft_lo, search.soft_hi)[hard]
+        scale = np.array([b.scale for b in model.layout.bands], dtype=float).reshape(
+            len(hard), -1)[hard]
+        return float((outside / scale).sum())
+
+    left = violation()
+    while left > FEASIBILITY and not deadline.expired():
+        changed = search.move_pass(deadline) + search.swap_pass(deadline)
+        left = violation()
+        if not changed:
+            break
+    return search.assignment, left
