@@ -9,7 +9,7 @@ same run: the backend's own or the LP relaxation's). Writes the "backends" secti
 
 Run from the repository root (about 30 minutes with the defaults)::
 
-    python benchmarks/backends.py [--time-limit 60] [--sizes small demo bench-2k bench-5k]
+    python benchmarks/backends.py [--time-limit 60] [--sizes small demo zip-2k zip-5k]
         [--backends highs cpsat scip cbc]
 """
 
@@ -121,7 +121,7 @@ def main() -> None:
     """Run the comparison and write its section."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--time-limit", type=float, default=60.0)
-    parser.add_argument("--sizes", nargs="+", default=["small", "demo", "bench-2k", "bench-5k"])
+    parser.add_argument("--sizes", nargs="+", default=["small", "demo", "zip-2k", "zip-5k"])
     parser.add_argument("--backends", nargs="+", default=["highs", "cpsat", "scip", "cbc"])
     args = parser.parse_args()
 

