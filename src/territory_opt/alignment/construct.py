@@ -23,7 +23,8 @@ import numpy as np
 from territory_opt.alignment.colgen import Relaxation, violation_cost
 from territory_opt.alignment.flow import flow_point
 from territory_opt.alignment.formulation import AlignmentModel, build_alignment
-from territory_opt.alignment.local_search import elastic_repair
+from territory_opt.alignment.local_search import band_violation, elastic_repair
+from territory_opt.alignment.neighbourhoods import improve_by_neighbourhoods
 from territory_opt.alignment.repair import round_and_repair
 from territory_opt.backends.contract import (
     Progress,
@@ -76,23 +77,26 @@ def construct(model: AlignmentModel, relaxation: Relaxation, options: SolveOptio
     point, how = relaxation.x, "LP rounding"
     if not relaxation.lp and relaxation.duals is not None:
         # A Lagrangian point keeps no band; a flow at its prices keeps one exactly.
-        flow = flow_point(model, relaxation.duals)
+        flow = flow_point(model, relaxation.duals, narrow=FLOW_NARROW)
         if flow is not None:
             point, how = flow, "min-cost flow at the Lagrangian prices"
     large = len(model.pair_item) > MIP_PAIRS_LIMIT
     # Half the budget to greedy single moves; large models (no MIP fallback) give the rest to
     # the elastic moves and swaps.
     rounded, violation = round_and_repair(model, point, deadline.share(0.5))
-    assignment: np.ndarray | None = rounded
     how += " + greedy repair"
     if violation > 0 and large:
         # Moves and swaps with the bands priced far above any cost mend what single greedy
         # moves could not (or get closer: at 100,000 × 500 neither finishes in 60 s).
-        rounded, violation = elastic_repair(model, rounded, deadline.rest())
+        rounded, violation = elastic_repair(model, rounded, deadline.share(0.5))
         how += " + elastic moves and swaps"
+    if violation > 0 and large:
+        rounded, violation = _mend_in_pieces(model, rounded, options, deadline.rest())
+        how += " + elastic neighbourhood MIPs"
     if violation > 0 and large:
         return Construction(None, float("inf"), watch.seconds(),
                             f"repair stopped {violation:.3g} short of the bands")
+    assignment: np.ndarray | None = rounded
     if violation > 0:
         # Stuck a little short: a MIP that may still violate the hard rows, at a high price,
         # starts from there and removes the rest (fast: it has a plan from the start).
@@ -162,6 +166,36 @@ def improve(model: AlignmentModel, relaxation: Relaxation, start: Construction,
         if widest and result.status == Status.OPTIMAL:
             break  # the widest set is solved to the gap target: nothing left to gain here
     return best
+
+
+FLOW_NARROW = 0.25
+"""The flow keeps its band narrowed by this share of its width on each side: at 100,000 × 500
+a cheapest flow in the full band packs territories at its floor, where no item can leave them
+(the repair then stalled 109 territories short; with 0.25, 32 after the same passes)."""
+MEND_TERRITORIES = 6
+"""Territories per elastic piece: a broken territory and its nearest."""
+
+
+def _mend_in_pieces(model: AlignmentModel, assignment: np.ndarray, options: SolveOptions,
+                    deadline: Deadline) -> tuple[np.ndarray, float]:
+    """Mend the last broken bands by HiGHS on pieces around each broken territory, over the
+    model with its hard bands made elastic (priced far above any cost): the chains of moves a
+    short territory needs (e.g. more workload but no more potential) that single moves and
+    swaps cannot make. The plan and the violation left."""
+    elastic = build_alignment(model.scenario, model.pairs,
+                              soften=violation_cost(model.scenario, model.pairs))
+    violation, broken = band_violation(model, assignment)
+    while violation > 0 and len(broken) and not deadline.over(0.1):
+        found = improve_by_neighbourhoods(
+            elastic, elastic.start_vector(assignment), float("-inf"),
+            dataclasses.replace(options, progress=None, gap=0.0), deadline, seeds=broken,
+            size=MEND_TERRITORIES, passes=1)
+        mended = elastic.assignment(found.x)
+        if not found.improved or (mended == NO_TERRITORY).any():
+            break
+        assignment = mended
+        violation, broken = band_violation(model, assignment)
+    return assignment, violation
 
 
 def _repair_by_mip(model: AlignmentModel, relaxation: Relaxation, assignment: np.ndarray,

@@ -39,16 +39,21 @@ class Flow:
     unplaced: np.ndarray  # per item: True if no pair of it had room
 
 
-def flow_point(model: AlignmentModel, duals: np.ndarray) -> np.ndarray | None:
+def flow_point(model: AlignmentModel, duals: np.ndarray, *, narrow: float = 0.0
+               ) -> np.ndarray | None:
     """Per model column, the share of each item the flow sends along each pair (the slack
-    columns zero); None when no hard band without pair-specific loads exists."""
-    flow = balance_flow(model, duals)
+    columns zero); None when no hard band without pair-specific loads exists. ``narrow``:
+    :func:`balance_flow`."""
+    flow = balance_flow(model, duals, narrow=narrow)
     return None if flow is None else flow.x
 
 
-def balance_flow(model: AlignmentModel, duals: np.ndarray) -> Flow | None:
+def balance_flow(model: AlignmentModel, duals: np.ndarray, *, narrow: float = 0.0
+                 ) -> Flow | None:
     """The min-cost flow of the module docstring at the prices ``duals``; None when no hard
-    band without pair-specific loads exists."""
+    band without pair-specific loads exists. ``narrow``: keep the band narrowed by this share
+    of its width on each side (towards its middle), leaving the repair room to move items
+    without breaking it (a cheapest flow otherwise packs many territories at the floor)."""
     from ortools.graph.python import min_cost_flow
 
     band = _flow_band(model)
@@ -61,8 +66,9 @@ def balance_flow(model: AlignmentModel, duals: np.ndarray) -> Flow | None:
     weight = np.asarray(band.weight, dtype=float)
     scale = SUPPLY_UNITS / max(float(weight.sum()), 1e-12)
     supply = np.round(weight * scale).astype(np.int64)
-    lo = np.ceil(np.where(np.isfinite(band.lo), band.lo, 0.0) * scale).astype(np.int64)
-    hi = np.floor(np.where(np.isfinite(band.hi), band.hi, SUPPLY_UNITS) * scale
+    band_lo, band_hi = _narrowed(band, narrow)
+    lo = np.ceil(np.where(np.isfinite(band_lo), band_lo, 0.0) * scale).astype(np.int64)
+    hi = np.floor(np.where(np.isfinite(band_hi), band_hi, SUPPLY_UNITS) * scale
                   ).astype(np.int64)
     hi = np.maximum(hi, lo)
     priced = _priced_costs(model, duals, band)
@@ -105,6 +111,15 @@ def balance_flow(model: AlignmentModel, duals: np.ndarray) -> Flow | None:
         first = np.r_[True, item[loose][order][1:] != item[loose][order][:-1]]
         x[loose[order][first]] = 1.0
     return Flow(x, short, unplaced)
+
+
+def _narrowed(band: Band, narrow: float) -> tuple[np.ndarray, np.ndarray]:
+    """``band``'s limits moved ``narrow`` of its width towards its middle (finite limits only;
+    a one-sided band keeps its limit)."""
+    lo, hi = np.asarray(band.lo, dtype=float), np.asarray(band.hi, dtype=float)
+    both = np.isfinite(lo) & np.isfinite(hi)
+    give = np.where(both, narrow * (hi - lo), 0.0)
+    return np.where(both, lo + give, lo), np.where(both, hi - give, hi)
 
 
 def _flow_band(model: AlignmentModel) -> Band | None:

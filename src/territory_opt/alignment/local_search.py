@@ -151,13 +151,14 @@ class LocalSearch:
 
     def _halves(self) -> tuple[np.ndarray, np.ndarray] | None:
         """Swaps as pairs of model pairs ``(a, b)``: a moves its item from k to l, b its item
-        from l to k; per ordered (k, l) the :data:`SWAP_HALVES` cheapest half-moves."""
+        from l to k; per ordered (k, l) the :data:`SWAP_HALVES` half-moves that would gain
+        most alone (cost and soft penalties, hard rows ignored: the other half may mend them)."""
         here = self.pair[self.item]
         source, target = self.territory[here], self.territory
         half = np.flatnonzero(source != target)
         if len(half) == 0:
             return None
-        saving = self.cost[half] - self.cost[here[half]]
+        saving = self._delta(half, here[half], None, None, raw=True)
         key = source[half] * self.m + target[half]
         order = np.lexsort((saving, key))
         half, key = half[order], key[order]
@@ -192,9 +193,10 @@ class LocalSearch:
         return half[a], half[b]
 
     def _delta(self, to_a: np.ndarray, from_a: np.ndarray, to_b: np.ndarray | None,
-               from_b: np.ndarray | None) -> np.ndarray:
+               from_b: np.ndarray | None, *, raw: bool = False) -> np.ndarray:
         """Objective change of moving the items of pairs ``from_a`` to ``to_a`` (and, for
-        swaps, ``from_b`` to ``to_b`` at the same time); +inf where a hard row would break."""
+        swaps, ``from_b`` to ``to_b`` at the same time); +inf where a hard row would break or
+        the change does not improve — unless ``raw``: then the change itself, everywhere."""
         delta = self.cost[to_a] - self.cost[from_a]
         source, target = self.territory[from_a], self.territory[to_a]
         change_k_hard = -self.hard_w[:, from_a]
@@ -221,6 +223,8 @@ class LocalSearch:
             lo, hi = self.soft_lo[:, t], self.soft_hi[:, t]
             delta = delta + (self.penalty[:, t] * (_outside(load + change, lo, hi)
                                                       - _outside(load, lo, hi))).sum(axis=0)
+        if raw:
+            return np.asarray(delta)
         return np.where(ok & (delta < -self.threshold), delta, np.inf)
 
     def _cap_change(self, from_pair: np.ndarray, to_pair: np.ndarray) -> np.ndarray:
@@ -363,18 +367,25 @@ def elastic_repair(model: AlignmentModel, assignment: np.ndarray, deadline: Dead
     search = LocalSearch(model, assignment, elastic=price)
     if search.cap_weight is not None and search.stays < search.cap_floor:
         return assignment, float("inf")
-    hard = np.array([b.penalty is None for b in model.layout.bands], dtype=bool)
-
-    def violation() -> float:
-        outside = _outside(search.soft_load, search.soft_lo, search.soft_hi)[hard]
-        scale = np.array([b.scale for b in model.layout.bands], dtype=float).reshape(
-            len(hard), -1)[hard]
-        return float((outside / scale).sum())
-
-    left = violation()
+    left = band_violation(model, search.assignment)[0]
     while left > FEASIBILITY and not deadline.expired():
         changed = search.move_pass(deadline) + search.swap_pass(deadline)
-        left = violation()
+        left = band_violation(model, search.assignment)[0]
         if not changed:
             break
     return search.assignment, left
+
+
+def band_violation(model: AlignmentModel, assignment: np.ndarray) -> tuple[float, np.ndarray]:
+    """The total relative violation of the hard bands by ``assignment`` (each row's excess
+    over its scale), and the territories with a broken hard band."""
+    hard = [b for b in model.layout.bands if b.penalty is None]
+    m = model.scenario.n_territories
+    pair = np.searchsorted(model.pair_item * m + model.pair_territory,
+                           np.arange(len(assignment)) * m + assignment)
+    load = _loads(_weights(model, hard, len(model.pair_item)), model.pair_territory, pair, m)
+    lo, hi = _limits(hard, m)
+    scale = np.array([b.scale for b in hard], dtype=float).reshape(len(hard), m)
+    excess = _outside(load, lo, hi) / scale
+    broken = np.flatnonzero((excess > FEASIBILITY).any(axis=0))
+    return float(excess.sum()), broken
