@@ -505,7 +505,7 @@ def report(runs: list[Run], shapes: dict[str, tuple[int, int]], command: str) ->
     """The RESULTS.md section."""
     each = "territory-opt solve DIR --out OUT --time-limit T --gap 0 --seed S"
     lines = [
-        "## Scaling: the default command (issue 4)", "", provenance(command),
+        "## Scaling: the default command (issue 21)", "", provenance(command),
         f"- each run: `{each} [--backend heuristic|highs]`, T the limit, S the seed", "",
         "Instances built once per run (seed 2026): `bench-*` by `scenarios/build_bench.py` "
         "(clustered accounts, workload ±5%, potential ±10%, workload-weighted travel, "
