@@ -153,19 +153,26 @@ def build(seed: int, preset: BenchPreset) -> tuple[pd.DataFrame, pd.DataFrame]:
     return accounts, reps
 
 
-def write_outputs(out: Path, accounts: pd.DataFrame, reps: pd.DataFrame, seed: int,
-                  preset: BenchPreset) -> None:
-    """Write scenario.yaml, accounts.csv and reps.csv into ``out``."""
+def write_scenario(out: Path, template: str, fields: dict[str, str], accounts: pd.DataFrame,
+                   reps: pd.DataFrame) -> None:
+    """Write ``template`` with its ``@KEY@`` fields filled as scenario.yaml, and the two tables,
+    into ``out`` (byte-stable: LF line ends, fixed float format). ``build_demo.py`` shares it."""
     out.mkdir(parents=True, exist_ok=True)
-    fields = {"@SEED@": str(seed), "@NAME@": preset.name, "@ACCOUNTS@": f"{len(accounts):,}",
-              "@REPS@": str(len(reps)), "@TIME_LIMIT@": str(preset.time_limit)}
-    text = SCENARIO_YAML
+    text = template
     for key, value in fields.items():
         text = text.replace(key, value)
     (out / "scenario.yaml").write_text(text, encoding="utf-8", newline="\n")
     accounts.to_csv(out / "accounts.csv", index=False, float_format=CSV_FLOAT_FORMAT,
                     lineterminator="\n")
     reps.to_csv(out / "reps.csv", index=False, float_format=CSV_FLOAT_FORMAT, lineterminator="\n")
+
+
+def write_outputs(out: Path, accounts: pd.DataFrame, reps: pd.DataFrame, seed: int,
+                  preset: BenchPreset) -> None:
+    """Write scenario.yaml, accounts.csv and reps.csv into ``out``."""
+    write_scenario(out, SCENARIO_YAML, {
+        "@SEED@": str(seed), "@NAME@": preset.name, "@ACCOUNTS@": f"{len(accounts):,}",
+        "@REPS@": str(len(reps)), "@TIME_LIMIT@": str(preset.time_limit)}, accounts, reps)
 
 
 def main(argv: list[str] | None = None) -> None:

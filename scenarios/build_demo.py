@@ -91,7 +91,6 @@ WORKLOAD_TOLERANCE = 0.05
 POTENTIAL_TOLERANCE = 0.10
 DEFAULT_SEED = 2026
 SCENARIOS_DIR = Path(__file__).resolve().parent
-CSV_FLOAT_FORMAT = "%.10g"
 
 FIRST_NAMES: tuple[str, ...] = (
     "Avery", "Jordan", "Morgan", "Taylor", "Riley", "Casey", "Quinn", "Harper", "Rowan", "Emerson",
@@ -414,7 +413,6 @@ def write_outputs(
     out: Path, accounts: pd.DataFrame, reps: pd.DataFrame, seed: int, preset: Preset
 ) -> None:
     """Write scenario.yaml, accounts.csv and reps.csv into ``out``."""
-    out.mkdir(parents=True, exist_ok=True)
     target = int(round(QUOTA_SHARE * float(accounts["potential"].sum()), -5))
     fields = {"@SEED@": str(seed), "@NAME@": preset.name, "@ACCOUNTS@": f"{len(accounts):,}",
               "@REPS@": str(len(reps)), "@STATES@": ", ".join(preset.states),
@@ -422,13 +420,7 @@ def write_outputs(
               "@QUOTA_SHARE@": f"{QUOTA_SHARE:.0%}",
               # A round target (to $100k), so quotas rounded to $1,000 add up to it exactly.
               "@QUOTA_TARGET@": str(target)}
-    text = SCENARIO_YAML
-    for key, value in fields.items():
-        text = text.replace(key, value)
-    (out / "scenario.yaml").write_text(text, encoding="utf-8", newline="\n")
-    accounts.to_csv(out / "accounts.csv", index=False, float_format=CSV_FLOAT_FORMAT,
-                    lineterminator="\n")  # fmt: skip
-    reps.to_csv(out / "reps.csv", index=False, float_format=CSV_FLOAT_FORMAT, lineterminator="\n")
+    build_bench.write_scenario(out, SCENARIO_YAML, fields, accounts, reps)
 
 
 def build(seed: int, preset: Preset) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -367,10 +367,19 @@ def elastic_repair(model: AlignmentModel, assignment: np.ndarray, deadline: Dead
     search = LocalSearch(model, assignment, elastic=price)
     if search.cap_weight is not None and search.stays < search.cap_floor:
         return assignment, float("inf")
-    left = band_violation(model, search.assignment)[0]
+    # In elastic mode every band is in the search's soft loads; the hard ones are measured.
+    hard = np.array([b.penalty is None for b in model.layout.bands], dtype=bool)
+    scale = np.array([b.scale for b in model.layout.bands], dtype=float).reshape(
+        len(hard), search.m)[hard]
+
+    def violation() -> float:
+        outside = _outside(search.soft_load, search.soft_lo, search.soft_hi)[hard]
+        return float((outside / scale).sum())
+
+    left = violation()
     while left > FEASIBILITY and not deadline.expired():
         changed = search.move_pass(deadline) + search.swap_pass(deadline)
-        left = band_violation(model, search.assignment)[0]
+        left = violation()
         if not changed:
             break
     return search.assignment, left
