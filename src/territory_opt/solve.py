@@ -13,7 +13,7 @@ import dataclasses
 import threading
 from collections.abc import Callable
 
-from territory_opt.backends.contract import Backend, Progress
+from territory_opt.backends.contract import Backend, Progress, timed_from
 from territory_opt.deadline import Deadline, stop_on_ctrl_c
 from territory_opt.family import family_of
 from territory_opt.outcome import settle
@@ -65,22 +65,10 @@ def solve(
         verbose=verbose)
     deadline = Deadline(settings.time_limit, stop=stop or threading.Event(),
                         work=settings.work_limit, reserve=finish_reserve(settings.time_limit))
-    if progress is not None:
-        settings = dataclasses.replace(settings, progress=_timed_by(deadline, progress))
+    settings = dataclasses.replace(settings, progress=timed_from(deadline, settings.progress))
     with stop_on_ctrl_c(deadline.stop):
         plan = family_of(scenario).solve(scenario, settings, deadline)
     return settle(plan)
-
-
-def _timed_by(deadline: Deadline, progress: Callable[[Progress], None]
-              ) -> Callable[[Progress], None]:
-    """``progress`` with every event timed from the solve's start: a backend times its own
-    phase, so its seconds stepped back after the construction's."""
-
-    def report(event: Progress) -> None:
-        progress(dataclasses.replace(event, seconds=deadline.elapsed()))
-
-    return report
 
 
 def finish_reserve(time_limit: float) -> float:

@@ -103,6 +103,20 @@ class Progress:
     seconds: float
 
 
+def timed_from(deadline: Deadline, progress: Callable[[Progress], None] | None
+               ) -> Callable[[Progress], None] | None:
+    """``progress`` with every event timed from the start of ``deadline``: each phase and
+    backend times its own work, so without this the seconds step back between phases."""
+    if progress is None:
+        return None
+    tell = progress
+
+    def report(event: Progress) -> None:
+        tell(replace(event, seconds=deadline.elapsed()))
+
+    return report
+
+
 @dataclass(frozen=True)
 class SolveOptions:
     """Options every backend honours (those it cannot, it ignores and says so in its log)."""

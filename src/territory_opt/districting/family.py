@@ -25,7 +25,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from territory_opt.backends.contract import Progress, Status, stop_status
+from territory_opt.backends.contract import Progress, Status, stop_status, timed_from
 from territory_opt.deadline import Deadline, Stopwatch
 from territory_opt.districting.exact import solve_exact
 from territory_opt.districting.heuristic import solve_heuristic
@@ -155,7 +155,7 @@ def solve_districting(scenario: Scenario, *, backend: str, deadline: Deadline, g
         raise TerritoryOptError(f"districting runs on {', '.join(BACKENDS)}, not '{backend}'")
     started = Stopwatch()
     time_limit = deadline.seconds
-    report = _since(progress, deadline)
+    report = timed_from(deadline, progress)
     problem = districting_problem(scenario, seed)
     exact = backend == "highs" or (backend == "auto" and scenario.n_items <= EXACT_UNITS)
     if exact:
@@ -196,20 +196,6 @@ def solve_districting(scenario: Scenario, *, backend: str, deadline: Deadline, g
     if progress is not None:
         progress(Progress(plan.objective, plan.bound, deadline.elapsed()))
     return replace(plan, status=status, stop_reason=reason)
-
-
-def _since(progress: Callable[[Progress], None] | None,
-           deadline: Deadline) -> Callable[[Progress], None] | None:
-    """``progress`` with each report's seconds counted from the start of ``deadline`` (a phase
-    counts from its own start)."""
-    if progress is None:
-        return None
-    tell = progress
-
-    def report(p: Progress) -> None:
-        tell(replace(p, seconds=deadline.elapsed()))
-
-    return report
 
 
 class DistrictingFamily:

@@ -13,7 +13,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from territory_opt.backends.contract import Progress, Status, stop_status
+from territory_opt.backends.contract import Progress, Status, stop_status, timed_from
 from territory_opt.deadline import Deadline, Stopwatch
 from territory_opt.errors import Conflict, InfeasibleError, NoPlanFoundError, TerritoryOptError
 from territory_opt.family import Views
@@ -53,7 +53,7 @@ def solve_leads(scenario: Scenario, *, backend: str, deadline: Deadline, gap: fl
     time_limit = deadline.seconds
     result = allocate(scenario, backend=backend, deadline=deadline, gap=gap,
                       threads=threads, seed=seed, fairness=fairness,
-                      progress=_since(progress, deadline))
+                      progress=timed_from(deadline, progress))
     if result.status == Status.INFEASIBLE:
         raise InfeasibleError(batch_conflicts(scenario, fairness=fairness, deadline=deadline)
                               or [Conflict("leads", "no allocation keeps every rule (proven "
@@ -78,20 +78,6 @@ def solve_leads(scenario: Scenario, *, backend: str, deadline: Deadline, gap: fl
                                  interrupted=deadline.interrupted,
                                  solver_reason=deadline.limit_reason())
     return replace(plan, status=status, stop_reason=reason)
-
-
-def _since(progress: Callable[[Progress], None] | None,
-           deadline: Deadline) -> Callable[[Progress], None] | None:
-    """``progress`` with each report's seconds counted from the start of ``deadline`` (a
-    solver counts from its own start)."""
-    if progress is None:
-        return None
-    tell = progress
-
-    def report(p: Progress) -> None:
-        tell(replace(p, seconds=deadline.elapsed()))
-
-    return report
 
 
 MAX_ANALYSED_LEAD_MOVES = 200
