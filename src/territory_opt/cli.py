@@ -663,7 +663,7 @@ def _evaluate_assignment(s: Scenario, path: Path) -> Evaluation:
 
 
 def _write_maps(plan: Plan, plan_dir: Path) -> list[Path]:
-    # Imported here: matplotlib, geopandas and folium take a second to import.
+    # Imported here: matplotlib and geopandas take a second to import.
     from territory_opt.present.maps import write_maps
 
     return write_maps(plan_dir, plan.scenario, plan.assignment, plan.evaluation.territories)

@@ -1,11 +1,22 @@
 """Maps of a plan: ``map.png`` (a picture for reports) and ``map.html`` (an interactive map).
 
-Territories are coloured by a greedy colouring of their adjacency graph over Paul Tol's
-colour-blind-safe "muted" hues and two shades of each (27 colours): neighbouring territories get
-colours that look distinct also under protanopia and deuteranopia whenever one is left, and up to
-27 territories all get different colours. Items with polygons are drawn
-as territories dissolved from them; items with only coordinates as points. Both files are written
-to a temporary name in the plan directory and renamed, so a crash never leaves half a map.
+Colours belong to the scenario's territories, not to a plan: a territory id has the same colour
+in every plan of a scenario. They come from a greedy colouring, in territory-id order, of a
+neighbour graph of the territories' anchors (Delaunay and nearest neighbours of the rep homes;
+a territory without a home is anchored at its items' centre in the current alignment, and one
+with neither is coloured without neighbours) over Paul Tol's colour-blind-safe "muted" hues in
+seven shades each (63 colours). Each territory takes, whenever one is left: a colour that looks
+distinct from its neighbours' also under protanopia and deuteranopia, one nobody has yet, one
+whose hue no neighbour has. So up to 63 territories all get different colours.
+
+``map.png`` (Web Mercator) draws the US state outlines when the items lie in the contiguous US;
+items with polygons as territories dissolved from them; items with only coordinates as points
+over light territory areas (their Voronoi cells dissolved per territory, which stay readable
+when territories interleave); a thin line from each item assigned farther than
+:data:`LONG_ASSIGNMENT_KM` from its rep's home to that home; rep homes with territory names
+(a name that would overlap one already placed is left out); and a legend (in columns beneath the
+map past :data:`LEGEND_MAX` territories). Both files are written to a temporary name in the plan
+directory and renamed, so a crash never leaves half a map.
 """
 
 from __future__ import annotations
@@ -13,26 +24,27 @@ from __future__ import annotations
 import html
 import io
 import json
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-import folium
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from folium.template import Template
 from matplotlib import patheffects
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import LineCollection
 from matplotlib.colors import to_hex, to_rgb
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from pyproj import Transformer
-from scipy.spatial import cKDTree
+from scipy.spatial import Delaunay, QhullError, cKDTree
 
 from territory_opt.atomic import write_file
 from territory_opt.family import Markers, family_of
@@ -40,6 +52,7 @@ from territory_opt.geo import unit_vectors
 from territory_opt.kpi.metrics import column
 from territory_opt.kpi.views import column_title
 from territory_opt.present.notebook import cell
+from territory_opt.present.outlines import outline_for, us_states
 from territory_opt.scenario.model import NO_TERRITORY, Scenario
 
 PNG_FILE = "map.png"
@@ -49,8 +62,15 @@ HUES = ("#CC6677", "#332288", "#DDCC77", "#117733", "#88CCEE", "#882255", "#44AA
         "#999933", "#AA4499")
 """Paul Tol's "muted" scheme: told apart under the common colour-vision deficiencies."""
 
-SHADES = (0.0, -0.35, 0.45)
-"""Tiers of the palette for a mid-light hue: itself, mixed 35% with black, 45% with white."""
+SHADES = (0.0, -0.35, 0.45, -0.6, 0.25, -0.2, 0.65)
+"""Tiers of the palette for a mid-light hue: itself, then mixed with black (< 0) or white (> 0)
+by that share; the first tiers differ most."""
+
+LIGHT_SHADES = (0.0, -0.35, -0.6, -0.2, -0.5, -0.75, 0.3)
+"""Tiers for a light hue: mostly darker, as a much lighter one would vanish on white."""
+
+DARK_SHADES = (0.0, 0.4, 0.65, 0.2, 0.55, 0.8, -0.3)
+"""Tiers for a dark hue: mostly lighter, as a much darker one would look black."""
 
 DISTINCT_MIN = 15.0
 """ΔE below which two colours count as alike for neighbours (Tol's hues are all ≥ 16 apart,
@@ -68,17 +88,36 @@ UNASSIGNED = "#BBBBBB"
 """Items with no territory (Tol's grey, outside the hues)."""
 
 LABEL_MAX = 30
-"""Rep homes are labelled with the territory's name up to this many territories."""
+"""Up to this many territories, rep homes are drawn large and named in a larger font."""
 
 LEGEND_MAX = 20
-"""A legend of territory names up to this many territories."""
+"""A one-column legend of territory names beside the map up to this many territories."""
 
-HULL_OVERLAP_MAX = 1.2
-"""Territory hulls are drawn when their areas sum to at most this multiple of their union."""
+COMPACT_LEGEND_MAX = 120
+"""A legend in columns beneath the map up to this many territories; past it the names are only
+on the map (at the homes), the legend keeps the symbols."""
+
+LONG_ASSIGNMENT_KM = 300.0
+"""An item farther than this (km, :meth:`Scenario.distance`) from its territory's home gets a
+thin line to that home in the territory's colour, so a far-flung assignment shows."""
+
+STATE_EDGE = "#7A7A7A"
+"""US state outlines: a mid grey, above polygon fills (else hidden) and below points."""
+
+AREA_ALPHA = 0.18
+"""Opacity of the territory areas behind points: light, so the points stay the message."""
+
+MAX_SITES = 8_000
+"""Voronoi sites at most for the territory areas: more points are first aggregated on a grid
+(one site per cell, its most common territory), which keeps 100,000 items within seconds."""
 
 PNG_MAX_BYTES = 2_000_000
 NEIGHBOURS = 6
 """Nearest items looked at per item when finding which territories are neighbours."""
+
+HOME_NEIGHBOURS = 3
+"""Nearest other homes that count as neighbours, besides the Delaunay ones (it misses
+homes at the same place)."""
 
 MAX_LAT = 85.0
 """Web Mercator (EPSG:3857) is undefined at the poles."""
@@ -158,11 +197,59 @@ def _layout(scenario: Scenario, assignment: np.ndarray) -> _Layout:
         frame = gpd.GeoDataFrame({"t": labels[polygon]}, geometry=list(geometry[polygon]),
                                  crs="EPSG:4326")
         shapes = frame.dissolve(by="t").geometry
-    pairs = [_near_pairs(scenario, labels)]
-    if shapes is not None:
-        pairs.append(_touching_pairs(shapes))
-    colours = _greedy_colours(scenario.n_territories, np.concatenate(pairs))
-    return _Layout(labels, colours, polygon, point, shapes)
+    return _Layout(labels, _scenario_colours(scenario), polygon, point, shapes)
+
+
+def _scenario_colours(scenario: Scenario) -> list[str]:
+    """Colour per territory from the scenario alone (ids, homes, current alignment), never
+    from a plan: a rep keeps their colour in every plan of the scenario."""
+    pairs = [_anchor_pairs(_anchors(scenario))]
+    if not scenario.has_home.all() and scenario.has_current:
+        # Without homes (districting), territories neighbour where their current items meet.
+        pairs.append(_near_pairs(scenario, scenario.current))
+    order = np.argsort(scenario.territory_ids.astype(str), kind="stable")
+    return _greedy_colours(scenario.n_territories, np.concatenate(pairs), order.tolist())
+
+
+def _anchors(scenario: Scenario) -> np.ndarray:
+    """Per territory, a Web Mercator point standing for it: the home, else the mean of its
+    items in the current alignment, else NaN."""
+    m = scenario.n_territories
+    out = np.full((m, 2), np.nan)
+    homes = scenario.has_home
+    if homes.any():
+        out[homes] = np.column_stack(_mercator(scenario.home_lon[homes], scenario.home_lat[homes]))
+    rows = np.flatnonzero(scenario.located & (scenario.current != NO_TERRITORY))
+    if homes.all() or not len(rows):
+        return out
+    x, y = _mercator(scenario.lon[rows], scenario.lat[rows])
+    t = scenario.current[rows]
+    count = np.bincount(t, minlength=m)
+    fill = ~homes & (count > 0)
+    out[fill, 0] = np.bincount(t, weights=x, minlength=m)[fill] / count[fill]
+    out[fill, 1] = np.bincount(t, weights=y, minlength=m)[fill] / count[fill]
+    return out
+
+
+def _anchor_pairs(anchors: np.ndarray) -> np.ndarray:
+    """Territory pairs whose anchors neighbour: Delaunay edges and each one's nearest others."""
+    index = np.flatnonzero(np.isfinite(anchors).all(axis=1))
+    n = len(index)
+    if n < 2:
+        return np.zeros((0, 2), dtype=np.int64)
+    xy = anchors[index]
+    k = min(HOME_NEIGHBOURS, n - 1)
+    _, near = cKDTree(xy).query(xy, k=k + 1)
+    pairs = [np.column_stack([np.repeat(np.arange(n), k + 1), near.ravel()])]
+    if n >= 3:
+        try:
+            simplices = Delaunay(xy).simplices
+            pairs += [simplices[:, [0, 1]], simplices[:, [1, 2]], simplices[:, [0, 2]]]
+        except QhullError:  # all on one line: the nearest ones are the neighbours
+            pass
+    local = np.concatenate(pairs)
+    local = local[local[:, 0] != local[:, 1]]
+    return np.asarray(index[local], dtype=np.int64).reshape(-1, 2)
 
 
 def _near_pairs(scenario: Scenario, labels: np.ndarray) -> np.ndarray:
@@ -178,32 +265,29 @@ def _near_pairs(scenario: Scenario, labels: np.ndarray) -> np.ndarray:
     return np.column_stack([a[keep], b[keep]])
 
 
-def _touching_pairs(shapes: gpd.GeoSeries) -> np.ndarray:
-    """Territory pairs whose dissolved polygons touch or overlap."""
-    left, right = shapes.sindex.query(shapes.values, predicate="intersects")
-    index = shapes.index.to_numpy()
-    a, b = index[left], index[right]
-    keep = (a != b) & (a != NO_TERRITORY) & (b != NO_TERRITORY)
-    return np.column_stack([a[keep], b[keep]]).astype(np.int64)
-
-
-def _greedy_colours(n_territories: int, pairs: np.ndarray) -> list[str]:
-    """Greedy graph colouring, most-connected territory first. Each takes, in order of
-    preference: a colour that looks distinct from its coloured neighbours' (also to colour-blind
-    eyes), the least-used such colour, the lowest tier (Tol's hues before their shades)."""
+def _greedy_colours(n_territories: int, pairs: np.ndarray,
+                    order: Sequence[int] | None = None) -> list[str]:
+    """Greedy graph colouring in ``order`` (default: most-connected territory first). Each takes,
+    in order of preference: a colour that looks distinct from its coloured neighbours' (also to
+    colour-blind eyes), an unused one, a hue no coloured neighbour has, the least-used, the
+    lowest tier (Tol's hues before their shades)."""
     neighbours: list[set[int]] = [set() for _ in range(n_territories)]
     for a, b in np.unique(np.sort(pairs, axis=1), axis=0).tolist():
         neighbours[a].add(b)
         neighbours[b].add(a)
     palette, distance = _palette()
     tier = np.arange(len(palette)) // len(HUES)
+    hue = np.arange(len(palette)) % len(HUES)
     uses = np.zeros(len(palette), dtype=np.int64)
     chosen = np.full(n_territories, -1)
-    for k in sorted(range(n_territories), key=lambda k: (-len(neighbours[k]), k)):
+    if order is None:
+        order = sorted(range(n_territories), key=lambda k: (-len(neighbours[k]), k))
+    for k in order:
         taken = [chosen[j] for j in neighbours[k] if chosen[j] >= 0]
         near = distance[:, taken].min(axis=1) if taken else np.full(len(palette), np.inf)
+        same_hue = np.isin(hue, hue[taken])
         # lexsort: the last key is the primary one.
-        c = int(np.lexsort((-near, tier, uses, near < DISTINCT_MIN))[0])
+        c = int(np.lexsort((-near, tier, uses, same_hue, uses > 0, near < DISTINCT_MIN))[0])
         chosen[k] = c
         uses[c] += 1
     return [palette[c] for c in chosen]
@@ -211,7 +295,7 @@ def _greedy_colours(n_territories: int, pairs: np.ndarray) -> list[str]:
 
 @cache
 def _palette() -> tuple[list[str], np.ndarray]:
-    """The colours (tier by tier: the hues, then a shade of each, then another) and how far
+    """The colours (tier by tier: the hues, then a shade of each, then another ...) and how far
     apart each pair looks: the least CIELAB ΔE of normal, protan and deutan vision."""
     colours = [_shade(h, _shades(h)[t]) for t in range(len(SHADES)) for h in HUES]
     linear = _linear_rgb(np.array([to_rgb(c) for c in colours]))
@@ -221,12 +305,12 @@ def _palette() -> tuple[list[str], np.ndarray]:
 
 
 def _shades(colour: str) -> tuple[float, ...]:
-    """Shades of a hue that stay visible: light hues only darken, dark hues only lighten."""
+    """Shades of a hue that stay visible: light hues mostly darken, dark hues mostly lighten."""
     luminance = float(_linear_rgb(np.array(to_rgb(colour))) @ [0.2126, 0.7152, 0.0722])
     if luminance > 0.4:
-        return (0.0, -0.35, -0.6)
+        return LIGHT_SHADES
     if luminance < 0.1:
-        return (0.0, 0.4, 0.65)
+        return DARK_SHADES
     return SHADES
 
 
@@ -255,25 +339,7 @@ def _lab(linear: np.ndarray) -> np.ndarray:
 
 def render_png(scenario: Scenario, layout: _Layout) -> bytes:
     """The static map as PNG bytes (Web Mercator, so distances look right at any latitude)."""
-    fig = Figure(figsize=(10, 8))
-    FigureCanvasAgg(fig)  # Agg: no display needed, no global pyplot state touched
-    ax = fig.add_subplot()
-    ax.set_aspect("equal")
-    ax.set_axis_off()
-    markers = _markers(scenario, layout)
-    extra = markers.summary if markers is not None else ""
-    ax.set_title(f"{scenario.name}: {scenario.n_territories:,} territories, "
-                 f"{scenario.n_items:,} items{extra}", fontsize=11)
-    _draw_polygons(ax, layout)
-    _draw_points(ax, scenario, layout)
-    _draw_homes(ax, scenario, layout)
-    _draw_markers(ax, markers, layout)
-    if scenario.n_territories <= LABEL_MAX:
-        _label_homeless(ax, scenario, layout)
-    if scenario.n_territories <= LEGEND_MAX:
-        _draw_legend(ax, scenario, layout, markers)
-    if not (layout.polygon.any() or layout.point.any() or scenario.has_home.any()):
-        ax.text(0.5, 0.5, "no item has coordinates", ha="center", transform=ax.transAxes)
+    fig = _figure(scenario, layout)
     # A dense map can exceed the size budget at full resolution: step the resolution down.
     data = b""
     for dpi in (150, 110, 80, 60):
@@ -285,9 +351,109 @@ def render_png(scenario: Scenario, layout: _Layout) -> bytes:
     return data
 
 
+def _figure(scenario: Scenario, layout: _Layout) -> Figure:
+    """The static map as a figure on an Agg canvas; its one axes is in Web Mercator metres with
+    limits fixed to the drawn items (so ``ax.transData`` places any lon/lat on the picture)."""
+    fig = Figure(figsize=(10, 8))
+    canvas = FigureCanvasAgg(fig)  # Agg: no display needed, no global pyplot state touched
+    ax = fig.add_subplot()
+    ax.set_aspect("equal")
+    ax.set_axis_off()
+    markers = _markers(scenario, layout)
+    extra = markers.summary if markers is not None else ""
+    ax.set_title(f"{scenario.name}: {scenario.n_territories:,} territories, "
+                 f"{scenario.n_items:,} items{extra}", fontsize=11)
+    extent = _extent(scenario, layout, markers)
+    if extent is not None:
+        # Fixed limits: state outlines and territory areas reach beyond the items.
+        ax.set_xlim(extent[0], extent[2])
+        ax.set_ylim(extent[1], extent[3])
+        ax.set_autoscale_on(False)
+        _draw_states(ax, scenario, extent)
+    _draw_polygons(ax, layout)
+    _draw_points(ax, scenario, layout)
+    _draw_long_assignments(ax, scenario, layout)
+    _draw_homes(ax, scenario, layout)
+    _draw_markers(ax, markers, layout)
+    _draw_legend(ax, scenario, layout, markers)
+    _draw_labels(ax, canvas, scenario, layout)
+    if extent is None:
+        ax.text(0.5, 0.5, "no item has coordinates", ha="center", transform=ax.transAxes)
+    return fig
+
+
 def _mercator(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     x, y = _TO_MERCATOR.transform(lon, np.clip(lat, -MAX_LAT, MAX_LAT))
     return np.asarray(x), np.asarray(y)
+
+
+def _extent(scenario: Scenario, layout: _Layout, markers: Markers | None
+            ) -> tuple[float, float, float, float] | None:
+    """Web Mercator box (x0, y0, x1, y1) around the items, homes and markers, with a margin;
+    None when nothing has coordinates."""
+    lon = [scenario.lon[layout.point], scenario.home_lon[scenario.has_home]]
+    lat = [scenario.lat[layout.point], scenario.home_lat[scenario.has_home]]
+    if markers is not None:
+        lon.append(np.asarray(markers.lon, dtype=float))
+        lat.append(np.asarray(markers.lat, dtype=float))
+    x, y = _mercator(np.concatenate(lon), np.concatenate(lat))
+    if layout.shapes is not None:
+        x0, y0, x1, y1 = layout.shapes.to_crs("EPSG:3857").total_bounds
+        x, y = np.append(x, [x0, x1]), np.append(y, [y0, y1])
+    keep = np.isfinite(x) & np.isfinite(y)
+    if not keep.any():
+        return None
+    x, y = x[keep], y[keep]
+    pad = max(0.03 * max(np.ptp(x), np.ptp(y)), 5_000.0)
+    return (float(x.min() - pad), float(y.min() - pad), float(x.max() + pad),
+            float(y.max() + pad))
+
+
+# --- US state outlines ---
+
+
+@cache
+def _us_outline() -> gpd.GeoDataFrame:
+    """The 48 contiguous US states at full detail (the picture is sharp where the page's
+    simplified copy need not be)."""
+    return us_states(simplified=False)
+
+
+@cache
+def _state_lines() -> np.ndarray:
+    """The states' boundaries in Web Mercator."""
+    return np.asarray(shapely.boundary(_us_outline().to_crs("EPSG:3857").geometry.to_numpy()))
+
+
+@cache
+def _us_land() -> Any:
+    """The contiguous US as one Web Mercator (multi)polygon."""
+    return shapely.union_all(_us_outline().to_crs("EPSG:3857").geometry.to_numpy())
+
+
+def _in_us(scenario: Scenario) -> bool:
+    """Whether the located items (else the homes) are mostly in the contiguous US
+    (:func:`territory_opt.present.outlines.outline_for`, the map page's rule too)."""
+    lat, lon = scenario.lat[scenario.located], scenario.lon[scenario.located]
+    if not len(lat):
+        lat, lon = (scenario.home_lat[scenario.has_home], scenario.home_lon[scenario.has_home])
+    return outline_for(lat, lon) is not None
+
+
+def _draw_states(ax: Axes, scenario: Scenario, extent: tuple[float, float, float, float]
+                 ) -> None:
+    """Thin grey state outlines, clipped to the map: above polygon fills (which would hide
+    them), below points, homes and lines."""
+    if not _in_us(scenario):
+        return
+    clipped = shapely.clip_by_rect(_state_lines(), *extent)
+    parts = shapely.get_parts(clipped[~shapely.is_empty(clipped)])
+    segments = [np.asarray(p.coords)[:, :2] for p in parts if p.geom_type == "LineString"]
+    ax.add_collection(LineCollection(segments, colors=STATE_EDGE, linewidths=0.6, zorder=2,
+                                     gid="state-outlines"), autolim=False)
+
+
+# --- items ---
 
 
 def _draw_polygons(ax: Axes, layout: _Layout) -> None:
@@ -305,27 +471,109 @@ def _draw_points(ax: Axes, scenario: Scenario, layout: _Layout) -> None:
     x, y = _mercator(scenario.lon[rows], scenario.lat[rows])
     labels = layout.labels[rows]
     palette = np.array([*layout.colours, UNASSIGNED])  # index -1 is the grey
-    _draw_hulls(ax, x, y, labels, layout)
+    _draw_areas(ax, scenario, np.column_stack([x, y]), labels, layout)
     size = float(np.clip(30_000 / len(rows), 1.5, 16.0))  # points², smaller when dense
     ax.scatter(x, y, s=size, c=palette[labels], linewidths=0, zorder=3)
 
 
-def _draw_hulls(ax: Axes, x: np.ndarray, y: np.ndarray, labels: np.ndarray,
+def _draw_areas(ax: Axes, scenario: Scenario, xy: np.ndarray, labels: np.ndarray,
                 layout: _Layout) -> None:
-    """Light convex hulls show each territory's extent where its points are sparse; skipped
-    when they overlap much (interleaved territories), as the tints would only muddy the map."""
-    present = np.unique(labels[labels != NO_TERRITORY])
-    if len(present) > 2 * LEGEND_MAX:
+    """Light territory areas with a darker edge behind the points: Voronoi cells of the points
+    dissolved per territory, so interleaved territories still show where each one reaches."""
+    areas = _territory_areas(xy, labels, _clip_region(scenario, xy))
+    if not areas:
         return
-    xy = np.column_stack([x, y])
-    hulls = [shapely.convex_hull(shapely.multipoints(xy[labels == k])) for k in present]
-    union = shapely.union_all(hulls).area
-    if union <= 0 or sum(h.area for h in hulls) > HULL_OVERLAP_MAX * union:
+    keys = sorted(areas)
+    geoms = gpd.GeoSeries([areas[k] for k in keys])
+    geoms.plot(ax=ax, color=[layout.colours[k] for k in keys], alpha=AREA_ALPHA, linewidth=0,
+               zorder=0)
+    gpd.GeoSeries(geoms.boundary).plot(
+        ax=ax, color=[_shade(layout.colours[k], -0.3) for k in keys], linewidth=0.5, zorder=1)
+
+
+def _clip_region(scenario: Scenario, xy: np.ndarray) -> Any:
+    """Where territory areas may reach: the points' hull grown a little, cut to the US land
+    when the map is of the US (no territory out at sea)."""
+    span = float(max(np.ptp(xy[:, 0]), np.ptp(xy[:, 1])))
+    region = shapely.buffer(shapely.convex_hull(shapely.multipoints(xy)),
+                            max(0.04 * span, 10_000.0))
+    if _in_us(scenario):
+        land = shapely.intersection(_us_land(), region)
+        if land.area > 0:
+            return land
+    return region
+
+
+def _territory_areas(xy: np.ndarray, labels: np.ndarray, region: Any) -> dict[int, Any]:
+    """Per territory index, the union of its points' Voronoi cells within ``region``."""
+    sites, site_labels = _sites(xy, labels)
+    if len(sites) < 2:
+        return {}
+    x0, y0, x1, y1 = shapely.bounds(region)
+    diagram = shapely.voronoi_polygons(shapely.multipoints(sites),
+                                       extend_to=shapely.box(x0, y0, x1, y1), ordered=True)
+    cells = shapely.get_parts(diagram)  # cell i is site i's (ordered, sites unique)
+    out: dict[int, Any] = {}
+    for k in np.unique(site_labels[site_labels != NO_TERRITORY]).tolist():
+        area = shapely.intersection(shapely.coverage_union_all(cells[site_labels == k]), region)
+        if not area.is_empty:
+            out[k] = area
+    return out
+
+
+def _sites(xy: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct Voronoi sites and their territories: the points themselves, or past
+    :data:`MAX_SITES` one per grid cell, the grid coarsened until few enough."""
+    side = 256
+    sites, site_labels = xy, labels
+    while True:
+        sites, first = np.unique(sites, axis=0, return_index=True)
+        site_labels = site_labels[first]
+        if len(sites) <= MAX_SITES or side < 16:
+            return sites, site_labels
+        sites, site_labels = _grid_sites(xy, labels, side)
+        side = side * 3 // 4
+
+
+def _grid_sites(xy: np.ndarray, labels: np.ndarray, side: int) -> tuple[np.ndarray, np.ndarray]:
+    """One site per occupied cell of a ``side``-cell grid over the points: the mean of the
+    cell's points of its most common territory (ties to the lowest index)."""
+    lo = xy.min(axis=0)
+    size = max(float(np.ptp(xy, axis=0).max()), 1.0) / side
+    cell_xy = np.floor((xy - lo) / size).astype(np.int64)
+    frame = pd.DataFrame({"cell": cell_xy[:, 0] * (side + 1) + cell_xy[:, 1], "t": labels,
+                          "x": xy[:, 0], "y": xy[:, 1]})
+    groups = frame.groupby(["cell", "t"], sort=False).agg(
+        n=("x", "size"), x=("x", "mean"), y=("y", "mean")).reset_index()
+    best = groups.sort_values(["cell", "n", "t"], ascending=[True, False, True])
+    best = best.drop_duplicates("cell")
+    return best[["x", "y"]].to_numpy(dtype=float), best["t"].to_numpy(dtype=np.int64)
+
+
+def _long_assignments(scenario: Scenario, layout: _Layout) -> tuple[np.ndarray, np.ndarray]:
+    """Items assigned farther than :data:`LONG_ASSIGNMENT_KM` from their territory's home, and
+    those territories (located items and territories with a home only)."""
+    rows = np.flatnonzero(scenario.located & (layout.labels != NO_TERRITORY))
+    rows = rows[scenario.has_home[layout.labels[rows]]]
+    if not len(rows):
+        return rows, rows
+    km = scenario.distance(rows, layout.labels[rows])
+    far = rows[np.nan_to_num(km, nan=0.0) > LONG_ASSIGNMENT_KM]
+    return far, layout.labels[far]
+
+
+def _draw_long_assignments(ax: Axes, scenario: Scenario, layout: _Layout) -> None:
+    """A thin line from each far-flung item to its territory's home, in the territory's
+    colour: an item far from its rep would otherwise look like it belongs to its neighbours."""
+    rows, territories = _long_assignments(scenario, layout)
+    if not len(rows):
         return
-    for k, hull in zip(present.tolist(), hulls, strict=True):
-        if hull.geom_type == "Polygon":
-            ax.fill(*hull.exterior.xy, color=layout.colours[k], alpha=0.15, linewidth=0,
-                    zorder=0)
+    x, y = _mercator(scenario.lon[rows], scenario.lat[rows])
+    hx, hy = _mercator(scenario.home_lon[territories], scenario.home_lat[territories])
+    segments = np.stack([np.column_stack([x, y]), np.column_stack([hx, hy])], axis=1)
+    colours = [layout.colours[k] for k in territories.tolist()]
+    ax.add_collection(LineCollection(list(segments), colors=colours, linewidths=0.6, alpha=0.8,
+                                     zorder=2.5, gid="long-assignments"), autolim=False)
 
 
 def _draw_homes(ax: Axes, scenario: Scenario, layout: _Layout) -> None:
@@ -338,12 +586,6 @@ def _draw_homes(ax: Axes, scenario: Scenario, layout: _Layout) -> None:
             else [layout.colours[k] for k in homes])
     size = 150 if len(homes) <= LABEL_MAX else 70 if len(homes) <= 150 else 30
     ax.scatter(x, y, s=size, marker="*", c=fill, edgecolors="black", linewidths=0.8, zorder=5)
-    if scenario.n_territories > LABEL_MAX:
-        return
-    halo = [patheffects.withStroke(linewidth=2.5, foreground="white")]
-    for k, hx, hy in zip(homes.tolist(), x.tolist(), y.tolist(), strict=True):
-        ax.annotate(str(scenario.territory_names[k]), (hx, hy), xytext=(5, 4),
-                    textcoords="offset points", fontsize=6, zorder=6, path_effects=halo)
 
 
 def _markers(scenario: Scenario, layout: _Layout) -> Markers | None:
@@ -370,10 +612,18 @@ def _draw_markers(ax: Axes, markers: Markers | None, layout: _Layout) -> None:
                    edgecolors="black", linewidths=0.8, zorder=4)
 
 
-def _label_homeless(ax: Axes, scenario: Scenario, layout: _Layout) -> None:
-    """Name the territories without a home (districting) at a point inside them: a point
-    inside the dissolved polygons, else the territory's item nearest its centroid."""
-    halo = [patheffects.withStroke(linewidth=2.5, foreground="white")]
+# --- names and legend ---
+
+
+_HOME_OFFSETS = (((5, 4), "left", "bottom"), ((5, -4), "left", "top"),
+                 ((-5, 4), "right", "bottom"), ((-5, -4), "right", "top"))
+"""Where a home's name may go (points from the star), tried in order."""
+
+
+def _label_homeless(scenario: Scenario, layout: _Layout) -> list[tuple[int, float, float]]:
+    """Where to name the territories without a home (districting): a point inside the
+    dissolved polygons, else the territory's item nearest its centroid (Web Mercator)."""
+    out = []
     for k in np.flatnonzero(~scenario.has_home).tolist():
         if layout.shapes is not None and k in layout.shapes.index:
             inside = layout.shapes.loc[k].representative_point()
@@ -386,14 +636,59 @@ def _label_homeless(ax: Axes, scenario: Scenario, layout: _Layout) -> None:
             near = np.argmin(np.hypot(lat - lat.mean(), lon - lon.mean()))
             lat, lon = lat[near:near + 1], lon[near:near + 1]
         x, y = _mercator(lon, lat)
-        ax.annotate(str(scenario.territory_names[k]), (float(x[0]), float(y[0])), ha="center",
-                    va="center", fontsize=7, zorder=6, path_effects=halo)
+        out.append((k, float(x[0]), float(y[0])))
+    return out
+
+
+def _draw_labels(ax: Axes, canvas: FigureCanvasAgg, scenario: Scenario,
+                 layout: _Layout) -> None:
+    """Name each territory at its home (beside the star) or, without one, inside it. A name
+    whose box would overlap one already placed tries the other sides of its star, then is left
+    out: dense maps stay readable, the legend or a neighbour's name is not covered."""
+    homes = np.flatnonzero(scenario.has_home)
+    hx, hy = _mercator(scenario.home_lon[homes], scenario.home_lat[homes])
+    places = [(k, float(x), float(y), True) for k, x, y in zip(homes.tolist(), hx, hy,
+                                                               strict=True)]
+    places += [(k, x, y, False) for k, x, y in _label_homeless(scenario, layout)]
+    if not places:
+        return
+    ax.apply_aspect()  # the equal aspect moves the axes at draw time: measure after it
+    renderer = canvas.get_renderer()  # type: ignore[no-untyped-call]
+    halo = [patheffects.withStroke(linewidth=2.5, foreground="white")]
+    small = scenario.n_territories > LABEL_MAX
+    legend = ax.get_legend()
+    taken: list[np.ndarray] = ([np.asarray(legend.get_window_extent(renderer).extents)]
+                               if legend is not None else [])
+    for k, x, y, home in sorted(places):
+        tries = _HOME_OFFSETS if home else (((0, 0), "center", "center"),)
+        for offset, ha, va in tries:
+            text = ax.annotate(str(scenario.territory_names[k]), (x, y), xytext=offset,
+                               textcoords="offset points", ha=ha, va=va,
+                               fontsize=(5 if small else 6) if home else (6 if small else 7),
+                               zorder=6, path_effects=halo)
+            box = np.asarray(text.get_window_extent(renderer).extents)
+            if not _overlaps(np.array(taken).reshape(-1, 4), box):
+                taken.append(box)
+                break
+            text.remove()
+
+
+def _overlaps(boxes: np.ndarray, box: np.ndarray) -> bool:
+    """Whether ``box`` (x0, y0, x1, y1) overlaps any row of ``boxes``."""
+    return bool(((boxes[:, 0] < box[2]) & (box[0] < boxes[:, 2])
+                 & (boxes[:, 1] < box[3]) & (box[1] < boxes[:, 3])).any())
 
 
 def _draw_legend(ax: Axes, scenario: Scenario, layout: _Layout,
                  markers: Markers | None) -> None:
-    handles: list[Any] = [Patch(facecolor=c, edgecolor="#444444", linewidth=0.5, label=str(n))
-                          for c, n in zip(layout.colours, scenario.territory_names, strict=True)]
+    """Territory names and symbols: one column beside the map up to :data:`LEGEND_MAX`
+    territories, columns beneath it up to :data:`COMPACT_LEGEND_MAX`, past that only the
+    symbols (the names are on the map)."""
+    m = scenario.n_territories
+    handles: list[Any] = []
+    if m <= COMPACT_LEGEND_MAX:
+        handles = [Patch(facecolor=c, edgecolor="#444444", linewidth=0.5, label=str(n))
+                   for c, n in zip(layout.colours, scenario.territory_names, strict=True)]
     if (layout.labels == NO_TERRITORY).any():
         handles.append(Patch(facecolor=UNASSIGNED, label="unassigned"))
     if scenario.has_home.any():
@@ -407,123 +702,35 @@ def _draw_legend(ax: Axes, scenario: Scenario, layout: _Layout,
             handles.append(Line2D([], [], marker="s", linestyle="", markersize=5,
                                   color="white", markeredgecolor="black",
                                   label=f"locked {one.split()[-1]}"))
-    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7,
-              frameon=False)
+    if len(_long_assignments(scenario, layout)[0]):
+        handles.append(Line2D([], [], color="#444444", linewidth=0.8,
+                              label=f"assigned > {LONG_ASSIGNMENT_KM:,.0f} km from home"))
+    if not handles:
+        return
+    if m <= LEGEND_MAX:
+        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7,
+                  frameon=False)
+        return
+    ncol = min(6, math.ceil(len(handles) / 8))  # six long names span the map's width
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.01), ncol=ncol,
+              fontsize=6, frameon=False, handlelength=1.2, handletextpad=0.4,
+              columnspacing=1.0)
 
 
 # --- map.html ---------------------------------------------------------------------------------
 
 
-class _PlanLayers(folium.MacroElement):
-    """Items, territory borders and homes drawn by one script from compact arrays.
-
-    One folium object per item would write ~600 bytes of script each (60 MB at 100,000 items);
-    arrays and a loop take ~30 bytes per point, and tooltips are built only when shown.
-    """
-
-    _template = Template("""
-{% macro header(this, kwargs) %}
-<style>
-.to-kpi td { padding: 0 4px; } .to-kpi td + td { text-align: right; }
-.to-home { width: 12px; height: 12px; border: 2px solid #000; transform: rotate(45deg); }
-.to-legend { background: #fff; padding: 6px 8px; font: 12px sans-serif; line-height: 18px;
-  max-height: 60vh; overflow: auto; border-radius: 4px; }
-.to-legend i { display: inline-block; width: 12px; height: 12px; margin-right: 6px;
-  vertical-align: middle; border: 1px solid #444; }
-</style>
-{% endmacro %}
-{% macro script(this, kwargs) %}
-(function () {
-  var D = {{ this.data }};
-  var items = {{ this.items.get_name() }}, homes = {{ this.homes.get_name() }};
-  var renderer = L.canvas({padding: 0.5});
-  function terr(t) { return t >= 0 ? D.T[t] : D.U; }
-  function tip(id, t) { var x = terr(t); return '<b>' + id + '</b><br>' + x.n + x.k; }
-  if (D.G) {
-    L.geoJSON(D.G, {renderer: renderer,
-      style: function (f) {
-        return {fillColor: terr(f.properties.t).c, fillOpacity: 0.75, color: '#ffffff',
-                weight: 0.3};
-      },
-      onEachFeature: function (f, layer) {
-        layer.bindTooltip(function () { return tip(f.properties.id, f.properties.t); },
-                          {sticky: true});
-      }
-    }).addTo(items);
-  }
-  if (D.B) {
-    L.geoJSON(D.B, {renderer: renderer, interactive: false,
-                    style: {color: '#333333', weight: 1.2, fill: false}}).addTo(items);
-  }
-  var P = D.P;
-  P.id.forEach(function (id, i) {
-    L.circleMarker([P.lat[i], P.lon[i]], {renderer: renderer, radius: D.radius, stroke: false,
-                                          fillColor: terr(P.t[i]).c, fillOpacity: 0.9})
-      .bindTooltip(function () { return tip(id, P.t[i]); }).addTo(items);
-  });
-  if (D.A) {
-    var accounts = {{ this.accounts.get_name() }};
-    D.A.id.forEach(function (id, i) {
-      var x = terr(D.A.t[i]);
-      L.circleMarker([D.A.lat[i], D.A.lon[i]],
-                     {radius: 5, color: '#000', weight: D.A.l[i] ? 3 : 1, fillColor: x.c,
-                      fillOpacity: 1})
-        .bindTooltip('<b>' + id + '</b> (account' + (D.A.l[i] ? ', locked' : '') + ')<br>'
-                     + x.n + x.k).addTo(accounts);
-    });
-  }
-  D.H.forEach(function (h) {
-    var x = D.T[h[2]];
-    var icon = L.divIcon({className: '', iconSize: [16, 16],
-      html: '<div class="to-home" style="background:' + x.c + '"></div>'});
-    L.marker([h[0], h[1]], {icon: icon}).bindTooltip('rep home<br>' + x.n + x.k).addTo(homes);
-  });
-  if (D.legend) {
-    var legend = L.control({position: 'bottomright'});
-    legend.onAdd = function () {
-      var div = L.DomUtil.create('div', 'to-legend');
-      div.innerHTML = D.T.concat(D.unassigned ? [D.U] : []).map(function (x) {
-        return '<i style="background:' + x.c + '"></i>' + x.n;
-      }).join('<br>');
-      return div;
-    };
-    legend.addTo({{ this.map.get_name() }});
-  }
-})();
-{% endmacro %}
-""")
-
-    def __init__(self, fmap: folium.Map, items: folium.FeatureGroup, homes: folium.FeatureGroup,
-                 accounts: folium.FeatureGroup, data: dict[str, Any]) -> None:
-        super().__init__()  # type: ignore[no-untyped-call]
-        self._name = "PlanLayers"
-        self.map, self.items, self.homes, self.accounts = fmap, items, homes, accounts
-        # "</" would end the <script> early if an id or name held "</script>".
-        self.data = json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
-
-
 def render_html(scenario: Scenario, layout: _Layout,
                 territory_kpis: pd.DataFrame | None = None) -> str:
-    """The interactive Leaflet map as one HTML page (tiles load from the web when viewed)."""
-    fmap = folium.Map(tiles=None, control_scale=True, prefer_canvas=True)
-    # A grey base map keeps the territory colours readable; neither layer needs an API key.
-    folium.TileLayer("Esri.WorldGrayCanvas", name="grey base map").add_to(fmap)
-    folium.TileLayer("openstreetmap", name="OpenStreetMap").add_to(fmap)
-    items = folium.FeatureGroup(name="territories")
-    homes = folium.FeatureGroup(name="rep homes")
+    """The interactive Leaflet map as one self-contained HTML page: Leaflet is inlined, so it
+    draws offline (only base map tiles load from the web; see :mod:`.web_map`)."""
+    # Imported here: web_map is the page; this module only builds its data.
+    from territory_opt.present import web_map
+
     markers = _markers(scenario, layout)
-    accounts = folium.FeatureGroup(name=markers.label if markers is not None else "points")
-    items.add_to(fmap)
-    homes.add_to(fmap)
     data = _html_data(scenario, layout, territory_kpis, markers)
-    if data["A"] is not None:
-        accounts.add_to(fmap)
-    _PlanLayers(fmap, items, homes, accounts, data).add_to(fmap)
-    folium.LayerControl(collapsed=False).add_to(fmap)
-    bounds = _bounds(scenario, layout)
-    if bounds is not None:
-        fmap.fit_bounds(bounds)
-    return str(fmap.get_root().render())
+    return web_map.render_html(scenario, data, _bounds(scenario, layout),
+                               markers.label if markers is not None else "points")
 
 
 def _html_data(scenario: Scenario, layout: _Layout, territory_kpis: pd.DataFrame | None,

@@ -1,15 +1,23 @@
 """A plan as one self-contained HTML page: ``report.html`` in its plan directory.
 
+The page is written for the manager who decides on the plan, so it opens with the change: when
+the scenario has a current alignment, today's KPIs beside the plan's (labels from the metric
+registry) under a one-sentence headline, the balance chart with today's deviations ghosted
+behind the plan's, what each rep gains and loses, a rep-to-rep transfer matrix and the moved
+items with the reason each moved (:func:`~territory_opt.kpi.compare.moves_between`: the hard
+rule that forced it, or the objective term it improves). Without a current alignment the plan
+is shown alone. Then come the plan's status and objective terms, rule violations, the
+per-territory table (split in two when it is wide) with deviations outside their rule's band
+highlighted, a map where the items have coordinates and the quotas when the territory table has
+them; provenance (solver, backend, seed, timings, versions) closes the page as an appendix. A
+plan directory that disagrees with its ``plan.json`` (a file cut short, an edited objective) is
+flagged at the top, and the status shown is the one its files support now.
+
 The page carries everything it shows — CSS in a ``<style>``, the balance chart as inline SVG, the
 map as a base64 PNG — and loads nothing: it opens from disk with no server and no network (a
 Content-Security-Policy in the page forbids any fetch), so it can be mailed or archived as one
-file. It holds the plan's provenance, KPIs, objective terms, rule violations, the per-territory
-table with deviations outside their rule's band highlighted, a balance chart, a map where the
-items have coordinates, and the quotas when the territory table has them. A plan directory that
-disagrees with its ``plan.json`` (a file cut short, an edited objective) is flagged at the top,
-and the status shown is the one its files support now.
+file. It fits a 1,400 px wide window without scrolling sideways and prints on A4 landscape.
 """
-
 from __future__ import annotations
 
 import base64
@@ -18,6 +26,7 @@ import json
 import math
 import re
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
@@ -35,12 +44,14 @@ from matplotlib.figure import Figure
 from territory_opt.atomic import write_file
 from territory_opt.errors import TerritoryOptError
 from territory_opt.family import Band, family_of
+from territory_opt.kpi.compare import TERMS, moves_between
+from territory_opt.kpi.evaluate import Evaluation, evaluate
+from territory_opt.kpi.metrics import Metric, metric
 from territory_opt.kpi.metrics import column as column_info
-from territory_opt.kpi.metrics import metric
 from territory_opt.kpi.views import column_title
 from territory_opt.plan import PLAN_FILE, Plan
 from territory_opt.present.notebook import cell
-from territory_opt.scenario.model import Scenario
+from territory_opt.scenario.model import NO_TERRITORY, Scenario
 from territory_opt.text import fmt
 from territory_opt.version import __version__
 
@@ -60,6 +71,24 @@ relative rule slack (1e-6) expressed in percent, so a load exactly on the band i
 IN_BAND, OUT_HARD, OUT_SOFT, BAND = "#4477AA", "#CC3311", "#EE7733", "#BBDDBB"
 """Chart colours (Paul Tol's bright/vibrant schemes): bars within band, outside a hard band,
 outside a soft band, and the shaded tolerance band."""
+
+TODAY = "#777777"
+"""Outline of today's bar, ghosted behind the plan's in the balance chart."""
+
+MOVES_SHOWN = 200
+"""At most this many moves are listed one by one (largest objective change first); the rest
+are counted."""
+
+MATRIX_MAX = 15
+"""The transfer matrix names at most this many territories (those in the most moves); the
+rest share one "others" row and column, so the matrix fits the page."""
+
+WIDE_TABLE = 12
+"""A per-territory table with more columns than this is split in two (balance, then the rest)
+so that neither is squeezed into unreadable columns at 1,400 px or on A4 landscape."""
+
+MINUS = "\u2212"
+"""The minus sign of signed changes (a hyphen is narrower than a digit and reads as a dash)."""
 
 # Nothing may be fetched: images only from data: URIs, styles only inline. A bug that slipped an
 # external reference into the page would show as a blank spot, never as a network request.
@@ -115,11 +144,13 @@ def render_report(plan: Plan, plan_dir: str | Path | None = None) -> str:
     views = family_of(s).views
     evaluation = plan.evaluation
     territories = evaluation.territories
+    today = _today(plan)
     bands = balance_bands(plan)
     quotas = quota_table(territories, _quota_basis(plan), s)
     shown = [c for c in territories.columns if not (quotas and str(c).startswith("quota"))]
     map_uri, map_note = _map(plan)
-    chart = balance_svg(territories, bands)
+    chart = balance_svg(territories, bands,
+                        today.territories if today is not None else None)
     violations = evaluation.violations
     by_rule = Counter((v.rule, v.hard) for v in violations)
     amount: dict[tuple[str, bool], float] = {}
@@ -132,10 +163,15 @@ def render_report(plan: Plan, plan_dir: str | Path | None = None) -> str:
         "changed": plan.scenario_changed,
         "disagreements": list(plan.disagreements),
         "facts": _facts(plan, Path(plan_dir) if plan_dir is not None else None),
+        "status": _status_text(plan),
+        "objective": fmt(plan.objective, metric("objective").digits_for(())),
         "feasible": evaluation.feasible,
         "hard_count": sum(v.hard for v in violations),
         "soft_count": sum(not v.hard for v in violations),
-        "kpis": _metrics_table(evaluation.metrics),
+        "kpis": _metrics_table(evaluation.metrics,
+                               today.metrics if today is not None else None),
+        "change": _change(plan, today, bands) if today is not None else None,
+        "words": views.words,
         "terms": _terms_table(evaluation.objective.as_dict(), evaluation.objective.total),
         "violation_summary": [
             {"rule": rule, "kind": "hard" if hard else "soft", "count": f"{n:,}",
@@ -148,13 +184,14 @@ def render_report(plan: Plan, plan_dir: str | Path | None = None) -> str:
             for v in violations[:VIOLATIONS_SHOWN]
         ],
         "violations_total": len(violations),
-        "territories": frame_table(territories[shown], bands, s),
+        "territories": territory_tables(territories[shown], bands, s),
         "territory_word": views.words.territory,
         "bands": [{"column": c, "label": b.label, "tolerance": f"±{b.tolerance_pct:g}%",
                    "kind": "hard" if b.hard else "soft"} for c, b in bands.items()
                   if c in territories.columns],
         "chart": Markup(chart) if chart is not None else None,
-        "colours": {"in": IN_BAND, "hard": OUT_HARD, "soft": OUT_SOFT, "band": BAND},
+        "colours": {"in": IN_BAND, "hard": OUT_HARD, "soft": OUT_SOFT, "band": BAND,
+                    "today": TODAY},
         "map_uri": map_uri,
         "map_note": map_note,
         "quotas": quotas,
@@ -231,6 +268,28 @@ def frame_table(frame: pd.DataFrame, bands: dict[str, Band] | None = None,
                  titles=[column_title(c, words, scenario) for c in columns])
 
 
+def territory_tables(frame: pd.DataFrame, bands: dict[str, Band] | None = None,
+                     scenario: Scenario | None = None) -> list[Table]:
+    """The per-territory table as one table, or two when it has more than :data:`WIDE_TABLE`
+    columns: size and balance (each banded attribute's load, target and deviation), then the
+    rest; both start with the territory's id and name so each reads on its own."""
+    bands = bands or {}
+    columns = [str(c) for c in frame.columns]
+    if len(columns) <= WIDE_TABLE:
+        return [frame_table(frame, bands, scenario)]
+    lead: list[str] = [c for c in ("territory", "name") if c in columns]
+    first = {"fte", "items", "accounts"}
+    for dev in bands:
+        attribute = dev.removesuffix("_dev_pct")
+        first |= {attribute, f"{attribute}_target", dev}
+    balance = [c for c in columns if c in first and c not in lead]
+    rest = [c for c in columns if c not in first and c not in lead]
+    if not balance or not rest:
+        return [frame_table(frame, bands, scenario)]
+    return [frame_table(frame[lead + balance], bands, scenario),
+            frame_table(frame[lead + rest], bands, scenario)]
+
+
 def quota_table(territories: pd.DataFrame, basis: str | None = None,
                 scenario: Scenario | None = None) -> Table | None:
     """The quota section's table, or None when the territory table has no ``quota*`` column.
@@ -273,9 +332,21 @@ def quota_table(territories: pd.DataFrame, basis: str | None = None,
     return Table(table.columns, table.rows, table.numeric, table.keys, total, table.titles)
 
 
-def balance_svg(territories: pd.DataFrame, bands: dict[str, Band]) -> str | None:
+def balance_svg(territories: pd.DataFrame, bands: dict[str, Band],
+                today: pd.DataFrame | None = None) -> str | None:
     """Horizontal bars of each banded deviation column per territory, the band shaded, as an
-    inline ``<svg>`` element (None when no column has a band)."""
+    inline ``<svg>`` element (None when no column has a band).
+
+    Parameters
+    ----------
+    territories
+        The plan's per-territory table.
+    bands
+        Tolerance bands by deviation column.
+    today
+        Today's per-territory table (same territories, same order), if there is one: its
+        deviations are drawn as outlined bars behind the plan's.
+    """
     columns = [c for c in bands if c in territories.columns]
     if not columns or territories.empty:
         return None
@@ -289,15 +360,23 @@ def balance_svg(territories: pd.DataFrame, bands: dict[str, Band]) -> str | None
     y = np.arange(n)
     for ax, column in zip(axes, columns, strict=True):
         band = bands[column]
-        dev = np.nan_to_num(pd.to_numeric(territories[column], errors="coerce")
-                            .to_numpy(dtype=float), nan=0.0, posinf=0.0, neginf=0.0)
+        dev = _deviations(territories[column])
         outside = np.abs(dev) > band.tolerance_pct + DEV_SLACK_PCT
         colours = np.where(outside, OUT_HARD if band.hard else OUT_SOFT, IN_BAND)
         ax.axvspan(-band.tolerance_pct, band.tolerance_pct, color=BAND, linewidth=0, zorder=0)
-        ax.barh(y, dev, color=list(colours), height=0.7, zorder=2)
+        before = dev
+        if today is not None and column in today.columns and len(today) == n:
+            before = _deviations(today[column])
+            # Today as an outline, wider than the plan's bar: both stay readable where they
+            # overlap, and the band shows through.
+            ax.barh(y, before, height=0.85, facecolor="none", edgecolor=TODAY, linewidth=0.8,
+                    zorder=1.5)
+        ax.barh(y, dev, color=list(colours), height=0.5 if before is not dev else 0.7,
+                zorder=2)
         ax.axvline(0, color="#333333", linewidth=0.8, zorder=3)
         # The band must stay visible next to deviations many times its width.
-        reach = max(float(np.abs(dev).max()) * 1.08, 2 * band.tolerance_pct, 1.0)
+        reach = max(float(np.abs(dev).max()) * 1.08, float(np.abs(before).max()) * 1.08,
+                    2 * band.tolerance_pct, 1.0)
         ax.set_xlim(-reach, reach)
         ax.grid(axis="x", color="#DDDDDD", linewidth=0.5, zorder=1)
         ax.tick_params(labelsize=7)
@@ -320,6 +399,262 @@ def balance_svg(territories: pd.DataFrame, bands: dict[str, Band]) -> str | None
     svg = svg[svg.index("<svg"):]  # drop the XML declaration and DOCTYPE: it goes inline
     # The RDF metadata only names vocabularies (URLs); nothing in the page needs it.
     return re.sub(r"\s*<metadata>.*?</metadata>", "", svg, count=1, flags=re.DOTALL)
+
+
+# --- today vs plan ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Change:
+    """What the plan changes against today's alignment, ready for the template.
+
+    Attributes
+    ----------
+    headline
+        One sentence: how many items move, what happens to the balance bands and to travel.
+    gains
+        Per territory with a move in or out: items gained, lost, net, and the balance
+        attribute's amount gained and lost (keyed by territory id).
+    matrix
+        Moves from today's territory (rows) to the plan's (columns), with totals.
+    moves
+        The moved items, largest objective change first, at most :data:`MOVES_SHOWN`.
+    moves_total
+        Every move, listed or not.
+    untouched
+        Territories with no move in or out (left out of ``gains``).
+    """
+
+    headline: str
+    gains: Table
+    matrix: Table
+    moves: Table
+    moves_total: int
+    untouched: int
+
+
+def _today(plan: Plan) -> Evaluation | None:
+    """Today's alignment evaluated as the plan is (None without a current alignment)."""
+    s = plan.scenario
+    return evaluate(s, s.current) if s.has_current else None
+
+
+def _change(plan: Plan, today: Evaluation, bands: dict[str, Band]) -> Change:
+    """The plan against today's alignment (see :class:`Change`)."""
+    s = plan.scenario
+    base = np.asarray(s.current, dtype=np.int64)
+    after = np.asarray(plan.assignment, dtype=np.int64)
+    frame = moves_between(s, base, after, "plan")
+    names = _rep_names(s)
+    words = family_of(s).views.words
+    return Change(
+        headline=_headline(plan, today, bands),
+        gains=_gains_table(s, base, after, names, words.items),
+        matrix=_transfer_matrix(s, base, after, names),
+        moves=_moves_table(s, frame.iloc[:MOVES_SHOWN], names),
+        moves_total=len(frame),
+        untouched=int(np.sum(~_touched(s, base, after))),
+    )
+
+
+def _headline(plan: Plan, today: Evaluation, bands: dict[str, Band]) -> str:
+    """One sentence for the manager: the share of items moved, the balance bands, travel."""
+    s = plan.scenario
+    words = family_of(s).views.words
+    base, after = s.current, plan.assignment
+    had = base != NO_TERRITORY
+    moved = int(np.sum(had & (after != base)))
+    new = int(np.sum(~had & (after != NO_TERRITORY)))
+    text = (f"The plan moves {moved:,} of {s.n_items:,} {words.items} "
+            f"({100 * moved / max(s.n_items, 1):.1f}%)")
+    if new:
+        text += f", assigns {new:,} with no {words.territory} today"
+    clause = _band_clause(plan.evaluation.territories, today.territories, bands, words.territory,
+                          words.territories)
+    if clause:
+        text += " and " + clause
+    before, now = today.metrics.get("travel"), plan.evaluation.metrics.get("travel")
+    if before and now is not None and math.isfinite(before) and math.isfinite(now):
+        text += f"; travel {_signed(100 * (now - before) / abs(before), 1)}%"
+    return text + "."
+
+
+def _band_clause(plan: pd.DataFrame, today: pd.DataFrame, bands: dict[str, Band],
+                 territory: str, territories: str) -> str:
+    """What the plan does to the balance bands: brings or keeps every territory within them,
+    or how many it leaves outside each (and how many were outside today)."""
+    banded = [c for c in bands if c in plan.columns and c in today.columns]
+    if not banded:
+        return ""
+    outside_now = {c: sum(_outside(v, bands[c]) for v in plan[c]) for c in banded}
+    outside_today = {c: sum(_outside(v, bands[c]) for v in today[c]) for c in banded}
+    if not any(outside_now.values()):
+        verb = "brings" if any(outside_today.values()) else "keeps"
+        labels = [bands[c].label for c in banded]
+        joined = labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " and " + labels[-1]
+        return f"{verb} every {territory} within the {joined} band{'s' if len(labels) > 1 else ''}"
+    return "; ".join(
+        f"leaves {outside_now[c]:,} of {len(plan):,} {territories} outside the "
+        f"{bands[c].label} band (today {outside_today[c]:,})" for c in banded if outside_now[c])
+
+
+def _rep_names(s: Scenario) -> list[str]:
+    """Each territory as a manager knows it: its name, with its id where the name is missing
+    or shared with another territory."""
+    ids = [str(t) for t in s.territory_ids]
+    names = [str(n) if isinstance(n, str) and n else t for n, t in zip(s.territory_names, ids,
+                                                                       strict=True)]
+    shared = {n for n, count in Counter(names).items() if count > 1}
+    return [f"{n} ({t})" if n in shared and n != t else n for n, t in zip(names, ids,
+                                                                          strict=True)]
+
+
+def _touched(s: Scenario, base: np.ndarray, after: np.ndarray) -> np.ndarray:
+    """Per territory: whether any item moves into or out of it."""
+    moved = base != after
+    hit = np.zeros(s.n_territories, dtype=bool)
+    for side in (base[moved], after[moved]):
+        hit[side[side != NO_TERRITORY]] = True
+    return hit
+
+
+def _amount_attribute(s: Scenario) -> str | None:
+    """The attribute whose amount gained and lost is shown: ``potential`` when a balance rule
+    is on it, else the first balance rule's attribute (None without one)."""
+    rules = getattr(getattr(s.spec, "rules", None), "balance", None) or ()
+    names = [r.attribute for r in rules if r.attribute in s.attributes]
+    if not names:
+        return None
+    return "potential" if "potential" in names else names[0]
+
+
+def _gains_table(s: Scenario, base: np.ndarray, after: np.ndarray, names: list[str],
+                 items_word: str) -> Table:
+    """Items (and the balance attribute's amount) each territory gains and loses."""
+    n = s.n_territories
+    moved = np.flatnonzero(base != after)
+    into, out = after[moved], base[moved]
+    to_ok, from_ok = into != NO_TERRITORY, out != NO_TERRITORY
+    gained = np.bincount(into[to_ok], minlength=n)
+    lost = np.bincount(out[from_ok], minlength=n)
+    columns = ["territory", "gained", "lost", "net"]
+    titles = [family_of(s).views.words.territory, f"{items_word} gained", f"{items_word} lost",
+              "net"]
+    series: list[np.ndarray] = [gained, lost, gained - lost]
+    attribute = _amount_attribute(s)
+    digits = 0
+    if attribute is not None:
+        weight = np.asarray(s.item_weight(attribute), dtype=float)[moved]
+        amount_in = np.bincount(into[to_ok], weights=weight[to_ok], minlength=n)
+        amount_out = np.bincount(out[from_ok], weights=weight[from_ok], minlength=n)
+        series += [amount_in, amount_out, amount_in - amount_out]
+        columns += [f"{attribute}_gained", f"{attribute}_lost", f"{attribute}_net"]
+        titles += [f"{attribute} gained", f"{attribute} lost", f"{attribute} net"]
+        digits = column_info(attribute).digits_for(weight)
+    shown = np.flatnonzero(_touched(s, base, after))
+    places = [0, 0, 0] + [digits] * (len(series) - 3)
+    rows = [[Cell(names[k])] + [_count_cell(v[k], d, signed=j % 3 == 2)
+                                for j, (v, d) in enumerate(zip(series, places, strict=True))]
+            for k in shown]
+    total = [Cell("total")] + [_count_cell(v[shown].sum(), d, signed=j % 3 == 2)
+                               for j, (v, d) in enumerate(zip(series, places, strict=True))]
+    return Table(columns, rows, [False] + [True] * len(series),
+                 [str(s.territory_ids[k]) for k in shown], total, titles)
+
+
+def _count_cell(value: float, digits: int, signed: bool = False) -> Cell:
+    """A number cell; a net change signed, zero shown as 0."""
+    if signed and round(float(value), digits) != 0:
+        return Cell(_signed(float(value), digits), "num")
+    return Cell(fmt(abs(float(value)) if signed else float(value), digits), "num")
+
+
+def _transfer_matrix(s: Scenario, base: np.ndarray, after: np.ndarray,
+                     names: list[str]) -> Table:
+    """Moves from today's territory (rows) to the plan's (columns), blank for none.
+
+    Over :data:`MATRIX_MAX` territories, only those in the most moves get a row and a column
+    of their own; the rest are summed in "others". Items with no territory today (or in the
+    plan) count under "none". The keys of rows and columns are territory ids, ``others``,
+    ``none`` and ``total``.
+    """
+    n = s.n_territories
+    moved = np.flatnonzero(base != after)
+    # Index n stands for "no territory".
+    rows_at = np.where(base[moved] == NO_TERRITORY, n, base[moved])
+    cols_at = np.where(after[moved] == NO_TERRITORY, n, after[moved])
+    counts = np.zeros((n + 1, n + 1), dtype=np.int64)
+    np.add.at(counts, (rows_at, cols_at), 1)
+    groups = _matrix_groups(counts, names, [str(t) for t in s.territory_ids])
+    columns = ["from"] + [key for key, _, _ in groups] + ["total"]
+    titles = ["today \u2192 plan"] + [label for _, label, _ in groups] + ["total"]
+    rows = []
+    for _, label, members in groups:
+        line = [int(counts[np.ix_(members, to)].sum()) for _, _, to in groups]
+        rows.append([Cell(label, "rowhead")] + [Cell(f"{v:,}" if v else "", "num") for v in line]
+                    + [Cell(f"{sum(line):,}", "num total")])
+    sums = [int(counts[:, to].sum()) for _, _, to in groups]
+    total = [Cell("total")] + [Cell(f"{v:,}" if v else "", "num") for v in sums] + [
+        Cell(f"{len(moved):,}", "num")]
+    return Table(columns, rows, [False] + [True] * (len(groups) + 1),
+                 [key for key, _, _ in groups], total, titles)
+
+
+def _matrix_groups(counts: np.ndarray, names: list[str], ids: list[str]
+                   ) -> list[tuple[str, str, list[int]]]:
+    """The matrix's rows (and columns) as (key, label, indices into ``counts``): every
+    territory up to :data:`MATRIX_MAX`, else the busiest and "others"; "none" when some item
+    has no territory on one side."""
+    n = len(ids)
+    busy = counts.sum(axis=0) + counts.sum(axis=1)
+    if n <= MATRIX_MAX:
+        own = list(range(n))
+    else:
+        ranked = sorted((k for k in range(n) if busy[k]), key=lambda k: (-busy[k], k))
+        own = sorted(ranked[:MATRIX_MAX])
+    groups = [(ids[k], names[k], [k]) for k in own]
+    rest = [k for k in range(n) if k not in set(own)]
+    if rest and busy[rest].sum():
+        groups.append(("others", f"{len(rest):,} others", rest))
+    if busy[n]:
+        groups.append(("none", "none", [n]))
+    return groups
+
+
+def _moves_table(s: Scenario, frame: pd.DataFrame, names: list[str]) -> Table:
+    """The moves of ``frame`` (:func:`moves_between`) with territory names and the reason for
+    each: the hard rule that forced it, or the objective term it improves most."""
+    by_id = {str(t): name for t, name in zip(s.territory_ids, names, strict=True)}
+    digits = metric("objective").digits_for(())
+    rows = []
+    for move in frame.to_dict("records"):
+        delta = float(move["delta_objective"])
+        rows.append([Cell(str(move["item"])), Cell(by_id.get(str(move["from"]), "none")),
+                     Cell(by_id.get(str(move["to"]), "none")), Cell(_reason(move)),
+                     Cell(_signed(delta, digits) if math.isfinite(delta) else "n/a", "num")])
+    return Table(["item", "from", "to", "reason", "delta_objective"], rows,
+                 [False, False, False, False, True], [str(i) for i in frame["item"]],
+                 titles=[family_of(s).views.words.item, "from (today)", "to (plan)", "why",
+                         "objective change"])
+
+
+def _reason(move: Mapping[Any, Any]) -> str:
+    """Why one item moved, from its :func:`moves_between` row."""
+    if move.get("forced_by"):
+        return f"forced by {move['forced_by']}"
+    delta = float(move["delta_objective"])
+    if not math.isfinite(delta):
+        return "not analysed (beyond the moves whose effect is measured)"
+    if delta < -1e-9:
+        terms = {t: float(move[f"delta_{t}"]) for t in TERMS if f"delta_{t}" in move
+                 and math.isfinite(float(move[f"delta_{t}"]))}
+        main = min(terms, key=lambda t: terms[t])
+        return f"improves the objective (mainly {metric(main).label})"
+    if delta > 1e-9:
+        # Costs the objective on its own and no single rule forces it: it belongs to the plan
+        # as a whole (a chain of moves, or a heuristic's leftover).
+        return "part of the plan as a whole (no single rule forces it)"
+    return "neutral (no change to the objective)"
 
 
 # --- sections ---------------------------------------------------------------------------------
@@ -399,12 +734,46 @@ def _plan_date(plan_dir: Path | None) -> str | None:
     return datetime.fromtimestamp(mtime).astimezone().isoformat(sep=" ", timespec="minutes")
 
 
-def _metrics_table(metrics: dict[str, float]) -> Table:
-    """Every plan-level KPI by its registry label and decimals (the row key is the KPI's)."""
-    rows = [[Cell(metric(name).label), Cell(_text(value, metric(name).digits_for(value)),
-                                            "num")]
-            for name, value in metrics.items()]
-    return Table(["KPI", "value"], rows, [False, True], list(metrics))
+def _metrics_table(metrics: dict[str, float], today: dict[str, float] | None = None
+                   ) -> Table:
+    """Every plan-level KPI by its registry label and decimals (the row key is the KPI's);
+    with today's KPIs, the columns are Today, Plan and Change."""
+    if today is None:
+        rows = [[Cell(metric(name).label), Cell(_text(value, metric(name).digits_for(value)),
+                                                "num")]
+                for name, value in metrics.items()]
+        return Table(["KPI", "value"], rows, [False, True], list(metrics))
+    rows = []
+    for name, value in metrics.items():
+        m = metric(name)
+        before = today.get(name, math.nan)
+        digits = m.digits_for([value, before])
+        rows.append([Cell(m.label), Cell(_text(before, digits), "num"),
+                     Cell(_text(value, digits), "num"), _change_cell(before, value, digits, m)])
+    return Table(["KPI", "today", "plan", "change"], rows, [False, True, True, True],
+                 list(metrics), titles=["KPI", "Today", "Plan", "Change"])
+
+
+def _change_cell(before: float, after: float, digits: int, m: Metric) -> Cell:
+    """The change from today to the plan: signed, with the relative change for amounts
+    (not for percentages, shares or scores, where a relative change misleads), marked
+    ``better``/``worse`` by the registry's direction."""
+    if not (math.isfinite(before) and math.isfinite(after)):
+        return Cell("n/a", "num")
+    diff = after - before
+    if abs(diff) < 0.5 * 10.0 ** -digits:
+        return Cell("no change", "num")
+    text = _signed(diff, digits)
+    if m.unit != "%" and (m.digits or 0) <= 1 and before:
+        text += f" ({_signed(100 * diff / abs(before), 1)}%)"
+    better = (diff < 0) == m.lower_is_better
+    return Cell(text, "num " + ("better" if better else "worse"))
+
+
+def _signed(value: float, digits: int) -> str:
+    """``+1,234.5`` / ``−1,234.5`` (a true minus sign)."""
+    text = fmt(abs(value), digits)
+    return ("+" if value > 0 else MINUS if value < 0 else "") + text
 
 
 def _terms_table(terms: dict[str, float], total: float) -> Table:
@@ -428,7 +797,7 @@ def _map(plan: Plan) -> tuple[str | None, str]:
     if not polygons and not located:
         return None, ("No map: no item has coordinates (latitude and longitude, or a "
                       "polygon) in this scenario.")
-    # Imported here: geopandas, pyproj and folium take a second to import.
+    # Imported here: geopandas and pyproj take a second to import.
     from territory_opt.present.maps import map_png
 
     png = map_png(s, plan.assignment)
@@ -470,6 +839,12 @@ def _column_format(series: pd.Series) -> tuple[bool, int]:
 def _text(value: Any, digits: int) -> str:
     """A cell's text: yes/no, n/a for missing, ±∞, numbers by :func:`fmt`; text as is."""
     return cell(value, digits, missing="n/a")
+
+
+def _deviations(series: pd.Series) -> np.ndarray:
+    """A deviation column as floats, missing and infinite values drawn as 0."""
+    values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float)
+    return np.asarray(np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0), dtype=float)
 
 
 def _outside(value: Any, band: Band) -> bool:
@@ -514,24 +889,42 @@ TEMPLATE = """\
 <meta name="generator" content="territory-opt {{ version }}">
 <title>{{ title }}</title>
 <style>
+@page { size: A4 landscape; margin: 10mm; }
+* { box-sizing: border-box; }
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, Arial, sans-serif;
   color: #222; margin: 0 auto; padding: 16px 24px 40px; max-width: 1400px; }
 h1 { font-size: 22px; margin: 8px 0 12px; }
 h2 { font-size: 17px; margin: 28px 0 8px; border-bottom: 1px solid #ccc; padding-bottom: 2px; }
 h3 { font-size: 14px; margin: 16px 0 6px; }
-table { border-collapse: collapse; font-size: 13px; }
+p.headline { font-size: 16px; margin: 8px 0 12px; }
+table { border-collapse: collapse; font-size: 13px; max-width: 100%; }
 th, td { padding: 3px 8px; border-bottom: 1px solid #e4e4e4; text-align: left;
-  white-space: nowrap; }
-thead th { background: #f2f2f2; position: sticky; top: 0; }
+  vertical-align: top; overflow-wrap: anywhere; }
+td.num { white-space: nowrap; }
+thead th { background: #f2f2f2; position: sticky; top: 0; vertical-align: bottom; }
 th.num, td.num { text-align: right; font-variant-numeric: tabular-nums; }
 tfoot td { font-weight: 600; border-top: 2px solid #999; }
 tbody tr:nth-child(even) { background: #fafafa; }
+/* Wide tables share the width out instead of growing past it: fixed layout, cells wrap. */
+table.fit { table-layout: fixed; width: 100%; }
+table.fit td, table.fit th { white-space: normal; }
+table.fit td.num { overflow-wrap: anywhere; }
+#transfer-matrix th, #transfer-matrix td { padding: 3px 4px; }
+#transfer-matrix th:first-child { width: 11em; }
+#transfer-matrix thead th { font-size: 11px; }
+#transfer-matrix td.rowhead { font-weight: 600; }
+#transfer-matrix td.total { font-weight: 600; border-left: 2px solid #999; }
+#gains-table th:first-child { width: 24%; }
+#move-table th:nth-child(1) { width: 12%; }
+#move-table th:nth-child(2), #move-table th:nth-child(3) { width: 20%; }
+#move-table th:nth-child(4) { width: 34%; }
+#violation-list th:nth-child(5) { width: 40%; }
 td.out { font-weight: 600; }
 td.out.hard { background: #f6d5cc; color: #8a1c00; }
 td.out.soft { background: #fde6d2; color: #8a4300; }
+td.better { color: #1b6e20; }
+td.worse { color: #8a1c00; }
 table.facts th { font-weight: 600; color: #555; width: 12em; }
-table.facts td { white-space: normal; }
-.scroll { overflow-x: auto; max-width: 100%; }
 .warning { background: #fff3cd; border: 1px solid #e0b600; padding: 8px 12px;
   border-radius: 4px; }
 .warning.alert { background: #f8d7da; border-color: #b02a37; color: #58151c; }
@@ -540,12 +933,22 @@ table.facts td { white-space: normal; }
 .bad { color: #8a1c00; font-weight: 600; }
 .note { color: #555; }
 .columns { display: flex; flex-wrap: wrap; gap: 32px; align-items: flex-start; }
+.columns > div { min-width: 0; max-width: 100%; }
 figure { margin: 8px 0; }
 figure svg, figure img { max-width: 100%; height: auto; }
 figcaption { color: #555; font-size: 12px; margin-top: 4px; }
 .swatch { display: inline-block; width: 10px; height: 10px; margin: 0 4px 0 10px;
   border: 1px solid #777; vertical-align: middle; }
-@media print { thead th { position: static; } .scroll { overflow: visible; } }
+@media print {
+  body { max-width: none; padding: 0; font-size: 11px; }
+  table { font-size: 10px; }
+  th, td { padding: 2px 4px; }
+  thead th { position: static; }
+  tr, figure { page-break-inside: avoid; break-inside: avoid; }
+  h2, h3 { page-break-after: avoid; break-after: avoid; }
+  figure svg { max-height: 180mm; width: auto; }
+  #appendix { page-break-before: always; break-before: page; }
+}
 </style>
 </head>
 <body>
@@ -567,19 +970,10 @@ shows the files as they are, evaluated afresh, not what plan.json recorded.
 the scenario's files differ from those the plan was made from. This report evaluates the plan
 on the scenario as it is now.</p>
 {% endif %}
-<table class="facts" id="plan-facts">
-{% for label, value in facts %}
-<tr><th scope="row">{{ label }}</th><td>{{ value }}</td></tr>
-{% endfor %}
-<tr><th scope="row">hard rules</th><td>{% if feasible %}<span class="ok">all hold</span>{% else
-%}<span class="bad">{{ hard_count }} broken</span>{% endif %}{% if soft_count
-%}; {{ soft_count }} soft violation{{ "s" if soft_count != 1 }}{% endif %}</td></tr>
-</table>
 </header>
 <main>
-{% macro table(t, id, caption=None) %}
-<div class="scroll">
-<table id="{{ id }}">
+{% macro table(t, id, caption=None, cls="") %}
+<table id="{{ id }}"{% if cls %} class="{{ cls }}"{% endif %}>
 {% if caption %}<caption class="note">{{ caption }}</caption>{% endif %}
 <thead><tr>{% for key, title in t.header %}<th scope="col" data-key="{{ key }}"{% if
 t.numeric[loop.index0] %} class="num"{% endif %}>{{ title }}</th>{% endfor %}</tr></thead>
@@ -594,17 +988,82 @@ t.numeric[loop.index0] %} class="num"{% endif %}>{{ title }}</th>{% endfor %}</t
 %}>{{ cell.text }}</td>{% endfor %}</tr></tfoot>
 {% endif %}
 </table>
-</div>
 {% endmacro %}
-<section id="kpis">
-<h2>Plan KPIs</h2>
-<div class="columns">
-<div>{{ table(kpis, "kpi-table") }}</div>
-<div>
+<section id="today-vs-plan">
+<h2>Plan KPIs{% if change %}: today vs plan{% endif %}</h2>
+{% if change %}
+<p class="headline" id="headline">{{ change.headline }}</p>
+{% else %}
+<p class="note" id="no-current">This scenario has no current alignment: the plan is shown
+alone.</p>
+{% endif %}
+{{ table(kpis, "kpi-table") }}
+</section>
+
+<section id="balance">
+<h2>Balance{% if change %}: today vs plan{% endif %}</h2>
+{% if chart %}
+<figure id="balance-chart">
+{{ chart }}
+<figcaption>Deviation of each {{ territory_word }}'s load from its target, in percent; the
+shaded band is the rule's tolerance.<span class="swatch" style="background: {{ colours.in
+}}"></span>plan, within the band<span class="swatch" style="background: {{ colours.hard
+}}"></span>outside a hard band<span class="swatch" style="background: {{ colours.soft
+}}"></span>outside a soft band{% if change %}<span class="swatch" style="border-color: {{
+colours.today }}"></span>today (outline){% endif %}<span class="swatch" style="background: {{
+colours.band }}"></span>tolerance band</figcaption>
+</figure>
+{% else %}
+<p class="note" id="no-chart">No balance chart: the scenario has no balance rule.</p>
+{% endif %}
+</section>
+{% if change %}
+
+<section id="gains">
+<h2>Gained and lost per {{ words.territory }}</h2>
+{% if change.moves_total %}
+{{ table(change.gains, "gains-table", cls="fit") }}
+{% if change.untouched %}
+<p class="note">{{ "{:,}".format(change.untouched) }} {{ words.territory if change.untouched == 1
+else words.territories }} neither gain nor lose any {{ words.item }}.</p>
+{% endif %}
+{% else %}
+<p class="note" id="no-moves">The plan keeps every {{ words.item }} where it is today.</p>
+{% endif %}
+</section>
+{% if change.moves_total %}
+
+<section id="transfers">
+<h2>Transfers between {{ words.territories }}</h2>
+<p class="note">{{ words.items|capitalize }} moved from each {{ words.territory }} today (rows)
+to each {{ words.territory }} in the plan (columns).</p>
+{{ table(change.matrix, "transfer-matrix", cls="fit") }}
+</section>
+
+<section id="moves">
+<h2>The moves{% if change.moves_total > change.moves.rows|length %} (the {{
+change.moves.rows|length }} that change the objective most, of {{
+"{:,}".format(change.moves_total) }}){% endif %}</h2>
+<p class="note">Why each {{ words.item }} moves: a hard rule that would break if it stayed
+(forced), or the objective term moving it improves most. The objective change is the plan's
+objective minus that of the plan with this move alone undone.</p>
+{{ table(change.moves, "move-table", cls="fit") }}
+{% if change.moves_total > change.moves.rows|length %}
+<p class="note" id="moves-rest">…and {{ "{:,}".format(change.moves_total - change.moves.rows|length)
+}} more moves not listed.</p>
+{% endif %}
+</section>
+{% endif %}
+{% endif %}
+
+<section id="status">
+<h2>Status and objective</h2>
+<p id="plan-status">Status: {{ status }}. Hard rules: {% if feasible %}<span class="ok">all
+hold</span>{% else %}<span class="bad">{{ hard_count }} broken</span>{% endif %}{% if soft_count
+%}; {{ soft_count }} soft violation{{ "s" if soft_count != 1 }}{% endif %}. Objective: {{
+objective }}.</p>
 <h3>Objective terms</h3>
 {{ table(terms, "objective-terms") }}
-</div>
-</div>
 </section>
 
 <section id="violations">
@@ -624,8 +1083,7 @@ t.numeric[loop.index0] %} class="num"{% endif %}>{{ title }}</th>{% endfor %}</t
 </table>
 <h3>Each violation{% if violations_total > violations|length %} (the first {{ violations|length
 }} of {{ "{:,}".format(violations_total) }}){% endif %}</h3>
-<div class="scroll">
-<table id="violation-list">
+<table id="violation-list" class="fit">
 <thead><tr><th scope="col">rule</th><th scope="col">kind</th><th scope="col">where</th>
 <th scope="col" class="num">amount</th><th scope="col">message</th></tr></thead>
 <tbody>
@@ -635,7 +1093,6 @@ t.numeric[loop.index0] %} class="num"{% endif %}>{{ title }}</th>{% endfor %}</t
 {% endfor %}
 </tbody>
 </table>
-</div>
 {% endif %}
 </section>
 
@@ -646,24 +1103,10 @@ t.numeric[loop.index0] %} class="num"{% endif %}>{{ title }}</th>{% endfor %}</t
 ({% for b in bands %}{{ b.column }} {{ b.tolerance }} {{ b.kind }}{{ ", " if not loop.last
 }}{% endfor %}); red for a hard rule, amber for a soft one.</p>
 {% endif %}
-{{ table(territories, "territory-table") }}
-</section>
-
-<section id="balance">
-<h2>Balance</h2>
-{% if chart %}
-<figure id="balance-chart">
-{{ chart }}
-<figcaption>Deviation of each {{ territory_word }}'s load from its target, in percent; the
-shaded band is the rule's tolerance.<span class="swatch" style="background: {{ colours.in
-}}"></span>within the band<span class="swatch" style="background: {{ colours.hard
-}}"></span>outside a hard band<span class="swatch" style="background: {{ colours.soft
-}}"></span>outside a soft band<span class="swatch" style="background: {{ colours.band
-}}"></span>tolerance band</figcaption>
-</figure>
-{% else %}
-<p class="note" id="no-chart">No balance chart: the scenario has no balance rule.</p>
-{% endif %}
+{% for t in territories %}
+{% if loop.index0 %}<h3>Per {{ territory_word }}, continued</h3>{% endif %}
+{{ table(t, "territory-table" if loop.first else "territory-table-" ~ loop.index, cls="fit") }}
+{% endfor %}
 </section>
 
 <section id="map">
@@ -681,9 +1124,23 @@ shaded band is the rule's tolerance.<span class="swatch" style="background: {{ c
 
 <section id="quotas">
 <h2>Quotas</h2>
-{{ table(quotas, "quota-table") }}
+{{ table(quotas, "quota-table", cls="fit") }}
 </section>
 {% endif %}
+
+<section id="appendix">
+<h2>Appendix: provenance</h2>
+<p class="note">How this plan was made: the solver, its settings and timings, and the versions
+involved.</p>
+<table class="facts" id="plan-facts">
+{% for label, value in facts %}
+<tr><th scope="row">{{ label }}</th><td>{{ value }}</td></tr>
+{% endfor %}
+<tr><th scope="row">hard rules</th><td>{% if feasible %}<span class="ok">all hold</span>{% else
+%}<span class="bad">{{ hard_count }} broken</span>{% endif %}{% if soft_count
+%}; {{ soft_count }} soft violation{{ "s" if soft_count != 1 }}{% endif %}</td></tr>
+</table>
+</section>
 </main>
 <footer>
 <p class="note">Made by territory-opt {{ version }}. This page is self-contained: it loads

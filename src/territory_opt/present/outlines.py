@@ -1,0 +1,102 @@
+"""Reference outlines drawn under the territories, bundled so maps need no network.
+
+Only the 48 contiguous US states for now: libpysal ships them (``us48.shp``, public domain
+Census outlines) and it is already a dependency. Maps ask :func:`outline_for` with their points
+and get the states back only when the points are (mostly) in the US, so a European or
+synthetic scenario gets no misleading background.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+import geopandas as gpd
+import numpy as np
+import shapely
+
+US48_FILE = "us48.shp"
+
+SIMPLIFY_DEG = 0.02
+"""Tolerance of the simplified outlines (degrees, ~2 km): a state border a pixel wide at a
+whole-country view, and ~200 kB of GeoJSON for all 48 states."""
+
+PRECISION_DEG = 1e-3
+"""Coordinates rounded to ~100 m: well below the simplification, and a smaller page."""
+
+INSIDE_SHARE = 0.8
+"""Share of located points that must fall inside the outlines for them to be drawn."""
+
+COAST_MARGIN_DEG = 0.5
+"""Points this close (~50 km) to the outlines count as inside: coastal and island locations (Keys,
+Outer Banks, bay islands) fall just outside the simplified state polygons."""
+
+
+@cache
+def us_states(simplified: bool = True) -> gpd.GeoDataFrame:
+    """The 48 contiguous US states in WGS84 (read once, then cached).
+
+    Parameters
+    ----------
+    simplified
+        Simplify to :data:`SIMPLIFY_DEG` (for pages that embed them); False: the shapefile's
+        full detail (for pictures).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        Columns ``name`` (state name), ``abbr`` (postal code) and ``geometry``. Callers must not
+        modify it (it is shared).
+    """
+    from libpysal import examples  # a slow import (a second), needed only once a map is drawn
+
+    raw = gpd.read_file(examples.get_path(US48_FILE))
+    # The shapefile has no .prj; its coordinates are NAD83 longitude/latitude, which is WGS84
+    # to well under the simplification tolerance.
+    geometry = raw.geometry.to_numpy()
+    if simplified:
+        geometry = shapely.set_precision(
+            shapely.simplify(geometry, SIMPLIFY_DEG, preserve_topology=True), PRECISION_DEG)
+    return gpd.GeoDataFrame({"name": raw["STATE_NAME"].astype(str).to_numpy(),
+                             "abbr": raw["STATE_ABBR"].astype(str).to_numpy()},
+                            geometry=geometry, crs="EPSG:4326")
+
+
+@cache
+def _us_area() -> shapely.Geometry:
+    """The union of the states, widened by :data:`COAST_MARGIN_DEG` (prepared for lookups)."""
+    area = shapely.union_all(us_states().geometry.to_numpy()).buffer(COAST_MARGIN_DEG)
+    shapely.prepare(area)
+    return area
+
+
+def outline_for(lat: np.ndarray, lon: np.ndarray) -> gpd.GeoDataFrame | None:
+    """The outlines to draw under points at ``lat``/``lon`` (degrees, WGS84), if any.
+
+    Parameters
+    ----------
+    lat, lon
+        Coordinates of the map's points; NaN (unlocated) entries are ignored.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame or None
+        :func:`us_states` when at least :data:`INSIDE_SHARE` of the located points are in the
+        contiguous US (within :data:`COAST_MARGIN_DEG` of a state); None otherwise, and when no
+        point is located.
+    """
+    lat = np.asarray(lat, dtype=float)
+    lon = np.asarray(lon, dtype=float)
+    located = np.isfinite(lat) & np.isfinite(lon)
+    if not located.any():
+        return None
+    states = us_states()
+    x0, y0, x1, y1 = states.total_bounds
+    lat, lon = lat[located], lon[located]
+    # The bounding box first: cheap, and decides most non-US scenarios without the polygons.
+    in_box = (lon >= x0 - COAST_MARGIN_DEG) & (lon <= x1 + COAST_MARGIN_DEG) & \
+             (lat >= y0 - COAST_MARGIN_DEG) & (lat <= y1 + COAST_MARGIN_DEG)
+    if in_box.mean() < INSIDE_SHARE:
+        return None
+    inside = np.zeros(len(lat), dtype=bool)
+    inside[in_box] = shapely.contains_xy(_us_area(), lon[in_box], lat[in_box])
+    return states if inside.mean() >= INSIDE_SHARE else None
