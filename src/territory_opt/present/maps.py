@@ -52,7 +52,7 @@ from territory_opt.geo import unit_vectors
 from territory_opt.kpi.metrics import column
 from territory_opt.kpi.views import column_title
 from territory_opt.present.notebook import cell
-from territory_opt.present.outlines import outline_for, us_states
+from territory_opt.present.outlines import scenario_outline, us_states
 from territory_opt.scenario.model import NO_TERRITORY, Scenario
 
 PNG_FILE = "map.png"
@@ -413,40 +413,37 @@ def _extent(scenario: Scenario, layout: _Layout, markers: Markers | None
 
 
 @cache
-def _us_outline() -> gpd.GeoDataFrame:
-    """The 48 contiguous US states at full detail (the picture is sharp where the page's
-    simplified copy need not be)."""
-    return us_states(simplified=False)
+def _outline_mercator(scenario: Scenario) -> np.ndarray | None:
+    """The scenario's outline polygons (:func:`~territory_opt.present.outlines.
+    scenario_outline`, full detail) in Web Mercator; None when it has none."""
+    outline = scenario_outline(scenario, simplified=False)
+    if outline is None:
+        return None
+    if scenario.outline is None:
+        return _us_mercator()  # the same for every US map: projected once
+    return np.asarray(outline.to_crs("EPSG:3857").geometry.to_numpy())
 
 
 @cache
-def _state_lines() -> np.ndarray:
-    """The states' boundaries in Web Mercator."""
-    return np.asarray(shapely.boundary(_us_outline().to_crs("EPSG:3857").geometry.to_numpy()))
+def _us_mercator() -> np.ndarray:
+    """The US states at full detail in Web Mercator."""
+    return np.asarray(us_states(simplified=False).to_crs("EPSG:3857").geometry.to_numpy())
 
 
 @cache
 def _us_land() -> Any:
     """The contiguous US as one Web Mercator (multi)polygon."""
-    return shapely.union_all(_us_outline().to_crs("EPSG:3857").geometry.to_numpy())
-
-
-def _in_us(scenario: Scenario) -> bool:
-    """Whether the located items (else the homes) are mostly in the contiguous US
-    (:func:`territory_opt.present.outlines.outline_for`, the map page's rule too)."""
-    lat, lon = scenario.lat[scenario.located], scenario.lon[scenario.located]
-    if not len(lat):
-        lat, lon = (scenario.home_lat[scenario.has_home], scenario.home_lon[scenario.has_home])
-    return outline_for(lat, lon) is not None
+    return shapely.union_all(_us_mercator())
 
 
 def _draw_states(ax: Axes, scenario: Scenario, extent: tuple[float, float, float, float]
                  ) -> None:
-    """Thin grey state outlines, clipped to the map: above polygon fills (which would hide
-    them), below points, homes and lines."""
-    if not _in_us(scenario):
+    """Thin grey outlines (the US states, or the scenario's ``map.outline``), clipped to the
+    map: above polygon fills (which would hide them), below points, homes and lines."""
+    outline = _outline_mercator(scenario)
+    if outline is None:
         return
-    clipped = shapely.clip_by_rect(_state_lines(), *extent)
+    clipped = shapely.clip_by_rect(shapely.boundary(outline), *extent)
     parts = shapely.get_parts(clipped[~shapely.is_empty(clipped)])
     segments = [np.asarray(p.coords)[:, :2] for p in parts if p.geom_type == "LineString"]
     ax.add_collection(LineCollection(segments, colors=STATE_EDGE, linewidths=0.6, zorder=2,
@@ -492,13 +489,15 @@ def _draw_areas(ax: Axes, scenario: Scenario, xy: np.ndarray, labels: np.ndarray
 
 
 def _clip_region(scenario: Scenario, xy: np.ndarray) -> Any:
-    """Where territory areas may reach: the points' hull grown a little, cut to the US land
-    when the map is of the US (no territory out at sea)."""
+    """Where territory areas may reach: the points' hull grown a little, cut to the land of
+    the map's outline when it has one (no territory out at sea)."""
     span = float(max(np.ptp(xy[:, 0]), np.ptp(xy[:, 1])))
     region = shapely.buffer(shapely.convex_hull(shapely.multipoints(xy)),
                             max(0.04 * span, 10_000.0))
-    if _in_us(scenario):
-        land = shapely.intersection(_us_land(), region)
+    outline = _outline_mercator(scenario)
+    if outline is not None:
+        whole = _us_land() if scenario.outline is None else shapely.union_all(outline)
+        land = shapely.intersection(whole, region)
         if land.area > 0:
             return land
     return region

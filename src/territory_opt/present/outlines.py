@@ -1,9 +1,10 @@
 """Reference outlines drawn under the territories, bundled so maps need no network.
 
-Only the 48 contiguous US states for now: libpysal ships them (``us48.shp``, public domain
-Census outlines) and it is already a dependency. Maps ask :func:`outline_for` with their points
-and get the states back only when the points are (mostly) in the US, so a European or
-synthetic scenario gets no misleading background.
+The 48 contiguous US states ship with libpysal (``us48.shp``, public domain Census outlines),
+already a dependency: maps get them when a scenario's points are (mostly) in the US, so a
+European or synthetic scenario gets no misleading background. Other countries declare their
+own polygon file in the scenario (``map: {outline: {path: ...}}``), which always wins
+(:func:`scenario_outline`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from functools import cache
 import geopandas as gpd
 import numpy as np
 import shapely
+
+from territory_opt.scenario.model import Scenario
 
 US48_FILE = "us48.shp"
 
@@ -67,6 +70,34 @@ def _us_area() -> shapely.Geometry:
     area = shapely.union_all(us_states().geometry.to_numpy()).buffer(COAST_MARGIN_DEG)
     shapely.prepare(area)
     return area
+
+
+def scenario_outline(scenario: Scenario, simplified: bool = True) -> gpd.GeoDataFrame | None:
+    """The outlines a scenario's maps draw: its own ``map.outline`` polygons when it declares
+    them, else the US states when its items (or, without located items, its homes) are in the
+    contiguous US (:func:`outline_for`), else None.
+
+    Parameters
+    ----------
+    scenario
+        The scenario drawn.
+    simplified
+        Simplified outlines (for pages that embed them; a declared layer is simplified by the
+        same tolerance) or the full detail (for pictures).
+    """
+    if scenario.outline is not None:
+        geometry = scenario.outline
+        if simplified:
+            geometry = shapely.set_precision(
+                shapely.simplify(geometry, SIMPLIFY_DEG, preserve_topology=True), PRECISION_DEG)
+        return gpd.GeoDataFrame({"name": [""] * len(geometry)}, geometry=list(geometry),
+                                crs="EPSG:4326")
+    lat, lon = scenario.lat[scenario.located], scenario.lon[scenario.located]
+    if not len(lat):
+        lat, lon = scenario.home_lat[scenario.has_home], scenario.home_lon[scenario.has_home]
+    if outline_for(lat, lon) is None:
+        return None
+    return us_states(simplified)
 
 
 def outline_for(lat: np.ndarray, lon: np.ndarray) -> gpd.GeoDataFrame | None:

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import shapely
 
-from territory_opt.present.outlines import outline_for
+from territory_opt.present.outlines import scenario_outline
 from territory_opt.scenario.model import Scenario
 
 CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
@@ -258,14 +258,14 @@ def render_html(scenario: Scenario, data: dict[str, Any], bounds: list[list[floa
     str
         The page; it loads only base map tiles from the web, and draws everything without them.
     """
-    outlines = outline_for(scenario.lat, scenario.lon)
+    outlines = scenario_outline(scenario)
     hulls = _hulls(data["P"])
     meta = {
         "dense": len(data["P"]["id"]) + len((data["G"] or {}).get("features", [])) > SVG_MAX,
         "bounds": bounds,
         "tiles": _TILES,
         "note": TILE_NOTE if outlines is not None else TILE_NOTE_BARE,
-        "outlineName": "US state outlines",
+        "outlineName": "US state outlines" if scenario.outline is None else "outlines",
         "hullTint": _tint_hulls([h["shape"] for h in hulls]),
         "accountsName": html.escape(marker_label),
     }

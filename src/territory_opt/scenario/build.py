@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from territory_opt.errors import Problem, ScenarioError
+from territory_opt.errors import Problem, ScenarioError, scenario_error
 from territory_opt.scenario.accounts import read_accounts
 from territory_opt.scenario.columns import (
     id_column,
@@ -127,12 +127,40 @@ def build_scenario(spec: ScenarioSpec, base: Path, yaml_path: Path | None = None
         bridges=bridges,
         accounts=accounts,
         leads=leads,
+        outline=map_outline(spec, base, source),
     )
     if p is not None:
         problems += unmeasured_pairs(scenario, spec.items, tables.items_path, tables.pairs_path)
         if problems:
             raise ScenarioError(problems)
     return scenario
+
+
+def map_outline(spec: ScenarioSpec, base: Path, source: str) -> np.ndarray | None:
+    """The polygons of ``map.outline`` (WGS84), read by the same guarded readers as every
+    table; None when the scenario declares none.
+
+    Raises
+    ------
+    ScenarioError
+        The file is missing, unreadable, not a geo table, or holds no polygon.
+    """
+    layer = spec.map.outline if spec.map is not None else None
+    if layer is None:
+        return None
+    import shapely  # only scenarios with an outline pay for the import
+
+    path = table_path(base, layer.path, "map.outline.path", source)
+    frame = read_table(path, "map.outline.path", source)
+    if GEOMETRY_COLUMN not in frame.columns:
+        raise scenario_error(path, "geometry", "a table without geometries",
+                             "a polygon layer (.geojson, .gpkg or .shp)")
+    geometry = np.asarray(frame[GEOMETRY_COLUMN].to_numpy(), dtype=object)
+    polygons = np.isin(shapely.get_type_id(geometry), (3, 6))  # Polygon, MultiPolygon
+    if not polygons.any():
+        raise scenario_error(path, "geometry", f"{len(geometry):,} features, none a polygon",
+                             "country, state or region polygons")
+    return geometry[polygons]
 
 
 def read_tables(spec: ScenarioSpec, base: Path, source: str) -> ScenarioTables:

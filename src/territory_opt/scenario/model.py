@@ -145,6 +145,7 @@ class Scenario:
     leads: LeadData | None = None  # lead routing data (model: leads; items are leads)
     territory_region: np.ndarray | None = None  # per territory: its region (decomposition)
     fixed_targets: dict[str, np.ndarray] | None = None  # a region's share of the whole's targets
+    outline: np.ndarray | None = None  # polygons drawn under the maps (``map.outline``), WGS84
 
     @property
     def name(self) -> str:

@@ -386,6 +386,22 @@ class SolverSettings(_Strict):
         "choose N as the work a solve of the wanted length does (docs/backends.md).")
 
 
+class OutlineLayer(_Strict):
+    """A polygon layer drawn under the territories on the maps (country, state or region
+    borders), from a GeoJSON, GeoPackage or Shapefile beside the YAML."""
+
+    path: str = Field(description="Polygon file (.geojson, .gpkg, .shp), relative to the YAML.")
+
+
+class MapSettings(_Strict):
+    """How the maps draw the plan (nothing here changes a plan)."""
+
+    outline: OutlineLayer | None = Field(
+        None, description="Borders drawn under the territories on map.png and map.html. "
+        "Default: the 48 US states when the items are in the contiguous US (bundled, "
+        "offline), else none.")
+
+
 class ScenarioSpec(_Strict):
     """The whole ``scenario.yaml``."""
 
@@ -410,6 +426,8 @@ class ScenarioSpec(_Strict):
     rules: Rules = Field(default_factory=Rules)
     objective: Objective = Field(default_factory=Objective)
     solver: SolverSettings = Field(default_factory=SolverSettings)
+    map: MapSettings | None = Field(
+        None, description="Map drawing: an outline layer for countries other than the US.")
 
     @model_validator(mode="after")
     def _leads_section_only_for_leads(self) -> ScenarioSpec:
