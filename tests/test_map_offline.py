@@ -13,7 +13,7 @@ import pytest
 
 from territory_opt import Scenario, evaluate, load_scenario
 from territory_opt.present import web_map
-from territory_opt.present.maps import write_maps
+from territory_opt.present.maps import _layout, _long_assignments, write_maps
 from territory_opt.present.outlines import outline_for, us_states
 from test_maps import grid_assignment, grid_scenario
 from test_report import chromium, run_chromium
@@ -66,7 +66,7 @@ def offline_dom(page: Path, profile: Path) -> str:
 
 
 def classes(dom: str, kind: str) -> list[str]:
-    """Each DOM element's class list holding ``kind``, e.g. ``territory-hull``."""
+    """Each DOM element's class list holding ``kind``, e.g. ``territory-area``."""
     return [c for c in re.findall(r'class="([^"]*)"', dom) if kind in c.split()]
 
 
@@ -117,11 +117,15 @@ def test_demo_map_offline_in_chromium(tmp_path: Path, demo: Scenario, demo_page:
     dom = offline_dom(demo_page, tmp_path / "profile")
     assert 'id="map-error"' not in dom, dom[-3000:]
     assert 'id="csp-probe"' not in dom, dom[-3000:]  # nothing fetched outside the policy
-    # One SVG path per territory: its hull (the demo's items are points).
-    hulls = territory_counts(dom, "territory-hull")
-    assert hulls == dict.fromkeys(range(demo.n_territories), 1)
+    # One SVG path per territory: its area (the demo's items are points: Voronoi cells merged).
+    areas = territory_counts(dom, "territory-area")
+    assert areas == dict.fromkeys(range(demo.n_territories), 1)
     points = territory_counts(dom, "territory-point")
     assert sum(points.values()) == int(demo.located.sum())
+    # Accounts over LONG_ASSIGNMENT_KM from their rep's home: one line each, as on map.png.
+    far, _ = _long_assignments(demo, _layout(demo, demo.current))
+    assert len(far) > 0 and len(classes(dom, "long-assignment")) == len(far)
+    assert dom.count("to-legend") >= 1  # a legend at any count
     note = re.search(r'<div class="to-note[^"]*" id="tile-note"( style="[^"]*")?>([^<]*)</div>',
                      dom)
     assert note is not None, dom[-3000:]

@@ -728,8 +728,44 @@ def render_html(scenario: Scenario, layout: _Layout,
 
     markers = _markers(scenario, layout)
     data = _html_data(scenario, layout, territory_kpis, markers)
+    data["Q"] = _areas_geojson(scenario, layout)
+    data["L"] = _long_lines(scenario, layout)
+    data["long_km"] = LONG_ASSIGNMENT_KM
     return web_map.render_html(scenario, data, _bounds(scenario, layout),
                                markers.label if markers is not None else "points")
+
+
+AREA_SIMPLIFY_DEG = 0.005
+"""The page's territory areas are simplified this much (~500 m): smaller, same picture."""
+
+
+def _areas_geojson(scenario: Scenario, layout: _Layout) -> dict[str, Any] | None:
+    """The territory areas ``map.png`` draws (Voronoi cells of the points, per territory), as
+    a WGS84 GeoJSON FeatureCollection with each feature's territory in ``t``; None without
+    point items."""
+    rows = np.flatnonzero(layout.point)
+    if not len(rows):
+        return None
+    x, y = _mercator(scenario.lon[rows], scenario.lat[rows])
+    xy = np.column_stack([x, y])
+    areas = _territory_areas(xy, layout.labels[rows], _clip_region(scenario, xy))
+    if not areas:
+        return None
+    keys = sorted(areas)
+    shapes = gpd.GeoSeries([areas[k] for k in keys], crs="EPSG:3857").to_crs("EPSG:4326")
+    shapes = shapes.simplify(AREA_SIMPLIFY_DEG).set_precision(1e-5)
+    return {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"t": int(k)}, "geometry": shapely.geometry.mapping(g)}
+        for k, g in zip(keys, shapes, strict=True) if not g.is_empty]}
+
+
+def _long_lines(scenario: Scenario, layout: _Layout) -> list[list[float]]:
+    """``[lat, lon, home lat, home lon, territory]`` per item farther than
+    :data:`LONG_ASSIGNMENT_KM` from its territory's home (the lines ``map.png`` draws)."""
+    far, territory = _long_assignments(scenario, layout)
+    return [[round(float(scenario.lat[i]), 5), round(float(scenario.lon[i]), 5),
+             round(float(scenario.home_lat[t]), 5), round(float(scenario.home_lon[t]), 5), int(t)]
+            for i, t in zip(far.tolist(), territory.tolist(), strict=True)]
 
 
 def _html_data(scenario: Scenario, layout: _Layout, territory_kpis: pd.DataFrame | None,
@@ -744,7 +780,8 @@ def _html_data(scenario: Scenario, layout: _Layout, territory_kpis: pd.DataFrame
                                            strict=True)],
         "U": {"n": "unassigned", "c": UNASSIGNED, "k": ""},
         "unassigned": bool((layout.labels == NO_TERRITORY).any()),
-        "legend": scenario.n_territories <= LEGEND_MAX,
+        "legend": True,  # at any count: the page's legend scrolls, in columns past LEGEND_MAX
+        "columns": 1 if scenario.n_territories <= LEGEND_MAX else 3,
         "radius": 4 if len(rows) <= 2_000 else 3 if len(rows) <= 20_000 else 2,
         "P": {"id": [ids[i] for i in rows], "t": layout.labels[rows].tolist(),
               "lat": np.round(scenario.lat[rows], 5).tolist(),

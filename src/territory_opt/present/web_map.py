@@ -21,9 +21,6 @@ from importlib import resources
 from string import Template
 from typing import Any
 
-import numpy as np
-import shapely
-
 from territory_opt.present.outlines import scenario_outline
 from territory_opt.scenario.model import Scenario
 
@@ -42,13 +39,6 @@ TILE_NOTE_BARE = ("Base map tiles could not be loaded (offline?); "
 SVG_MAX = 5_000
 """Items drawn as SVG up to this many (one DOM node each, classed per territory); beyond it
 on a canvas, as thousands of SVG nodes make panning slow."""
-
-HULL_PAD_DEG = 0.01
-"""A territory of one or two points gets a hull this far around them (~1 km)."""
-
-HULL_OVERLAP_MAX = 1.2
-"""Hulls are tinted when their areas sum to at most this multiple of their union; beyond it
-(interleaved territories) only outlined, as overlapping tints would muddy the map."""
 
 _PAGE = Template("""<!DOCTYPE html>
 <html lang="en">
@@ -94,7 +84,7 @@ $leaflet_js
 <script>
 var D = $data;
 var O = $outlines;
-var Q = $hulls;
+var Q = $areas;
 var M = $meta;
 $script
 </script>
@@ -109,7 +99,7 @@ _SCRIPT = """
   var map = L.map('map', {preferCanvas: false});
   L.control.scale().addTo(map);
   map.createPane('to-outlines').style.zIndex = 350;
-  map.createPane('to-hulls').style.zIndex = 380;
+  map.createPane('to-areas').style.zIndex = 380;
   var renderer = M.dense ? L.canvas({padding: 0.5}) : L.svg({padding: 0.5});
   function terr(t) { return t >= 0 ? D.T[t] : D.U; }
   function tip(id, t) { var x = terr(t); return '<b>' + id + '</b><br>' + x.n + x.k; }
@@ -143,17 +133,29 @@ _SCRIPT = """
     }).addTo(map);
     overlays[M.outlineName] = outlines;
   }
-  if (Q.length) {
-    var hulls = L.layerGroup();
-    Q.forEach(function (h) {
-      var x = D.T[h.t];
-      L.polygon(h.ll, {pane: 'to-hulls', className: 'territory-path territory-hull t-' + h.t,
-                       color: x.c, weight: 1, fillColor: x.c,
-                       fillOpacity: M.hullTint ? 0.12 : 0})
-        .bindTooltip(function () { return '<b>' + x.n + '</b>' + x.k; }, {sticky: true})
-        .addTo(hulls);
+  if (Q) {
+    // The territory areas map.png draws: Voronoi cells of the points merged per territory,
+    // one path each, so interleaved territories still show where each reaches.
+    var areas = L.geoJSON(Q, {pane: 'to-areas',
+      style: function (f) {
+        var x = D.T[f.properties.t];
+        return {color: x.c, weight: 1, fillColor: x.c, fillOpacity: 0.15};
+      },
+      onEachFeature: function (f, layer) {
+        var x = D.T[f.properties.t];
+        L.Util.setOptions(layer, {className: 'territory-path territory-area t-' + f.properties.t});
+        layer.bindTooltip(function () { return '<b>' + x.n + '</b>' + x.k; }, {sticky: true});
+      }
     });
-    overlays['territory hulls'] = hulls.addTo(map);
+    overlays['territory areas'] = areas.addTo(map);
+  }
+  if (D.L.length) {
+    var far = L.layerGroup();
+    D.L.forEach(function (l) {
+      L.polyline([[l[0], l[1]], [l[2], l[3]]], {renderer: renderer, color: D.T[l[4]].c,
+        weight: 1, opacity: 0.8, interactive: false, className: 'long-assignment'}).addTo(far);
+    });
+    overlays[M.longName] = far.addTo(map);
   }
 
   var items = L.layerGroup();
@@ -209,6 +211,7 @@ _SCRIPT = """
     var legend = L.control({position: 'bottomright'});
     legend.onAdd = function () {
       var div = L.DomUtil.create('div', 'to-legend');
+      div.style.columnCount = D.columns || 1;
       div.innerHTML = D.T.concat(D.unassigned ? [D.U] : []).map(function (x) {
         return '<i style="background:' + x.c + '"></i>' + x.n;
       }).join('<br>');
@@ -259,14 +262,13 @@ def render_html(scenario: Scenario, data: dict[str, Any], bounds: list[list[floa
         The page; it loads only base map tiles from the web, and draws everything without them.
     """
     outlines = scenario_outline(scenario)
-    hulls = _hulls(data["P"])
     meta = {
         "dense": len(data["P"]["id"]) + len((data["G"] or {}).get("features", [])) > SVG_MAX,
         "bounds": bounds,
         "tiles": _TILES,
         "note": TILE_NOTE if outlines is not None else TILE_NOTE_BARE,
         "outlineName": "US state outlines" if scenario.outline is None else "outlines",
-        "hullTint": _tint_hulls([h["shape"] for h in hulls]),
+        "longName": f"assigned > {data.get('long_km', 300):g} km from home",
         "accountsName": html.escape(marker_label),
     }
     return _PAGE.substitute(
@@ -276,7 +278,7 @@ def render_html(scenario: Scenario, data: dict[str, Any], bounds: list[list[floa
         leaflet_js=leaflet_js(),
         data=_script_json(data),
         outlines=_script_json(json.loads(outlines.to_json()) if outlines is not None else None),
-        hulls=_script_json([{"t": h["t"], "ll": h["ll"]} for h in hulls]),
+        areas=_script_json(data.get("Q")),
         meta=_script_json(meta),
         script=_SCRIPT,
     )
@@ -304,27 +306,3 @@ def leaflet_css() -> str:
 def _script_json(value: Any) -> str:
     # "</" would end the <script> early if an id or name held "</script>".
     return json.dumps(value, separators=(",", ":")).replace("</", "<\\/")
-
-
-def _hulls(points: dict[str, list[Any]]) -> list[dict[str, Any]]:
-    """Per territory with points, the convex hull of its points as ``{"t", "ll", "shape"}``
-    (index, ring of ``[lat, lon]``, polygon): the territory's one shape when its items are
-    points."""
-    labels = np.asarray(points["t"], dtype=np.int64)
-    lon = np.asarray(points["lon"], dtype=float)
-    lat = np.asarray(points["lat"], dtype=float)
-    out = []
-    for t in np.unique(labels[labels >= 0]).tolist():
-        keep = labels == t
-        hull = shapely.convex_hull(shapely.multipoints(np.column_stack([lon[keep], lat[keep]])))
-        if hull.geom_type != "Polygon":  # one point, or all on a line
-            hull = hull.buffer(HULL_PAD_DEG)
-        ring = np.round(np.asarray(hull.exterior.coords), 5)
-        out.append({"t": t, "ll": ring[:, ::-1].tolist(), "shape": hull})
-    return out
-
-
-def _tint_hulls(hulls: list[shapely.Geometry]) -> bool:
-    """Whether the hulls overlap little enough to be tinted (as ``map.png`` draws them)."""
-    union = shapely.union_all(hulls).area if hulls else 0.0
-    return bool(union > 0 and sum(h.area for h in hulls) <= HULL_OVERLAP_MAX * union)
