@@ -116,7 +116,10 @@ def report_rows(plan: Plan) -> tuple[dict[str, tuple[str, str]], dict[str, tuple
     """The KPI table as key -> (label, value), the territory table as key -> (title, cells)."""
     parser = _Tables()
     parser.feed(render_report(plan))
-    kpis = {key: (row[0], row[1]) for key, row in parser.tables["kpi-table"]["rows"]}
+    # The report shows today beside the plan (label, today, plan, change) when the scenario has a
+    # current alignment, else (label, plan).
+    kpis = {key: (row[0], row[2] if len(row) >= 4 else row[1])
+            for key, row in parser.tables["kpi-table"]["rows"]}
     territory = parser.tables["territory-table"]
     rows = [row for _, row in territory["rows"]]
     return kpis, {key: (title, [row[k] for row in rows])

@@ -34,6 +34,8 @@ from territory_opt.errors import (
 from territory_opt.family import family_of
 from territory_opt.kpi.evaluate import Evaluation, evaluate
 from territory_opt.plan import Plan, read_assignment
+from territory_opt.present.export import FORMATS as EXPORT_FORMATS
+from territory_opt.present.export import CsvStyle, export_plan
 from territory_opt.present.jsonable import clean, evaluation_json
 from territory_opt.present.terminal import (
     backends_table,
@@ -377,8 +379,9 @@ def compare_command(plan_dirs: Sequence[Path], current: bool, shown_moves: int,
 @click.option("--work-limit", type=FiniteRange(min=0, min_open=True),
               help="Deterministic effort per point instead of time (the backend's unit).")
 @click.option("--independent", is_flag=True,
-              help="Solve every point on its own (default: warm-start each from the previous "
-                   "point's plan and keep the better one).")
+              help="Solve every point on its own (default: each point is solved as on its "
+                   "own, then keeps the previous point's plan where that is valid there and "
+                   "better, or where it found none of its own).")
 @json_option
 def tradeoff_command(scenario: Path, setting: str, values_text: str, out_dir: Path | None,
                      backend: str | None, time_limit: float | None, gap: float | None,
@@ -397,9 +400,8 @@ def tradeoff_command(scenario: Path, setting: str, values_text: str, out_dir: Pa
         def show(point: TradeoffPoint) -> None:
             if as_json:
                 return
-            if point.plan is None:  # the message's first line after the heading says why
-                why = (point.message.splitlines()[1:2] or [""])[0].strip(" -")
-                err.print(f"{setting}={point.value:g}: {point.status}: {escape(why)}")
+            if point.plan is None:
+                err.print(f"{setting}={point.value:g}: {point.status}: {escape(point.reason)}")
             else:
                 err.print(f"{setting}={point.value:g}: {point.status}   objective "
                           f"{_fmt(point.objective)}   bound {_fmt(point.bound)}   "
@@ -683,6 +685,42 @@ def report_command(plan_dir: Path) -> None:
         from territory_opt.present.report import write_report
 
         out.print(f"report written to [bold]{escape(str(write_report(plan, plan_dir)))}[/]")
+
+    _guarded(run)
+
+
+@main.command(name="export")
+@click.argument("plan_dir", type=click.Path(path_type=Path))
+@click.option("--format", "fmt", required=True, type=click.Choice(EXPORT_FORMATS),
+              help="salesforce-owner (Id,OwnerId), salesforce-territory (ObjectId,"
+                   "Territory2Id,AssociationCause), hubspot (Record ID,Company owner) or csv "
+                   "(item,territory,moved,locked).")
+@click.option("--moves-only", is_flag=True, help="Only the items the plan moves.")
+@click.option("--excel", is_flag=True,
+              help="For Excel: UTF-8 with a byte-order mark (accents read right).")
+@click.option("--sep", default=",", show_default=True, type=click.Choice([",", ";"]),
+              help="Column separator; ';' for European Excel.")
+@click.option("--decimal", default=".", show_default=True, type=click.Choice([".", ","]),
+              help="Decimal mark of numbers; ',' (with --sep ';') for European Excel.")
+@click.option("--out", "out_file", type=click.Path(path_type=Path),
+              help="Output file [default: PLAN_DIR/export-FORMAT[-moves].csv].")
+def export_command(plan_dir: Path, fmt: str, moves_only: bool, excel: bool, sep: str,
+                   decimal: str, out_file: Path | None) -> None:
+    """Write a plan as a CRM import file (Salesforce, HubSpot) or a plain CSV."""
+
+    def run() -> None:
+        style = CsvStyle(sep=sep, decimal=decimal, excel=excel)  # refuses sep == decimal
+        plan = _read_plan(plan_dir)
+        if plan.scenario_changed:
+            err.print("[yellow]warning:[/] the scenario's files changed since this plan was "
+                      "made; the export uses the scenario's ids as they are now")
+        done = export_plan(plan, plan_dir, fmt, moves_only=moves_only, style=style,
+                           out=out_file)
+        rows = f"{done.rows:,} row{'' if done.rows == 1 else 's'}"
+        out.print(f"{rows} ({fmt}) written to [bold]{escape(str(done.path))}[/]")
+        if done.unassigned:
+            err.print(f"[yellow]warning:[/] {done.unassigned:,} unassigned "
+                      f"item{'' if done.unassigned == 1 else 's'} skipped")
 
     _guarded(run)
 

@@ -41,7 +41,7 @@ def read_accounts(spec: AccountsTable, base: Path, source: str, unit_ids: list[s
         Naming every problem found in the table.
     """
     path = table_path(base, spec.path, YAML_KEY, source)
-    frame = read_table(path, YAML_KEY, source)
+    frame = read_table(path, YAML_KEY, source, spec)
     problems = no_rows(frame, path, YAML_KEY, "account")
     if problems:
         raise ScenarioError(problems)

@@ -169,14 +169,15 @@ def read_tables(spec: ScenarioSpec, base: Path, source: str) -> ScenarioTables:
     items_path = table_path(base, spec.items.path, "items.path", source)
     p = spec.pairs
     pairs_path = table_path(base, p.path, "pairs.path", source) if p is not None else None
-    items = read_table(items_path, "items.path", source)
+    items = read_table(items_path, "items.path", source, spec.items)
     if spec.territories.path is not None:
         territories_path = table_path(base, spec.territories.path, "territories.path", source)
-        territories = read_table(territories_path, "territories.path", source)
+        territories = read_table(territories_path, "territories.path", source,
+                                 spec.territories)
     else:
         territories_path = Path(f"{source}, at territories.count")
         territories = counted_territories(spec.territories)
-    pairs = read_table(pairs_path, "pairs.path", source) if pairs_path is not None else None
+    pairs = read_table(pairs_path, "pairs.path", source, p) if pairs_path is not None else None
     return ScenarioTables(items=items, items_path=items_path, territories=territories,
                           territories_path=territories_path, pairs=pairs, pairs_path=pairs_path)
 

@@ -14,7 +14,7 @@ import pandas as pd
 
 from territory_opt.errors import Problem, scenario_error
 from territory_opt.scenario.model import NO_TERRITORY
-from territory_opt.scenario.tables import not_a_file, row_label
+from territory_opt.scenario.tables import not_a_file, number_hint, numeric_text, row_label
 
 
 def table_path(base: Path, relative: str, yaml_key: str, source: str = "scenario.yaml") -> Path:
@@ -102,14 +102,14 @@ def number_column(
     raw = frame[column]
     text = raw.astype(object).where(raw.notna(), "").map(lambda v: str(v).strip())
     empty = (text == "").to_numpy()
-    values = pd.to_numeric(text.where(~empty, "nan"), errors="coerce").to_numpy(
-        dtype=float, copy=True
-    )
+    values = pd.to_numeric(numeric_text(frame, text.where(~empty, "nan")),
+                           errors="coerce").to_numpy(dtype=float, copy=True)
     label = f"{column}" + (f" (attribute {name})" if name and name != column else "")
     not_number = np.flatnonzero(np.isnan(values) & ~empty & (text.str.lower() != "nan").to_numpy())
     if len(not_number):
-        problems.append(Problem(row_label(path, not_number), label,
-                                f"'{text.iloc[not_number[0]]}'", "a number"))
+        found = str(text.iloc[not_number[0]])
+        problems.append(Problem(row_label(path, not_number), label, f"'{found}'",
+                                "a number" + number_hint(frame, found)))
     missing = np.flatnonzero(empty | (np.isnan(values) & (text.str.lower() == "nan").to_numpy()))
     if blank is not None:
         values[empty] = blank
@@ -135,11 +135,13 @@ def signed_number_column(
     skip: np.ndarray | None = None,
 ) -> np.ndarray:
     """Column as finite floats (any sign); rows in ``skip`` are not checked."""
-    values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
+    values = pd.to_numeric(numeric_text(frame, frame[column]), errors="coerce").to_numpy(
+        dtype=float)
     bad = np.flatnonzero(~np.isfinite(values) & (True if skip is None else ~skip))
     if len(bad):
-        problems.append(Problem(row_label(path, bad), column, f"'{frame[column].iloc[bad[0]]}'",
-                                "a finite number"))
+        found = str(frame[column].iloc[bad[0]])
+        problems.append(Problem(row_label(path, bad), column, f"'{found}'",
+                                "a finite number" + number_hint(frame, found)))
     return values
 
 
@@ -166,12 +168,14 @@ def optional_coordinate_column(
     text = frame[column].astype(object).where(frame[column].notna(), "").map(
         lambda v: str(v).strip()
     )
-    values = pd.to_numeric(text.where(text != "", "nan"), errors="coerce").to_numpy(dtype=float)
+    values = pd.to_numeric(numeric_text(frame, text.where(text != "", "nan")),
+                           errors="coerce").to_numpy(dtype=float)
     not_number = np.flatnonzero(np.isnan(values) & (text != "").to_numpy()
                                 & (text.str.lower() != "nan").to_numpy())
     if len(not_number):
-        problems.append(Problem(row_label(path, not_number), column,
-                                f"'{text.iloc[not_number[0]]}'", "a number of degrees"))
+        found = str(text.iloc[not_number[0]])
+        problems.append(Problem(row_label(path, not_number), column, f"'{found}'",
+                                "a number of degrees" + number_hint(frame, found)))
     with np.errstate(invalid="ignore"):
         out = np.flatnonzero(~np.isnan(values) & (np.abs(values) > limit))
     if len(out):

@@ -7,15 +7,20 @@ Every model forbids unknown keys, so a typo such as ``tolerence`` is reported in
 
 from __future__ import annotations
 
+import codecs
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 NonNegative = Annotated[float, Field(ge=0)]
 Share = Annotated[float, Field(ge=0, le=1)]
 
 
 TABLE_PATH_HELP = "Table path relative to the YAML: .csv, .parquet, .geojson, .gpkg or .shp."
+NOT_FILE_ENCODINGS = frozenset({"idna", "punycode", "unicode-escape", "raw-unicode-escape"})
+"""Text codecs that are not a file's encoding (domain names, Python literals); punycode also
+decodes in quadratic time, which an uploaded table must not be able to ask for."""
 
 
 class _Strict(BaseModel):
@@ -24,7 +29,56 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
-class ItemsTable(_Strict):
+class _CsvOptions(_Strict):
+    """How a CSV table is written, for the files Excel saves (a table section's settings)."""
+
+    encoding: str | None = Field(
+        None, description="CSV only: the text encoding, a Python codec name such as cp1252 "
+        "(Excel 'CSV' on Windows), latin-1 or utf-16. Default: UTF-8 (a byte-order mark, as "
+        "Excel's 'CSV UTF-8' writes, is skipped).")
+    sep: Literal[",", ";", "\t", "|"] | None = Field(
+        None, description="CSV only: the separator, one of ',' ';' tab ('\\t') '|'. Default: "
+        "',', or ';' when the header has semicolons and no commas.")
+    decimal: Literal[".", ","] = Field(
+        ".", description="CSV only: the decimal mark of numbers, '.' or ',' (Excel in much of "
+        "Europe; then set `sep`, e.g. ';'). Thousands separators are not read.")
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:  # LookupError: unknown, or a bytes codec such as base64 that cannot read text
+            "x".encode(value)
+            known = codecs.lookup(value).name not in NOT_FILE_ENCODINGS
+        except (LookupError, UnicodeError):
+            known = False
+        if not known:
+            raise PydanticCustomError(
+                "encoding", "a text encoding Python knows, e.g. utf-8, cp1252 or latin-1")
+        return value
+
+    @field_validator("decimal")
+    @classmethod
+    def _decimal_is_not_sep(cls, value: str, info: ValidationInfo) -> str:
+        if value == info.data.get("sep"):
+            raise PydanticCustomError(
+                "decimal", "a decimal mark other than the separator (with decimal ',', set "
+                "sep to the file's separator, e.g. ';')")
+        return value
+
+    @model_validator(mode="after")
+    def _settings_only_for_csv(self) -> _CsvOptions:
+        used = [key for key, value in (("encoding", self.encoding), ("sep", self.sep))
+                if value is not None] + (["decimal"] if self.decimal != "." else [])
+        path = getattr(self, "path", None)
+        if used and not str(path or "").lower().endswith(".csv"):
+            raise ValueError(f"encoding, sep and decimal are for .csv tables only (given "
+                             f"here: {', '.join(used)})")
+        return self
+
+
+class ItemsTable(_CsvOptions):
     """Where the items (accounts) are and which column holds what."""
 
     path: str = Field(description=TABLE_PATH_HELP)
@@ -66,7 +120,7 @@ class ItemsTable(_Strict):
         return _as_mapping(self.tags)
 
 
-class TerritoriesTable(_Strict):
+class TerritoriesTable(_CsvOptions):
     """Where the territories (reps) are and which column holds what — or, for districting,
     just how many territories to draw (``count``)."""
 
@@ -98,7 +152,7 @@ class TerritoriesTable(_Strict):
         return self
 
 
-class AccountsTable(_Strict):
+class AccountsTable(_CsvOptions):
     """Districting: named accounts inside the units. Each account goes with its unit's
     territory unless it is locked to another; KPIs count units and accounts together."""
 
@@ -130,7 +184,7 @@ class AccountsTable(_Strict):
         return _as_mapping(self.attributes)
 
 
-class PairTable(_Strict):
+class PairTable(_CsvOptions):
     """Per item-territory values: a distance matrix, territory-specific loads, sparse eligibility.
 
     Listed pairs override the defaults (great-circle km, the item's attribute value); unlisted
@@ -402,6 +456,21 @@ class MapSettings(_Strict):
         "offline), else none.")
 
 
+class CrmColumns(_Strict):
+    """CRM ids for ``territory-opt export`` (nothing here changes a plan): which columns of
+    the items and territories tables hold the ids a CRM import matches on."""
+
+    account_id: str | None = Field(
+        None, description="Column of the items table with the CRM account (company) id, e.g. "
+        "the Salesforce Account Id or the HubSpot Record ID. Default: the item id.")
+    owner_id: str | None = Field(
+        None, description="Column of the territories table with the CRM user id of the rep "
+        "(Salesforce User Id; HubSpot owner email or user id). Default: the territory id.")
+    territory_id: str | None = Field(
+        None, description="Column of the territories table with the Salesforce Territory2 id. "
+        "Default: the territory id.")
+
+
 class ScenarioSpec(_Strict):
     """The whole ``scenario.yaml``."""
 
@@ -428,6 +497,9 @@ class ScenarioSpec(_Strict):
     solver: SolverSettings = Field(default_factory=SolverSettings)
     map: MapSettings | None = Field(
         None, description="Map drawing: an outline layer for countries other than the US.")
+    crm: CrmColumns | None = Field(
+        None, description="CRM ids for `territory-opt export`: the items and territories "
+        "columns holding account, owner (user) and Salesforce territory ids.")
 
     @model_validator(mode="after")
     def _leads_section_only_for_leads(self) -> ScenarioSpec:

@@ -12,26 +12,31 @@ request to the HTTP service — so a table is data, never a pointer to other dat
 - Parquet is read by pyarrow from a file handle opened here; column chunks stored in another
   file are refused;
 - :func:`reading_limits` caps rows and decoded bytes (the service sets it around a request,
-  so a small compressed upload cannot expand without bound).
+  so a small compressed upload cannot expand without bound);
+- a CSV is UTF-8, comma-separated with decimal points unless its :class:`TextFormat` (the
+  table's ``encoding``, ``sep`` and ``decimal`` in the scenario) says otherwise, the way Excel
+  writes them in much of Europe; a file that does not fit says which setting would read it.
 
 Every failure is a :class:`~territory_opt.errors.ScenarioError` naming the file.
 """
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import contextvars
 import csv
 import errno
 import io
 import json
+import re
 import sqlite3
 import stat
 import struct
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -95,11 +100,60 @@ def not_a_file(path: Path) -> str | None:
     return "not a regular file"
 
 
-def read_table(path: Path, yaml_key: str, source: str = "scenario.yaml") -> pd.DataFrame:
+class TextOptions(Protocol):
+    """A table's CSV settings in the scenario (the schema's table sections have them)."""
+
+    @property
+    def encoding(self) -> str | None: ...
+
+    @property
+    def sep(self) -> str | None: ...
+
+    @property
+    def decimal(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class TextFormat:
+    """How a CSV is written, and the YAML section that says so (for hints).
+
+    Parameters
+    ----------
+    encoding
+        A Python codec name; None is UTF-8 (a byte-order mark is skipped either way).
+    sep
+        The separator; None is ``,``, or ``;`` when the header has semicolons and no commas.
+    decimal
+        The decimal mark of numeric cells, ``.`` or ``,``.
+    section
+        The YAML section naming the table (``items``), so a hint can say which key to set.
+    """
+
+    encoding: str | None = None
+    sep: str | None = None
+    decimal: str = "."
+    section: str | None = None
+
+    @classmethod
+    def of(cls, options: TextOptions | None, yaml_key: str) -> TextFormat:
+        """The format a table section (``items`` for ``items.path``) asks for."""
+        section = yaml_key.rsplit(".", 1)[0]
+        if options is None:
+            return cls(section=section)
+        return cls(options.encoding, options.sep, options.decimal, section)
+
+    def key(self, name: str) -> str:
+        """The YAML key of setting ``name`` for this table (``items.encoding``)."""
+        return f"{self.section}.{name}" if self.section else f"the table's {name}"
+
+
+def read_table(path: Path, yaml_key: str, source: str = "scenario.yaml",
+               options: TextOptions | None = None) -> pd.DataFrame:
     """The table at ``path`` (named at ``yaml_key`` of ``source``) as a DataFrame.
 
     Geo tables come with ``geometry_lat``/``geometry_lon`` (a point inside each feature) and
-    the features in :data:`GEOMETRY_COLUMN`, all in WGS84.
+    the features in :data:`GEOMETRY_COLUMN`, all in WGS84. A CSV is read as ``options``
+    (the table section's ``encoding``, ``sep`` and ``decimal``) say.
 
     Raises
     ------
@@ -113,7 +167,9 @@ def read_table(path: Path, yaml_key: str, source: str = "scenario.yaml") -> pd.D
         raise scenario_error(f"{source}, at {yaml_key}", yaml_key.split(".")[-1],
                              f"a '{suffix}' file", f"a table ending in {', '.join(READERS)}")
     try:
-        frame = reader(path)
+        # Only a CSV has settings; it is still the map's entry for '.csv' that reads it.
+        frame = (read_text_table(path, TextFormat.of(options, yaml_key)) if is_csv(path)
+                 else reader(path))
     except ScenarioError:
         raise
     except Exception as exc:  # any reader failure is a malformed input file
@@ -129,27 +185,25 @@ def read_table(path: Path, yaml_key: str, source: str = "scenario.yaml") -> pd.D
     return frame
 
 
-def read_text_table(path: Path) -> pd.DataFrame:
+def read_text_table(path: Path, fmt: TextFormat | None = None) -> pd.DataFrame:
     """A CSV as text columns, the way spreadsheets and CRMs write them.
 
-    Text, so ids keep their leading zeros and bad numbers can be reported as found. ``utf-8-sig``
-    drops the byte-order mark Excel puts before the first header; a header with semicolons and
-    no commas (European Excel) is read with ``;`` as the separator.
+    Text, so ids keep their leading zeros and bad numbers can be reported as found. A UTF-8
+    byte-order mark (Excel's "CSV UTF-8") is dropped; without ``fmt.sep``, a header with
+    semicolons and no commas (European Excel) is read with ``;`` as the separator. Decimal
+    commas (``fmt.decimal``) are read by :func:`numeric_text`, in numeric columns only.
 
     Raises
     ------
     ScenarioError
-        A file that is not UTF-8 (naming the first bad row and the likely encoding), or a
-        header that names a column twice (pandas would rename the second ``potential.1`` and
-        the first would be read silently).
+        Text not in the encoding (naming the first bad row and the setting that would read
+        it), a header that looks split by another separator, or one that names a column twice
+        (pandas would rename the second ``potential.1`` and the first would be read silently).
     """
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise _not_utf8(path, raw, exc) from None
+    fmt = fmt or TextFormat()
+    text = _decode(path, path.read_bytes(), fmt)
     header = text.split("\n", 1)[0]
-    sep = ";" if ";" in header and "," not in header else ","
+    sep = _separator(path, header, fmt)
     names = next(csv.reader([header], delimiter=sep, skipinitialspace=True), [])
     seen: dict[str, int] = {}
     for position, name in enumerate(names, start=1):
@@ -162,7 +216,50 @@ def read_text_table(path: Path) -> pd.DataFrame:
     frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False,
                         skipinitialspace=True, sep=sep)
     _remember_lines(path, text, sep, len(frame))
+    # On the frame, not in a module registry keyed by path: the service reads many uploads.
+    frame.attrs[TEXT_FORMAT] = TextFormat(fmt.encoding, sep, fmt.decimal, fmt.section)
     return frame
+
+
+def _decode(path: Path, raw: bytes, fmt: TextFormat) -> str:
+    """The file's text in ``fmt.encoding`` (UTF-8 by default), without a byte-order mark."""
+    encoding = fmt.encoding or "utf-8"
+    utf8 = codecs.lookup(encoding).name == "utf-8"
+    if not utf8 and raw.startswith(codecs.BOM_UTF8):  # mojibake in the first column name
+        raise scenario_error(f"{path}, line 1", "(encoding)", "a UTF-8 byte-order mark, but "
+                             f"{fmt.key('encoding')} is '{encoding}'",
+                             f"no {fmt.key('encoding')} (the file is UTF-8)")
+    try:
+        text = raw.decode("utf-8-sig" if utf8 else encoding)
+    except UnicodeDecodeError as exc:
+        if fmt.encoding is None:
+            raise _not_utf8(path, raw, exc, fmt) from None
+        raise _not_in_encoding(path, raw, exc, fmt) from None
+    return text.removeprefix("\ufeff")  # e.g. UTF-16 read as 'utf-16-le' keeps its mark
+
+
+def _separator(path: Path, header: str, fmt: TextFormat) -> str:
+    """The separator ``fmt`` gives, or the one the header shows; refuses a header that would
+    be read as one column holding semicolons, or a decimal comma in a comma-separated file."""
+    if fmt.sep is not None:
+        return fmt.sep
+    sep = ";" if ";" in header and "," not in header else ","
+    by_comma = next(csv.reader([header], skipinitialspace=True), [])
+    by_semicolon = next(csv.reader([header], delimiter=";", skipinitialspace=True), [])
+    if sep == "," and any(";" in n for n in by_comma) and len(by_semicolon) > len(by_comma):
+        # A semicolon file whose header also holds a comma (a name like 'Umsatz, EUR'):
+        # read with ',' its rows would split at every decimal comma instead.
+        name = next(n for n in by_comma if ";" in n)
+        raise scenario_error(f"{path}, line 1", "(header)", f"a column '{_short(name, 60)}' "
+                             f"holding semicolons ({len(by_semicolon)} columns if split "
+                             "at ';')", f"a comma-separated header, or set "
+                             f"`{fmt.key('sep')}: ';'` if the file is semicolon-separated "
+                             "(Excel in much of Europe)")
+    if sep == "," and fmt.decimal == ",":
+        raise scenario_error(f"{path}, line 1", "(header)", "a comma-separated header, while "
+                             f"{fmt.key('decimal')} is ','", f"`{fmt.key('sep')}` set to the "
+                             "file's separator (';' for Excel), or decimal points")
+    return sep
 
 
 _FIRST_LINES: dict[Path, np.ndarray] = {}
@@ -185,20 +282,79 @@ def _remember_lines(path: Path, text: str, sep: str, rows: int) -> None:
         _FIRST_LINES[path] = np.asarray(starts, dtype=np.int64)
 
 
-def _not_utf8(path: Path, raw: bytes, exc: UnicodeDecodeError) -> ScenarioError:
-    """Which row holds the first byte that is not UTF-8, and what the file probably is."""
-    line = raw[:exc.start].count(b"\n") + 1
+def _not_utf8(path: Path, raw: bytes, exc: UnicodeDecodeError, fmt: TextFormat
+              ) -> ScenarioError:
+    """Which row holds the first byte that is not UTF-8, what the file probably is, and the
+    ``encoding`` setting that would read it."""
     if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        guess = "UTF-16 (Excel's 'Unicode Text')"
+        guess, codec = "UTF-16 (Excel's 'Unicode Text')", "utf-16"
     else:
         start = raw.rfind(b"\n", 0, exc.start) + 1  # the bad byte's line, around it
         sample = raw[max(start, exc.start - 20):exc.start + 20].split(b"\n")[0]
         text = sample.decode("cp1252", errors="replace").strip()
-        guess = f"Windows-1252 / Latin-1, which reads it as '{text}'"
-    where = f"{path}, line {line}" + (f" (row {line - 1})" if line > 1 else " (the header)")
-    return scenario_error(where, "(encoding)", f"byte 0x{raw[exc.start]:02x}, which is not "
-                          f"UTF-8; the file looks like {guess}",
-                          "UTF-8 text: in Excel, Save As 'CSV UTF-8 (Comma delimited)'")
+        guess, codec = f"Windows-1252 / Latin-1, which reads it as '{text}'", "cp1252"
+    return scenario_error(_line_label(path, raw, exc.start), "(encoding)",
+                          f"byte 0x{raw[exc.start]:02x}, which is not UTF-8; the file looks "
+                          f"like {guess}", "UTF-8 text (in Excel, Save As 'CSV UTF-8 (Comma "
+                          f"delimited)'), or set `{fmt.key('encoding')}: {codec}`"
+                          + (" if the file was saved by Excel on Windows"
+                             if codec == "cp1252" else ""))
+
+
+def _not_in_encoding(path: Path, raw: bytes, exc: UnicodeDecodeError, fmt: TextFormat
+                     ) -> ScenarioError:
+    """The first row with a byte the configured encoding has no character for."""
+    return scenario_error(_line_label(path, raw, exc.start), "(encoding)",
+                          f"byte 0x{raw[exc.start]:02x}, which is not {fmt.encoding} "
+                          f"({exc.reason})", f"text in {fmt.encoding}, as "
+                          f"{fmt.key('encoding')} says, or that setting changed to the "
+                          "encoding the file was saved in (utf-8, cp1252, latin-1 ...)")
+
+
+def _line_label(path: Path, raw: bytes, offset: int) -> str:
+    """'accounts.csv, line 4 (row 3)' for the byte at ``offset``."""
+    line = raw[:offset].count(b"\n") + 1
+    return f"{path}, line {line}" + (f" (row {line - 1})" if line > 1 else " (the header)")
+
+
+TEXT_FORMAT = "territory_opt.text_format"
+"""Key of a CSV frame's ``attrs`` holding the :class:`TextFormat` it was read in (the
+separator found), for :func:`numeric_text` and :func:`number_hint`."""
+_COMMA_NUMBER = re.compile(r"\s*[+-]?(\d+,\d*|,\d+)([eE][+-]?\d+)?\s*")
+_DOTTED_NUMBER = re.compile(r"\s*[+-]?[\d.]*\d[\d.]*(,\d*)?([eE][+-]?\d+)?\s*")
+
+
+def _format_of(frame: pd.DataFrame) -> TextFormat | None:
+    fmt = frame.attrs.get(TEXT_FORMAT)
+    return fmt if isinstance(fmt, TextFormat) else None
+
+
+def numeric_text(frame: pd.DataFrame, cells: pd.Series) -> pd.Series:
+    """``cells`` of a numeric column of ``frame`` ready for :func:`pandas.to_numeric`: with
+    ``decimal: ','`` the comma becomes a point, and a cell holding a point is made unreadable
+    (a thousands separator, '1.234', must not pass as 1.234). Other tables' cells are returned
+    as given."""
+    fmt = _format_of(frame)
+    if fmt is None or fmt.decimal != ",":
+        return cells
+    text = cells.astype(object).where(cells.notna(), "").map(str)
+    dotted = text.str.contains(".", regex=False)
+    return text.where(~dotted, text + "?").str.replace(",", ".", regex=False)
+
+
+def number_hint(frame: pd.DataFrame, found: str) -> str:
+    """A hint for a cell ``found`` of ``frame`` that is not a number, when the table's decimal
+    setting explains it ('' otherwise): '12,5' in a semicolon file read with decimal points,
+    or '12.5' in one read with decimal commas."""
+    fmt = _format_of(frame)
+    if fmt is None:
+        return ""
+    if fmt.decimal == "." and fmt.sep != "," and _COMMA_NUMBER.fullmatch(found):
+        return f" (a decimal comma: set `{fmt.key('decimal')}: ','`)"
+    if fmt.decimal == "," and "." in found and _DOTTED_NUMBER.fullmatch(found):
+        return (f" written with a decimal comma and no '.', as `{fmt.key('decimal')}: ','` "
+                "says (no thousands separators)")
+    return ""
 
 
 # --- Parquet and GeoParquet ------------------------------------------------------------------
