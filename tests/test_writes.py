@@ -21,10 +21,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from conftest import TinyScenario, run_cli
-from territory_opt import Plan, load_scenario
+from territory_opt import Plan, load_scenario, solve
 from territory_opt.atomic import _owner_tag, write_file, write_folder
 from territory_opt.backends.contract import Status
 from territory_opt.present.report import write_report
@@ -274,3 +276,17 @@ def test_tampered_objective_is_named(tiny: TinyScenario) -> None:
     meta["objective"] = now * (1 + 1e-9)  # within the tolerance
     meta_path.write_text(json.dumps(meta))
     assert Plan.read(plan_dir).disagreements == ()
+
+
+def test_territories_csv_keeps_every_digit(tmp_path: Path) -> None:
+    """A spreadsheet reads the figures as computed: no 1.05146e+07 for 10,514,604."""
+    scenario = load_scenario(Path(__file__).resolve().parents[1] / "scenarios" / "small"
+                             / "scenario.yaml")
+    plan = solve(scenario, time_limit=2)
+    plan.write(tmp_path / "plan")
+    text = (tmp_path / "plan" / "territories.csv").read_text(encoding="utf-8")
+    assert "e+0" not in text
+    written = pd.read_csv(tmp_path / "plan" / "territories.csv")
+    expected = plan.evaluation.territories
+    assert np.allclose(written["potential_target"], expected["potential_target"], rtol=1e-14,
+                       atol=0)

@@ -202,8 +202,10 @@ class Plan:
 
         def fill(folder: Path) -> None:
             self.assignment_frame().to_csv(folder / ASSIGNMENT_FILE, index=False)
+            # 15 significant digits: every figure as computed, without binary noise
+            # (450.40000000000003); "%.6g" wrote 10,514,604 as 1.05146e+07.
             self.evaluation.territories.to_csv(folder / TERRITORIES_FILE, index=False,
-                                               float_format="%.6g")
+                                               float_format="%.15g")
             accounts = self.accounts_frame()
             if accounts is not None:
                 accounts.to_csv(folder / ACCOUNTS_FILE, index=False)
