@@ -158,3 +158,13 @@ def test_tab_separated_latin1_territories(tiny: TinyScenario) -> None:
         excel_csv(tiny.reps, sep="\t", decimal=".", encoding="latin-1"))
     scenario = load_scenario(tiny.yaml_path)
     assert list(scenario.territory_names) == ["Jürgen", "Zoë", "Ågot"]
+
+
+def test_a_declared_separator_that_splits_nothing_is_named(tiny: TinyScenario) -> None:
+    """``sep: ';'`` on a comma-separated file: one error naming the header and the setting,
+    not a "no column" problem for every column the scenario names."""
+    tiny.spec["items"]["sep"] = ";"
+    text = problem_text(tiny.write())
+    assert_mentions(text, "accounts.csv, line 1", "one column", "items.sep says",
+                    "`items.sep: ','`")
+    assert "found no column" not in text

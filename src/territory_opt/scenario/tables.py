@@ -242,6 +242,15 @@ def _separator(path: Path, header: str, fmt: TextFormat) -> str:
     """The separator ``fmt`` gives, or the one the header shows; refuses a header that would
     be read as one column holding semicolons, or a decimal comma in a comma-separated file."""
     if fmt.sep is not None:
+        names = next(csv.reader([header], delimiter=fmt.sep), [])
+        if len(names) == 1 and "," in header and fmt.sep != ",":
+            # The declared separator splits nothing, commas would: a comma-separated file.
+            shown = "tab" if fmt.sep == "\t" else repr(fmt.sep)
+            raise scenario_error(f"{path}, line 1", "(header)",
+                                 f"one column '{_short(header)}' (split at {shown}, as "
+                                 f"{fmt.key('sep')} says)",
+                                 f"a header split by {shown}, or `{fmt.key('sep')}: ','` (or "
+                                 "no sep) if the file is comma-separated")
         return fmt.sep
     sep = ";" if ";" in header and "," not in header else ","
     by_comma = next(csv.reader([header], skipinitialspace=True), [])
