@@ -32,30 +32,37 @@ VIOLATIONS_SHOWN = 10
 
 
 def _side_by_side(table: Table, keys: list[str], columns: list[dict[str, float]],
-                  extra: dict[str, float] | None = None, skip_missing: bool = False) -> None:
-    """Rows of ``keys`` by label, one cell per column, the best per row in bold."""
+                  extra: dict[str, float] | None = None, skip_missing: bool = False,
+                  eligible: list[bool] | None = None) -> None:
+    """Rows of ``keys`` by label, one cell per column, the best per row in bold — among the
+    ``eligible`` columns only (a plan that breaks a hard rule is never "best")."""
+    allowed = eligible if eligible is not None and any(eligible) else [True] * len(columns)
     for key in keys:
         m = metric(key)
         values = [metrics.get(key, float("nan")) for metrics in columns]
         if skip_missing and all(isinstance(v, float) and math.isnan(v) for v in values):
             continue
         digits = m.digits_for(values)
-        top = best(values, m.lower_is_better)
-        cells = [f"[bold]{fmt(v, digits)}[/]" if len(columns) > 1 and v == top
-                 else fmt(v, digits) for v in values]
+        top = best([v for v, ok in zip(values, allowed, strict=True) if ok], m.lower_is_better)
+        cells = [f"[bold]{fmt(v, digits)}[/]" if len(columns) > 1 and ok and v == top
+                 else fmt(v, digits) for v, ok in zip(values, allowed, strict=True)]
         if extra is not None:
             cells.append(fmt(extra[key], digits) if key in extra else "")
         table.add_row(escape(m.label), *cells)
 
 
 def metric_table(scenario: Scenario, columns: dict[str, Evaluation]) -> Table:
-    """The family's KPIs of several evaluations side by side, the best per row in bold."""
-    table = Table(title="plan KPIs (best per row in bold)", title_justify="left")
+    """The family's KPIs of several evaluations side by side, the best per row in bold among
+    the plans that keep every hard rule (an infeasible one is marked in its header)."""
+    table = Table(title="plan KPIs (best per row in bold, among plans that keep every hard "
+                  "rule)", title_justify="left")
     table.add_column("KPI")
-    for name in columns:
-        table.add_column(escape(name), justify="right")
+    for name, evaluation in columns.items():
+        mark = "" if evaluation.feasible else " (breaks a hard rule)"
+        table.add_column(escape(name + mark), justify="right")
     _side_by_side(table, family_of(scenario).views.metric_keys(scenario),
-                  [e.metrics for e in columns.values()])
+                  [e.metrics for e in columns.values()],
+                  eligible=[e.feasible for e in columns.values()])
     return table
 
 
