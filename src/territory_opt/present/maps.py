@@ -372,10 +372,10 @@ def _figure(scenario: Scenario, layout: _Layout) -> Figure:
         _draw_states(ax, scenario, extent)
     _draw_polygons(ax, layout)
     _draw_points(ax, scenario, layout)
-    _draw_long_assignments(ax, scenario, layout)
+    far = _draw_long_assignments(ax, scenario, layout)
     _draw_homes(ax, scenario, layout)
     _draw_markers(ax, markers, layout)
-    _draw_legend(ax, scenario, layout, markers)
+    _draw_legend(ax, scenario, layout, markers, far)
     _draw_labels(ax, canvas, scenario, layout)
     if extent is None:
         ax.text(0.5, 0.5, "no item has coordinates", ha="center", transform=ax.transAxes)
@@ -561,18 +561,20 @@ def _long_assignments(scenario: Scenario, layout: _Layout) -> tuple[np.ndarray, 
     return far, layout.labels[far]
 
 
-def _draw_long_assignments(ax: Axes, scenario: Scenario, layout: _Layout) -> None:
+def _draw_long_assignments(ax: Axes, scenario: Scenario, layout: _Layout) -> bool:
     """A thin line from each far-flung item to its territory's home, in the territory's
-    colour: an item far from its rep would otherwise look like it belongs to its neighbours."""
+    colour: an item far from its rep would otherwise look like it belongs to its neighbours.
+    Whether any was drawn (the legend then explains them)."""
     rows, territories = _long_assignments(scenario, layout)
     if not len(rows):
-        return
+        return False
     x, y = _mercator(scenario.lon[rows], scenario.lat[rows])
     hx, hy = _mercator(scenario.home_lon[territories], scenario.home_lat[territories])
     segments = np.stack([np.column_stack([x, y]), np.column_stack([hx, hy])], axis=1)
     colours = [layout.colours[k] for k in territories.tolist()]
     ax.add_collection(LineCollection(list(segments), colors=colours, linewidths=0.6, alpha=0.8,
                                      zorder=2.5, gid="long-assignments"), autolim=False)
+    return True
 
 
 def _draw_homes(ax: Axes, scenario: Scenario, layout: _Layout) -> None:
@@ -679,7 +681,7 @@ def _overlaps(boxes: np.ndarray, box: np.ndarray) -> bool:
 
 
 def _draw_legend(ax: Axes, scenario: Scenario, layout: _Layout,
-                 markers: Markers | None) -> None:
+                 markers: Markers | None, far: bool) -> None:
     """Territory names and symbols: one column beside the map up to :data:`LEGEND_MAX`
     territories, columns beneath it up to :data:`COMPACT_LEGEND_MAX`, past that only the
     symbols (the names are on the map)."""
@@ -701,7 +703,7 @@ def _draw_legend(ax: Axes, scenario: Scenario, layout: _Layout,
             handles.append(Line2D([], [], marker="s", linestyle="", markersize=5,
                                   color="white", markeredgecolor="black",
                                   label=f"locked {one.split()[-1]}"))
-    if len(_long_assignments(scenario, layout)[0]):
+    if far:  # the far-assignment lines are on the map
         handles.append(Line2D([], [], color="#444444", linewidth=0.8,
                               label=f"assigned > {LONG_ASSIGNMENT_KM:,.0f} km from home"))
     if not handles:

@@ -57,11 +57,16 @@ def us_states(simplified: bool = True) -> gpd.GeoDataFrame:
     # to well under the simplification tolerance.
     geometry = raw.geometry.to_numpy()
     if simplified:
-        geometry = shapely.set_precision(
-            shapely.simplify(geometry, SIMPLIFY_DEG, preserve_topology=True), PRECISION_DEG)
+        geometry = _simplified(geometry)
     return gpd.GeoDataFrame({"name": raw["STATE_NAME"].astype(str).to_numpy(),
                              "abbr": raw["STATE_ABBR"].astype(str).to_numpy()},
                             geometry=geometry, crs="EPSG:4326")
+
+
+def _simplified(geometry: np.ndarray) -> np.ndarray:
+    """Outlines simplified to :data:`SIMPLIFY_DEG` and rounded to :data:`PRECISION_DEG`."""
+    return np.asarray(shapely.set_precision(
+        shapely.simplify(geometry, SIMPLIFY_DEG, preserve_topology=True), PRECISION_DEG))
 
 
 @cache
@@ -86,10 +91,7 @@ def scenario_outline(scenario: Scenario, simplified: bool = True) -> gpd.GeoData
         same tolerance) or the full detail (for pictures).
     """
     if scenario.outline is not None:
-        geometry = scenario.outline
-        if simplified:
-            geometry = shapely.set_precision(
-                shapely.simplify(geometry, SIMPLIFY_DEG, preserve_topology=True), PRECISION_DEG)
+        geometry = _simplified(scenario.outline) if simplified else scenario.outline
         return gpd.GeoDataFrame({"name": [""] * len(geometry)}, geometry=list(geometry),
                                 crs="EPSG:4326")
     lat, lon = scenario.lat[scenario.located], scenario.lon[scenario.located]
