@@ -27,3 +27,5 @@ def test_ci_runs_both_readme_commands_verbatim() -> None:
     lines = (ROOT / ".ci" / "run").read_text().splitlines()
     for command in readme_commands():
         assert command in lines, command
+    # The everyday run leaves the slow tests out (pyproject's addopts); CI runs them after it.
+    assert lines.index("python -m pytest -m slow") > lines.index(readme_commands()[1])

@@ -150,9 +150,10 @@ def test_the_command_ends_within_its_limit_plus_load_and_write(tmp_path: Path) -
     assert wall <= reported + 0.05, f"{wall:.2f} s against {reported:.2f} s reported"
 
 
-WORK = {"highs": 1, "heuristic": 10}
+WORK = {"highs": 1, "heuristic": 3}
 """Work limits of a few seconds here whose demo plans are within 1% of the best possible
-(so of any longer solve's): HiGHS's root node alone, and ten restricted or neighbourhood MIPs."""
+(so of any longer solve's): HiGHS's root node alone, and three restricted or neighbourhood MIPs
+(gap 0.58% here)."""
 
 
 @pytest.mark.slow
