@@ -143,7 +143,8 @@ SMALL = ROOT / "scenarios" / "small" / "scenario.yaml"
 REGIONS_HONOURS = {"backend", "time_limit", "gap", "seed", "threads", "candidates",
                    "warm_start", "verbose", "scheduler", "workers"}
 """Solve options ``solve --regions`` honours (each seen in plan.json's options or the log)."""
-REGIONS_REFUSES = {"work_limit"}  # and --warm-start current / PLAN_DIR
+REGIONS_REFUSES = {"work_limit", "review_file", "review_plan"}  # and --warm-start current /
+# PLAN_DIR (--review and its --plan: tests/test_review.py)
 NOT_SOLVE_OPTIONS = {"scenario", "out_dir", "regions", "draw_map", "as_json"}
 
 

@@ -14,6 +14,7 @@ siblings whose owner is gone.
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import os
 import re
@@ -73,16 +74,31 @@ def write_file(target: Path, data: bytes) -> Path:
 
     Signals wait and orphans are removed as in :func:`write_folder`.
     """
+
+    def fill(tmp: Path) -> None:
+        with open(tmp, "xb") as f:  # "x": never clobber; the umask decides permissions
+            f.write(data)
+
+    return write_file_with(target, fill)
+
+
+def write_file_with(target: Path, fill: Callable[[Path], None]) -> Path:
+    """:func:`write_file` for a writer that needs a path (a GeoPackage through GDAL): ``fill``
+    writes the hidden sibling it is given (which ends in ``target``'s suffix, for writers that
+    go by it), then that is renamed into place. Anything ``fill`` leaves beside it under the
+    sibling's name (a database's journal) is removed."""
     _remove_orphans(target.parent)
     with _signals_deferred():
-        tmp = target.with_name(f"{_temp_prefix(target)}{secrets.token_hex(4)}")
+        tmp = target.with_name(f"{_temp_prefix(target)}{secrets.token_hex(4)}{target.suffix}")
         try:
-            with open(tmp, "xb") as f:  # "x": never clobber; the umask decides permissions
-                f.write(data)
+            fill(tmp)
             os.replace(tmp, target)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
+        finally:
+            for left in target.parent.glob(f"{glob.escape(tmp.name)}?*"):
+                left.unlink(missing_ok=True)
     return target
 
 

@@ -7,14 +7,16 @@ found within the time limit, 1 an unexpected internal error.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import sys
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, NoReturn, cast
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 import click
 import numpy as np
@@ -37,13 +39,13 @@ from territory_opt.plan import Plan, read_assignment
 from territory_opt.present.export import FORMATS as EXPORT_FORMATS
 from territory_opt.present.export import CsvStyle, export_plan
 from territory_opt.present.jsonable import clean, evaluation_json
+from territory_opt.present.progress import progress_display
 from territory_opt.present.terminal import (
     backends_table,
     headcount_table,
     metric_table,
     moves_table,
     plan_summary,
-    progress_line,
     replay_table,
     territory_table,
     tradeoff_table,
@@ -54,6 +56,9 @@ from territory_opt.scenario.model import Scenario
 from territory_opt.solve import WarmStart, solve
 from territory_opt.text import fmt as _fmt
 from territory_opt.version import __version__
+
+if TYPE_CHECKING:
+    from territory_opt.studies.review import ReviewRound
 
 EXIT_BAD_INPUT = 2
 EXIT_NO_PLAN = 3
@@ -174,6 +179,12 @@ def validate(scenario: Path, as_json: bool) -> None:
               help="With --regions: processes of the local Dask cluster [default: 2].")
 @click.option("--map", "draw_map", is_flag=True,
               help="Also draw the plan: map.png and map.html in the plan directory.")
+@click.option("--review", "review_file", type=click.Path(path_type=Path),
+              help="A review.csv with decisions (territory-opt review): solve again with the "
+                   "rejected moves locked back to the current rep and the others kept, with "
+                   "the reviewed plan's settings unless given; writes review-outcome.json.")
+@click.option("--plan", "review_plan", type=click.Path(path_type=Path),
+              help="With --review: the reviewed plan [default: the review file's folder].")
 @json_option
 def solve_command(
     scenario: Path,
@@ -192,6 +203,8 @@ def solve_command(
     workers: int | None,
     as_json: bool,
     draw_map: bool,
+    review_file: Path | None = None,
+    review_plan: Path | None = None,
 ) -> None:
     """Solve a scenario and write a plan directory.
 
@@ -210,8 +223,13 @@ def solve_command(
         load_seconds = process_age() or loading.seconds()
         target = out_dir or _default_out(s)
         _check_new_output(target)
-        progress = None if as_json else _progress_printer()
-        start = _warm_start(s, warm_start)
+        chosen: dict[str, Any] = {"backend": backend, "time_limit": time_limit, "gap": gap,
+                                  "seed": seed, "threads": threads, "work_limit": work_limit}
+        review_round = _review_round(s, review_file, review_plan, regions)
+        if review_round is not None:  # its locks, the reviewed plan's settings and start
+            s, chosen = review_round.scenario, review_round.settings(**chosen)
+        start = (review_round.warm_start if review_round is not None
+                 and warm_start == "construct" else _warm_start(s, warm_start))
         solving = Stopwatch()
         if regions is not None:
             plan = _solve_in_regions(s, regions, backend=backend, time_limit=time_limit,
@@ -220,12 +238,14 @@ def solve_command(
                                      verbose=verbose, workers=workers, scheduler=scheduler,
                                      quiet=as_json)
         else:
-            plan = solve(s, backend=backend, time_limit=time_limit, gap=gap, seed=seed,
-                         threads=threads, warm_start=start, candidates=candidates,
-                         work_limit=work_limit, progress=progress, verbose=verbose)
+            # A live display on a terminal (not beside the solver's own log), lines in a log;
+            # it is gone, whatever happens, before the plan or an error prints.
+            with _progress_shown(as_json, live=err.is_terminal and not verbose) as progress:
+                plan = solve(s, **chosen, warm_start=start, candidates=candidates,
+                             progress=progress, verbose=verbose)
+        outcome = review_round.finish(plan) if review_round is not None else None
+        plan = outcome.plan if outcome is not None else plan
         solve_seconds = solving.seconds()
-        if progress is not None:
-            err.print()
         writing = Stopwatch()
         try:
             plan, written = plan.timed(load_seconds=load_seconds).written(target)
@@ -236,11 +256,19 @@ def solve_command(
             sys.exit(130)
         write_seconds = writing.seconds()
         maps = _write_maps(plan, written) if draw_map else []
+        if outcome is not None:
+            outcome = outcome.with_plan(plan)
+            outcome.write(written)
         if as_json:
-            extra = {"plan_dir": str(written)} | ({"maps": [str(p) for p in maps]} if maps else {})
+            extra: dict[str, Any] = {"plan_dir": str(written)} | (
+                {"maps": [str(p) for p in maps]} if maps else {})
+            if outcome is not None:
+                extra["review"] = outcome.as_dict()
             click.echo(json.dumps(plan.summary() | extra, indent=2))
         else:
             _print_plan(plan, written)
+            for line in outcome.lines() if outcome is not None else ():
+                out.print(escape(line))
             out.print(f"started and loaded in {load_seconds:.1f} s, solved in "
                       f"{solve_seconds:.1f} s, written in {write_seconds:.1f} s")
             for path in maps:
@@ -351,7 +379,7 @@ def compare_command(plan_dirs: Sequence[Path], current: bool, shown_moves: int,
                       f"moved; {forced:,} cost objective and were forced by a rule, the rest "
                       "improved it")
             if shown_moves and len(moves):
-                out.print(moves_table(moves.head(shown_moves)))
+                out.print(moves_table(moves.head(shown_moves), s))
         if out_file is not None:
             out.print(f"moves written to [bold]{escape(str(out_file))}[/]")
 
@@ -362,7 +390,7 @@ def compare_command(plan_dirs: Sequence[Path], current: bool, shown_moves: int,
 @scenario_argument
 @click.option("--rule", "setting", required=True,
               help="YAML path of the setting to sweep: rules.disruption.max_share, "
-                   "rules.balance.ATTRIBUTE.tolerance, rules.max_distance_km, "
+                   "rules.balance.ATTRIBUTE.tolerance, rules.max_distance, "
                    "objective.NAME.weight, ...")
 @click.option("--values", "values_text", required=True,
               help="Comma-separated values, at least two, e.g. 0.1,0.2,0.3,0.5,1 (a hard limit "
@@ -609,6 +637,54 @@ def _write_routes(s: Scenario, assignments: dict[str, np.ndarray], path: Path) -
     partial.replace(path)
 
 
+@main.command(name="pairs-from-matrix")
+@click.argument("matrix", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--scenario", "scenario", required=True,
+              type=click.Path(path_type=Path, exists=False, dir_okay=True),
+              help="The scenario whose items (sources) and territories (destinations) the "
+              "matrix is for, in table order.")
+@click.option("--out", "out_file", required=True, type=click.Path(path_type=Path),
+              help="The pair table CSV to write (new file).")
+@click.option("--measure", type=click.Choice(["duration", "distance"]), default="duration",
+              show_default=True, help="duration: drive minutes; distance: road km.")
+@click.option("--sources", "sources_csv", type=click.Path(path_type=Path, dir_okay=False),
+              help="CSV whose first column lists the item id of each matrix row "
+              "[default: every item, in the items table's order].")
+@click.option("--destinations", "destinations_csv",
+              type=click.Path(path_type=Path, dir_okay=False),
+              help="CSV whose first column lists the territory id of each matrix column "
+              "[default: every territory, in the territories table's order].")
+def pairs_from_matrix_command(matrix: Path, scenario: Path, out_file: Path, measure: str,
+                              sources_csv: Path | None, destinations_csv: Path | None) -> None:
+    """Turn an OSRM /table or Valhalla sources_to_targets response (JSON) into a pair table:
+    item, territory, minutes (or km)."""
+
+    def run() -> None:
+        from territory_opt.scenario import route_matrix as rm
+
+        kind: rm.Measure = "duration" if measure == "duration" else "distance"
+        _check_new_output(out_file)
+        items, territories = rm.scenario_ids(scenario)
+        sources = rm.read_id_list(sources_csv, items, "items") if sources_csv else items
+        destinations = (rm.read_id_list(destinations_csv, territories, "territories")
+                        if destinations_csv else territories)
+        data = rm.read_matrix(matrix)
+        frame, engine, unreachable = rm.pairs_from_matrix(data, sources, destinations, kind,
+                                                          str(matrix))
+        out_file.parent.mkdir(parents=True, exist_ok=True)
+        partial = out_file.with_name(f".{out_file.name}.partial")
+        frame.to_csv(partial, index=False)
+        partial.replace(out_file)
+        missing = len(items) * len(territories) - len(frame)
+        out.print(f"{engine} matrix: {len(frame):,} pairs written to "
+                  f"[bold]{escape(str(out_file))}[/] ({rm.MEASURE_COLUMN[kind]}); "
+                  f"{unreachable:,} unreachable left out")
+        out.print("add to the scenario (path relative to its YAML):")
+        out.print(escape(rm.pairs_yaml(out_file, kind, missing)))
+
+    _guarded(run)
+
+
 @main.command(name="map")
 @click.argument("plan_dir", type=click.Path(path_type=Path))
 def map_command(plan_dir: Path) -> None:
@@ -693,8 +769,10 @@ def report_command(plan_dir: Path) -> None:
 @click.argument("plan_dir", type=click.Path(path_type=Path))
 @click.option("--format", "fmt", required=True, type=click.Choice(EXPORT_FORMATS),
               help="salesforce-owner (Id,OwnerId), salesforce-territory (ObjectId,"
-                   "Territory2Id,AssociationCause), hubspot (Record ID,Company owner) or csv "
-                   "(item,territory,moved,locked).")
+                   "Territory2Id,AssociationCause), hubspot (Record ID,Company owner), csv "
+                   "(item,territory,moved,locked), geopackage (.gpkg, layers assignment and "
+                   "territories) or geoparquet (.parquet, and NAME-territories.parquet "
+                   "beside it).")
 @click.option("--moves-only", is_flag=True, help="Only the items the plan moves.")
 @click.option("--excel", is_flag=True,
               help="For Excel: UTF-8 with a byte-order mark (accents read right).")
@@ -703,10 +781,12 @@ def report_command(plan_dir: Path) -> None:
 @click.option("--decimal", default=".", show_default=True, type=click.Choice([".", ","]),
               help="Decimal mark of numbers; ',' (with --sep ';') for European Excel.")
 @click.option("--out", "out_file", type=click.Path(path_type=Path),
-              help="Output file [default: PLAN_DIR/export-FORMAT[-moves].csv].")
+              help="Output file [default: PLAN_DIR/export-FORMAT[-moves].csv, .gpkg for "
+                   "geopackage, .parquet for geoparquet].")
 def export_command(plan_dir: Path, fmt: str, moves_only: bool, excel: bool, sep: str,
                    decimal: str, out_file: Path | None) -> None:
-    """Write a plan as a CRM import file (Salesforce, HubSpot) or a plain CSV."""
+    """Write a plan as a CRM import file (Salesforce, HubSpot), a plain CSV, or a GIS file
+    (GeoPackage, GeoParquet)."""
 
     def run() -> None:
         style = CsvStyle(sep=sep, decimal=decimal, excel=excel)  # refuses sep == decimal
@@ -718,9 +798,42 @@ def export_command(plan_dir: Path, fmt: str, moves_only: bool, excel: bool, sep:
                            out=out_file)
         rows = f"{done.rows:,} row{'' if done.rows == 1 else 's'}"
         out.print(f"{rows} ({fmt}) written to [bold]{escape(str(done.path))}[/]")
+        for also in done.also:
+            out.print(f"territories written to [bold]{escape(str(also))}[/]")
         if done.unassigned:
             err.print(f"[yellow]warning:[/] {done.unassigned:,} unassigned "
                       f"item{'' if done.unassigned == 1 else 's'} skipped")
+
+    _guarded(run)
+
+
+@main.command(name="review")
+@click.argument("plan_dir", type=click.Path(path_type=Path))
+@click.option("--out", "out_file", type=click.Path(path_type=Path),
+              help="Output file [default: PLAN_DIR/review.csv].")
+@click.option("--force", is_flag=True,
+              help="Overwrite a review file whose decisions were filled in.")
+@click.option("--sep", default=",", show_default=True, type=click.Choice([",", ";"]),
+              help="Column separator; ';' for European Excel.")
+@click.option("--decimal", default=".", show_default=True, type=click.Choice([".", ","]),
+              help="Decimal mark of numbers; ',' (with --sep ';') for European Excel.")
+def review_command(plan_dir: Path, out_file: Path | None, force: bool, sep: str,
+                   decimal: str) -> None:
+    """Write review.csv: one row per moved account, with the reps it leaves and joins, why it
+    moved, its effect on balance and travel, and an empty decision column (accept, reject;
+    empty means accept) for `territory-opt solve SCENARIO --review review.csv`."""
+
+    def run() -> None:
+        from territory_opt.studies.review import write_review
+
+        style = CsvStyle(sep=sep, decimal=decimal, excel=True)  # refuses sep == decimal
+        plan = _read_plan(plan_dir)
+        if plan.scenario_changed:
+            err.print("[yellow]warning:[/] the scenario's files changed since this plan was "
+                      "made; the review shows the plan on the scenario as it is now")
+        path, rows = write_review(plan, plan_dir, out=out_file, force=force, style=style)
+        out.print(f"{rows:,} move{'' if rows == 1 else 's'} to review written to "
+                  f"[bold]{escape(str(path))}[/]")
 
     _guarded(run)
 
@@ -834,6 +947,22 @@ def _solve_in_regions(s: Scenario, regions: str, *, backend: str | None,
     return plan
 
 
+def _review_round(s: Scenario, review_file: Path | None, review_plan: Path | None,
+                  regions: str | None) -> ReviewRound | None:
+    """``solve --review``: the reviewed plan and its decisions (None without --review)."""
+    if review_file is None:
+        if review_plan is not None:
+            raise TerritoryOptError("--plan names the plan a --review file reviews; give "
+                                    "--review too, or leave it out")
+        return None
+    if regions is not None:
+        raise TerritoryOptError("--review is not supported with --regions: a review "
+                                "re-solves the whole plan; leave out --regions")
+    from territory_opt.studies.review import read_review_round
+
+    return read_review_round(s, review_file, review_plan)
+
+
 def _warm_start(s: Scenario, value: str) -> WarmStart:
     """``--warm-start``: a keyword, or a plan directory / assignment CSV of this scenario."""
     if value in ("construct", "current", "none"):
@@ -875,21 +1004,13 @@ def _default_out(s: Scenario, kind: str = "") -> Path:
     return target
 
 
-def _progress_printer() -> Callable[[Progress], None]:
-    tty = err.is_terminal
-    last = [-math.inf, math.inf]  # time and objective of the last line printed
-
-    def show(p: Progress) -> None:
-        # A terminal line is rewritten in place; in a log, print improvements and every 10 s.
-        if not tty and p.objective >= last[1] and p.seconds - last[0] < 10:
-            return
-        if not math.isfinite(p.objective) and p.seconds < 2:
-            return  # quick solves (and infeasible ones) finish without a "no plan yet" line
-        last[:] = [p.seconds, p.objective]
-        line = progress_line(p)
-        err.print(("\r" + line.ljust(78)) if tty else line, end="" if tty else "\n")
-
-    return show
+def _progress_shown(as_json: bool, *, live: bool
+                    ) -> AbstractContextManager[Callable[[Progress], None] | None]:
+    """The progress callback of a solve while it runs: none with ``--json``; else a live
+    display on a terminal, plain lines in a log (:func:`progress_display`)."""
+    if as_json:
+        return contextlib.nullcontext(None)
+    return progress_display(err, live=live)
 
 
 def _print_plan(plan: Plan, written: Path) -> None:

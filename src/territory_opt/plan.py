@@ -26,7 +26,7 @@ import math
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -43,6 +43,9 @@ from territory_opt.scenario.model import NO_TERRITORY, Scenario
 from territory_opt.scenario.tables import read_text_table
 from territory_opt.text import fmt
 from territory_opt.version import __version__
+
+if TYPE_CHECKING:
+    import geopandas as gpd
 
 OBJECTIVE_TOLERANCE = 1e-6
 """Relative and absolute tolerance between ``plan.json``'s objective and the recomputed one."""
@@ -280,10 +283,75 @@ class Plan:
         so editing it leaves the plan's evaluation alone."""
         return self.evaluation.territories.copy()
 
+    def to_geodataframe(self) -> gpd.GeoDataFrame:
+        """The assignment as a GeoDataFrame (EPSG:4326), one row per item in scenario order:
+        ``item``, ``territory``, ``territory_name`` ('' where unassigned), ``moved``,
+        ``locked`` (as :meth:`assignment_frame`) and ``geometry``: the item's feature when the
+        items came from a geo table or GeoDataFrame (polygons, reprojected to WGS84), else
+        ``Point(lon, lat)``, None for an item without coordinates.
+
+        Only the plan's map-shaped outputs are GeoDataFrames (this and
+        :meth:`territories_geodataframe`); :class:`Evaluation` frames stay plain pandas, so
+        KPIs need no geopandas and keep one type whatever the scenario's tables were.
+        """
+        import geopandas as gpd
+
+        s = self.scenario
+        frame = self.assignment_frame()
+        names = np.where(self.assignment >= 0,
+                         s.territory_names[np.maximum(self.assignment, 0)], "")
+        frame.insert(2, "territory_name", np.asarray(names, dtype=object))
+        return gpd.GeoDataFrame(frame, geometry=item_geometries(s), crs="EPSG:4326")
+
+    def territories_geodataframe(self) -> gpd.GeoDataFrame:
+        """The per-territory KPIs (:meth:`territories_frame`) as a GeoDataFrame (EPSG:4326):
+        ``geometry`` is the union (dissolve) of the territory's items' polygons when the items
+        are polygons (districting units, a polygon layer), else the territory's home point
+        (None without a home, or a polygon territory without items)."""
+        import geopandas as gpd
+
+        frame = self.territories_frame()
+        return gpd.GeoDataFrame(frame, geometry=territory_geometries(self.scenario,
+                                                                     self.assignment),
+                                crs="EPSG:4326")
+
     def _repr_html_(self) -> str:
         """Jupyter: scenario, status, backend, objective, bound, gap and seed, then the
         evaluation (KPIs, territories, violations)."""
         return to_html(self)  # the renderer is registered from above (present.notebook)
+
+
+def item_geometries(scenario: Scenario) -> np.ndarray:
+    """Per item, a shapely geometry (WGS84): its feature from a geo table, else its point;
+    None for an item without coordinates."""
+    import shapely
+
+    if scenario.geometry is not None:
+        return np.asarray(scenario.geometry, dtype=object)
+    points = shapely.points(scenario.lon, scenario.lat)
+    points[~scenario.located] = None
+    return np.asarray(points, dtype=object)
+
+
+def territory_geometries(scenario: Scenario, assignment: np.ndarray) -> np.ndarray:
+    """Per territory: the union of its items' polygons when the items are polygons, else
+    its home point (None without one)."""
+    import shapely
+
+    out = np.full(scenario.n_territories, None, dtype=object)
+    geometry = scenario.geometry
+    polygons = geometry is not None and bool(len(geometry)) and bool(
+        np.isin(shapely.get_type_id(geometry), (3, 6)).all())  # Polygon, MultiPolygon
+    if polygons:
+        assert geometry is not None
+        for k in range(scenario.n_territories):
+            members = geometry[assignment == k]
+            if len(members):
+                out[k] = shapely.union_all(members)
+        return out
+    home = scenario.has_home
+    out[home] = shapely.points(scenario.home_lon[home], scenario.home_lat[home])
+    return out
 
 
 def _disagreements(scenario: Scenario, assignment: np.ndarray, evaluation: Evaluation,

@@ -71,10 +71,18 @@ class _Search:
     objective: float
     mip_bound: float
     steps: dict[str, int] = dataclasses.field(default_factory=dict)
+    phase: str = ""  # the phase the user was last told of
 
     @property
     def bound(self) -> float:
         return max(self.relaxation.bound, self.mip_bound)
+
+    def starting(self, phase: str, deadline: Deadline) -> None:
+        """Tell the user a new phase starts (a long one would otherwise pass silently)."""
+        if self.options.progress is not None and phase != self.phase:
+            self.phase = phase
+            self.options.progress(Progress(self.objective, self.bound, deadline.elapsed(),
+                                           phase=phase))
 
     def done(self, deadline: Deadline) -> bool:
         return deadline.over(0.1) or relative_gap(self.objective, self.bound) <= self.options.gap
@@ -96,11 +104,14 @@ class _Search:
         self.x, self.objective = x, objective
         self.steps[step] = self.steps.get(step, 0) + 1
         if self.options.progress is not None:
-            self.options.progress(Progress(objective, self.bound, deadline.elapsed()))
+            self.phase = "neighbourhood MIPs" if step.startswith("pieces") else step
+            self.options.progress(Progress(objective, self.bound, deadline.elapsed(),
+                                           phase=self.phase))
         return True
 
     def pieces(self, size: int, shuffle: int, seed: int, deadline: Deadline) -> bool:
         """One pass of pieces of ``size`` territories; whether it improved the plan."""
+        self.starting("neighbourhood MIPs", deadline)
         found = improve_by_neighbourhoods(
             self.model, self.x, self.bound,
             dataclasses.replace(self.options, seed=seed, progress=None), deadline,
@@ -110,6 +121,7 @@ class _Search:
     def whole(self, deadline: Deadline) -> bool:
         """HiGHS over every pair from the incumbent (small complete models; its bound holds
         for the whole model); whether it improved the plan."""
+        self.starting("HiGHS on every pair", deadline)
         result = restricted_mip(self.model, np.ones(len(self.model.pair_item), dtype=bool),
                                 dataclasses.replace(self.options, warm_start=self.x,
                                                     progress=None), deadline)
@@ -120,6 +132,7 @@ class _Search:
 
     def restricted(self, start: Construction, deadline: Deadline) -> bool:
         """Restricted MIPs over the incumbent's pairs and those of lowest reduced cost."""
+        self.starting("restricted MIP", deadline)
         found = improve(self.model, self.relaxation,
                         dataclasses.replace(start, x=self.x, objective=self.objective),
                         dataclasses.replace(self.options, progress=None), deadline)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from territory_opt.alignment.support import AUTO_FALLBACK, unsupported
 from territory_opt.scenario.model import Scenario
 from territory_opt.settings import SolveSettings
 
@@ -38,7 +39,8 @@ CROSSOVERS: tuple[Crossover, ...] = (
               "0.15% (HiGHS finds no plan); scale-100k: HiGHS finds no plan in 120 s"),
 )
 """Measured 2026-12-03 on 2 cores (``python benchmarks/scaling.py``); first matching row wins.
-No rule changes the choice: both methods honour every alignment rule."""
+A rule only some paths honour (:data:`territory_opt.alignment.support.RULE_PATHS`, e.g. the
+account groups) makes ``auto`` run HiGHS on the whole model when the row's method does not."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,11 @@ def choose(scenario: Scenario, settings: SolveSettings) -> Choice:
     for row in CROSSOVERS:
         if pairs <= row.max_pairs and (limit < row.below_seconds
                                        or math.isinf(row.below_seconds)):
+            missing = unsupported(scenario, row.method)
+            if missing:  # the measured best would break a rule: the whole model instead
+                return Choice(AUTO_FALLBACK, f"{', '.join(missing)}: honoured by "
+                              f"{AUTO_FALLBACK} on the whole model, not by {row.method} "
+                              f"(measured best for {pairs:,} item × territory pairs)")
             return Choice(row.method, _why(pairs, limit, row))
     raise AssertionError("the last row of CROSSOVERS matches every scenario")
 

@@ -80,7 +80,8 @@ def relax(scenario: Scenario, pairs: PairSet, options: SolveOptions,
     by ``deadline``."""
     watch = Stopwatch()
     price_of_violation = violation_cost(scenario, pairs)
-    soft = build_alignment(scenario, pairs, soften=price_of_violation)
+    # The group rows are left out: unpriced, they would not relax the LP (its bound holds).
+    soft = build_alignment(scenario, pairs, soften=price_of_violation, grouped=False)
     lp = _IncrementalLp(soft, options)
     hard_slacks = np.concatenate([np.arange(b.start, b.stop) for b in soft.elastic if b.hard]
                                  or [np.zeros(0, np.int64)])

@@ -108,7 +108,8 @@ def construct(model: AlignmentModel, relaxation: Relaxation, options: SolveOptio
         repaired = model.start_vector(assignment)
         objective = model.linear.objective(repaired)
         if options.progress is not None:
-            options.progress(Progress(objective, relaxation.bound, deadline.elapsed()))
+            options.progress(Progress(objective, relaxation.bound, deadline.elapsed(),
+                                      phase="start plan"))
         return Construction(repaired, objective, watch.seconds(), how)
     n_items = model.scenario.n_items
     result: SolveResult | None = None
@@ -120,7 +121,7 @@ def construct(model: AlignmentModel, relaxation: Relaxation, options: SolveOptio
         if result.status.has_plan and result.x is not None:
             if options.progress is not None:  # the relaxation's bound: valid for the model
                 options.progress(Progress(result.objective, relaxation.bound,
-                                          deadline.elapsed()))
+                                          deadline.elapsed(), phase="start plan"))
             return Construction(result.x, result.objective, watch.seconds(),
                                 f"LP rounding: restricted MIP over {int(allowed.sum()):,} of "
                                 f"{len(model.pair_item):,} pairs (round {round_no})")
@@ -160,7 +161,7 @@ def improve(model: AlignmentModel, relaxation: Relaxation, start: Construction,
                                 max(best.bound, mip_bound))
             if options.progress is not None:
                 options.progress(Progress(best.objective, max(relaxation.bound, mip_bound),
-                                          deadline.elapsed()))
+                                          deadline.elapsed(), phase="restricted MIP"))
         else:
             best = dataclasses.replace(best, bound=max(best.bound, mip_bound))
         widest = allowed.all() or extra >= IMPROVE_PAIRS_PER_ITEM[-1]

@@ -34,6 +34,7 @@ from territory_opt.alignment.formulation import build_alignment, row_layout
 from territory_opt.alignment.lagrange import lagrangian_relaxation
 from territory_opt.alignment.neighbourhoods import improve_by_neighbourhoods, territory_neighbours
 from territory_opt.alignment.pairs import cost_block, nearest_pairs
+from territory_opt.alignment.support import require_support
 from territory_opt.backends.contract import SolveOptions, Status, stop_status
 from territory_opt.cluster import dask_client
 from territory_opt.deadline import Deadline, Stopwatch, stop_on_ctrl_c
@@ -159,6 +160,7 @@ def solve_decomposed(
         scenario, backend=backend, time_limit=time_limit, gap=gap, threads=threads, seed=seed,
         warm_start=warm_start, candidates=candidates, work_limit=work_limit, verbose=verbose)
     refuse_unsupported(settings)
+    require_support(scenario, "decompose")
     if scenario.spec.rules.disruption is not None:
         raise TerritoryOptError("decomposed solves do not support rules.disruption (a cap on "
                                 "the whole plan's moves) yet; use a disruption weight instead")

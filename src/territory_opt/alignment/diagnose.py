@@ -16,6 +16,7 @@ import dataclasses
 import numpy as np
 
 from territory_opt.alignment.formulation import build_alignment
+from territory_opt.alignment.group_diagnosis import group_solver_conflicts
 from territory_opt.backends.contract import Backend, SolveOptions
 from territory_opt.errors import Conflict
 from territory_opt.scenario.conflicts import listed
@@ -31,6 +32,11 @@ def solver_conflicts(
     """Conflicts found by re-solving variants of the model (see the module docstring)."""
     # The probes are not the user's solve: their "plan found" progress lines would mislead.
     options = dataclasses.replace(options, progress=None)
+    if scenario.groups is not None:  # name the groups, or diagnose the rest without them
+        grouped = group_solver_conflicts(scenario, backend, options)
+        if grouped is not None:
+            return grouped
+        scenario = dataclasses.replace(scenario, groups=None)
     conflicts = _disruption_cap_conflict(scenario, backend, options)
     if conflicts:
         return conflicts

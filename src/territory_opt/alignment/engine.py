@@ -25,6 +25,7 @@ from territory_opt.alignment.formulation import AlignmentModel
 from territory_opt.alignment.heuristic import AlignmentBackend
 from territory_opt.alignment.lagrange import lagrangian_relaxation
 from territory_opt.alignment.pairs import PairSet, all_pairs, nearest_pairs
+from territory_opt.alignment.support import require_support
 from territory_opt.backends.contract import (
     Backend,
     Progress,
@@ -39,6 +40,7 @@ from territory_opt.errors import Conflict, InfeasibleError, NoPlanFoundError, Te
 from territory_opt.kpi.evaluate import objective_terms
 from territory_opt.plan import Plan
 from territory_opt.scenario.conflicts import quick_conflicts
+from territory_opt.scenario.groups import broken_groups
 from territory_opt.scenario.model import NO_TERRITORY, Scenario
 from territory_opt.settings import SolveSettings, WarmStart
 
@@ -85,6 +87,7 @@ def solve_alignment(scenario: Scenario, settings: SolveSettings, deadline: Deadl
     choice = choose(scenario, settings) if settings.backend == "auto" else None
     chosen = get_backend(choice.method if choice is not None else settings.backend,
                          n_pairs=scenario.n_items * scenario.n_territories)
+    require_support(scenario, chosen.name)
     curve = _Curve(settings.progress, deadline)
     if deadline.work is not None and not chosen.capabilities.work_limit:
         raise TerritoryOptError(
@@ -102,9 +105,14 @@ def solve_alignment(scenario: Scenario, settings: SolveSettings, deadline: Deadl
         stop=deadline.stop,
         work_limit=deadline.work,
     )
+    curve.record(Progress(float("inf"), float("-inf"), deadline.elapsed(), phase="LP bound"))
     relaxation = _relax(scenario, pairs, options, deadline.share(RELAX_SHARE))
     if relaxation.status == Status.INFEASIBLE:
         raise InfeasibleError(_conflicts(relaxation, chosen, options, deadline))
+    # The bound is known; the phase now running: the start plan, or the backend's own search.
+    constructs = isinstance(warm_start, str) and warm_start == "construct"
+    curve.record(Progress(float("inf"), relaxation.bound, deadline.elapsed(),
+                          phase="start plan" if constructs else chosen.name))
     model = relaxation.model
     built = watch.seconds()
     # The heuristic builds its own plans from the relaxation; others get a warm start.
@@ -309,7 +317,8 @@ def _construct(model: AlignmentModel, relaxation: Relaxation, options: SolveOpti
         return None
     first = construct(model, relaxation, options, deadline.share(CONSTRUCT_SHARE))
     if options.progress is not None and first.x is not None:
-        options.progress(Progress(first.objective, relaxation.bound, deadline.elapsed()))
+        options.progress(Progress(first.objective, relaxation.bound, deadline.elapsed(),
+                                  phase="start plan"))
     return improve(model, relaxation, first, options, deadline.share(POLISH_SHARE))
 
 
@@ -345,7 +354,9 @@ def _best_plan(
             who = (f"{backend.name} ({result.log})" if isinstance(backend, AlignmentBackend)
                    and result.log else backend.name)
             candidates.append((objective_terms(scenario, a).total, 0, a, who))
-    if construction is not None and construction.x is not None:
+    if construction is not None and construction.x is not None and not (
+            scenario.groups is not None and broken_groups(
+                scenario.groups, a := model.assignment(construction.x), scenario.territory_ids)):
         a = model.assignment(construction.x)
         candidates.append((objective_terms(scenario, a).total, 1, a,
                            f"construction ({construction.note})"))

@@ -10,7 +10,9 @@ Rows, in this order (each a :class:`~territory_opt.backends.linear.RowGroup`):
 * ``assign``: every item in exactly one territory;
 * ``balance <attr>``: ``(1-τ)·target_k <= load_k (+ below - above) <= (1+τ)·target_k``;
 * ``capacity <attr>``: ``load_k <= capacity_k`` where a capacity is given;
-* ``disruption cap``: moved weight ``<= max_share × total weight``.
+* ``disruption cap``: moved weight ``<= max_share × total weight``;
+* ``groups together/apart/at_most``: the account groups
+  (:mod:`territory_opt.alignment.group_rules`).
 
 Soft balance rules are elastic rows whose slacks cost ``penalty`` per unit. For a diagnosis, every
 rule can be made elastic (:func:`build_alignment` with ``elastic=True``) to learn which rules
@@ -24,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from territory_opt.alignment.group_rules import group_rows
 from territory_opt.alignment.pairs import PairSet, all_pairs, pair_costs
 from territory_opt.backends.linear import LinearModel, RowGroup
 from territory_opt.scenario.model import NO_TERRITORY, Scenario
@@ -227,6 +230,7 @@ def build_alignment(
     *,
     elastic: bool = False,
     soften: float | None = None,
+    grouped: bool = True,
 ) -> AlignmentModel:
     """Formulate the scenario as a :class:`LinearModel`.
 
@@ -243,6 +247,9 @@ def build_alignment(
     soften
         Give hard band rows slacks too, at this cost per unit of relative violation, so a model
         over too few pairs stays feasible (column generation's restricted LPs).
+    grouped
+        Add the rows of the account groups (:mod:`territory_opt.alignment.group_rules`) after
+        the layout's rows; False leaves them out (a relaxation: column generation's LPs).
     """
     if pairs is None:
         pairs = all_pairs(scenario)
@@ -305,8 +312,16 @@ def build_alignment(
                                        hard=True))
             next_slack += 2
 
+    extra = group_rows(scenario.groups if grouped else None, pair_item, pair_territory, m,
+                       layout.n_rows)
+    rows_r.append(extra.rows)
+    rows_c.append(extra.cols)
+    rows_v.append(extra.vals)
+    row_lo.append(extra.lo)
+    row_hi.append(extra.hi)
+    groups_of_rows = (*groups, *extra.groups)
     a = sp.csr_array((np.concatenate(rows_v), (np.concatenate(rows_r), np.concatenate(rows_c))),
-                     shape=(layout.n_rows, n_cols))
+                     shape=(layout.n_rows + len(extra.lo), n_cols))
     integer = np.zeros(n_cols, dtype=bool)
     integer[:n_pairs] = True
     ub = np.concatenate([np.ones(n_pairs), np.full(n_slack, np.inf)])
@@ -322,7 +337,7 @@ def build_alignment(
         a=a,
         row_lo=np.concatenate(row_lo),
         row_hi=np.concatenate(row_hi),
-        row_groups=tuple(groups),
+        row_groups=groups_of_rows,
     )
     return AlignmentModel(scenario, pair_item, pair_territory, linear, tuple(blocks), pairs,
                           layout)

@@ -88,7 +88,8 @@ def improve_by_neighbourhoods(model: AlignmentModel, x: np.ndarray, bound: float
                 if polish is not None:
                     search.replace(polish(search.x))
                 if options.progress is not None:
-                    options.progress(Progress(search.objective, bound, deadline.elapsed()))
+                    options.progress(Progress(search.objective, bound, deadline.elapsed(),
+                                              phase="neighbourhood MIPs"))
         if not gained:
             break  # a whole pass without gain: a local optimum for these neighbourhoods
     return Improvement(search.x, search.objective, search.pieces, search.improved)

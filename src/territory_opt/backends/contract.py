@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import enum
 import importlib.util
+import math
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -96,23 +97,57 @@ class Capabilities:
 
 @dataclass(frozen=True)
 class Progress:
-    """A progress report during a solve (objective of the incumbent, best bound, seconds)."""
+    """A progress report during a solve: the objective of the incumbent (``inf``: none yet),
+    the best bound (``-inf``: none), seconds, the ``phase`` that sent it (a short name for the
+    user: ``"start plan"``, ``"LP bound"``, ``"HiGHS"``, ``"districting search"``...; ``""``:
+    not said) and the run's time ``limit`` in seconds (None: none known, or a work limit).
+
+    Each emitter names its phase; :func:`timed_from` sets the seconds from the start of the
+    solve and the limit. ``seconds`` of consecutive events may still step back (a sub-phase
+    timing itself): whoever shows them keeps the clock moving forward
+    (:class:`~territory_opt.present.progress.ProgressTracker`).
+    """
 
     objective: float
     bound: float
     seconds: float
+    phase: str = ""
+    limit: float | None = None
+
+    @property
+    def gap(self) -> float:
+        """The relative gap of the incumbent to the bound (``inf`` without both)."""
+        return relative_gap(self.objective, self.bound)
 
 
 def timed_from(deadline: Deadline, progress: Callable[[Progress], None] | None
                ) -> Callable[[Progress], None] | None:
-    """``progress`` with every event timed from the start of ``deadline``: each phase and
-    backend times its own work, so without this the seconds step back between phases."""
+    """``progress`` with every event timed from the start of ``deadline``, and given its time
+    limit (none under a work limit): each phase and backend times its own work, so without
+    this the seconds step back between phases."""
+    if progress is None:
+        return None
+    tell = progress
+    limit = (deadline.seconds if deadline.work is None and math.isfinite(deadline.seconds)
+             else None)
+
+    def report(event: Progress) -> None:
+        tell(replace(event, seconds=deadline.elapsed(),
+                     limit=event.limit if event.limit is not None else limit))
+
+    return report
+
+
+def in_phase(phase: str, progress: Callable[[Progress], None] | None
+             ) -> Callable[[Progress], None] | None:
+    """``progress`` with every event named ``phase`` (a backend's events, say, reported as
+    part of the phase that runs it)."""
     if progress is None:
         return None
     tell = progress
 
     def report(event: Progress) -> None:
-        tell(replace(event, seconds=deadline.elapsed()))
+        tell(replace(event, phase=phase))
 
     return report
 

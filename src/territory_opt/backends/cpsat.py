@@ -346,7 +346,7 @@ def _reporter(
             objective = model.objective(tr.to_model(values.astype(float)))
             bound = tr.to_bound(float(self.best_objective_bound))
             try:
-                report(Progress(objective, bound, float(self.wall_time)))
+                report(Progress(objective, bound, float(self.wall_time), phase="CP-SAT"))
             except Exception as exc:
                 errors.append(exc)
                 self.stop_search()

@@ -158,7 +158,8 @@ def _subscribe(highspy: Any, h: Any, options: SolveOptions) -> None:
         improving = event.callback_type == highspy.cb.kCallbackMipImprovingSolution
         if improving or out.running_time - last[0] >= 1.0:
             last[0] = out.running_time
-            report(Progress(out.mip_primal_bound, out.mip_dual_bound, out.running_time))
+            report(Progress(out.mip_primal_bound, out.mip_dual_bound, out.running_time,
+                            phase="HiGHS"))
 
     h.cbMipImprovingSolution.subscribe(on_event)
     h.cbMipInterrupt.subscribe(on_event)

@@ -264,7 +264,8 @@ class _Run:
         mapped, demoted = final_status(mapped, objective, bound)
         seconds = self.started.seconds()
         if mapped.has_plan and self.options.progress is not None:
-            self.options.progress(Progress(objective, bound, seconds))
+            self.options.progress(Progress(objective, bound, seconds,
+                                           phase="CBC" if self.is_cbc else self.solver_name))
         return SolveResult(
             status=mapped,
             x=x if mapped.has_plan else None,

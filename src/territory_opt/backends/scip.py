@@ -225,7 +225,7 @@ def _result(pywraplp: Any, translation: _Translation, model: LinearModel,
     mapped, demoted = final_status(mapped, objective, bound)
     seconds = started.seconds()
     if mapped.has_plan and options.progress is not None:
-        options.progress(Progress(objective, bound, seconds))
+        options.progress(Progress(objective, bound, seconds, phase="SCIP"))
     if mapped == Status.ERROR:
         log.append("SCIP's own log is printed to stdout when the solve runs with verbose")
     return SolveResult(

@@ -20,12 +20,19 @@ search), ``auto`` (exact up to :data:`EXACT_UNITS` units, with a short heuristic
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
 
-from territory_opt.backends.contract import Progress, Status, stop_status, timed_from
+from territory_opt.backends.contract import (
+    Progress,
+    Status,
+    in_phase,
+    stop_status,
+    timed_from,
+)
 from territory_opt.deadline import Deadline, Stopwatch
 from territory_opt.districting.exact import solve_exact
 from territory_opt.districting.heuristic import solve_heuristic
@@ -54,6 +61,8 @@ EXACT_UNITS = 500
 START_SHARE = 0.1
 """Share of the time the exact model's heuristic start may use (at most 10 s)."""
 BACKENDS = ("auto", "highs", "heuristic")
+EXACT_PHASE = "exact districting"
+"""The phase name of the exact model's progress (HiGHS on the districting MIP)."""
 
 
 def districting_problem(scenario: Scenario, seed: int = 0) -> DistrictingProblem:
@@ -161,8 +170,11 @@ def solve_districting(scenario: Scenario, *, backend: str, deadline: Deadline, g
     if exact:
         warm = solve_heuristic(problem, deadline=deadline.share(START_SHARE, at_most=10.0),
                                seed=seed, progress=report)
+        if report is not None:
+            report(Progress(warm.objective if warm.labels is not None else math.inf,
+                            warm.bound, deadline.elapsed(), phase=EXACT_PHASE))
         result = solve_exact(problem, deadline=deadline.rest(), seed=seed, threads=threads,
-                             start=warm.labels, progress=report)
+                             start=warm.labels, progress=_bound_only(in_phase(EXACT_PHASE, report)))
         if result.labels is None and warm.labels is not None:
             result = DistrictingResult(warm.labels, warm.objective, max(result.bound, warm.bound),
                                        Status.FEASIBLE, result.seconds, warm.method, warm.centres)
@@ -194,8 +206,24 @@ def solve_districting(scenario: Scenario, *, backend: str, deadline: Deadline, g
                                  interrupted=deadline.interrupted,
                                  solver_reason=deadline.limit_reason())
     if progress is not None:
-        progress(Progress(plan.objective, plan.bound, deadline.elapsed()))
+        progress(Progress(plan.objective, plan.bound, deadline.elapsed(), phase="done"))
     return replace(plan, status=status, stop_reason=reason)
+
+
+
+def _bound_only(progress: Callable[[Progress], None] | None
+                ) -> Callable[[Progress], None] | None:
+    """``progress`` told only the exact model's bound: its incumbents may still split a district
+    (separators are added between rounds), and a plan that breaks a rule is never shown as the
+    best one; the heuristic start's plan and the final plan are."""
+    if progress is None:
+        return None
+    tell = progress
+
+    def report(event: Progress) -> None:
+        tell(replace(event, objective=math.inf))
+
+    return report
 
 
 class DistrictingFamily:

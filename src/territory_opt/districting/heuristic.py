@@ -45,6 +45,11 @@ BOUND_SHARE = 0.2
 """Share of the time left the LP bound may use (costs only)."""
 PROGRESS_EVERY = 0.5
 """Seconds at least between two progress reports of the search."""
+HEARTBEAT_EVERY = 2.0
+"""Seconds at most between two progress reports of the search, better plan or not: a long
+search is never silent."""
+SEARCH_PHASE = "districting search"
+BOUND_PHASE = "districting bound"
 
 
 def given_deadline(deadline: Deadline | None, time_limit: float | None) -> Deadline:
@@ -99,6 +104,8 @@ def solve_heuristic(problem: DistrictingProblem, *, deadline: Deadline | None = 
     proof = infeasibility_reason(problem, adj)
     if proof:
         return _result(problem, None, -math.inf, Status.INFEASIBLE, started, "heuristic", proof)
+    if progress is not None and bound:
+        progress(Progress(math.inf, -math.inf, deadline.elapsed(), phase=BOUND_PHASE))
     lower, bound_note = (trivial_bound(problem, adj) if not bound
                          else lower_bound(problem, adj, deadline, share=BOUND_SHARE))
     rng = random.Random(seed)
@@ -108,10 +115,14 @@ def solve_heuristic(problem: DistrictingProblem, *, deadline: Deadline | None = 
     if search.infeasible_start:
         log.append("growing left a district disconnected (locks apart?)")
     else:
-        search.run(Clock(deadline, iterations, patience, _reporter(progress, deadline, lower)),
-                   lower)
+        reporter = None if progress is None else _Reporter(progress, deadline, lower)
+        if progress is not None:
+            progress(Progress(math.inf, lower, deadline.elapsed(), phase=SEARCH_PHASE))
+        search.run(Clock(deadline, iterations, patience,
+                         None if reporter is None else reporter.better,
+                         None if reporter is None else reporter.heartbeat), lower)
         if progress is not None and search.best is not None:
-            progress(Progress(search.best_value, lower, deadline.elapsed()))
+            progress(Progress(search.best_value, lower, deadline.elapsed(), phase=SEARCH_PHASE))
     log.append(search.summary())
     if search.best is None:
         return _result(problem, None, lower, Status.NO_PLAN, started, "heuristic", *log)
@@ -130,22 +141,35 @@ def solve_heuristic(problem: DistrictingProblem, *, deadline: Deadline | None = 
                              centres=centres, log="\n".join(log))
 
 
-def _reporter(progress: Callable[[Progress], None] | None, deadline: Deadline,
-              lower: float) -> Callable[[float], None] | None:
-    """What the search calls with each better plan's value: a :class:`Progress` to
-    ``progress``, at most every :data:`PROGRESS_EVERY` seconds (an annealing finds many)."""
-    if progress is None:
-        return None
-    tell = progress
-    last = [-math.inf]
+class _Reporter:
+    """What the search tells of its progress: each better plan's value, at most every
+    :data:`PROGRESS_EVERY` seconds (an annealing finds many), and a heartbeat at least every
+    :data:`HEARTBEAT_EVERY` seconds with the best so far (``inf`` before the first plan inside
+    the bands), so that a long search without a better plan is never silent."""
 
-    def better(value: float) -> None:
-        now = deadline.elapsed()
-        if now - last[0] >= PROGRESS_EVERY:
-            last[0] = now
-            tell(Progress(value, lower, now))
+    def __init__(self, progress: Callable[[Progress], None], deadline: Deadline,
+                 lower: float) -> None:
+        self.tell = progress
+        self.deadline = deadline
+        self.lower = lower
+        self.best = math.inf
+        self.started = deadline.elapsed()
+        self.last = -math.inf  # when the last report went out
 
-    return better
+    def better(self, value: float) -> None:
+        """A better plan of ``value`` was found."""
+        self.best = min(self.best, value)
+        if self.deadline.elapsed() - self.last >= PROGRESS_EVERY:
+            self._report()
+
+    def heartbeat(self) -> None:
+        """The search checks its clock: report the best so far if it has been quiet."""
+        if self.deadline.elapsed() - max(self.last, self.started) >= HEARTBEAT_EVERY:
+            self._report()
+
+    def _report(self) -> None:
+        self.last = self.deadline.elapsed()
+        self.tell(Progress(self.best, self.lower, self.last, phase=SEARCH_PHASE))
 
 
 def _result(problem: DistrictingProblem, labels: np.ndarray | None, bound: float,

@@ -50,8 +50,10 @@ class Clock:
 
     def __init__(self, deadline: Deadline, iterations: int | None = None,
                  patience: float | None = None,
-                 better: Callable[[float], None] | None = None) -> None:
+                 better: Callable[[float], None] | None = None,
+                 heartbeat: Callable[[], None] | None = None) -> None:
         self.deadline = deadline
+        self.heartbeat = heartbeat  # called at each check (it times itself), for progress
         self.left = math.inf if iterations is None else float(iterations)
         self.patience = (math.inf if patience is None or deadline.work is not None
                          else patience)
@@ -63,6 +65,8 @@ class Clock:
         if spend:
             self.left -= spend
             self.deadline.spend(spend)
+        if self.heartbeat is not None:
+            self.heartbeat()
         return (self.left <= 0 or self.deadline.expired()
                 or self.deadline.elapsed() - self.improved > self.patience)
 

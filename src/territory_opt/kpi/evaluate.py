@@ -16,7 +16,10 @@ from territory_opt.family import family_of
 from territory_opt.kpi.geography import evaluate_geography
 from territory_opt.kpi.quotas import quota_columns, quota_metrics
 from territory_opt.rendering import to_html
+from territory_opt.scenario.distance_units import max_distance_key, scenario_travel_keys
+from territory_opt.scenario.groups import broken_groups
 from territory_opt.scenario.model import NO_TERRITORY, Scenario
+from territory_opt.scenario.pair_table import pairs_completed
 from territory_opt.tolerance import band_slack, capacity_limit, share_limit
 
 
@@ -266,8 +269,9 @@ def _territory_table(scenario: Scenario, assignment: np.ndarray, assigned: np.nd
                               minlength=scenario.n_territories) / items
     # A territory with no home (and no listed distance) has no travel: NaN, shown as "n/a".
     table["travel"] = np.where(has_home, travel_total, np.nan)
-    table["km_mean"] = np.where(has_home & (items > 0), km_mean, np.nan)
-    table["km_max"] = np.where(has_home & (items > 0), km_max, np.nan)
+    mean_key, max_key = scenario_travel_keys(scenario.spec)  # km_mean, min_mean, …
+    table[mean_key] = np.where(has_home & (items > 0), km_mean, np.nan)
+    table[max_key] = np.where(has_home & (items > 0), km_max, np.nan)
     for name, cap in scenario.capacity.items():
         with np.errstate(divide="ignore", invalid="ignore"):
             table[f"{name}_capacity_use_pct"] = np.where(
@@ -283,8 +287,11 @@ def _plan_metrics(
         "items": float(scenario.n_items),
         "unassigned": float((~assigned).sum()),
         "travel": float(np.nansum(table["travel"].to_numpy())),
-        "km_mean": _finite_mean(item_travel_km(scenario, assignment)),
+        scenario_travel_keys(scenario.spec)[0]: _finite_mean(item_travel_km(scenario,
+                                                                            assignment)),
     }
+    if scenario.spec.pairs is not None:  # distances the completion rule gave (pairs.complete)
+        metrics["pairs_completed"] = float(pairs_completed(scenario))
     for name in scenario.attributes:
         per_fte = table[name].to_numpy() / scenario.fte
         metrics[f"{name}_max_abs_dev_pct"] = float(np.abs(table[f"{name}_dev_pct"]).max())
@@ -366,11 +373,17 @@ def rule_violations(
                                  f"moved share {share:.2%} exceeds the cap "
                                  f"{cap_rule.max_share:.2%}"))
 
+    if scenario.groups is not None:  # account groups (rules.groups)
+        out += [Violation(b.rule, b.where, b.amount, b.message) for b in
+                broken_groups(scenario.groups, assignment, scenario.territory_ids)]
     return out
 
 
 def _why_not_allowed(scenario: Scenario, i: int, k: int) -> Violation:
     item, territory = scenario.item_ids[i], scenario.territory_ids[k]
+    if scenario.leave is not None and scenario.leave[i] and scenario.current[i] == k:
+        return Violation("lock state leave", f"item {item}", 1.0,
+                         f"must leave its current territory {territory} but stays")
     if scenario.only_listed and not scenario.listed(np.array([i]), np.array([k]))[0]:
         return Violation("pairs only_listed", f"item {item}", 1.0,
                          f"the pair with territory {territory} is not in the pairs table")
@@ -381,6 +394,8 @@ def _why_not_allowed(scenario: Scenario, i: int, k: int) -> Violation:
                              f"needs {tag} '{value}' but territory {territory} has skills "
                              f"{sorted(scenario.skills[k])}")
     km = float(scenario.distance(np.array([i]), np.array([k]))[0])
-    limit = scenario.spec.rules.max_distance_km or float("inf")
+    limit = scenario.max_distance or float("inf")
+    unit = scenario.distance_unit
     return Violation("max distance", f"item {item}", km - limit,
-                     f"{km:,.1f} km from territory {territory}; limit {limit:,.1f} km")
+                     f"{km:,.1f} {unit} from territory {territory}; limit {limit:,.1f} {unit} "
+                     f"(rules.{max_distance_key(scenario.spec)})")

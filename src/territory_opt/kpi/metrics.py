@@ -34,7 +34,7 @@ class Metric:
     label
         What tables call it.
     unit
-        Its unit ("%", "km", "h", "" for a count or a score).
+        Its unit ("%", "km", "mi", "min", "h", "" for a count or a score).
     digits
         Decimals; None for "by the magnitude of the values" (a key the registry does not
         know).
@@ -94,6 +94,9 @@ METRICS: dict[str, Metric] = {m.key: m for m in (
     _m("hard_violations", "hard violations", digits=COUNT),
     _m("travel", "travel"),
     _m("km_mean", "mean km to home", "km"),
+    _m("mi_mean", "mean miles to home", "mi"),
+    _m("min_mean", "mean minutes to home", "min"),
+    _m("pairs_completed", "pairs completed (no listed distance)", digits=COUNT),
     _m("moved_items", "moved items", digits=COUNT),
     _m("moved_share_items", "moved share items", digits=4),
     # objective terms
@@ -149,6 +152,10 @@ COLUMNS: dict[str, Metric] = {m.key: m for m in (
     _m("travel", "travel"),
     _m("km_mean", "km mean", "km"),
     _m("km_max", "km max", "km"),
+    _m("mi_mean", "miles mean", "mi"),
+    _m("mi_max", "miles max", "mi"),
+    _m("min_mean", "minutes mean", "min"),
+    _m("min_max", "minutes max", "min"),
     _m("quota", "quota", digits=MONEY),
     _m("quota_share_pct", "quota share %", "%"),
     _m("quota_per_fte", "quota per FTE", digits=MONEY),

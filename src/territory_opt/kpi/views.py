@@ -14,7 +14,9 @@ import numpy as np
 
 from territory_opt.family import Band, Markers, Words
 from territory_opt.kpi.metrics import column
+from territory_opt.scenario.distance_units import max_distance_key, scenario_travel_keys
 from territory_opt.scenario.model import NO_TERRITORY
+from territory_opt.scenario.pair_table import distance_source_text
 from territory_opt.text import fmt
 
 if TYPE_CHECKING:
@@ -101,7 +103,9 @@ class CommonViews:
         alignment)."""
         keys = []
         if scenario.has_distance.any():  # districting by count has no homes, so no travel
-            keys += ["travel", "km_mean"]
+            keys += ["travel", scenario_travel_keys(scenario.spec)[0]]
+        if scenario.spec.pairs is not None:
+            keys.append("pairs_completed")
         for name in scenario.attributes:
             keys += [f"{name}_max_abs_dev_pct", f"{name}_cv", f"{name}_gini"]
         if scenario.has_current:
@@ -137,7 +141,7 @@ class CommonViews:
         for name in balanced_attributes(scenario):
             columns += [name, f"{name}_dev_pct"]
         if scenario.has_distance.any():
-            columns += ["travel", "km_mean", "km_max"]
+            columns += ["travel", *scenario_travel_keys(scenario.spec)]
         columns += [f"{name}_capacity_use_pct" for name in scenario.capacity]
         if "quota" in t:
             columns += ["quota", "quota_to_basis_pct"]
@@ -189,8 +193,9 @@ class CommonViews:
         locks = int(np.sum(s.lock != NO_TERRITORY)) + self.extra_locks(s)
         pairs.append(("locks", f"{locks:,}"))
         pairs.append(("eligibility", ", ".join(rules.eligibility) or "none"))
-        if rules.max_distance_km is not None:
-            pairs.append(("max distance", f"{fmt(rules.max_distance_km, 1)} km"))
+        if s.max_distance is not None:
+            pairs.append(("max distance", f"{fmt(s.max_distance, 1)} {s.distance_unit} "
+                          f"(rules.{max_distance_key(s.spec)})"))
         cap = rules.disruption
         pairs.append(("disruption cap", "none" if cap is None
                       else f"at most {percent(cap.max_share)} of {cap.attribute} moves"))
@@ -201,6 +206,7 @@ class CommonViews:
             listed = f"{len(s.pair_keys):,} listed pairs"
             pairs.append(("pair table", listed + (" (only these allowed)" if s.only_listed
                                                   else "")))
+            pairs.append(("distances", distance_source_text(s) or ""))
         pairs.append(("objective", self.objective(s)))
         if s.spec.quotas is not None:
             q = s.spec.quotas

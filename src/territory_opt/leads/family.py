@@ -8,6 +8,7 @@ could have reached with the same capacity, a yardstick for the replay's policies
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -51,9 +52,11 @@ def solve_leads(scenario: Scenario, *, backend: str, deadline: Deadline, gap: fl
         raise InfeasibleError(conflicts)
     started = Stopwatch()
     time_limit = deadline.seconds
+    report = timed_from(deadline, progress)
+    if report is not None:
+        report(Progress(math.inf, -math.inf, 0.0, phase="lead allocation"))
     result = allocate(scenario, backend=backend, deadline=deadline, gap=gap,
-                      threads=threads, seed=seed, fairness=fairness,
-                      progress=timed_from(deadline, progress))
+                      threads=threads, seed=seed, fairness=fairness, progress=report)
     if result.status == Status.INFEASIBLE:
         raise InfeasibleError(batch_conflicts(scenario, fairness=fairness, deadline=deadline)
                               or [Conflict("leads", "no allocation keeps every rule (proven "
@@ -77,6 +80,8 @@ def solve_leads(scenario: Scenario, *, backend: str, deadline: Deadline, gap: fl
     status, reason = stop_status(plan.objective, plan.bound, gap_target=gap,
                                  interrupted=deadline.interrupted,
                                  solver_reason=deadline.limit_reason())
+    if report is not None:
+        report(Progress(plan.objective, plan.bound, 0.0, phase="done"))
     return replace(plan, status=status, stop_reason=reason)
 
 

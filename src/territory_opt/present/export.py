@@ -13,6 +13,18 @@ Formats (:data:`FORMATS`), one row per assigned item in the scenario's item orde
 ``csv``
     ``item,territory,moved,locked`` with ``true``/``false``: the plan's assignment, readable by
     ``territory-opt evaluate --assignment``.
+``geopackage``
+    One ``.gpkg`` with two layers (EPSG:4326): ``assignment``, one feature per item
+    (:meth:`Plan.to_geodataframe`: item, territory, territory_name, moved, locked and the
+    item's polygon or point), and ``territories``, one per territory
+    (:meth:`Plan.territories_geodataframe`: the KPI columns of ``territories.csv`` and the
+    dissolved polygons, or the home point).
+``geoparquet``
+    The same two tables as GeoParquet files: the assignment at the output path, the
+    territories beside it as ``<name>-territories.parquet``.
+
+The geo formats keep every item (an unassigned one with an empty territory; ``--moves-only``
+keeps the moved ones) and ignore the CSV settings (separator, decimal mark, Excel).
 
 The CRM ids come from the scenario's ``crm`` section (columns of the items and territories
 tables, re-read here because the :class:`Scenario` keeps only the columns it solves with);
@@ -36,7 +48,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from territory_opt.atomic import write_file
+from territory_opt.atomic import write_file, write_file_with
 from territory_opt.errors import Problem, ScenarioError, TerritoryOptError, scenario_error
 from territory_opt.plan import (
     ACCOUNTS_FILE,
@@ -51,8 +63,15 @@ from territory_opt.scenario.model import NO_TERRITORY, Scenario
 from territory_opt.scenario.schema import ScenarioSpec
 from territory_opt.scenario.tables import read_table, row_label
 
-FORMATS = ("salesforce-owner", "salesforce-territory", "hubspot", "csv")
+FORMATS = ("salesforce-owner", "salesforce-territory", "hubspot", "csv", "geopackage",
+           "geoparquet")
 """The export formats, as ``--format`` names them."""
+
+GEO_SUFFIXES = {"geopackage": ".gpkg", "geoparquet": ".parquet"}
+"""The geo formats and their files' suffix (the others are CSV)."""
+
+GEO_LAYERS = ("assignment", "territories")
+"""The GeoPackage's layers (GeoParquet: the assignment file, then the territories one)."""
 
 HEADERS: dict[str, tuple[str, ...]] = {
     "salesforce-owner": ("Id", "OwnerId"),
@@ -103,6 +122,8 @@ class Exported:
     path: Path
     rows: int
     unassigned: int
+    also: tuple[Path, ...] = ()
+    """Other files written with it (GeoParquet's territories file)."""
 
 
 @dataclass(frozen=True)
@@ -119,8 +140,16 @@ class CrmIds:
 
 
 def default_path(plan_dir: Path, fmt: str, moves_only: bool) -> Path:
-    """``PLAN_DIR/export-<format>[-moves].csv``."""
-    return plan_dir / f"export-{fmt}{'-moves' if moves_only else ''}.csv"
+    """``PLAN_DIR/export-<format>[-moves].csv`` (``.gpkg``, ``.parquet`` for the geo
+    formats)."""
+    suffix = GEO_SUFFIXES.get(fmt, ".csv")
+    return plan_dir / f"export-{fmt}{'-moves' if moves_only else ''}{suffix}"
+
+
+def territories_path(target: Path) -> Path:
+    """Where GeoParquet's territories go beside the assignment ``target``:
+    ``<stem>-territories.parquet``."""
+    return target.with_name(f"{target.stem}-territories{target.suffix or '.parquet'}")
 
 
 def export_plan(plan: Plan, plan_dir: Path, fmt: str, *, moves_only: bool = False,
@@ -134,15 +163,54 @@ def export_plan(plan: Plan, plan_dir: Path, fmt: str, *, moves_only: bool = Fals
     TerritoryOptError
         An unknown format, or an output that is a folder or one of the inputs.
     """
-    if fmt not in HEADERS:
+    if fmt not in HEADERS and fmt not in GEO_SUFFIXES:
         raise TerritoryOptError(f"unknown format '{fmt}'; expected one of {', '.join(FORMATS)}")
-    style = style or CsvStyle()
     target = out if out is not None else default_path(plan_dir, fmt, moves_only)
     check_target(target, plan.scenario, plan_dir)
+    if fmt in GEO_SUFFIXES:
+        return export_geo(plan, plan_dir, fmt, target, moves_only=moves_only)
+    style = style or CsvStyle()
     rows, unassigned = export_rows(plan, fmt, moves_only=moves_only)
     target.parent.mkdir(parents=True, exist_ok=True)
     write_file(target, render(HEADERS[fmt], rows, style))
     return Exported(path=target, rows=len(rows), unassigned=unassigned)
+
+
+def export_geo(plan: Plan, plan_dir: Path, fmt: str, target: Path, *,
+               moves_only: bool = False) -> Exported:
+    """Write the GeoPackage (both layers in ``target``) or the two GeoParquet files
+    (``target`` and :func:`territories_path`), each atomically; ``target`` was checked.
+
+    Raises
+    ------
+    TerritoryOptError
+        The territories file beside a GeoParquet ``target`` is a folder or an input.
+    """
+    items = plan.to_geodataframe()
+    if moves_only:
+        items = items[items["moved"].to_numpy(dtype=bool)].reset_index(drop=True)
+    territories = plan.territories_geodataframe()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "geopackage":
+
+        def fill(path: Path) -> None:
+            for name, layer in zip(GEO_LAYERS, (items, territories), strict=True):
+                layer.to_file(path, driver="GPKG", layer=name, engine="pyogrio")
+
+        write_file_with(target, fill)
+        return Exported(path=target, rows=len(items), unassigned=0)
+    beside = territories_path(target)
+    check_target(beside, plan.scenario, plan_dir)
+    write_file(beside, _parquet_bytes(territories))
+    write_file(target, _parquet_bytes(items))
+    return Exported(path=target, rows=len(items), unassigned=0, also=(beside,))
+
+
+def _parquet_bytes(frame: Any) -> bytes:
+    """A GeoDataFrame as GeoParquet bytes."""
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    return buffer.getvalue()
 
 
 def export_rows(plan: Plan, fmt: str, *, moves_only: bool = False

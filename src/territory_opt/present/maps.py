@@ -48,7 +48,7 @@ from scipy.spatial import Delaunay, QhullError, cKDTree
 
 from territory_opt.atomic import write_file
 from territory_opt.family import Markers, family_of
-from territory_opt.geo import unit_vectors
+from territory_opt.geo import haversine_km, unit_vectors
 from territory_opt.kpi.metrics import column
 from territory_opt.kpi.views import column_title
 from territory_opt.present.notebook import cell
@@ -98,8 +98,10 @@ COMPACT_LEGEND_MAX = 120
 on the map (at the homes), the legend keeps the symbols."""
 
 LONG_ASSIGNMENT_KM = 300.0
-"""An item farther than this (km, :meth:`Scenario.distance`) from its territory's home gets a
-thin line to that home in the territory's colour, so a far-flung assignment shows."""
+"""An item farther than this (great-circle km) from its territory's home gets a thin line to
+that home in the territory's colour, so a far-flung assignment shows. Great-circle km whatever
+the scenario's distance unit (``pairs.unit``): the line is drawn on the map, where km is what
+the eye sees, and a minutes table has no fixed km equivalent."""
 
 STATE_EDGE = "#7A7A7A"
 """US state outlines: a mid grey, above polygon fills (else hidden) and below points."""
@@ -556,7 +558,9 @@ def _long_assignments(scenario: Scenario, layout: _Layout) -> tuple[np.ndarray, 
     rows = rows[scenario.has_home[layout.labels[rows]]]
     if not len(rows):
         return rows, rows
-    km = scenario.distance(rows, layout.labels[rows])
+    territories = layout.labels[rows]
+    km = haversine_km(scenario.lat[rows], scenario.lon[rows], scenario.home_lat[territories],
+                      scenario.home_lon[territories])
     far = rows[np.nan_to_num(km, nan=0.0) > LONG_ASSIGNMENT_KM]
     return far, layout.labels[far]
 
@@ -705,7 +709,9 @@ def _draw_legend(ax: Axes, scenario: Scenario, layout: _Layout,
                                   label=f"locked {one.split()[-1]}"))
     if far:  # the far-assignment lines are on the map
         handles.append(Line2D([], [], color="#444444", linewidth=0.8,
-                              label=f"assigned > {LONG_ASSIGNMENT_KM:,.0f} km from home"))
+                              label=f"assigned > {LONG_ASSIGNMENT_KM:,.0f} km "
+                              + ("" if scenario.distance_unit == "km" else "(great-circle) ")
+                              + "from home"))
     if not handles:
         return
     if m <= LEGEND_MAX:

@@ -52,6 +52,7 @@ from territory_opt.kpi.views import column_title
 from territory_opt.plan import PLAN_FILE, Plan
 from territory_opt.present.notebook import cell
 from territory_opt.scenario.model import NO_TERRITORY, Scenario
+from territory_opt.scenario.pair_table import distance_source_text
 from territory_opt.text import fmt
 from territory_opt.version import __version__
 
@@ -681,6 +682,9 @@ def _facts(plan: Plan, plan_dir: Path | None) -> list[tuple[str, str]]:
         ("backend", backend),
         ("objective", fmt(plan.objective, digits)),
     ]
+    distances = distance_source_text(s)  # pair table scenarios: unit and completed pairs
+    if distances is not None:
+        rows.append(("distances", distances))
     if math.isfinite(plan.solver_objective) and not math.isclose(
             plan.solver_objective, plan.objective, rel_tol=1e-6, abs_tol=1e-6):
         rows.append(("solver's objective", fmt(plan.solver_objective, digits)))

@@ -16,13 +16,14 @@ import pandas as pd
 from rich.markup import escape
 from rich.table import Table
 
-from territory_opt.backends.contract import Progress, relative_gap
+from territory_opt.backends.contract import Progress
 from territory_opt.family import family_of
 from territory_opt.kpi.evaluate import Evaluation, evaluate
 from territory_opt.kpi.metrics import best, column, metric
 from territory_opt.kpi.views import column_title
 from territory_opt.leads.report import HISTORY_METRICS, LEAD_METRICS
 from territory_opt.plan import Plan
+from territory_opt.present.progress import progress_text
 from territory_opt.scenario.model import Scenario
 from territory_opt.sizing.headcount import Attempt
 from territory_opt.text import fmt
@@ -66,10 +67,22 @@ def metric_table(scenario: Scenario, columns: dict[str, Evaluation]) -> Table:
     return table
 
 
+def territory_labels(scenario: Scenario) -> dict[str, str]:
+    """Territory id → ``"T07 Anna Müller"`` for each territory whose name (its rep's) differs
+    from its id; the tables show these beside the ids (no entry: the id alone)."""
+    labels = {}
+    for tid, name in zip(scenario.territory_ids, scenario.territory_names, strict=True):
+        tid, name = str(tid), str(name).strip() if isinstance(name, str) else ""
+        if name and name != tid:
+            labels[tid] = f"{tid} {name}"
+    return labels
+
+
 def territory_table(scenario: Scenario, evaluation: Evaluation, title: str) -> Table:
-    """The family's per-territory columns of ``evaluation``; deviations signed, a quota's bound
-    (floor, cap) beside it."""
+    """The family's per-territory columns of ``evaluation``; territories by id and rep name,
+    deviations signed, a quota's bound (floor, cap) beside it."""
     views = family_of(scenario).views
+    labels = territory_labels(scenario)
     t = evaluation.territories
     keys = views.territory_columns(scenario, evaluation)
     table = Table(title=escape(title), title_justify="left")
@@ -85,7 +98,8 @@ def territory_table(scenario: Scenario, evaluation: Evaluation, title: str) -> T
         for key in keys:
             value = rec[key]
             if not numeric[key]:
-                row.append(escape(str(value)))
+                text = str(value)
+                row.append(escape(labels.get(text, text) if key == "territory" else text))
                 continue
             text = fmt(float(value), digits[key])
             if key.endswith("_dev_pct") and math.isfinite(float(value)):
@@ -111,8 +125,10 @@ def violation_lines(name: str, evaluation: Evaluation) -> list[str]:
     return lines
 
 
-def moves_table(moves: pd.DataFrame) -> Table:
-    """Moves with their effect per objective term (the undone move's change) and rule."""
+def moves_table(moves: pd.DataFrame, scenario: Scenario | None = None) -> Table:
+    """Moves with their effect per objective term (the undone move's change) and rule; with
+    ``scenario``, the territories by id and rep name."""
+    labels = territory_labels(scenario) if scenario is not None else {}
     table = Table(title_justify="left")
     deltas = [c for c in moves.columns if c.startswith("delta_")]
     digits = metric("objective").digits_for(())
@@ -122,8 +138,9 @@ def moves_table(moves: pd.DataFrame) -> Table:
         table.add_column(escape(metric(delta.removeprefix("delta_")).label), justify="right")
     table.add_column("forced by")
     for rec in moves.to_dict(orient="records"):
-        table.add_row(escape(str(rec["item"])), escape(str(rec["from"])),
-                      escape(str(rec["to"])),
+        table.add_row(escape(str(rec["item"])),
+                      escape(labels.get(str(rec["from"]), str(rec["from"]))),
+                      escape(labels.get(str(rec["to"]), str(rec["to"]))),
                       *[f"{rec[c]:+,.{digits}f}" if math.isfinite(rec[c]) else "n/a"
                         for c in deltas],
                       escape(rec["forced_by"]) or "—")
@@ -211,13 +228,9 @@ def plan_summary(plan: Plan) -> list[str | Table]:
 
 
 def progress_line(p: Progress) -> str:
-    """One progress report: seconds, the plan's objective (or none yet), bound and gap."""
-    bound = f"bound {p.bound:,.1f}" if math.isfinite(p.bound) else "bound n/a"
-    if not math.isfinite(p.objective):
-        return f"  {p.seconds:6.1f} s   no plan yet   {bound}"
-    gap = relative_gap(p.objective, p.bound)
-    shown = f"gap {gap:.2%}" if math.isfinite(gap) else "gap n/a"
-    return f"  {p.seconds:6.1f} s   plan {p.objective:,.1f}   {bound}   {shown}"
+    """One progress report: the clock (of the limit), the plan's objective (or none yet),
+    bound, gap and the phase (:func:`territory_opt.present.progress.progress_text`)."""
+    return progress_text(p)
 
 
 def backends_table(rows: list[dict[str, Any]]) -> Table:

@@ -268,7 +268,8 @@ def render_html(scenario: Scenario, data: dict[str, Any], bounds: list[list[floa
         "tiles": _TILES,
         "note": TILE_NOTE if outlines is not None else TILE_NOTE_BARE,
         "outlineName": "US state outlines" if scenario.outline is None else "outlines",
-        "longName": f"assigned > {data.get('long_km', 300):g} km from home",
+        "longName": f"assigned > {data.get('long_km', 300):g} km "
+                    + ("" if scenario.distance_unit == "km" else "(great-circle) ") + "from home",
         "accountsName": html.escape(marker_label),
     }
     return _PAGE.substitute(

@@ -1,6 +1,9 @@
 """Build a :class:`Scenario` from a validated spec: read the tables it names, check them, and
 turn their columns into the arrays the solvers use.
 
+:func:`build_scenario` reads the tables from files; :func:`build_from_tables` starts from
+tables already read (the DataFrames of :mod:`territory_opt.scenario.frames`).
+
 The steps run in a fixed order and collect problems between the points where they raise, so a
 user sees every problem of a stage at once (and the same problems in the same order each time).
 """
@@ -28,7 +31,12 @@ from territory_opt.scenario.lead_tables import read_leads
 from territory_opt.scenario.leads import LeadData
 from territory_opt.scenario.model import NO_TERRITORY, Accounts, Scenario
 from territory_opt.scenario.neighbours import districting_shape, unit_adjacency
-from territory_opt.scenario.pair_table import pair_columns, read_pair_table, unmeasured_pairs
+from territory_opt.scenario.pair_table import (
+    pair_columns,
+    read_pair_table,
+    uncompleted_pairs,
+    unmeasured_pairs,
+)
 from territory_opt.scenario.references import rule_references
 from territory_opt.scenario.schema import ScenarioSpec
 from territory_opt.scenario.tables import GEOMETRY_COLUMN, read_table
@@ -41,7 +49,12 @@ from territory_opt.scenario.territories import (
 
 @dataclass
 class ScenarioTables:
-    """The tables a spec names, as read, with the file each came from."""
+    """The tables a spec names, as read, with the file each came from.
+
+    Tables that were not read from files (DataFrames handed in) have a label as their "path"
+    (``items frame``: messages name it where they would name a file) and their content's
+    ``fingerprint`` for the scenario's digest; file tables have None and are hashed by file.
+    """
 
     items: pd.DataFrame
     items_path: Path
@@ -49,6 +62,7 @@ class ScenarioTables:
     territories_path: Path
     pairs: pd.DataFrame | None
     pairs_path: Path | None
+    fingerprint: bytes | None = None
 
 
 def build_scenario(spec: ScenarioSpec, base: Path, yaml_path: Path | None = None) -> Scenario:
@@ -61,14 +75,31 @@ def build_scenario(spec: ScenarioSpec, base: Path, yaml_path: Path | None = None
     """
     source = str(yaml_path) if yaml_path is not None else "scenario.yaml"
     tables = read_tables(spec, base, source)
+    return build_from_tables(spec, tables, base, source, yaml_path)
+
+
+def build_from_tables(spec: ScenarioSpec, tables: ScenarioTables, base: Path, source: str,
+                      yaml_path: Path | None = None) -> Scenario:
+    """Check tables already read (:func:`read_tables`, or DataFrames) and build the arrays.
+
+    ``base`` is the folder the spec's other files (accounts, adjacency table, map outline …)
+    are relative to; ``source`` names the spec in messages (the YAML file).
+
+    Raises
+    ------
+    ScenarioError
+        Naming every problem of the first stage that has any.
+    """
     check_tables(spec, tables, source)
 
     problems: list[Problem] = []
     t_ids = id_column(tables.territories, spec.territories.id, tables.territories_path, problems)
     i_ids = id_column(tables.items, spec.items.id, tables.items_path, problems)
     index = {tid: k for k, tid in enumerate(t_ids)}
-    items = read_item_columns(spec, tables.items, tables.items_path, i_ids, index, yaml_path,
-                              problems, source)
+    # rules.locks problems name the YAML, or the spec's ``source`` when there is no file.
+    items = read_item_columns(spec, tables.items, tables.items_path, i_ids, index,
+                              yaml_path if yaml_path is not None else Path(source), problems,
+                              source)
     territories = read_territory_columns(spec.territories, tables.territories,
                                          tables.territories_path, t_ids, problems)
     problems += overflowing_totals(spec, items.attributes, tables.items_path, territories.fte,
@@ -98,9 +129,7 @@ def build_scenario(spec: ScenarioSpec, base: Path, yaml_path: Path | None = None
     scenario = Scenario(
         spec=spec,
         path=yaml_path.resolve() if yaml_path is not None else None,
-        digest=digest([f for f in (yaml_path, tables.items_path, tables.territories_path,
-                                   tables.pairs_path, accounts_path, *lead_paths)
-                       if f is not None and f.is_file()]),
+        digest=scenario_digest(yaml_path, tables, accounts_path, lead_paths),
         item_ids=np.asarray(i_ids, dtype=object),
         lat=items.lat,
         lon=items.lon,
@@ -108,6 +137,8 @@ def build_scenario(spec: ScenarioSpec, base: Path, yaml_path: Path | None = None
         tags=items.tags,
         current=items.current,
         lock=items.lock,
+        groups=items.groups,
+        leave=items.leave,
         territory_ids=np.asarray(t_ids, dtype=object),
         territory_names=(
             text_column(tables.territories, t.name) if t.name
@@ -131,6 +162,9 @@ def build_scenario(spec: ScenarioSpec, base: Path, yaml_path: Path | None = None
     )
     if p is not None:
         problems += unmeasured_pairs(scenario, spec.items, tables.items_path, tables.pairs_path)
+        if problems:
+            raise ScenarioError(problems)
+        problems += uncompleted_pairs(scenario, tables.pairs_path)
         if problems:
             raise ScenarioError(problems)
     return scenario
@@ -281,9 +315,21 @@ def overflowing_totals(spec: ScenarioSpec, attributes: dict[str, np.ndarray],
     return problems
 
 
-def digest(paths: list[Path]) -> str:
-    """sha256 over the YAML and table files, so a plan can tell if its scenario changed."""
+def scenario_digest(yaml_path: Path | None, tables: ScenarioTables,
+                    accounts_path: Path | None, lead_paths: list[Path]) -> str:
+    """The scenario's :func:`digest`: its YAML and table files, or (tables handed in as
+    DataFrames) their fingerprint and the files the spec names besides."""
+    table_files = ((tables.items_path, tables.territories_path, tables.pairs_path)
+                   if tables.fingerprint is None else ())
+    return digest([f for f in (yaml_path, *table_files, accounts_path, *lead_paths)
+                   if f is not None and f.is_file()], tables.fingerprint or b"")
+
+
+def digest(paths: list[Path], content: bytes = b"") -> str:
+    """sha256 over ``content`` (tables not read from files), then the YAML and table files,
+    so a plan can tell if its scenario changed."""
     h = hashlib.sha256()
+    h.update(content)
     for p in paths:
         h.update(p.name.encode())
         h.update(p.read_bytes())

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from territory_opt.errors import Conflict
+from territory_opt.scenario.group_conflicts import group_conflicts
 from territory_opt.scenario.model import NO_TERRITORY, Scenario, item_blocks
 from territory_opt.tolerance import RULE_TOLERANCE, band_slack, capacity_limit
 
@@ -23,6 +24,7 @@ def quick_conflicts(scenario: Scenario) -> list[Conflict]:
         *_capacity_totals(scenario),
         *_bands_vs_capacity(scenario),
         *_locked_loads(scenario),
+        *group_conflicts(scenario),
     ]
 
 
@@ -41,9 +43,9 @@ def _homeless_items(scenario: Scenario) -> list[Conflict]:
     if not len(orphans):
         return []
     group, table = scenario.eligibility_groups
-    limit = rules.max_distance_km
+    limit, unit = scenario.max_distance, scenario.distance_unit
     elig = "eligibility (" + ", ".join(rules.eligibility) + ")"
-    dist = f"max distance {limit:g} km" if limit is not None else "max distance"
+    dist = f"max distance {limit:g} {unit}" if limit is not None else "max distance"
     listed_only = "pairs (only_listed)"
     unskilled = "no territory has this skill" if len(rules.eligibility) == 1 else (
         "no territory has all these skills"
@@ -76,7 +78,7 @@ def _homeless_items(scenario: Scenario) -> list[Conflict]:
             which = " with that skill" if not skilled.all() else ""
             which += " among the listed pairs" if not listed.all() else ""
             detail = (f"{tags}; " if not skilled.all() else "") + (
-                f"nearest home{which} {nearest:,.1f} km > {limit:g} km")
+                f"nearest home{which} {nearest:,.1f} {unit} > {limit:g} {unit}")
         details.append(f"{scenario.item_ids[i]} ({detail})")
     more = f" and {len(orphans) - MAX_LISTED} more" if len(orphans) > MAX_LISTED else ""
     return [Conflict(

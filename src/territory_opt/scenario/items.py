@@ -21,6 +21,7 @@ from territory_opt.scenario.columns import (
     territory_column,
     text_column,
 )
+from territory_opt.scenario.groups import GroupRules, read_groups, read_lock_states
 from territory_opt.scenario.model import NO_TERRITORY
 from territory_opt.scenario.schema import ItemsTable, ScenarioSpec
 from territory_opt.scenario.tables import row_label
@@ -37,12 +38,14 @@ class ItemColumns:
     tags: dict[str, np.ndarray]
     current: np.ndarray
     lock: np.ndarray
+    groups: GroupRules | None = None  # rules.groups
+    leave: np.ndarray | None = None  # lock state 'leave': must not stay with its current
 
 
 def item_columns(t: ItemsTable) -> dict[str, str]:
     """YAML key -> column for every column the items table must have."""
     cols = {"items.id": t.id}
-    for key in ("latitude", "longitude", "x", "y", "current", "lock"):
+    for key in ("latitude", "longitude", "x", "y", "current", "lock", "lock_state"):
         value = getattr(t, key)
         if value is not None:
             cols[f"items.{key}"] = value
@@ -73,8 +76,10 @@ def read_item_columns(
     current = territory_column(frame, spec.items.current, path, index, problems)
     lock = territory_column(frame, spec.items.lock, path, index, problems)
     apply_yaml_locks(spec, yaml_path, item_ids, index, lock, problems)
+    leave = read_lock_states(spec, frame, path, current, lock, problems)
+    groups = read_groups(spec, frame, path, tags, problems, source)
     return ItemColumns(lat=lat, lon=lon, attributes=attributes, tags=tags, current=current,
-                       lock=lock)
+                       lock=lock, groups=groups, leave=leave)
 
 
 def item_coordinates(

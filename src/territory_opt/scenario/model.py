@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from territory_opt.geo import haversine_km
 from territory_opt.rendering import to_html
+from territory_opt.scenario.distance_units import completion_factor, distance_unit, max_distance
 from territory_opt.scenario.schema import ScenarioSpec
 
 if TYPE_CHECKING:
+    from territory_opt.scenario.groups import GroupRules
     from territory_opt.scenario.leads import LeadData
 
 NO_TERRITORY = -1
@@ -27,6 +30,17 @@ float64): large scenarios are never held as one dense items × territories array
 
 def _no_pairs() -> np.ndarray:
     return np.zeros(0, dtype=np.int64)
+
+
+_FRAMES_BUILDER: list[Callable[..., Scenario]] = []
+"""The builder behind :meth:`Scenario.from_frames`: :mod:`territory_opt.scenario.frames`
+registers it when the package is imported (that module builds on this one, so this one cannot
+import it; as with :mod:`territory_opt.rendering`, the call goes through a registration)."""
+
+
+def register_frames_builder(builder: Callable[..., Scenario]) -> None:
+    """Make ``builder`` the one :meth:`Scenario.from_frames` calls."""
+    _FRAMES_BUILDER[:] = [builder]
 
 
 def item_blocks(n_items: int, n_territories: int) -> list[slice]:
@@ -109,9 +123,10 @@ class Scenario:
 
     The optional pair table (``pairs:`` in the YAML) is kept sparse: ``pair_keys`` are the
     sorted keys ``item × n_territories + territory`` of the listed pairs, ``pair_km`` their
-    distances (``None`` without a distance column) and ``pair_loads`` their loads per
-    attribute, each aligned with ``pair_keys``. Listed values override the defaults (the
-    great-circle km, the item's attribute value); read them through :meth:`distance`,
+    distances in :attr:`distance_unit` (``None`` without a distance column) and ``pair_loads``
+    their loads per attribute, each aligned with ``pair_keys``. Listed values override the
+    defaults (the completed great-circle distance, the item's attribute value); read them
+    through :meth:`distance`,
     :meth:`distance_block`, :meth:`pair_load` and :meth:`load_block`.
 
     ``geometry`` holds each item's feature (polygon or point, WGS84) when the items come from a
@@ -146,6 +161,34 @@ class Scenario:
     territory_region: np.ndarray | None = None  # per territory: its region (decomposition)
     fixed_targets: dict[str, np.ndarray] | None = None  # a region's share of the whole's targets
     outline: np.ndarray | None = None  # polygons drawn under the maps (``map.outline``), WGS84
+    groups: GroupRules | None = None  # account groups (``rules.groups``), alignment
+    leave: np.ndarray | None = None  # per item: must leave its current territory (lock state)
+
+    @classmethod
+    def from_frames(
+        cls,
+        items: pd.DataFrame,
+        territories: pd.DataFrame | None,
+        rules: Mapping[str, Any],
+        pairs: pd.DataFrame | None = None,
+        base: str | Path | None = None,
+    ) -> Scenario:
+        """A scenario from DataFrames or GeoDataFrames (any CRS) and the rest of
+        ``scenario.yaml`` as a dict (``rules``: model, column mappings, rules, objective,
+        solver; table paths optional and ignored), checked as loading files would check them.
+        ``territories`` is None for districting by ``territories.count``; ``base`` is the
+        folder other files the rules name are relative to. See
+        :func:`territory_opt.scenario.frames.scenario_from_frames` (also
+        ``territory_opt.scenario_from_frames``).
+
+        Raises
+        ------
+        ScenarioError
+            Naming the frame (``items frame``), row and column, as a file's problems would.
+        """
+        if not _FRAMES_BUILDER:  # only if territory_opt.scenario.frames failed to import
+            raise RuntimeError("territory_opt.scenario.frames is not loaded")
+        return _FRAMES_BUILDER[0](items, territories, rules, pairs=pairs, base=base)
 
     @property
     def name(self) -> str:
@@ -183,6 +226,23 @@ class Scenario:
     def located(self) -> np.ndarray:
         """Boolean per item: does it have coordinates?"""
         return np.asarray(np.isfinite(self.lat) & np.isfinite(self.lon))
+
+    @property
+    def distance_unit(self) -> str:
+        """Unit of every distance the scenario gives: ``km``, ``mi`` or ``min`` (``pairs.unit``;
+        km without a pair table)."""
+        return distance_unit(self.spec)
+
+    @cached_property
+    def completion_factor(self) -> float:
+        """Great-circle km -> :attr:`distance_unit` for pairs the pair table does not list
+        (``pairs.complete``; 1 for km without it; NaN for mi/min without it)."""
+        return completion_factor(self.spec)
+
+    @property
+    def max_distance(self) -> float | None:
+        """``rules.max_distance`` (or ``max_distance_km``), in :attr:`distance_unit`."""
+        return max_distance(self.spec)
 
     @cached_property
     def has_distance(self) -> np.ndarray:
@@ -234,24 +294,30 @@ class Scenario:
         return attribute in self.pair_loads
 
     def distance(self, items: np.ndarray, territories: np.ndarray) -> np.ndarray:
-        """Km from each item to the paired territory (elementwise, broadcasting): the pair
-        table's distance where it lists one, else great-circle km to the territory's home;
-        NaN where neither exists (no home, or an item without coordinates)."""
+        """Distance in :attr:`distance_unit` from each item to the paired territory
+        (elementwise, broadcasting): the pair table's distance where it lists one, else
+        great-circle km to the territory's home × :attr:`completion_factor`; NaN where
+        neither exists (no home, or an item without coordinates)."""
         km = haversine_km(self.lat[items], self.lon[items],
                           self.home_lat[territories], self.home_lon[territories])
+        if self.completion_factor != 1.0:
+            km = km * self.completion_factor
         if self.pair_km is None:
             return km
         pos, found = self._pair_lookup(items, territories)
         return np.asarray(np.where(found, self.pair_km[pos], km))
 
     def distance_block(self, items: np.ndarray | slice) -> np.ndarray:
-        """Km from the ``items`` (rows) to every territory (columns), as :meth:`distance`.
+        """Distances (:attr:`distance_unit`) from the ``items`` (rows) to every territory
+        (columns), as :meth:`distance`.
 
         Dense over the territories: callers take items in blocks on large scenarios.
         """
         rows = self._rows(items)
         km = haversine_km(self.lat[rows][:, None], self.lon[rows][:, None],
                           self.home_lat[None, :], self.home_lon[None, :])
+        if self.completion_factor != 1.0:
+            km = km * self.completion_factor
         if self.pair_km is not None:
             r, k, index = self._listed_in(rows)
             km[r, k] = self.pair_km[index]
@@ -380,10 +446,13 @@ class Scenario:
             r, k, _ = self._listed_in(rows)
             listed[r, k] = True
             ok &= listed
-        limit = self.spec.rules.max_distance_km
+        limit = self.max_distance
         if limit is not None:
             with np.errstate(invalid="ignore"):
                 ok &= ~(self.distance_block(rows) > limit)  # NaN (no home): no limit
+        if self.leave is not None:  # lock state 'leave': not its current territory
+            r = np.flatnonzero(self.leave[rows])
+            ok[r, self.current[rows][r]] = False
         lock = self.lock[rows]
         locked = np.flatnonzero(lock != NO_TERRITORY)
         ok[locked, :] = False
@@ -396,10 +465,12 @@ class Scenario:
         ok = table[group[items], territories]
         if self.only_listed:
             ok &= self.listed(items, territories)
-        limit = self.spec.rules.max_distance_km
+        limit = self.max_distance
         if limit is not None:
             with np.errstate(invalid="ignore"):
                 ok &= ~(self.distance(items, territories) > limit)
+        if self.leave is not None:
+            ok &= ~(self.leave[items] & (self.current[items] == territories))
         lock = self.lock[items]
         return np.asarray(np.where(lock != NO_TERRITORY, lock == territories, ok))
 

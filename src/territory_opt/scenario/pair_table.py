@@ -5,6 +5,7 @@ every territory it may go to.
 
 from __future__ import annotations
 
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ import pandas as pd
 
 from territory_opt.errors import Problem
 from territory_opt.scenario.columns import number_column, text_column
+from territory_opt.scenario.distance_units import UNIT_WORDS, completion_text
 from territory_opt.scenario.model import Scenario, item_blocks
 from territory_opt.scenario.schema import ItemsTable, PairTable
 from territory_opt.scenario.tables import row_label
@@ -121,3 +123,72 @@ def unmeasured_pairs(
         "coordinates, a distance in the pairs table for every territory with a home the item "
         "may go to, or pairs.only_listed: true")]
 
+
+
+def completed_pairs(scenario: Scenario) -> tuple[int, tuple[int, int] | None]:
+    """How many allowed pairs of a located item and a territory with a home take their distance
+    from the completion rule (not listed with a distance in the pair table), and one of them
+    (item, territory); (0, None) without a pair table."""
+    if scenario.spec.pairs is None:
+        return 0, None
+    count, example = 0, None
+    for block in item_blocks(scenario.n_items, scenario.n_territories):
+        rows = np.arange(*block.indices(scenario.n_items))
+        need = (scenario.allowed_block(rows) & scenario.has_home[None, :]
+                & scenario.located[rows][:, None])
+        if scenario.pair_km is not None:
+            r, k, _ = scenario._listed_in(rows)
+            need[r, k] = False
+        count += int(need.sum())
+        if example is None and need.any():
+            r0, k0 = np.argwhere(need)[0]
+            example = (int(rows[r0]), int(k0))
+    return count, example
+
+
+def uncompleted_pairs(scenario: Scenario, pairs_path: Path | None) -> list[Problem]:
+    """A mi or min pair table that leaves out pairs which need a distance, with no rule to
+    complete them (``pairs.complete``): great-circle km would mix units."""
+    p = scenario.spec.pairs
+    if p is None or np.isfinite(scenario.completion_factor):
+        return []
+    count, example = completed_pairs(scenario)
+    if not count or example is None:
+        return []
+    table = pairs_path.name if pairs_path is not None else "the pairs table"
+    item, territory = scenario.item_ids[example[0]], scenario.territory_ids[example[1]]
+    return [Problem(
+        str(pairs_path) if pairs_path is not None else "pairs", p.distance or "distance",
+        f"{count:,} allowed pair(s) missing from {table} (unit {p.unit}), e.g. item "
+        f"'{item}' and territory '{territory}'",
+        f"a distance in {p.unit} for every pair an item may take, or a rule to complete the "
+        f"missing ones (pairs.complete: {{detour: 1.3"
+        + (", speed_kmh: 50" if p.unit == "min" else "") + "}), or pairs.only_listed: true "
+        "(only the listed pairs are allowed)")]
+
+
+_COMPLETED: weakref.WeakKeyDictionary[Scenario, int] = weakref.WeakKeyDictionary()
+
+
+def pairs_completed(scenario: Scenario) -> int:
+    """:func:`completed_pairs`' count, computed once per scenario (the ``pairs_completed``
+    KPI: it depends on the scenario alone, not on the plan)."""
+    if scenario not in _COMPLETED:
+        _COMPLETED[scenario] = completed_pairs(scenario)[0]
+    return _COMPLETED[scenario]
+
+
+def distance_source_text(scenario: Scenario) -> str | None:
+    """Where the distances come from, in words, for a scenario with a pair table: "minutes
+    from pairs.csv; 1,234 pairs completed as great-circle km × 1.3 at 50 km/h"; None
+    without a pair table."""
+    p = scenario.spec.pairs
+    if p is None:
+        return None
+    unit = UNIT_WORDS[p.unit]
+    source = f"{unit} from {Path(p.path).name}" if p.distance is not None else (
+        f"{unit}, none from {Path(p.path).name} (no distance column)")
+    count = pairs_completed(scenario)
+    if not count:
+        return f"{source}; no pair completed"
+    return f"{source}; {count:,} pair(s) completed as {completion_text(scenario.spec)}"

@@ -8,7 +8,8 @@ from territory_opt.errors import Problem
 from territory_opt.scenario.schema import ScenarioSpec
 
 RESERVED_ATTRIBUTES = frozenset(
-    {"items", "territory", "name", "fte", "travel", "km_mean", "km_max"}
+    {"items", "territory", "name", "fte", "travel", "km_mean", "km_max", "mi_mean", "mi_max",
+     "min_mean", "min_max"}
 )
 """Attribute names that would collide with KPI table columns or mean 'count the items'."""
 

@@ -98,6 +98,10 @@ class ItemsTable(_CsvOptions):
         default_factory=list,
         description="Categorical tags (segment, language...): columns, or a map name -> column.",
     )
+    lock_state: str | None = Field(
+        None, description="Column with each item's lock state: 'locked' (stays with its current "
+        "territory; needs `current`), 'free', or 'leave' (must not stay with its current "
+        "territory). Aliases: married, single, divorced; case is ignored; empty means free.")
 
     @model_validator(mode="after")
     def _one_coordinate_system(self) -> ItemsTable:
@@ -184,6 +188,20 @@ class AccountsTable(_CsvOptions):
         return _as_mapping(self.attributes)
 
 
+DistanceUnit = Literal["km", "mi", "min"]
+"""The unit of a pair table's distances (and so of every distance, KPI and rule)."""
+
+
+class PairCompletion(_Strict):
+    """How a pair missing from the pair table gets its distance: great-circle km × ``detour``,
+    in the table's unit (mi: ÷ 1.609344; min: ÷ ``speed_kmh`` × 60)."""
+
+    detour: Annotated[float, Field(ge=1)] = Field(
+        1.0, description="Road distance per great-circle km (1.3 is typical of roads).")
+    speed_kmh: Annotated[float, Field(gt=0)] | None = Field(
+        None, description="Average speed in km/h: turns km into minutes (unit: min only).")
+
+
 class PairTable(_CsvOptions):
     """Per item-territory values: a distance matrix, territory-specific loads, sparse eligibility.
 
@@ -195,7 +213,8 @@ class PairTable(_CsvOptions):
     item: str = Field("item", description="Column with the item id of each pair.")
     territory: str = Field("territory", description="Column with the territory id of each pair.")
     distance: str | None = Field(
-        None, description="Column with the pair's distance (replaces the great-circle km)."
+        None, description="Column with the pair's distance in `unit` (replaces the completed "
+        "great-circle distance)."
     )
     loads: dict[str, str] = Field(
         default_factory=dict,
@@ -205,6 +224,24 @@ class PairTable(_CsvOptions):
     only_listed: bool = Field(
         False, description="Only the listed pairs are allowed (locks still override)."
     )
+    unit: DistanceUnit = Field(
+        "km", description="Unit of the distance column: km, mi or min (drive minutes). Every "
+        "distance KPI, rules.max_distance and the reports use it.")
+    complete: PairCompletion | None = Field(
+        None, description="How pairs missing from the table get a distance (great-circle km × "
+        "detour, in the unit). Needed for a mi or min table that leaves pairs out (unless "
+        "only_listed); a km table without it completes with great-circle km.")
+
+    @model_validator(mode="after")
+    def _speed_for_minutes(self) -> PairTable:
+        c = self.complete
+        if c is not None and self.unit == "min" and c.speed_kmh is None:
+            raise ValueError("pairs.complete needs speed_kmh for unit: min (great-circle km "
+                             "÷ speed_kmh × 60 gives minutes)")
+        if c is not None and self.unit != "min" and c.speed_kmh is not None:
+            raise ValueError(f"pairs.complete.speed_kmh only applies to unit: min (this table "
+                             f"is in {self.unit})")
+        return self
 
 
 class BalanceRule(_Strict):
@@ -225,6 +262,32 @@ class DisruptionCap(_Strict):
     max_share: Share
 
 
+class AtMost(_Strict):
+    """At most ``count`` items carrying ``tag`` in any one territory (e.g. key accounts)."""
+
+    tag: str = Field(description="An item tag (declared under items.tags). An item carries it "
+                     "when its value is `value`, or, without `value`, when the cell is non-empty "
+                     "and not false, no, n or 0.")
+    count: Annotated[int, Field(ge=1)] = Field(description="Most items with the tag per "
+                                               "territory.")
+    value: str | None = Field(None, description="The tag value that counts (default: any "
+                              "non-empty value other than false, no, n, 0).")
+
+
+class GroupRules(_Strict):
+    """Alignment: account groups. Each is a hard rule, checked by `validate` before a solve."""
+
+    together: list[str] = Field(
+        default_factory=list, description="Columns of the items table (e.g. a parent company "
+        "or buying group id): items sharing a non-empty value go to one territory.")
+    apart: list[str] = Field(
+        default_factory=list, description="Columns of the items table: items sharing a "
+        "non-empty value all go to different territories.")
+    at_most: list[AtMost] = Field(
+        default_factory=list, description="Per territory, at most `count` items carrying "
+        "`tag`.")
+
+
 class Rules(_Strict):
     """Hard and soft rules of the alignment model."""
 
@@ -238,14 +301,29 @@ class Rules(_Strict):
     )
     contiguity: bool = Field(
         True, description="Districting: every territory connected in the adjacency graph.")
-    max_distance_km: Annotated[float, Field(gt=0)] | None = Field(
-        None, description="No item further than this from its territory's home."
+    max_distance: Annotated[float, Field(gt=0)] | None = Field(
+        None, description="No item further than this from its territory's home, in the "
+        "scenario's distance unit (pairs.unit; km without a pair table)."
     )
+    max_distance_km: Annotated[float, Field(gt=0)] | None = Field(
+        None, description="Deprecated alias of max_distance for km scenarios."
+    )
+
+    @model_validator(mode="after")
+    def _one_max_distance(self) -> Rules:
+        if self.max_distance is not None and self.max_distance_km is not None:
+            raise ValueError("rules.max_distance and rules.max_distance_km both given: keep "
+                             "max_distance (max_distance_km is its deprecated km alias)")
+        return self
     disruption: DisruptionCap | None = None
+    groups: GroupRules | None = Field(
+        None, description="Alignment: account groups that stay together, stay apart, or share "
+        "a territory only up to a count.")
 
 
 class TravelTerm(_Strict):
-    """Travel: great-circle km from home to item, times ``attribute`` (e.g. visits)."""
+    """Travel: distance from home to item (great-circle km, or the pair table's distance in
+    its unit), times ``attribute`` (e.g. visits)."""
 
     weight: NonNegative = 1.0
     attribute: str | None = Field(None, description="Per-item multiplier; none means 1.")
@@ -502,6 +580,14 @@ class ScenarioSpec(_Strict):
         "columns holding account, owner (user) and Salesforce territory ids.")
 
     @model_validator(mode="after")
+    def _max_distance_in_unit(self) -> ScenarioSpec:
+        unit = self.pairs.unit if self.pairs is not None else "km"
+        if self.rules.max_distance_km is not None and unit != "km":
+            raise ValueError(f"rules.max_distance_km is in km but pairs.unit is {unit}: use "
+                             f"rules.max_distance (in {unit}) instead")
+        return self
+
+    @model_validator(mode="after")
     def _leads_section_only_for_leads(self) -> ScenarioSpec:
         if self.model == "leads" and self.leads is None:
             raise ValueError("model: leads needs a leads section (at least leads.columns."
@@ -515,6 +601,12 @@ class ScenarioSpec(_Strict):
 
     @model_validator(mode="after")
     def _districting_keys_only_for_districting(self) -> ScenarioSpec:
+        if self.model != "alignment":
+            grouped = [key for key, value in (("rules.groups", self.rules.groups),
+                                              ("items.lock_state", self.items.lock_state))
+                       if value is not None]
+            if grouped:
+                raise ValueError(f"{', '.join(grouped)} only apply to model: alignment")
         if self.model == "districting":
             return self
         used = [key for key, value in (("territories.count", self.territories.count),

@@ -571,6 +571,13 @@ def _read_shapefile(path: Path) -> pd.DataFrame:
 # --- shared ---------------------------------------------------------------------------------
 
 
+def geo_table(frame: Any, where: Path) -> pd.DataFrame:
+    """A GeoDataFrame as the geo readers return it (see :func:`_geo_table`): attributes,
+    ``geometry_lat``/``geometry_lon`` and :data:`GEOMETRY_COLUMN`, in WGS84. ``where`` names
+    it in messages (a file, or ``items frame`` for a frame handed in)."""
+    return _geo_table(frame, where)
+
+
 def _geo_table(frame: Any, path: Path) -> pd.DataFrame:
     """Attributes, a point inside each feature and the features, all in WGS84.
 

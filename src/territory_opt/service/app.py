@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from fastapi import Depends, FastAPI, File, Form, Request, Security, UploadFile
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
@@ -38,6 +38,7 @@ from territory_opt.service.docs import DOC_PATHS, add_offline_docs
 from territory_opt.service.inputs import TableData, scenario_from, table_files
 from territory_opt.service.limits import RequestGuard
 from territory_opt.service.pool import WorkerPool
+from territory_opt.service.review import review_bytes, review_outcome, review_request
 from territory_opt.service.store import JobStore
 from territory_opt.service.worker import scenario_error_json
 from territory_opt.settings import SolveSettings
@@ -82,6 +83,17 @@ class EvaluateIn(ScenarioIn):
 
     assignment: dict[str, str] = Field(description="Item id → territory id; items left out "
                                        "are unassigned.")
+
+
+class ReviewIn(_Body):
+    """``POST /v1/jobs/{id}/review``: decisions on a finished job's moves."""
+
+    decisions: dict[str, str] = Field(
+        default_factory=dict, description="Item id → accept or reject (any case; empty "
+        "accepts). Moves left out are accepted; GET /v1/jobs/{id}/review lists them.")
+    options: SolveOptionsIn = Field(
+        default_factory=SolveOptionsIn, description="Options of the re-solve; missing ones "
+        "take the reviewed job's.")
 
 
 class LeadIn(_Body):
@@ -185,7 +197,8 @@ def create_app(config: ServiceConfig, *, start_workers: bool = True) -> FastAPI:
 
     @app.get("/v1/jobs/{job_id}")
     def job_status(job_id: str, owner: Owner) -> dict[str, Any]:
-        """A job's status, progress (objective, bound, seconds) and error, if any."""
+        """A job's status, progress (phase, seconds, limit, objective, bound, gap) and error,
+        if any."""
         job = store.get(job_id, owner)
         if job is None:
             raise HTTPException(404, f"no job {job_id}")
@@ -201,6 +214,31 @@ def create_app(config: ServiceConfig, *, start_workers: bool = True) -> FastAPI:
             raise HTTPException(409, f"job {job_id} is {job.status} and has no plan"
                                 + (f": {job.error['message']}" if job.error else ""))
         return {"job": job.public()} | job.result
+
+    @app.get("/v1/jobs/{job_id}/review", response_class=Response,
+             responses={200: {"content": {"text/csv": {}}}})
+    def job_review(job_id: str, owner: Owner) -> Response:
+        """A finished job's review table as CSV (``territory-opt review``): one row per moved
+        item, with why it moved, its effect on balance and travel, and an empty decision."""
+        data = review_bytes(store, job_id, owner, limits)
+        return Response(data, media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": 'attachment; filename="review.csv"'})
+
+    @app.post("/v1/jobs/{job_id}/review", status_code=202)
+    def submit_review(job_id: str, body: ReviewIn, owner: Owner) -> dict[str, Any]:
+        """Queue a re-solve of a finished job with decisions on its moves: rejected items go
+        back to their current territory, the other moves are kept (as locks)."""
+        document, files, options, record = review_request(
+            store, job_id, owner, body.decisions,
+            body.options.model_dump(exclude_none=True), limits)
+        return _submit(store, config, owner, document, files, SolveOptionsIn(**options),
+                       review=record)
+
+    @app.get("/v1/jobs/{job_id}/review-outcome")
+    def job_review_outcome(job_id: str, owner: Owner) -> dict[str, Any]:
+        """A finished review job against the plan it reviewed: both objectives at the same
+        gap target, and what the rejections cost per objective term and balance band."""
+        return review_outcome(store, job_id, owner)
 
     @app.delete("/v1/jobs/{job_id}", status_code=202)
     def cancel(job_id: str, owner: Owner) -> dict[str, Any]:
@@ -282,7 +320,8 @@ def _authenticator(config: ServiceConfig) -> Any:
 
 
 def _submit(store: JobStore, config: ServiceConfig, owner: str, document: dict[str, Any],
-            files: dict[str, bytes], options: SolveOptionsIn) -> dict[str, Any]:
+            files: dict[str, bytes], options: SolveOptionsIn,
+            review: dict[str, Any] | None = None) -> dict[str, Any]:
     if store.active(owner) >= config.max_active_jobs:
         raise HTTPException(429, f"{config.max_active_jobs} of your jobs are already queued or "
                             "running (this server's --max-active-jobs); wait for some to finish")
@@ -302,6 +341,8 @@ def _submit(store: JobStore, config: ServiceConfig, owner: str, document: dict[s
                                         work_limit=options.work_limit)
     chosen = options.model_dump(exclude_none=True)
     chosen["time_limit"] = min(settings.time_limit, limit)
+    if review is not None:
+        chosen["review"] = review  # the reviewed job and decisions (the worker ignores it)
     queued = store.active_seconds(owner)
     if queued + chosen["time_limit"] > config.max_queued_seconds:
         raise HTTPException(429, f"your queued and running jobs already ask for {queued:g} s of "

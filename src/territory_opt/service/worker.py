@@ -34,7 +34,8 @@ from territory_opt.errors import (
     TerritoryOptError,
 )
 from territory_opt.plan import Plan
-from territory_opt.present.jsonable import clean, records
+from territory_opt.present.jsonable import records
+from territory_opt.present.progress import ProgressTracker
 from territory_opt.service.inputs import scenario_from
 from territory_opt.service.store import Job, JobStore
 from territory_opt.solve import solve
@@ -70,20 +71,20 @@ def run_job(store: JobStore, job: Job, worker: str, parent_pid: int) -> None:
     cancelled = False
     clock = Stopwatch()
     last = -PROGRESS_SECONDS
+    shown = ProgressTracker()  # forward clock, best plan and bound, phase, limit
     # A work-limited solve does not watch the clock; the server's time limit still holds.
     cap = options.get("time_limit") if options.get("work_limit") is not None else None
 
     def progress(p: Progress) -> None:
         nonlocal last, cancelled
+        shown.see(p)
         now = clock.seconds()
         if cap is not None and now > cap:
             stop.set()
         if now - last < PROGRESS_SECONDS:
             return
         last = now
-        store.set_progress(job.id, worker, {"objective": clean(p.objective),
-                                            "bound": clean(p.bound),
-                                            "seconds": round(p.seconds, 2)})
+        store.set_progress(job.id, worker, shown.as_json())
         _exit_if_orphaned(parent_pid)
         if not cancelled and store.cancel_requested(job.id):
             cancelled = True
@@ -102,6 +103,8 @@ def run_job(store: JobStore, job: Job, worker: str, parent_pid: int) -> None:
                          work_limit=options.get("work_limit"), progress=progress, stop=stop)
             result = plan_result(plan.timed(load_seconds=load_seconds))
         _exit_if_orphaned(parent_pid)
+        if shown.events:  # the last events may have come within the write interval
+            store.set_progress(job.id, worker, shown.as_json())
         status = "cancelled" if cancelled else "done"
         store.finish(job.id, worker, status, result, None)
     except ScenarioError as exc:

@@ -36,6 +36,7 @@ from territory_opt.backends.contract import Backend, Status, relative_gap
 from territory_opt.errors import InfeasibleError, NoPlanFoundError, scenario_error
 from territory_opt.plan import Plan
 from territory_opt.present.jsonable import records
+from territory_opt.scenario.distance_units import scenario_travel_keys
 from territory_opt.scenario.model import Scenario
 from territory_opt.solve import solve
 from territory_opt.studies.variants import is_constraint_limit, with_settings
@@ -318,7 +319,7 @@ def _status(plan: Plan, bound: float | None = None) -> str:
 
 def curve_metrics(scenario: Scenario) -> list[str]:
     """The plan KPIs a curve shows, in chart order."""
-    names = ["travel", "km_mean"]
+    names = ["travel", scenario_travel_keys(scenario.spec)[0]]
     names += [f"{r.attribute}_max_abs_dev_pct" for r in scenario.spec.rules.balance]
     names += ["moved_items", "moved_share_items", "cut_edges", "disconnected_territories",
               "expected_revenue", "fairness_max_abs_dev_pct", "quota_to_basis_max_pct",

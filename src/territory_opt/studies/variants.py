@@ -23,7 +23,7 @@ from territory_opt.scenario.model import Scenario
 SWEEPABLE = (
     r"rules\.disruption\.max_share",
     r"rules\.balance\.[^.]+\.(tolerance|penalty)",
-    r"rules\.max_distance_km",
+    r"rules\.max_distance(_km)?",
     r"objective\.(travel|disruption|dispersion|cut_edges)\.weight",
     r"leads\.fairness\.(tolerance|penalty)",
     r"quotas\.(target|fte_weight|floor|cap)",
@@ -35,7 +35,7 @@ eligibility and table columns are read into arrays at load time), solver setting
 number of districts of a districting scenario drawn by ``count``."""
 
 SWEEPABLE_HELP = ("rules.disruption.max_share, rules.balance.ATTRIBUTE.tolerance (or .penalty; "
-                  "ATTRIBUTE may be the rule's index), rules.max_distance_km, "
+                  "ATTRIBUTE may be the rule's index), rules.max_distance (or _km), "
                   "objective.NAME.weight, leads.fairness.tolerance, quotas.target/floor/cap, "
                   "solver.backend/time_limit/gap/seed/threads/candidates/work_limit, "
                   "territories.count "
@@ -45,7 +45,7 @@ REBUILDS = ("territories.count",)
 """Paths whose change needs the tables read again (the territories themselves change)."""
 
 LOOSER_WHEN_LARGER = (r"rules\.disruption\.max_share", r"rules\.balance\.[^.]+\.tolerance",
-                      r"rules\.max_distance_km", r"leads\.fairness\.tolerance")
+                      r"rules\.max_distance(_km)?", r"leads\.fairness\.tolerance")
 """Paths of hard limits that admit more plans as their value grows: the best objective can only
 improve (or stay) along them."""
 
