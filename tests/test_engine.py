@@ -87,7 +87,9 @@ def test_local_search_returns_a_plan_breaking_a_rule_unchanged(tmp_path: Path) -
 
 
 class _Sized:
-    """Just the size of a scenario (all ``choose`` reads)."""
+    """Just the size of a scenario and no rule only some paths honour (all ``choose`` reads)."""
+
+    groups = None
 
     def __init__(self, n_items: int, n_territories: int) -> None:
         self.n_items, self.n_territories = n_items, n_territories

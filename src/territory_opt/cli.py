@@ -33,7 +33,7 @@ from territory_opt.errors import (
     ScenarioError,
     TerritoryOptError,
 )
-from territory_opt.family import family_of
+from territory_opt.family import FAMILIES, family_of, get_family
 from territory_opt.kpi.evaluate import Evaluation, evaluate
 from territory_opt.plan import Plan, read_assignment
 from territory_opt.present.export import FORMATS as EXPORT_FORMATS
@@ -47,6 +47,7 @@ from territory_opt.present.terminal import (
     moves_table,
     plan_summary,
     replay_table,
+    support_table,
     territory_table,
     tradeoff_table,
     violation_lines,
@@ -124,6 +125,7 @@ def validate(scenario: Path, as_json: bool) -> None:
     def run() -> None:
         s = load_scenario(scenario)
         family = family_of(s)
+        family.support.require(s, s.spec.solver.backend)  # a rule its backend would ignore
         conflicts = family.conflicts(s)
         counts = family.views.counts(s)
         if as_json:
@@ -904,7 +906,9 @@ def serve_command(host: str, port: int, database_url: str | None, workers: int,
 @main.command(name="backends")
 @json_option
 def backends_command(as_json: bool) -> None:
-    """List the solver backends, whether each is installed, and what it can do."""
+    """List the solver backends, whether each is installed, and what it can do; then, per
+    problem family, which rules each solve path honours (a rule a path cannot honour is
+    refused when that path is chosen, never ignored)."""
     rows = []
     for b in registered_backends():
         caps = b.capabilities
@@ -914,12 +918,16 @@ def backends_command(as_json: bool) -> None:
             "deterministic": caps.deterministic, "live_progress": caps.live_progress,
             "stop": caps.stop, "work_unit": caps.work_unit or None, "notes": caps.notes,
         })
+    matrices = [get_family(name).support for name in FAMILIES]
     if as_json:
-        click.echo(json.dumps(rows, indent=2))
+        click.echo(json.dumps({"backends": rows,
+                               "rules": {m.family: m.table() for m in matrices}}, indent=2))
         return
     out.print(backends_table(rows))
     out.print(f"highspy {package_version('highspy')}, ortools {package_version('ortools')}, "
               f"pulp {package_version('pulp')}")
+    for matrix in matrices:
+        out.print(support_table(matrix))
 
 
 # --- output helpers ---------------------------------------------------------------------------

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from territory_opt.plan import Plan
     from territory_opt.scenario.model import Scenario
     from territory_opt.settings import SolveSettings
+    from territory_opt.support import SupportMatrix
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,8 @@ class Family(Protocol):
 
     name: str
     views: Views
+    support: SupportMatrix
+    """Which of its solve paths honour which rule (:mod:`territory_opt.support`)."""
     analysed_moves: int
     """How many moves :func:`territory_opt.kpi.compare.compare` analyses one by one at most."""
 

@@ -57,7 +57,9 @@ def solve(
     NoPlanFoundError
         The time limit passed (or Ctrl-C came) before any plan was found.
     TerritoryOptError
-        A limit no solver can honour, or a backend the family does not run on.
+        A limit no solver can honour, or a backend the family does not run on;
+        :class:`~territory_opt.support.UnsupportedRuleError` for a rule of the scenario the
+        chosen path cannot honour (naming the paths that can).
     """
     settings = SolveSettings.merged(
         scenario, backend=backend, time_limit=time_limit, gap=gap, threads=threads, seed=seed,
@@ -66,8 +68,10 @@ def solve(
     deadline = Deadline(settings.time_limit, stop=stop or threading.Event(),
                         work=settings.work_limit, reserve=finish_reserve(settings.time_limit))
     settings = dataclasses.replace(settings, progress=timed_from(deadline, settings.progress))
+    family = family_of(scenario)
+    family.support.require(scenario, settings.backend_name)  # a rule the path would ignore
     with stop_on_ctrl_c(deadline.stop):
-        plan = family_of(scenario).solve(scenario, settings, deadline)
+        plan = family.solve(scenario, settings, deadline)
     return settle(plan)
 
 

@@ -39,7 +39,7 @@ CROSSOVERS: tuple[Crossover, ...] = (
               "0.15% (HiGHS finds no plan); scale-100k: HiGHS finds no plan in 120 s"),
 )
 """Measured 2026-12-03 on 2 cores (``python benchmarks/scaling.py``); first matching row wins.
-A rule only some paths honour (:data:`territory_opt.alignment.support.RULE_PATHS`, e.g. the
+A rule only some paths honour (:data:`territory_opt.alignment.support.SUPPORT`, e.g. the
 account groups) makes ``auto`` run HiGHS on the whole model when the row's method does not."""
 
 

@@ -160,10 +160,7 @@ def solve_decomposed(
         scenario, backend=backend, time_limit=time_limit, gap=gap, threads=threads, seed=seed,
         warm_start=warm_start, candidates=candidates, work_limit=work_limit, verbose=verbose)
     refuse_unsupported(settings)
-    require_support(scenario, "decompose")
-    if scenario.spec.rules.disruption is not None:
-        raise TerritoryOptError("decomposed solves do not support rules.disruption (a cap on "
-                                "the whole plan's moves) yet; use a disruption weight instead")
+    require_support(scenario, "decompose")  # the disruption cap and the groups: refused
     deadline = Deadline(settings.time_limit, stop=stop or threading.Event())
     with stop_on_ctrl_c(deadline.stop):
         return _decomposed(scenario, settings, deadline, regions, workers, scheduler,

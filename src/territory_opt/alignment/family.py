@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from territory_opt.alignment.engine import solve_alignment
+from territory_opt.alignment.support import SUPPORT
 from territory_opt.alignment.views import VIEWS
 from territory_opt.deadline import Deadline
 from territory_opt.errors import Conflict
@@ -23,6 +24,7 @@ class AlignmentFamily:
 
     name = "alignment"
     views: Views = VIEWS
+    support = SUPPORT
     analysed_moves = MAX_ANALYSED_MOVES
 
     def conflicts(self, scenario: Scenario) -> list[Conflict]:

@@ -1,65 +1,67 @@
-"""Which solve paths honour which alignment rule: the one table refusal and ``auto`` read.
+"""Which alignment paths honour which rule (:mod:`territory_opt.support`): the matrix refusal,
+``auto`` and ``territory-opt backends`` read.
 
-A path is a backend (``highs``, ``cpsat``, ``pulp``, ``scip``, ``heuristic``) or the
-``decompose`` command. The exact backends solve the MIP of
-:mod:`territory_opt.alignment.formulation`, which holds every rule; the heuristic's moves and
-repairs know the balance, capacity, lock and eligibility rules but not the account groups, so it
-refuses a scenario that has them rather than return a plan that breaks one.
+The exact backends solve the MIP of :mod:`territory_opt.alignment.formulation`, which holds every
+rule as rows. The heuristic's moves and repairs know the balance, capacity, lock, eligibility,
+distance and disruption rules but not the account groups. The decomposed solve cuts the
+scenario into regions that solve apart, so a rule over the whole plan (the disruption cap) or
+over items of several regions (the groups) is out of its reach.
 """
 
 from __future__ import annotations
 
-from territory_opt.errors import TerritoryOptError
-from territory_opt.scenario.model import Scenario
-
-EXACT_PATHS = ("highs", "cpsat", "pulp", "scip")
-"""Backends that solve the whole alignment MIP (every rule is a row)."""
-
-RULE_PATHS: dict[str, tuple[str, ...]] = {
-    "groups.together": EXACT_PATHS,
-    "groups.apart": EXACT_PATHS,
-    "groups.at_most": EXACT_PATHS,
-    "items.lock_state": (*EXACT_PATHS, "heuristic"),  # locks and allowed pairs: every move
-}
-"""Rule (its YAML key) -> the paths that honour it. A rule not listed here is honoured by
-every path."""
+from territory_opt.scenario.model import NO_TERRITORY, Scenario
+from territory_opt.support import (
+    DECOMPOSE,
+    EXACT,
+    HEURISTIC,
+    RuleSupport,
+    SolvePath,
+    SupportMatrix,
+)
 
 AUTO_FALLBACK = "highs"
 """What ``auto`` runs when its measured choice does not honour a rule of the scenario."""
 
 
-def rules_used(scenario: Scenario) -> list[str]:
-    """The rules of :data:`RULE_PATHS` that ``scenario`` uses."""
-    groups = getattr(scenario, "groups", None)  # a stand-in with only a size has no rules
-    used = groups.rules() if groups is not None else []
-    if getattr(scenario, "leave", None) is not None:
-        used.append("items.lock_state")
-    return used
+def _groups(rule: str) -> RuleSupport:
+    def used(s: Scenario) -> bool:
+        return s.groups is not None and bool(getattr(s.groups, rule))
+
+    return RuleSupport(f"rules.groups.{rule}", used, (EXACT,),
+                       "the heuristic's moves and the regions do not know the groups")
+
+
+SUPPORT = SupportMatrix("alignment", (
+    SolvePath(EXACT, "exact (highs, cpsat, scip, cbc, pulp:*)"),
+    SolvePath(HEURISTIC, "heuristic"),
+    SolvePath(DECOMPOSE, "decomposed (--regions)"),
+), (
+    RuleSupport("rules.balance (hard)", lambda s: any(r.hard for r in s.spec.rules.balance)),
+    RuleSupport("rules.balance (soft)",
+                lambda s: any(not r.hard for r in s.spec.rules.balance)),
+    RuleSupport("territories.capacity", lambda s: bool(s.capacity)),
+    RuleSupport("rules.locks / items.lock", lambda s: bool((s.lock != NO_TERRITORY).any())),
+    RuleSupport("items.lock_state (leave)", lambda s: s.leave is not None),
+    RuleSupport("rules.eligibility", lambda s: bool(s.spec.rules.eligibility)),
+    RuleSupport("rules.max_distance", lambda s: s.max_distance is not None),
+    RuleSupport("pairs (distances, loads, only_listed)", lambda s: s.spec.pairs is not None),
+    RuleSupport("rules.disruption (cap)", lambda s: s.spec.rules.disruption is not None,
+                (EXACT, HEURISTIC), "a cap on the whole plan's moves; regions solve apart"),
+    _groups("together"),
+    _groups("apart"),
+    _groups("at_most"),
+))
+"""The alignment family's support matrix."""
 
 
 def unsupported(scenario: Scenario, path: str) -> list[str]:
-    """The rules of ``scenario`` that ``path`` does not honour."""
-    return [rule for rule in rules_used(scenario)
-            if path not in RULE_PATHS.get(rule, (path,))]
-
-
-def honours_all(scenario: Scenario, path: str) -> bool:
-    """Whether ``path`` honours every rule of ``scenario``."""
-    return not unsupported(scenario, path)
+    """The rules of ``scenario`` that ``path`` (a backend name, ``heuristic`` or
+    ``decompose``) does not honour."""
+    return [rule.rule for rule in SUPPORT.unsupported(scenario, path)]
 
 
 def require_support(scenario: Scenario, path: str) -> None:
-    """Refuse to run ``path`` on a scenario with a rule it does not honour.
-
-    Raises
-    ------
-    TerritoryOptError
-        Naming the rules and the paths that honour them.
-    """
-    missing = unsupported(scenario, path)
-    if not missing:
-        return
-    paths = sorted(set.intersection(*(set(RULE_PATHS[rule]) for rule in missing)))
-    raise TerritoryOptError(
-        f"{path} does not honour {', '.join(missing)} (it could return a plan that breaks "
-        f"them); use --backend {' / '.join(paths) or 'none'}, or backend: auto")
+    """Refuse to run ``path`` on a scenario with a rule it does not honour
+    (:meth:`SupportMatrix.require`)."""
+    SUPPORT.require(scenario, path)

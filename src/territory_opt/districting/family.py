@@ -42,6 +42,7 @@ from territory_opt.districting.kpis import (
     evaluate_districting,
 )
 from territory_opt.districting.problem import DistrictBand, DistrictingProblem, DistrictingResult
+from territory_opt.districting.support import SUPPORT
 from territory_opt.districting.views import VIEWS
 from territory_opt.errors import Conflict, InfeasibleError, NoPlanFoundError, TerritoryOptError
 from territory_opt.family import Views
@@ -231,6 +232,7 @@ class DistrictingFamily:
 
     name = "districting"
     views: Views = VIEWS
+    support = SUPPORT
     analysed_moves = MAX_ANALYSED_MOVES
 
     def conflicts(self, scenario: Scenario) -> list[Conflict]:

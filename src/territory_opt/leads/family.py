@@ -21,6 +21,7 @@ from territory_opt.family import Views
 from territory_opt.kpi.evaluate import Evaluation, ObjectiveTerms
 from territory_opt.leads.batch import LEAD_BACKENDS, allocate, batch_conflicts
 from territory_opt.leads.kpis import evaluate_leads
+from territory_opt.leads.support import SUPPORT
 from territory_opt.leads.views import VIEWS
 from territory_opt.plan import Plan
 from territory_opt.scenario.conflicts import quick_conflicts
@@ -95,6 +96,7 @@ class LeadsFamily:
 
     name = "leads"
     views: Views = VIEWS
+    support = SUPPORT
     analysed_moves = MAX_ANALYSED_LEAD_MOVES
 
     def conflicts(self, scenario: Scenario) -> list[Conflict]:

@@ -26,6 +26,7 @@ from territory_opt.plan import Plan
 from territory_opt.present.progress import progress_text
 from territory_opt.scenario.model import Scenario
 from territory_opt.sizing.headcount import Attempt
+from territory_opt.support import SupportMatrix
 from territory_opt.text import fmt
 
 VIOLATIONS_SHOWN = 10
@@ -258,4 +259,17 @@ def headcount_table(name: str, attempts: list[Attempt]) -> Table:
         plan = a.status == "feasible"
         table.add_row(str(a.p) if a.p else "any", a.status, fmt(a.travel) if plan else "",
                       fmt(a.bound) if plan else "", f"{a.seconds:.1f}", escape(a.reason))
+    return table
+
+
+def support_table(matrix: SupportMatrix) -> Table:
+    """One family's rules by the solve paths that honour them (``refused``: that path refuses a
+    scenario using the rule rather than ignore it)."""
+    table = Table(title=f"{matrix.family}: which path honours which rule", title_justify="left")
+    rows = matrix.table()
+    for name in rows[0] if rows else ("rule",):
+        table.add_column(name)
+    for row in rows:
+        table.add_row(*(("[red]refused[/]" if value == "refused" else escape(value))
+                        for value in row.values()))
     return table

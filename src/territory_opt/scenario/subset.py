@@ -56,6 +56,7 @@ def sub_scenario(scenario: Scenario, items: np.ndarray, territories: np.ndarray)
         capacity={k: v[territories] for k, v in scenario.capacity.items()},
         pair_keys=keys, pair_km=km, pair_loads=loads,
         geometry=scenario.geometry[items] if scenario.geometry is not None else None,
+        leave=scenario.leave[items] if scenario.leave is not None else None,
         territory_region=(scenario.territory_region[territories]
                           if scenario.territory_region is not None else None),
         fixed_targets={name: scenario.targets(name)[territories]

@@ -25,6 +25,7 @@ from starlette.exceptions import HTTPException
 
 from territory_opt.backends.registry import get_backend
 from territory_opt.errors import Problem, ScenarioError, TerritoryOptError
+from territory_opt.family import family_of
 from territory_opt.kpi.evaluate import evaluate
 from territory_opt.present.jsonable import evaluation_json
 from territory_opt.scenario.load import read_yaml
@@ -337,8 +338,11 @@ def _submit(store: JobStore, config: ServiceConfig, owner: str, document: dict[s
         name = s.name
         # The time limit the solve will have (the one merge: given > scenario > default),
         # capped at the server's: it is what the queue's accounting counts.
-        settings = SolveSettings.merged(s, time_limit=options.time_limit,
+        settings = SolveSettings.merged(s, backend=options.backend,
+                                        time_limit=options.time_limit,
                                         work_limit=options.work_limit)
+        # A rule the chosen path would ignore: 422 now rather than a failed job later.
+        family_of(s).support.require(s, settings.backend_name)
     chosen = options.model_dump(exclude_none=True)
     chosen["time_limit"] = min(settings.time_limit, limit)
     if review is not None:
