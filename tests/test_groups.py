@@ -229,3 +229,27 @@ def test_service_accepts_and_checks_groups(tmp_path: Path) -> None:
             assert refused.status_code == 422 and "count" in refused.text
     finally:
         server.stop()
+
+
+def test_an_item_that_must_leave_its_only_open_territory_is_named(tmp_path: Path) -> None:
+    columns = {**COLUMNS, "status": ["", "", "", "", "", "", "leave"],
+               "segment": ["", "", "", "", "", "", "ent"]}
+    path = write_case(tmp_path, {"items": {"lock_state": "status"},
+                                 "rules": {"eligibility": ["segment"]}}, columns)
+    reps = tmp_path / "reps.csv"
+    reps.write_text(reps.read_text().replace("ent;smb", "smb"))  # only R3 has 'ent' now
+    conflicts = quick_conflicts(load_scenario(path))
+    assert conflicts, "A7 must leave R3, the only rep with its skill"
+    text = str(conflicts[0])
+    assert_mentions(text, "items.lock_state (leave)", "A7", "R3")
+
+
+def test_a_decomposed_solve_keeps_the_lock_state_leave(tmp_path: Path) -> None:
+    from territory_opt.alignment.decompose import solve_decomposed
+
+    scenario = load_scenario(write_case(tmp_path, CASES["lock states"]))
+    plan, _ = solve_decomposed(scenario, regions=2, scheduler="serial", time_limit=10)
+    assert scenario.leave is not None
+    leaving = np.flatnonzero(scenario.leave)
+    assert len(leaving) and np.all(plan.assignment[leaving] != scenario.current[leaving])
+    assert plan.evaluation.feasible, [str(v) for v in plan.evaluation.violations]

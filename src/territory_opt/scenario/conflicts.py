@@ -47,6 +47,15 @@ def _homeless_items(scenario: Scenario) -> list[Conflict]:
     elig = "eligibility (" + ", ".join(rules.eligibility) + ")"
     dist = f"max distance {limit:g} {unit}" if limit is not None else "max distance"
     listed_only = "pairs (only_listed)"
+    leaving = "items.lock_state (leave)"
+
+    def staying(i: int) -> np.ndarray:
+        """The territories item ``i`` may stay with or join under its lock state."""
+        out = np.ones(scenario.n_territories, dtype=bool)
+        if scenario.leave is not None and scenario.leave[i] and scenario.current[i] >= 0:
+            out[scenario.current[i]] = False
+        return out
+
     unskilled = "no territory has this skill" if len(rules.eligibility) == 1 else (
         "no territory has all these skills"
     )
@@ -68,13 +77,23 @@ def _homeless_items(scenario: Scenario) -> list[Conflict]:
             else:
                 causes.add(elig)
                 detail = f"{tags}: no listed pair with a territory that has the skill"
+        elif not (skilled & listed & staying(i)).any():
+            causes.add(leaving)
+            detail = (f"lock state 'leave': the only territory open to it is its current one, "
+                      f"{scenario.territory_ids[scenario.current[i]]}")
+        elif limit is None:  # no rule above shuts it out alone: name them all
+            causes.update((elig, listed_only, leaving))
+            detail = "no territory may take it"
         else:
             causes.add(dist)
             if not skilled.all():
                 causes.add(elig)
             if not listed.all():
                 causes.add(listed_only)
-            nearest = float(np.nanmin(km[skilled & listed]))
+            open_ = skilled & listed & staying(i)
+            if (skilled & listed & ~staying(i)).any():
+                causes.add(leaving)
+            nearest = float(np.nanmin(km[open_]))
             which = " with that skill" if not skilled.all() else ""
             which += " among the listed pairs" if not listed.all() else ""
             detail = (f"{tags}; " if not skilled.all() else "") + (
@@ -82,7 +101,7 @@ def _homeless_items(scenario: Scenario) -> list[Conflict]:
         details.append(f"{scenario.item_ids[i]} ({detail})")
     more = f" and {len(orphans) - MAX_LISTED} more" if len(orphans) > MAX_LISTED else ""
     return [Conflict(
-        " + ".join(c for c in (elig, listed_only, dist) if c in causes),
+        " + ".join(c for c in (elig, listed_only, leaving, dist) if c in causes),
         f"{len(orphans)} item(s) have no territory that may take them: "
         f"{'; '.join(details[:MAX_LISTED])}{more}",
     )]
