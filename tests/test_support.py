@@ -81,7 +81,11 @@ DISTRICTING_CASES: dict[str, dict[str, Any]] = {
                                                     "hard": False, "penalty": 1.0}]}},
     "rules.max_distance": {"rules": {"max_distance": 50}},
     "objective.disruption": {"objective": {"cut_edges": {}, "disruption": {"weight": 1.0}}},
+    "rules.disruption (cap)": {"rules": {"disruption": {"max_share": 0.5}}},
+    "pairs": {"pairs": {"path": "pairs.csv", "distance": "km"}},
 }
+"""Every rule no districting path honours that a districting scenario can state (eligibility
+needs a territories table with skills; the grid's territories are a count)."""
 
 
 @pytest.mark.parametrize("rule", sorted(DISTRICTING_CASES))
@@ -89,9 +93,10 @@ DISTRICTING_CASES: dict[str, dict[str, Any]] = {
 def test_districting_refuses_a_rule_no_path_honours(rule: str, backend: str,
                                                     tmp_path: Path) -> None:
     path = grid_scenario(tmp_path, {"cut_edges": {}})
+    (tmp_path / "pairs.csv").write_text("item,territory,km\nU0,T1,1.5\nU1,T1,2.5\n")
     spec = yaml.safe_load(path.read_text())
     for section, value in DISTRICTING_CASES[rule].items():
-        spec[section] = {**spec[section], **value}
+        spec[section] = {**spec.get(section, {}), **value}
     path.write_text(yaml.safe_dump(spec))
     run = run_cli("solve", path, "--backend", backend, "--time-limit", "5", "--out",
                   tmp_path / "plan", cwd=tmp_path, subprocess=False)
@@ -102,6 +107,7 @@ def test_districting_refuses_a_rule_no_path_honours(rule: str, backend: str,
 def _leads(tmp_path: Path, extra: dict[str, Any]) -> Path:
     lead_scenario(tmp_path, [{"value": 100 + n} for n in range(6)],
                   [{"capacity": 5}, {"capacity": 5}], eligibility=())
+    (tmp_path / "pairs.csv").write_text("item,territory,km\nL1,R1,1.5\nL2,R2,2.5\n")
     path = tmp_path / "scenario.yaml"
     spec = yaml.safe_load(path.read_text())
     for section, value in extra.items():
@@ -114,7 +120,12 @@ LEADS_CASES: dict[str, dict[str, Any]] = {
     "rules.balance": {"items": {"attributes": ["value"]},
                       "rules": {"balance": [{"attribute": "value", "tolerance": 0.5}]}},
     "rules.disruption (cap)": {"rules": {"disruption": {"max_share": 0.5}}},
+    "territories.capacity": {"items": {"attributes": ["value"]},
+                             "territories": {"capacity": {"value": "capacity"}}},
+    "rules.max_distance": {"rules": {"max_distance": 50}},
+    "pairs": {"pairs": {"path": "pairs.csv", "distance": "km"}},
 }
+"""Every alignment rule a leads scenario can state, which no lead path honours."""
 
 
 @pytest.mark.parametrize("rule", sorted(LEADS_CASES))
