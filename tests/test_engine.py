@@ -11,6 +11,7 @@ import itertools
 import json
 import math
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -90,6 +91,7 @@ class _Sized:
     """Just the size of a scenario and no rule only some paths honour (all ``choose`` reads)."""
 
     groups = None
+    spec = SimpleNamespace(objective=SimpleNamespace(priorities=None))  # no priorities
 
     def __init__(self, n_items: int, n_territories: int) -> None:
         self.n_items, self.n_territories = n_items, n_territories

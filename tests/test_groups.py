@@ -156,8 +156,8 @@ def test_solver_diagnosis_names_the_group(tmp_path: Path) -> None:
 
 def test_heuristic_refuses_and_auto_honours(optima: dict[str, tuple[Scenario, float]]) -> None:
     scenario, _ = optima["together"]
-    with pytest.raises(TerritoryOptError, match=r"heuristic does not honour groups\.together.*"
-                       r"highs"):
+    with pytest.raises(TerritoryOptError, match=r"heuristic cannot honour(.|\n)*"
+                       r"rules\.groups\.together: honoured by exact \(highs"):
         solve(scenario, backend="heuristic", time_limit=5)
     settings = SolveSettings.merged(scenario, time_limit=5)
     choice = choose(scenario, settings)

@@ -95,6 +95,11 @@ class Plan:
     anytime: tuple[dict[str, float | None], ...] = ()
     """The best objective by 25%, 50% and 100% of the limit (``share``, ``seconds``,
     ``objective``; None before the first plan)."""
+    priorities: tuple[dict[str, Any], ...] = ()
+    """Under ``objective.priorities``, one entry per level in order: ``criterion``, ``slack``,
+    ``reached`` (the value its level's solve reached), ``bound`` (that level's valid lower
+    bound), ``gap``, ``limit`` (what later levels kept it within), ``value`` (the plan's),
+    ``status``, ``seconds`` (:mod:`territory_opt.alignment.priorities`); empty otherwise."""
 
     @cached_property
     def evaluation(self) -> Evaluation:
@@ -177,8 +182,12 @@ class Plan:
             "work": None if self.work is None else _finite(self.work),
             "choice": self.choice,
             "anytime": list(self.anytime),
+            **({"priorities": list(self.priorities)} if self.priorities else {}),
             "kpis": {k: _finite(v) for k, v in self.evaluation.metrics.items()},
             "violations": [str(v) for v in self.evaluation.violations],
+            # territories.levels: each territory's parent per level (the joint design's choice)
+            **({"hierarchy": s.hierarchy.as_dict(s.territory_ids)}
+               if s.hierarchy is not None else {}),
         }
 
     def timed(self, *, load_seconds: float | None = None,
@@ -241,6 +250,10 @@ class Plan:
                 raise scenario_error(meta_path, "scenario.path", "nothing",
                                      "the scenario's path (or pass the scenario)")
             scenario = load_scenario(path)
+        if scenario.hierarchy is not None and scenario.hierarchy.design == "joint" and (
+                meta.get("hierarchy")):  # the parents the joint design chose
+            scenario = dataclasses.replace(scenario, hierarchy=scenario.hierarchy.from_dict(
+                meta["hierarchy"], scenario.territory_ids))
         assignment, rows = _read_assignment_rows(scenario, directory / ASSIGNMENT_FILE)
         status = Status(meta["status"])
         evaluation = evaluate(scenario, assignment)
@@ -263,6 +276,7 @@ class Plan:
             work=_optional_number(meta.get("work")),
             choice=meta.get("choice"),
             anytime=tuple(meta.get("anytime") or ()),
+            priorities=tuple(meta.get("priorities") or ()),
             disagreements=_disagreements(scenario, assignment, evaluation, rows, meta,
                                          recorded_hard),
             recorded_hard_violations=recorded_hard,

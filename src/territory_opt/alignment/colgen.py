@@ -343,6 +343,8 @@ class _IncrementalLp:
             reduced[where] = col_duals[pairs]
             soft_blocks = {b.group: b for b in self.model.elastic}
             for block in model.elastic:  # the soft rules' slacks, same order in both models
+                if block.group not in soft_blocks:  # rows the LP leaves out (hierarchy)
+                    continue
                 source = soft_blocks[block.group]
                 x[block.start:block.stop] = values[source.start:source.stop]
         duals = self.kept_duals if status != Status.INFEASIBLE else None

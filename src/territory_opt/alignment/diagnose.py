@@ -17,6 +17,7 @@ import numpy as np
 
 from territory_opt.alignment.formulation import build_alignment
 from territory_opt.alignment.group_diagnosis import group_solver_conflicts
+from territory_opt.alignment.hierarchy_diagnosis import hierarchy_solver_conflicts
 from territory_opt.backends.contract import Backend, SolveOptions
 from territory_opt.errors import Conflict
 from territory_opt.scenario.conflicts import listed
@@ -37,6 +38,11 @@ def solver_conflicts(
         if grouped is not None:
             return grouped
         scenario = dataclasses.replace(scenario, groups=None)
+    if scenario.hierarchy is not None:  # name the level, or diagnose the rest without it
+        found = hierarchy_solver_conflicts(scenario, backend, options)
+        if found is not None:
+            return found
+        scenario = dataclasses.replace(scenario, hierarchy=None)
     conflicts = _disruption_cap_conflict(scenario, backend, options)
     if conflicts:
         return conflicts

@@ -23,8 +23,10 @@ from territory_opt.alignment.construct import Construction, construct, improve
 from territory_opt.alignment.diagnose import solver_conflicts, violation_conflicts
 from territory_opt.alignment.formulation import AlignmentModel
 from territory_opt.alignment.heuristic import AlignmentBackend
+from territory_opt.alignment.hierarchy_design import breaks_hierarchy, is_joint, solve_joint
 from territory_opt.alignment.lagrange import lagrangian_relaxation
 from territory_opt.alignment.pairs import PairSet, all_pairs, nearest_pairs
+from territory_opt.alignment.priorities import solve_priorities
 from territory_opt.alignment.support import require_support
 from territory_opt.backends.contract import (
     Backend,
@@ -79,6 +81,8 @@ def solve_alignment(scenario: Scenario, settings: SolveSettings, deadline: Deadl
     NoPlanFoundError
         The time limit passed (or Ctrl-C came) before any plan was found.
     """
+    if is_joint(scenario):  # hierarchy.design: joint: parents and plan in one MIP
+        return solve_joint(scenario, settings, deadline)
     conflicts = quick_conflicts(scenario)
     if conflicts:
         raise InfeasibleError(conflicts)
@@ -93,6 +97,9 @@ def solve_alignment(scenario: Scenario, settings: SolveSettings, deadline: Deadl
         raise TerritoryOptError(
             f"work_limit: the {chosen.name} backend has no deterministic work limit; use "
             "highs, heuristic or cpsat, or a time limit")
+    if scenario.spec.objective.priorities:  # level by level (alignment/priorities.py)
+        return solve_priorities(scenario, settings, deadline, chosen,
+                                choice.as_dict() if choice is not None else None)
     pairs = offered_pairs(scenario, chosen, settings.candidates)
     warm_start = settings.warm_start
     options = SolveOptions(
@@ -356,7 +363,8 @@ def _best_plan(
             candidates.append((objective_terms(scenario, a).total, 0, a, who))
     if construction is not None and construction.x is not None and not (
             scenario.groups is not None and broken_groups(
-                scenario.groups, a := model.assignment(construction.x), scenario.territory_ids)):
+                scenario.groups, a := model.assignment(construction.x), scenario.territory_ids)
+    ) and not breaks_hierarchy(scenario, model.assignment(construction.x)):
         a = model.assignment(construction.x)
         candidates.append((objective_terms(scenario, a).total, 1, a,
                            f"construction ({construction.note})"))

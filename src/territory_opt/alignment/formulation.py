@@ -12,7 +12,9 @@ Rows, in this order (each a :class:`~territory_opt.backends.linear.RowGroup`):
 * ``capacity <attr>``: ``load_k <= capacity_k`` where a capacity is given;
 * ``disruption cap``: moved weight ``<= max_share × total weight``;
 * ``groups together/apart/at_most``: the account groups
-  (:mod:`territory_opt.alignment.group_rules`).
+  (:mod:`territory_opt.alignment.group_rules`);
+* ``level ...`` / ``same_parent ...``: the hierarchy rules, with the joint design's columns
+  after the slacks (:mod:`territory_opt.alignment.hierarchy_rules`).
 
 Soft balance rules are elastic rows whose slacks cost ``penalty`` per unit. For a diagnosis, every
 rule can be made elastic (:func:`build_alignment` with ``elastic=True``) to learn which rules
@@ -27,6 +29,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from territory_opt.alignment.group_rules import group_rows
+from territory_opt.alignment.hierarchy_rules import hierarchy_rows
 from territory_opt.alignment.pairs import PairSet, all_pairs, pair_costs
 from territory_opt.backends.linear import LinearModel, RowGroup
 from territory_opt.scenario.model import NO_TERRITORY, Scenario
@@ -60,6 +63,7 @@ class AlignmentModel:
     elastic: tuple[ElasticBlock, ...]
     pairs: PairSet
     layout: RowLayout
+    joint: tuple[int, int] | None = None  # joint design: the columns of y (hierarchy_rules)
 
     def assignment(self, x: np.ndarray, *, min_share: float = 0.5) -> np.ndarray:
         """Territory index per item from a solution vector: the pair of largest ``x`` of each
@@ -201,6 +205,8 @@ def row_layout(scenario: Scenario) -> RowLayout:
     m = scenario.n_territories
     bands = []
     for rule in rules.balance:
+        if rule.level is not None:  # per-level rules: hierarchy_rules
+            continue
         target = scenario.targets(rule.attribute)
         # Hard rows allow the rule checker's slack, no more and no less (tolerance.py); a soft
         # band's penalty counts from the band itself, as the evaluator's objective does.
@@ -319,19 +325,33 @@ def build_alignment(
     rows_v.append(extra.vals)
     row_lo.append(extra.lo)
     row_hi.append(extra.hi)
-    groups_of_rows = (*groups, *extra.groups)
+    levels = hierarchy_rows(scenario if grouped else None, pair_item, pair_territory,
+                            layout.n_rows + len(extra.lo), n_cols, elastic=elastic, soften=soften)
+    level_r, level_c, level_v = levels.coo()
+    level_lo, level_hi = levels.bounds()
+    rows_r.append(level_r)
+    rows_c.append(level_c)
+    rows_v.append(level_v)
+    row_lo.append(level_lo)
+    row_hi.append(level_hi)
+    blocks += [ElasticBlock(b.group, b.start, b.stop, b.scale, hard=b.hard)
+               for b in levels.blocks]
+    c = np.concatenate([c, np.asarray(levels.c, dtype=float)])
+    groups_of_rows = (*groups, *extra.groups, *levels.groups)
     a = sp.csr_array((np.concatenate(rows_v), (np.concatenate(rows_r), np.concatenate(rows_c))),
-                     shape=(layout.n_rows + len(extra.lo), n_cols))
+                     shape=(layout.n_rows + len(extra.lo) + len(level_lo), n_cols + levels.n_cols))
     integer = np.zeros(n_cols, dtype=bool)
     integer[:n_pairs] = True
-    ub = np.concatenate([np.ones(n_pairs), np.full(n_slack, np.inf)])
+    integer = np.concatenate([integer, np.asarray(levels.integer, dtype=bool)])
+    ub = np.concatenate([np.ones(n_pairs), np.full(n_slack, np.inf),
+                         np.asarray(levels.ub, dtype=float)])
     for block in blocks:
         if block.group == "disruption cap":
             ub[block.start + 1] = 0.0  # a one-sided row: its "above" slack is in no row
     linear = LinearModel(
         c=c,
         offset=0.0,
-        lb=np.zeros(n_cols),
+        lb=np.concatenate([np.zeros(n_cols), np.asarray(levels.lb, dtype=float)]),
         ub=ub,
         integer=integer,
         a=a,
@@ -340,4 +360,4 @@ def build_alignment(
         row_groups=groups_of_rows,
     )
     return AlignmentModel(scenario, pair_item, pair_territory, linear, tuple(blocks), pairs,
-                          layout)
+                          layout, levels.joint)

@@ -16,6 +16,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from territory_opt.geo import unit_vectors
+from territory_opt.scenario.hierarchy import crossing
 from territory_opt.scenario.model import NO_TERRITORY, Scenario, item_blocks
 
 REACH = 2.0
@@ -143,7 +144,17 @@ def pair_costs(scenario: Scenario, item: np.ndarray, territory: np.ndarray) -> n
     per_move = scenario.item_weight(objective.disruption.per)[item]
     return np.asarray(
         objective.travel.weight * travel + objective.disruption.weight * per_move * moved
+        + crossing_price(scenario, item, territory)
     )
+
+
+def crossing_price(scenario: Scenario, item: np.ndarray, territory: np.ndarray) -> np.ndarray:
+    """``rules.same_parent.price`` where the pair moves the item to another parent (else 0)."""
+    rule = scenario.spec.rules.same_parent
+    if rule is None or rule.price is None or scenario.hierarchy is None:
+        return np.zeros(np.broadcast_shapes(np.shape(item), np.shape(territory)))
+    return rule.price * crossing(scenario.hierarchy, rule.level, scenario.current, item,
+                                 territory)
 
 
 def cost_block(scenario: Scenario, block: slice) -> np.ndarray:
@@ -160,5 +171,7 @@ def cost_block(scenario: Scenario, block: slice) -> np.ndarray:
         moved[has] = per_move[block][has, None]
         moved[has, current[has]] = 0.0
         cost += moved
+    rows = np.arange(*block.indices(scenario.n_items))
+    cost += crossing_price(scenario, rows[:, None], np.arange(scenario.n_territories)[None, :])
     cost[~scenario.allowed_block(block)] = np.inf
     return cost

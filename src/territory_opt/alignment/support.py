@@ -48,11 +48,43 @@ SUPPORT = SupportMatrix("alignment", (
     RuleSupport("pairs (distances, loads, only_listed)", lambda s: s.spec.pairs is not None),
     RuleSupport("rules.disruption (cap)", lambda s: s.spec.rules.disruption is not None,
                 (EXACT, HEURISTIC), "a cap on the whole plan's moves; regions solve apart"),
+    RuleSupport("objective.priorities", lambda s: bool(s.spec.objective.priorities), (EXACT,),
+                "each level is the whole MIP with the earlier levels' limits as rows"),
     _groups("together"),
     _groups("apart"),
     _groups("at_most"),
+    RuleSupport("rules.balance (level)",
+                lambda s: _levels(s) and any(r.level for r in s.spec.rules.balance),
+                (EXACT,), "the heuristic's moves and the regions know per-territory bands only"),
+    RuleSupport("rules.same_parent (stay)",
+                lambda s: _levels(s) and _same_parent(s) == "stay",
+                (EXACT, HEURISTIC), "regions cut items off their current territory"),
+    RuleSupport("rules.same_parent (max_moves)",
+                lambda s: _levels(s) and _same_parent(s) == "max_moves", (EXACT,),
+                "a cap on the whole plan's moves across parents"),
+    RuleSupport("rules.same_parent (price)",
+                lambda s: _levels(s) and _same_parent(s) == "price",
+                (EXACT, HEURISTIC), "regions cut items off their current territory"),
+    RuleSupport("hierarchy.design: joint",
+                lambda s: _levels(s) and getattr(s.hierarchy, "design", "") == "joint", (EXACT,),
+                "parents chosen with the assignment in one MIP"),
 ))
 """The alignment family's support matrix."""
+
+
+def _levels(s: Scenario) -> bool:
+    """Whether the scenario has a hierarchy (``territories.levels``)."""
+    return getattr(s, "hierarchy", None) is not None
+
+
+def _same_parent(s: Scenario) -> str | None:
+    """Which form of ``rules.same_parent`` the scenario uses: stay, max_moves or price."""
+    rule = s.spec.rules.same_parent
+    if rule is None:
+        return None
+    if rule.max_moves is not None:
+        return "max_moves"
+    return "price" if rule.price is not None else "stay"
 
 
 def unsupported(scenario: Scenario, path: str) -> list[str]:

@@ -114,7 +114,8 @@ class _RuleCheck:
     def __init__(self, scenario: Scenario, plan: np.ndarray) -> None:
         self.scenario, self.plan = scenario, plan
         rules = scenario.spec.rules
-        self.bands = [(rule.attribute, rule.tolerance) for rule in rules.balance if rule.hard]
+        self.bands = [(rule.attribute, rule.tolerance) for rule in rules.balance
+                      if rule.hard and rule.level is None]
         names = {name for name, _ in self.bands} | set(scenario.capacity)
         self.loads = {name: attribute_loads(scenario, plan, name) for name in names}
         cap = rules.disruption

@@ -14,6 +14,8 @@ import pandas as pd
 
 from territory_opt.family import family_of
 from territory_opt.kpi.geography import evaluate_geography
+from territory_opt.kpi.levels import crossing_cost, level_metrics, level_penalty, level_violations
+from territory_opt.kpi.priorities import criterion_values
 from territory_opt.kpi.quotas import quota_columns, quota_metrics
 from territory_opt.rendering import to_html
 from territory_opt.scenario.distance_units import max_distance_key, scenario_travel_keys
@@ -48,9 +50,15 @@ class ObjectiveTerms:
     dispersion: float = 0.0  # districting
     cut_edges: float = 0.0  # districting
     revenue: float = 0.0  # leads: minus the expected revenue (the model maximises it)
+    priorities: tuple[tuple[str, float], ...] = ()
+    """``objective.priorities``: each criterion's value in order; the total is the last one's
+    (:mod:`territory_opt.kpi.priorities`)."""
 
     def as_dict(self) -> dict[str, float]:
-        """The terms by name; the districting and leads ones only when they count."""
+        """The terms by name; the districting and leads ones only when they count; under
+        priorities, each criterion's value."""
+        if self.priorities:
+            return dict(self.priorities)
         out = {"travel": self.travel, "disruption": self.disruption,
                "balance_penalty": self.balance_penalty}
         out.update({name: value for name, value in (("dispersion", self.dispersion),
@@ -60,7 +68,9 @@ class ObjectiveTerms:
 
     @property
     def total(self) -> float:
-        """Sum of the weighted terms."""
+        """Sum of the weighted terms; under priorities, the last criterion's value."""
+        if self.priorities:
+            return self.priorities[-1][1]
         return (self.travel + self.disruption + self.balance_penalty + self.dispersion
                 + self.cut_edges + self.revenue)
 
@@ -212,21 +222,29 @@ def band_excess(scenario: Scenario, assignment: np.ndarray, attribute: str, tole
 
 
 def objective_terms(scenario: Scenario, assignment: np.ndarray) -> ObjectiveTerms:
-    """The scenario's objective for ``assignment``, recomputed term by term."""
+    """The scenario's objective for ``assignment``, recomputed term by term (under
+    ``objective.priorities``, criterion by criterion)."""
     objective = scenario.spec.objective
+    if objective.priorities:
+        return ObjectiveTerms(0.0, 0.0, 0.0, priorities=criterion_values(scenario, assignment))
     km = item_travel_km(scenario, assignment)
     travel = float(np.nansum(km * scenario.travel_weight()))
     moved = moved_mask(scenario, assignment)
     disruption = float(scenario.item_weight(objective.disruption.per)[moved].sum())
-    penalty = sum(
+    levels = 0.0
+    if scenario.hierarchy is not None:  # territories.levels: per-level soft bands, a price
+        levels = level_penalty(scenario, {r.attribute: attribute_loads(
+            scenario, assignment, r.attribute) for r in scenario.spec.rules.balance})
+    penalty = levels + sum(
         rule.penalty
         * float(band_excess(scenario, assignment, rule.attribute, rule.tolerance).sum())
         for rule in scenario.spec.rules.balance
-        if not rule.hard
+        if not rule.hard and rule.level is None
     )
     return ObjectiveTerms(
         travel=objective.travel.weight * travel,
-        disruption=objective.disruption.weight * disruption,
+        disruption=objective.disruption.weight * disruption
+        + crossing_cost(scenario, assignment),
         balance_penalty=penalty,
     )
 
@@ -249,6 +267,8 @@ def _territory_table(scenario: Scenario, assignment: np.ndarray, assigned: np.nd
         "fte": scenario.fte,
         "items": np.bincount(assignment[assigned], minlength=scenario.n_territories),
     })
+    for n, level in enumerate(scenario.hierarchy.levels if scenario.hierarchy else ()):
+        table.insert(2 + n, level.name, level.nodes[level.parent])  # each territory's parent
     for name in scenario.attributes:
         load = attribute_loads(scenario, assignment, name)
         target = scenario.targets(name)
@@ -298,6 +318,9 @@ def _plan_metrics(
         mean = per_fte.mean()
         metrics[f"{name}_cv"] = float(per_fte.std() / mean) if mean > 0 else 0.0
         metrics[f"{name}_gini"] = gini(per_fte)
+    if scenario.hierarchy is not None:
+        metrics.update(level_metrics(scenario, {name: table[name].to_numpy()
+                                                for name in scenario.attributes}, assignment))
     if scenario.has_current:
         moved = moved_mask(scenario, assignment)
         metrics["moved_items"] = float(moved.sum())
@@ -334,6 +357,8 @@ def rule_violations(
         out.append(Violation("assignment", f"item {ids[i]}", 1.0, "not assigned to any territory"))
 
     for rule in rules.balance:
+        if rule.level is not None:  # per-level rules: level_violations below
+            continue
         load = table[rule.attribute].to_numpy()
         target = scenario.targets(rule.attribute)
         lo, hi = (1 - rule.tolerance) * target, (1 + rule.tolerance) * target
@@ -376,11 +401,22 @@ def rule_violations(
     if scenario.groups is not None:  # account groups (rules.groups)
         out += [Violation(b.rule, b.where, b.amount, b.message) for b in
                 broken_groups(scenario.groups, assignment, scenario.territory_ids)]
+    if scenario.hierarchy is not None:  # territories.levels: per-level bands, same_parent
+        out += [Violation(*v) for v in level_violations(scenario, assignment, {
+            name: table[name].to_numpy() for name in scenario.attributes})]
     return out
 
 
 def _why_not_allowed(scenario: Scenario, i: int, k: int) -> Violation:
     item, territory = scenario.item_ids[i], scenario.territory_ids[k]
+    hierarchy, same = scenario.hierarchy, scenario.spec.rules.same_parent
+    if hierarchy is not None and same is not None and not hierarchy.stays(
+            scenario.spec, scenario.current[[i]], np.array([k]))[0]:
+        parent = hierarchy.level(same.level)
+        return Violation(f"same_parent {same.level}", f"item {item}", 1.0,
+                         f"must stay in {same.level} "
+                         f"{parent.nodes[parent.parent[scenario.current[i]]]} but goes to "
+                         f"{territory} in {parent.nodes[parent.parent[k]]}")
     if scenario.leave is not None and scenario.leave[i] and scenario.current[i] == k:
         return Violation("lock state leave", f"item {item}", 1.0,
                          f"must leave its current territory {territory} but stays")

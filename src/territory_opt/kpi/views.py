@@ -49,6 +49,23 @@ def balance_bands(scenario: Scenario) -> dict[str, Band]:
     tighter band (the one a plan breaks first)."""
     out: dict[str, Band] = {}
     for rule in scenario.spec.rules.balance:
+        if rule.level is not None:  # a band on parents, not on each territory
+            continue
+        column = f"{rule.attribute}_dev_pct"
+        band = Band(rule.attribute, 100 * rule.tolerance, rule.hard)
+        old = out.get(column)
+        if old is None or band.tolerance_pct < old.tolerance_pct:
+            out[column] = band
+    return out
+
+
+def level_balance_bands(scenario: Scenario, level: str) -> dict[str, Band]:
+    """The bands of the balance rules on the parents at ``level`` (``rules.balance[].level``),
+    on the level table's ``<attribute>_dev_pct``; the tighter of two on one attribute."""
+    out: dict[str, Band] = {}
+    for rule in scenario.spec.rules.balance:
+        if rule.level != level:
+            continue
         column = f"{rule.attribute}_dev_pct"
         band = Band(rule.attribute, 100 * rule.tolerance, rule.hard)
         old = out.get(column)
@@ -187,6 +204,7 @@ class CommonViews:
             pairs.append(("tags", ", ".join(s.tags)))
         pairs.append(("current alignment", "yes" if s.has_current else "no"))
         balance = [f"{r.attribute} ±{percent(r.tolerance)} "
+                   + (f"per {r.level} " if r.level else "")
                    + ("(hard)" if r.hard else f"(soft, penalty {r.penalty:g})")
                    for r in rules.balance]
         pairs.append(("balance", "; ".join(balance) or "none"))

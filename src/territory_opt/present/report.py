@@ -46,11 +46,13 @@ from territory_opt.errors import TerritoryOptError
 from territory_opt.family import Band, family_of
 from territory_opt.kpi.compare import TERMS, moves_between
 from territory_opt.kpi.evaluate import Evaluation, evaluate
+from territory_opt.kpi.levels import level_frames
 from territory_opt.kpi.metrics import Metric, metric
 from territory_opt.kpi.metrics import column as column_info
-from territory_opt.kpi.views import column_title
+from territory_opt.kpi.views import column_title, level_balance_bands
 from territory_opt.plan import PLAN_FILE, Plan
 from territory_opt.present.notebook import cell
+from territory_opt.present.priorities import PRIORITY_COLUMNS, priority_rows
 from territory_opt.scenario.model import NO_TERRITORY, Scenario
 from territory_opt.scenario.pair_table import distance_source_text
 from territory_opt.text import fmt
@@ -173,7 +175,9 @@ def render_report(plan: Plan, plan_dir: str | Path | None = None) -> str:
                                today.metrics if today is not None else None),
         "change": _change(plan, today, bands) if today is not None else None,
         "words": views.words,
-        "terms": _terms_table(evaluation.objective.as_dict(), evaluation.objective.total),
+        "terms": (_priorities_table(plan) if plan.priorities else
+                  _terms_table(evaluation.objective.as_dict(), evaluation.objective.total)),
+        "priorities": bool(plan.priorities),
         "violation_summary": [
             {"rule": rule, "kind": "hard" if hard else "soft", "count": f"{n:,}",
              "amount": fmt(amount[rule, hard], 2)}
@@ -186,6 +190,7 @@ def render_report(plan: Plan, plan_dir: str | Path | None = None) -> str:
         ],
         "violations_total": len(violations),
         "territories": territory_tables(territories[shown], bands, s),
+        "levels": _level_sections(s, territories),
         "territory_word": views.words.territory,
         "bands": [{"column": c, "label": b.label, "tolerance": f"±{b.tolerance_pct:g}%",
                    "kind": "hard" if b.hard else "soft"} for c, b in bands.items()
@@ -789,6 +794,14 @@ def _terms_table(terms: dict[str, float], total: float) -> Table:
                  [Cell("total"), Cell(fmt(total, digits), "num")])
 
 
+def _priorities_table(plan: Plan) -> Table:
+    """``objective.priorities``: one row per level (:mod:`territory_opt.present.priorities`)."""
+    numeric = [name not in ("criterion", "status") for name in PRIORITY_COLUMNS]
+    rows = [[Cell(text, "num" if num else "") for text, num in zip(row, numeric, strict=True)]
+            for row in priority_rows(plan)]
+    return Table(list(PRIORITY_COLUMNS), rows, numeric, [row[1] for row in priority_rows(plan)])
+
+
 def _map(plan: Plan) -> tuple[str | None, str]:
     """The map as a ``data:`` URI and a note under it; no URI, and why, without coordinates."""
     s = plan.scenario
@@ -873,6 +886,18 @@ def _mathtext_safe(text: str) -> str:
 
 
 # --- template ---------------------------------------------------------------------------------
+
+
+def _level_sections(s: Scenario, territories: pd.DataFrame) -> list[dict[str, Any]]:
+    """One section per level of the hierarchy (``territories.levels``): its parents' loads,
+    targets and deviations, marked against that level's balance rules."""
+    out = []
+    for name, frame in level_frames(s, territories).items():
+        bands = level_balance_bands(s, name)
+        out.append({"name": name, "table": frame_table(frame, bands, s),
+                    "bands": [f"{c} ±{b.tolerance_pct:g}% {'hard' if b.hard else 'soft'}"
+                              for c, b in bands.items()]})
+    return out
 
 
 @cache
@@ -1066,7 +1091,8 @@ objective minus that of the plan with this move alone undone.</p>
 hold</span>{% else %}<span class="bad">{{ hard_count }} broken</span>{% endif %}{% if soft_count
 %}; {{ soft_count }} soft violation{{ "s" if soft_count != 1 }}{% endif %}. Objective: {{
 objective }}.</p>
-<h3>Objective terms</h3>
+<h3>{{ "Priorities (solved in order; the objective is the last level's)" if priorities
+    else "Objective terms" }}</h3>
 {{ table(terms, "objective-terms") }}
 </section>
 
@@ -1112,6 +1138,16 @@ objective }}.</p>
 {{ table(t, "territory-table" if loop.first else "territory-table-" ~ loop.index, cls="fit") }}
 {% endfor %}
 </section>
+{% for level in levels %}
+
+<section id="level-{{ level.name }}">
+<h2>Per {{ level.name }}</h2>
+<p class="note">Loads and targets summed over each {{ level.name }}'s {{ territory_word }}s{% if
+level.bands %}; highlighted: deviations outside the {{ level.name }} bands ({% for b in level.bands
+%}{{ b }}{{ ", " if not loop.last }}{% endfor %}){% endif %}.</p>
+{{ table(level.table, "level-" ~ level.name ~ "-table", cls="fit") }}
+</section>
+{% endfor %}
 
 <section id="map">
 <h2>Map</h2>

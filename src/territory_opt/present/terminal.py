@@ -19,10 +19,12 @@ from rich.table import Table
 from territory_opt.backends.contract import Progress
 from territory_opt.family import family_of
 from territory_opt.kpi.evaluate import Evaluation, evaluate
+from territory_opt.kpi.levels import level_frames
 from territory_opt.kpi.metrics import best, column, metric
-from territory_opt.kpi.views import column_title
+from territory_opt.kpi.views import column_title, level_balance_bands
 from territory_opt.leads.report import HISTORY_METRICS, LEAD_METRICS
 from territory_opt.plan import Plan
+from territory_opt.present.priorities import PRIORITY_COLUMNS, priority_rows
 from territory_opt.present.progress import progress_text
 from territory_opt.scenario.model import Scenario
 from territory_opt.sizing.headcount import Attempt
@@ -220,12 +222,55 @@ def plan_summary(plan: Plan) -> list[str | Table]:
                      f"{escape(plan.choice.get('why', ''))}")
     if plan.found_by and plan.found_by != plan.backend:
         parts.append(f"plan found by the {escape(plan.found_by)}")
+    if plan.priorities:
+        parts.append(priorities_table(plan))
     parts.append(territory_table(s, plan.evaluation, title="territories"))
+    parts += level_tables(s, plan.evaluation)
     columns = {"plan": plan.evaluation}
     if s.has_current:
         columns = {"current": evaluate(s, s.current)} | columns
     parts.append(metric_table(s, columns))
     return parts
+
+
+def level_tables(scenario: Scenario, evaluation: Evaluation) -> list[Table]:
+    """One table per level of the hierarchy: each parent's territories, FTE and, per balanced
+    attribute, its load, target and deviation % (red outside a hard band of that level)."""
+    out = []
+    for level, frame in level_frames(scenario, evaluation.territories).items():
+        bands = level_balance_bands(scenario, level)
+        attributes = [a for a in scenario.attributes if f"{a}_dev_pct" in frame.columns]
+        table = Table(title=f"per {level}", title_justify="left")
+        table.add_column(level)
+        for name in ("territories", "fte"):
+            table.add_column(name, justify="right")
+        for a in attributes:
+            for name in (a, f"{a} target", f"{a} dev %"):
+                table.add_column(escape(name), justify="right")
+        for row in frame.to_dict("records"):
+            cells = [escape(str(row[level])), f"{int(row['territories'])}",
+                     fmt(float(row["fte"]), 2)]
+            for a in attributes:
+                dev = float(row[f"{a}_dev_pct"])
+                band = bands.get(f"{a}_dev_pct")
+                shown = f"{dev:+.1f}"
+                if band is not None and abs(dev) > band.tolerance_pct + 1e-9:
+                    shown = f"[{'red' if band.hard else 'yellow'}]{shown}[/]"
+                cells += [fmt(float(row[a]), 1), fmt(float(row[f"{a}_target"]), 1), shown]
+            table.add_row(*cells)
+        out.append(table)
+    return out
+
+
+def priorities_table(plan: Plan) -> Table:
+    """``objective.priorities``: each level's criterion, reached value, bound and limit."""
+    table = Table(title="priorities (solved in order; the objective is the last level's)",
+                  title_justify="left")
+    for name in PRIORITY_COLUMNS:
+        table.add_column(name, justify="left" if name in ("criterion", "status") else "right")
+    for row in priority_rows(plan):
+        table.add_row(*(escape(cell) for cell in row))
+    return table
 
 
 def progress_line(p: Progress) -> str:

@@ -26,6 +26,7 @@ from territory_opt.scenario.columns import (
     table_path,
     text_column,
 )
+from territory_opt.scenario.hierarchy import read_hierarchy
 from territory_opt.scenario.items import ItemColumns, item_columns, read_item_columns
 from territory_opt.scenario.lead_tables import read_leads
 from territory_opt.scenario.leads import LeadData
@@ -102,6 +103,7 @@ def build_from_tables(spec: ScenarioSpec, tables: ScenarioTables, base: Path, so
                               source)
     territories = read_territory_columns(spec.territories, tables.territories,
                                          tables.territories_path, t_ids, problems)
+    hierarchy = read_hierarchy(spec, tables.territories, tables.territories_path, problems)
     problems += overflowing_totals(spec, items.attributes, tables.items_path, territories.fte,
                                    tables.territories_path)
     p = spec.pairs
@@ -139,6 +141,7 @@ def build_from_tables(spec: ScenarioSpec, tables: ScenarioTables, base: Path, so
         lock=items.lock,
         groups=items.groups,
         leave=items.leave,
+        hierarchy=hierarchy,
         territory_ids=np.asarray(t_ids, dtype=object),
         territory_names=(
             text_column(tables.territories, t.name) if t.name

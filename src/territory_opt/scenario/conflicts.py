@@ -10,6 +10,7 @@ import numpy as np
 
 from territory_opt.errors import Conflict
 from territory_opt.scenario.group_conflicts import group_conflicts
+from territory_opt.scenario.hierarchy_conflicts import hierarchy_conflicts
 from territory_opt.scenario.model import NO_TERRITORY, Scenario, item_blocks
 from territory_opt.tolerance import RULE_TOLERANCE, band_slack, capacity_limit
 
@@ -25,6 +26,7 @@ def quick_conflicts(scenario: Scenario) -> list[Conflict]:
         *_bands_vs_capacity(scenario),
         *_locked_loads(scenario),
         *group_conflicts(scenario),
+        *hierarchy_conflicts(scenario),
     ]
 
 
@@ -146,7 +148,7 @@ def _bands_vs_capacity(scenario: Scenario) -> list[Conflict]:
     out = []
     for rule in scenario.spec.rules.balance:
         cap = scenario.capacity.get(rule.attribute)
-        if not rule.hard or cap is None:
+        if not rule.hard or cap is None or rule.level is not None:
             continue
         target = scenario.targets(rule.attribute)
         floor = (1 - rule.tolerance) * target
@@ -168,7 +170,7 @@ def _locked_loads(scenario: Scenario) -> list[Conflict]:
     limits = [(f"balance {r.attribute} ±{r.tolerance * 100:g}%", r.attribute,
                (1 + r.tolerance) * scenario.targets(r.attribute), "band ceiling",
                band_slack(scenario.targets(r.attribute)))
-              for r in scenario.spec.rules.balance if r.hard]
+              for r in scenario.spec.rules.balance if r.hard and r.level is None]
     limits += [(f"capacity {name}", name, cap, "capacity",
                 np.where(np.isfinite(cap), RULE_TOLERANCE * (np.abs(cap) + 1), 0.0))
                for name, cap in scenario.capacity.items()]

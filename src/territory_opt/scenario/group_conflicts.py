@@ -56,7 +56,7 @@ def _together(scenario: Scenario, group: ItemGroup) -> list[Conflict]:
     limits = [(f"balance {r.attribute} ±{r.tolerance * 100:g}%", r.attribute,
                (1 + r.tolerance) * scenario.targets(r.attribute)
                + band_slack(scenario.targets(r.attribute)), "band ceiling")
-              for r in scenario.spec.rules.balance if r.hard]
+              for r in scenario.spec.rules.balance if r.hard and r.level is None]
     limits += [(f"capacity {name}", name, capacity_limit(cap), "capacity")
                for name, cap in scenario.capacity.items()]
     candidates = np.flatnonzero(common)

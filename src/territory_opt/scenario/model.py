@@ -18,6 +18,7 @@ from territory_opt.scenario.schema import ScenarioSpec
 
 if TYPE_CHECKING:
     from territory_opt.scenario.groups import GroupRules
+    from territory_opt.scenario.hierarchy import Hierarchy
     from territory_opt.scenario.leads import LeadData
 
 NO_TERRITORY = -1
@@ -163,6 +164,7 @@ class Scenario:
     outline: np.ndarray | None = None  # polygons drawn under the maps (``map.outline``), WGS84
     groups: GroupRules | None = None  # account groups (``rules.groups``), alignment
     leave: np.ndarray | None = None  # per item: must leave its current territory (lock state)
+    hierarchy: Hierarchy | None = None  # territories.levels: parents per level (alignment)
 
     @classmethod
     def from_frames(
@@ -453,6 +455,8 @@ class Scenario:
         if self.leave is not None:  # lock state 'leave': not its current territory
             r = np.flatnonzero(self.leave[rows])
             ok[r, self.current[rows][r]] = False
+        if self.hierarchy is not None:  # rules.same_parent: stay within the current parent
+            ok &= self.hierarchy.stay_block(self.spec, self.current[rows])
         lock = self.lock[rows]
         locked = np.flatnonzero(lock != NO_TERRITORY)
         ok[locked, :] = False
@@ -471,6 +475,8 @@ class Scenario:
                 ok &= ~(self.distance(items, territories) > limit)
         if self.leave is not None:
             ok &= ~(self.leave[items] & (self.current[items] == territories))
+        if self.hierarchy is not None:
+            ok &= self.hierarchy.stays(self.spec, self.current[items], territories)
         lock = self.lock[items]
         return np.asarray(np.where(lock != NO_TERRITORY, lock == territories, ok))
 

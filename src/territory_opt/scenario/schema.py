@@ -146,6 +146,16 @@ class TerritoriesTable(_CsvOptions):
     region: str | None = Field(
         None, description="Column with the territory's region (decomposed solves: the "
         "regions are solved in parallel and stitched; without it, regions are clustered).")
+    levels: list[str] | dict[str, str] = Field(
+        default_factory=list, description="Alignment: the hierarchy above the territories, "
+        "lowest level first (e.g. [district, region]): columns holding each territory's "
+        "parent at that level, or a map level name -> column. Each parent belongs to one "
+        "parent of the next level (a tree). Balance rules with `level` and rules.same_parent "
+        "use them.")
+
+    def level_columns(self) -> dict[str, str]:
+        """Level name -> column, lowest level first."""
+        return _as_mapping(self.levels)
 
     @model_validator(mode="after")
     def _both_home_columns(self) -> TerritoriesTable:
@@ -253,6 +263,39 @@ class BalanceRule(_Strict):
     penalty: NonNegative = Field(
         1.0, description="Soft rules only: objective cost per attribute unit outside the band."
     )
+    level: str | None = Field(
+        None, description="A level of territories.levels (e.g. district): the band is on each "
+        "parent's load, within ±tolerance of its target (the sum of its territories' "
+        "FTE-share targets). Default: each territory.")
+
+
+class SameParent(_Strict):
+    """Alignment: an item stays within its current territory's parent at ``level`` (needs
+    items.current); or, with ``max_moves`` or ``price``, moves across are capped or priced."""
+
+    level: str = Field(description="A level of territories.levels, e.g. region.")
+    max_moves: Annotated[int, Field(ge=0)] | None = Field(
+        None, description="At most this many items move to a territory of another parent "
+        "(instead of none).")
+    price: NonNegative | None = Field(
+        None, description="Objective cost per item moved to a territory of another parent "
+        "(instead of forbidding it); counted in the disruption term.")
+
+    @model_validator(mode="after")
+    def _one_mode(self) -> SameParent:
+        if self.max_moves is not None and self.price is not None:
+            raise ValueError("give max_moves or price, not both")
+        return self
+
+
+class Hierarchy(_Strict):
+    """Alignment: how the upper levels of territories.levels are designed."""
+
+    design: Literal["fixed", "joint"] = Field(
+        "fixed", description="fixed: each territory keeps the parents of the territories "
+        "table. joint: the solver also chooses each territory's parent at the lowest level "
+        "(the levels above follow the table's tree), with the assignment in one model; each "
+        "parent keeps at least one territory. Exact backends only.")
 
 
 class DisruptionCap(_Strict):
@@ -319,6 +362,9 @@ class Rules(_Strict):
     groups: GroupRules | None = Field(
         None, description="Alignment: account groups that stay together, stay apart, or share "
         "a territory only up to a count.")
+    same_parent: SameParent | None = Field(
+        None, description="Alignment: items stay within their current parent at a level of "
+        "territories.levels (or moves across are capped or priced).")
 
 
 class TravelTerm(_Strict):
@@ -350,8 +396,27 @@ class CutEdgesTerm(_Strict):
     weight: NonNegative = 1.0
 
 
+PRIORITY_CRITERIA = ("balance", "travel", "disruption", "compactness")
+"""The criteria ``objective.priorities`` may order (docs/scenario-format.md, "Priorities")."""
+
+
+class Priority(_Strict):
+    """One level of ``objective.priorities``: a criterion, minimised after the levels above
+    it, and how far later levels may let it rise above the value its level reached."""
+
+    criterion: Literal["balance", "travel", "disruption", "compactness"] = Field(
+        description="balance: Σ |load − target| / target over the territories and the "
+        "attributes of rules.balance; travel: Σ distance × objective.travel.attribute; "
+        "disruption: moved items, or moved units of objective.disruption.per; compactness: "
+        "Σ distance² × objective.travel.attribute.")
+    slack: NonNegative = Field(
+        0.0, description="Later levels keep this criterion within (1 + slack) × the value its "
+        "level reached: 0.05 gives up to 5%.")
+
+
 class Objective(_Strict):
-    """Weighted terms to minimise. Soft-balance penalties are set on each balance rule.
+    """Weighted terms to minimise, or ``priorities`` (criteria solved in order) instead.
+    Soft-balance penalties are set on each balance rule.
 
     Districting minimises one of ``dispersion``, ``cut_edges`` or, with territory homes,
     ``travel`` (from each home unit)."""
@@ -360,11 +425,38 @@ class Objective(_Strict):
     disruption: DisruptionTerm = Field(default_factory=DisruptionTerm)
     dispersion: DispersionTerm | None = None
     cut_edges: CutEdgesTerm | None = None
+    priorities: list[Priority] | None = Field(
+        None, description="Alignment, instead of weights: criteria minimised level by level, "
+        "each level's value kept within its slack by the levels after it. travel.attribute and "
+        "disruption.per still say what travel and disruption count; the weights must stay "
+        "unset.")
 
     @model_validator(mode="after")
     def _one_districting_term(self) -> Objective:
         if self.dispersion is not None and self.cut_edges is not None:
             raise ValueError("choose one of dispersion and cut_edges")
+        return self
+
+    @model_validator(mode="after")
+    def _priorities_instead_of_weights(self) -> Objective:
+        if self.priorities is None:
+            return self
+        if not self.priorities:
+            raise ValueError("objective.priorities is empty: list at least one criterion "
+                             f"of {list(PRIORITY_CRITERIA)}, or leave it out")
+        names = [p.criterion for p in self.priorities]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"objective.priorities lists {', '.join(twice)} more than once: "
+                             "each criterion takes one level")
+        weighted = [key for key, set_ in (
+            ("objective.travel.weight", "weight" in self.travel.model_fields_set),
+            ("objective.disruption.weight", "weight" in self.disruption.model_fields_set),
+            ("objective.dispersion", self.dispersion is not None),
+            ("objective.cut_edges", self.cut_edges is not None)) if set_]
+        if weighted:
+            raise ValueError(f"objective.priorities and {', '.join(weighted)} both given: "
+                             "priorities replace the weights; keep one")
         return self
 
 
@@ -571,6 +663,9 @@ class ScenarioSpec(_Strict):
         None, description="Split a company target into a quota per territory (alignment and "
         "districting).")
     rules: Rules = Field(default_factory=Rules)
+    hierarchy: Hierarchy | None = Field(
+        None, description="Alignment: fixed (default) or joint design of the levels above the "
+        "territories (territories.levels).")
     objective: Objective = Field(default_factory=Objective)
     solver: SolverSettings = Field(default_factory=SolverSettings)
     map: MapSettings | None = Field(
@@ -578,6 +673,28 @@ class ScenarioSpec(_Strict):
     crm: CrmColumns | None = Field(
         None, description="CRM ids for `territory-opt export`: the items and territories "
         "columns holding account, owner (user) and Salesforce territory ids.")
+
+    @model_validator(mode="after")
+    def _hierarchy_levels(self) -> ScenarioSpec:
+        levels = self.territories.level_columns()
+        named = [(f"rules.balance.{n}.level", rule.level)
+                 for n, rule in enumerate(self.rules.balance) if rule.level is not None]
+        if self.rules.same_parent is not None:
+            named.append(("rules.same_parent.level", self.rules.same_parent.level))
+        for key, level in named:
+            if level not in levels:
+                raise ValueError(f"{key} is '{level}', not a level of territories.levels "
+                                 f"({', '.join(levels) or 'none declared'})")
+        if self.rules.same_parent is not None and self.items.current is None:
+            raise ValueError("rules.same_parent needs items.current (each item's current "
+                             "territory, whose parent it stays within)")
+        if self.hierarchy is not None and self.hierarchy.design == "joint":
+            if not levels:
+                raise ValueError("hierarchy.design: joint needs territories.levels")
+            if self.rules.same_parent is not None:
+                raise ValueError("rules.same_parent needs hierarchy.design: fixed (the current "
+                                 "parents it keeps are the table's)")
+        return self
 
     @model_validator(mode="after")
     def _max_distance_in_unit(self) -> ScenarioSpec:
@@ -603,8 +720,14 @@ class ScenarioSpec(_Strict):
     def _districting_keys_only_for_districting(self) -> ScenarioSpec:
         if self.model != "alignment":
             grouped = [key for key, value in (("rules.groups", self.rules.groups),
-                                              ("items.lock_state", self.items.lock_state))
+                                              ("items.lock_state", self.items.lock_state),
+                                              ("rules.same_parent", self.rules.same_parent),
+                                              ("hierarchy", self.hierarchy),
+                                              ("territories.levels",
+                                               self.territories.levels or None))
                        if value is not None]
+            grouped += [f"rules.balance.{n}.level" for n, rule in enumerate(self.rules.balance)
+                        if rule.level is not None]
             if grouped:
                 raise ValueError(f"{', '.join(grouped)} only apply to model: alignment")
         if self.model == "districting":
@@ -617,6 +740,28 @@ class ScenarioSpec(_Strict):
                 if value is not None]
         if used:
             raise ValueError(f"{', '.join(used)} only apply to model: districting")
+        return self
+
+
+    @model_validator(mode="after")
+    def _priorities_have_their_data(self) -> ScenarioSpec:
+        priorities = self.objective.priorities
+        if priorities is None:
+            return self
+        if self.model != "alignment":
+            raise ValueError("objective.priorities only apply to model: alignment")
+        for i, p in enumerate(priorities):
+            if p.criterion == "disruption" and self.items.current is None:
+                raise ValueError(f"objective.priorities.{i}: disruption needs items.current "
+                                 "(the current territory of each item), which is not given")
+            if p.criterion == "balance" and not self.rules.balance:
+                raise ValueError(f"objective.priorities.{i}: balance needs rules.balance (the "
+                                 "attributes to balance), which lists none")
+        soft = [f"rules.balance.{i}" for i, r in enumerate(self.rules.balance) if not r.hard]
+        if soft:
+            raise ValueError(f"objective.priorities and soft balance rules ({', '.join(soft)}, "
+                             "hard: false) both given: a soft band's penalty is a weight; make "
+                             "the band hard, and list balance among the priorities")
         return self
 
 

@@ -48,6 +48,7 @@ def territory_columns(t: TerritoriesTable) -> dict[str, str]:
         if value is not None:
             cols[f"territories.{key}"] = value
     cols |= {f"territories.capacity.{k}": v for k, v in t.capacity.items()}
+    cols |= {f"territories.levels.{k}": v for k, v in t.level_columns().items()}
     return cols
 
 
