@@ -11,8 +11,10 @@ solver's choice, and its deltas say what it bought.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -25,6 +27,7 @@ from territory_opt.kpi.evaluate import (
     evaluate,
     moved_mask,
 )
+from territory_opt.kpi.metrics import metric
 from territory_opt.rendering import to_html
 from territory_opt.scenario.model import NO_TERRITORY, Scenario
 from territory_opt.tolerance import band_slack, capacity_limit, share_limit
@@ -169,3 +172,23 @@ class _RuleCheck:
             change[back] = change.get(back, 0.0) + float(
                 s.pair_load(name, np.array([item]), np.array([back]))[0])
         return change
+
+
+def move_reason(move: Mapping[Any, Any]) -> str:
+    """Why one item moved, in words, from its :func:`moves_between` row: the hard rule that
+    forced it, or the objective term it improves most (the report's and review's wording)."""
+    if move.get("forced_by"):
+        return f"forced by {move['forced_by']}"
+    delta = float(move["delta_objective"])
+    if not math.isfinite(delta):
+        return "not analysed (beyond the moves whose effect is measured)"
+    if delta < -1e-9:
+        terms = {t: float(move[f"delta_{t}"]) for t in TERMS if f"delta_{t}" in move
+                 and math.isfinite(float(move[f"delta_{t}"]))}
+        main = min(terms, key=lambda t: terms[t])
+        return f"improves the objective (mainly {metric(main).label})"
+    if delta > 1e-9:
+        # Costs the objective on its own and no single rule forces it: it belongs to the plan
+        # as a whole (a chain of moves, or a heuristic's leftover).
+        return "part of the plan as a whole (no single rule forces it)"
+    return "neutral (no change to the objective)"

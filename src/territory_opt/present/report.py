@@ -26,7 +26,6 @@ import json
 import math
 import re
 from collections import Counter
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
@@ -44,7 +43,7 @@ from matplotlib.figure import Figure
 from territory_opt.atomic import write_file
 from territory_opt.errors import TerritoryOptError
 from territory_opt.family import Band, family_of
-from territory_opt.kpi.compare import TERMS, moves_between
+from territory_opt.kpi.compare import move_reason, moves_between
 from territory_opt.kpi.evaluate import Evaluation, evaluate
 from territory_opt.kpi.levels import level_frames
 from territory_opt.kpi.metrics import Metric, metric
@@ -636,31 +635,12 @@ def _moves_table(s: Scenario, frame: pd.DataFrame, names: list[str]) -> Table:
     for move in frame.to_dict("records"):
         delta = float(move["delta_objective"])
         rows.append([Cell(str(move["item"])), Cell(by_id.get(str(move["from"]), "none")),
-                     Cell(by_id.get(str(move["to"]), "none")), Cell(_reason(move)),
+                     Cell(by_id.get(str(move["to"]), "none")), Cell(move_reason(move)),
                      Cell(_signed(delta, digits) if math.isfinite(delta) else "n/a", "num")])
     return Table(["item", "from", "to", "reason", "delta_objective"], rows,
                  [False, False, False, False, True], [str(i) for i in frame["item"]],
                  titles=[family_of(s).views.words.item, "from (today)", "to (plan)", "why",
                          "objective change"])
-
-
-def _reason(move: Mapping[Any, Any]) -> str:
-    """Why one item moved, from its :func:`moves_between` row."""
-    if move.get("forced_by"):
-        return f"forced by {move['forced_by']}"
-    delta = float(move["delta_objective"])
-    if not math.isfinite(delta):
-        return "not analysed (beyond the moves whose effect is measured)"
-    if delta < -1e-9:
-        terms = {t: float(move[f"delta_{t}"]) for t in TERMS if f"delta_{t}" in move
-                 and math.isfinite(float(move[f"delta_{t}"]))}
-        main = min(terms, key=lambda t: terms[t])
-        return f"improves the objective (mainly {metric(main).label})"
-    if delta > 1e-9:
-        # Costs the objective on its own and no single rule forces it: it belongs to the plan
-        # as a whole (a chain of moves, or a heuristic's leftover).
-        return "part of the plan as a whole (no single rule forces it)"
-    return "neutral (no change to the objective)"
 
 
 # --- sections ---------------------------------------------------------------------------------

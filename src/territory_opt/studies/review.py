@@ -54,7 +54,7 @@ from territory_opt.atomic import write_file
 from territory_opt.backends.contract import Progress
 from territory_opt.backends.registry import registered_backends
 from territory_opt.errors import Problem, ScenarioError, TerritoryOptError
-from territory_opt.kpi.compare import moves_between
+from territory_opt.kpi.compare import move_reason, moves_between
 from territory_opt.kpi.evaluate import attribute_loads, moved_mask
 from territory_opt.plan import PLAN_FILE, Plan
 from territory_opt.present.export import Cell, CsvStyle, check_target, render
@@ -98,8 +98,6 @@ def review_table(scenario: Scenario, assignment: np.ndarray) -> pd.DataFrame:
     TerritoryOptError
         A scenario without a current alignment (nothing moves, nothing to review).
     """
-    # Imported here: the report module imports matplotlib and jinja2.
-    from territory_opt.present.report import _reason
 
     if not scenario.has_current:
         raise TerritoryOptError(f"scenario '{scenario.name}' has no current alignment: a plan "
@@ -120,7 +118,7 @@ def review_table(scenario: Scenario, assignment: np.ndarray) -> pd.DataFrame:
         "from_name": _names(names, source),
         "to": scenario.territory_label(target),
         "to_name": _names(names, target),
-        "reason": [_reason(row) for row in frame.to_dict("records")],
+        "reason": [move_reason(row) for row in frame.to_dict("records")],
     })
     table = _plan_loads(scenario, assignment)
     for attribute in balance_attributes(scenario):
